@@ -1,0 +1,29 @@
+"""Where messages go and who may send them: RabbitMQ topology and endpoints, as data.
+
+Imports only `contracts`. Every exchange, queue and routing-key name is written here once;
+`producers` and `workers` import the names instead of spelling them.
+"""
+
+from broker_config.endpoints import Endpoints
+from broker_config.topology import (
+    CHANGES_EXCHANGE,
+    DEAD_EXCHANGE,
+    DEAD_QUEUE,
+    RESULTS_EXCHANGE,
+    RESULTS_QUEUE,
+    TopologyMismatch,
+    declare,
+    region_queue,
+)
+
+__all__ = [
+    "CHANGES_EXCHANGE",
+    "DEAD_EXCHANGE",
+    "DEAD_QUEUE",
+    "RESULTS_EXCHANGE",
+    "RESULTS_QUEUE",
+    "Endpoints",
+    "TopologyMismatch",
+    "declare",
+    "region_queue",
+]

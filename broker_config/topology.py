@@ -1,0 +1,112 @@
+"""RabbitMQ topology: every exchange, queue and binding, and one idempotent `declare`.
+
+Change requests are commands on the topic exchange `provision.changes`, routed by
+`<region>.<environment>.<target>` to one durable queue per region. Outcomes are events on
+`provision.results`. Whatever cannot be processed ends in `provision.dead` with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts import ProvisioningError
+
+CHANGES_EXCHANGE = "provision.changes"
+RESULTS_EXCHANGE = "provision.results"
+RESULTS_QUEUE = "provision.results"
+DEAD_EXCHANGE = "provision.dead"
+DEAD_QUEUE = "provision.dead"
+
+
+def region_queue(region: str) -> str:
+    """The durable queue holding region `region`'s change requests."""
+    return f"{CHANGES_EXCHANGE}.{region}"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    exchange: str
+    binding_key: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+EXCHANGES = (
+    Exchange(CHANGES_EXCHANGE, "topic"),
+    Exchange(RESULTS_EXCHANGE, "topic"),
+    Exchange(DEAD_EXCHANGE, "fanout"),
+)
+
+#: Queues that exist whatever the regions are.
+FIXED_QUEUES = (
+    Queue(RESULTS_QUEUE, RESULTS_EXCHANGE, "#"),
+    Queue(DEAD_QUEUE, DEAD_EXCHANGE, "#"),
+)
+
+
+def region_queue_spec(region: str) -> Queue:
+    """A region's change queue: classic, durable, dead-lettering into `provision.dead`.
+
+    Classic rather than quorum: on RabbitMQ 3.10 Celery's retry path through quorum
+    delayed delivery is known to drop messages (celery#9867), and one node gains no
+    replication from quorum anyway. Redeliveries are bounded by the workers instead.
+    """
+    return Queue(
+        region_queue(region),
+        CHANGES_EXCHANGE,
+        f"{region}.#",
+        {"x-queue-type": "classic", "x-dead-letter-exchange": DEAD_EXCHANGE},
+    )
+
+
+class TopologyMismatch(ProvisioningError):
+    """An entity exists on the broker with other properties than ours."""
+
+    def __init__(self, kind: str, name: str, detail: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(
+            f"{kind} {name!r} already exists on the broker with different properties: {detail}. "
+            f"Delete it (or point PROVISION_BROKER_URL at another vhost) and declare again."
+        )
+
+
+def declare(connection: Any, regions: Iterable[str] = ()) -> list[str]:
+    """Declare the whole topology on a pika BlockingConnection. Safe to run any number of times.
+
+    Each entity is declared on its own channel, so a mismatch closes only that channel and
+    becomes a TopologyMismatch that names the entity, never a crash of the caller's channel.
+
+    Returns:
+        The names of the queues declared.
+    """
+    import pika.exceptions
+
+    def attempt(kind: str, name: str, action: Any) -> None:
+        channel = connection.channel()
+        try:
+            action(channel)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            raise TopologyMismatch(kind, name, exc.reply_text) from exc
+        if channel.is_open:
+            channel.close()
+
+    for exchange in EXCHANGES:
+        attempt("exchange", exchange.name, lambda ch, e=exchange: ch.exchange_declare(
+            e.name, exchange_type=e.type, durable=True))
+    queues = [*FIXED_QUEUES, *(region_queue_spec(r) for r in sorted(set(regions)))]
+    for queue in queues:
+        def bind(ch: Any, q: Queue = queue) -> None:
+            ch.queue_declare(q.name, durable=True, arguments=q.arguments or None)
+            ch.queue_bind(q.name, q.exchange, routing_key=q.binding_key)
+
+        attempt("queue", queue.name, bind)
+    return [q.name for q in queues]

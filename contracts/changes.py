@@ -1,0 +1,32 @@
+"""Change requests: one target, one desired state, who asked and until when."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from contracts.state import DesiredState
+from contracts.targets import Target
+
+#: The Celery task name a worker registers and a publisher names in the message header.
+TASK_NAME = "provision.converge"
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now; naive datetimes never reach the wire."""
+    return datetime.now(UTC)
+
+
+class ChangeRequest(BaseModel):
+    """A command: bring this one target to this desired state. Consumed by exactly one worker."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    change_id: str = Field(description="Id shared by every request of one change.")
+    target: Target
+    desired: DesiredState
+    issued_by: str = Field(min_length=1, description="Who asked: a user or a service identity.")
+    issued_at: AwareDatetime = Field(default_factory=utcnow)
+    expires_at: AwareDatetime = Field(default_factory=lambda: utcnow() + timedelta(hours=1))
+    dry_run: bool = Field(default=False, description="Report what would change; change nothing.")

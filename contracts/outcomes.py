@@ -1,0 +1,89 @@
+"""Outcome events: what happened when one change request met one target."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class OutcomeStatus(StrEnum):
+    """The status of one (change, target). Lowercase words on the wire and in Redis."""
+
+    #: Nothing has been heard back yet.
+    PENDING = "pending"
+    #: Something was applied and the target is now as desired.
+    CHANGED = "changed"
+    #: The target already was as desired; nothing was applied.
+    CONVERGED = "converged"
+    #: Dry run: something would change.
+    DRIFTED = "drifted"
+    #: Applying failed; see `error`.
+    FAILED = "failed"
+    #: The request itself was bad (contract, expiry); it was dead-lettered, never applied.
+    REJECTED = "rejected"
+    #: A readiness check failed, so nothing was applied.
+    NOT_READY = "not_ready"
+
+    @property
+    def ok(self) -> bool:
+        """True for the statuses that leave a target as desired."""
+        return self in (OutcomeStatus.CHANGED, OutcomeStatus.CONVERGED)
+
+
+class ResourceStatus(StrEnum):
+    """The status of one resource within an outcome."""
+
+    CONVERGED = "converged"
+    CHANGED = "changed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    EXCEPTED = "excepted"
+
+
+class ErrorInfo(BaseModel):
+    """Why something failed, and whether retrying later may help."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str = Field(description="Error class name, e.g. ConfinementError.")
+    message: str
+    transient: bool = Field(description="True when a later retry may succeed.")
+
+
+class ResourceOutcome(BaseModel):
+    """One resource's result: its status and a one-line summary of what changed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    path: str
+    status: ResourceStatus
+    summary: str = ""
+    diff: str | None = Field(default=None, description="Unified diff (dry run; never sensitive).")
+
+
+class OutcomeEvent(BaseModel):
+    """Published once per attempt that finishes a (change request, target)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str = Field(description="Unique per event; recording it twice changes nothing.")
+    change_id: str
+    target: str
+    status: OutcomeStatus
+    resources: tuple[ResourceOutcome, ...] = Field(
+        default=(), description="Every resource of the desired state, with its status."
+    )
+    error: ErrorInfo | None = None
+    attempts: int = Field(default=1, ge=1)
+    worker: str = Field(description="Which worker (or agent) produced the outcome.")
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
+    trace_id: str | None = Field(default=None, description="W3C trace id of the request.")
+    dry_run: bool = False
+
+    @property
+    def changes(self) -> tuple[ResourceOutcome, ...]:
+        """The resources that were (or, in a dry run, would be) changed."""
+        return tuple(r for r in self.resources if r.status == ResourceStatus.CHANGED)

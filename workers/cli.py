@@ -1,0 +1,68 @@
+"""Data-plane commands: `worker` and `converge`.
+
+`provision worker ...` and `provision converge ...` exec `python -m workers ...`, so the
+control plane never imports this package.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from contracts import ExitCode, ProvisioningError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """provision data plane."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("state_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
+def converge(root: Path, state_file: Path, dry_run: bool, as_json: bool) -> None:
+    """Converge the local directory ROOT to STATE_FILE with the engine, without a broker."""
+    from workers.local import run
+
+    sys.exit(run(root, state_file, dry_run=dry_run, as_json=as_json))
+
+
+@cli.command()
+@click.option("--region", required=True, help="The region whose queue this worker consumes.")
+@click.option("--concurrency", "-c", type=int, default=2, show_default=True)
+@click.option("--rate-limit", default=None, help="Per-worker task rate, e.g. 50/s.")
+@click.option("--pool", default="prefork", show_default=True,
+              type=click.Choice(["prefork", "threads", "solo"]))
+@click.option("--name", default=None, help="Worker node name (default <region>-<pid>@<host>).")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(region: str, concurrency: int, rate_limit: str | None, pool: str,
+           name: str | None, loglevel: str) -> None:
+    """Consume region REGION's change queue and converge its targets."""
+    from workers.runner import run_worker
+
+    run_worker(region=region, concurrency=concurrency, rate_limit=rate_limit, pool=pool,
+               name=name, loglevel=loglevel)
+
+
+def main() -> None:
+    """Entry point: known errors become one line and their exit code, unless --debug."""
+    debug = "--debug" in sys.argv
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.INPUT)
+    except ProvisioningError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)

@@ -100,10 +100,14 @@ def declare(connection: Any, regions: Iterable[str] = ()) -> list[str]:
             channel.close()
 
     for exchange in EXCHANGES:
-        attempt("exchange", exchange.name, lambda ch, e=exchange: ch.exchange_declare(
-            e.name, exchange_type=e.type, durable=True))
+        attempt(
+            "exchange",
+            exchange.name,
+            lambda ch, e=exchange: ch.exchange_declare(e.name, exchange_type=e.type, durable=True),
+        )
     queues = [*FIXED_QUEUES, *(region_queue_spec(r) for r in sorted(set(regions)))]
     for queue in queues:
+
         def bind(ch: Any, q: Queue = queue) -> None:
             ch.queue_declare(q.name, durable=True, arguments=q.arguments or None)
             ch.queue_bind(q.name, q.exchange, routing_key=q.binding_key)

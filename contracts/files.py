@@ -38,7 +38,9 @@ def read_document(path: Path) -> Any:
             return json.loads(text)
         return yaml.safe_load(text)
     except json.JSONDecodeError as exc:
-        raise ContractError(source, [("", f"invalid JSON at line {exc.lineno}: {exc.msg}")]) from exc
+        raise ContractError(
+            source, [("", f"invalid JSON at line {exc.lineno}: {exc.msg}")]
+        ) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -7,9 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 #: Ids, regions and environments become routing-key words, so they may not hold dots.
-Word = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$", strict=True)
-]
+Word = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$", strict=True)]
 
 
 class Target(BaseModel):
@@ -56,8 +54,11 @@ class Selector(BaseModel):
 
     def describe(self) -> str:
         """A short human form, for error messages."""
-        parts = [f"{name}={value}" for name, value in (
-            ("environment", self.environment), ("region", self.region)) if value is not None]
+        parts = [
+            f"{name}={value}"
+            for name, value in (("environment", self.environment), ("region", self.region))
+            if value is not None
+        ]
         parts += [f"labels.{key}={value}" for key, value in sorted(self.labels.items())]
         if self.targets is not None:
             parts.append("targets=" + ",".join(self.targets))

@@ -38,17 +38,33 @@ def converge(root: Path, state_file: Path, dry_run: bool, as_json: bool) -> None
 @click.option("--region", required=True, help="The region whose queue this worker consumes.")
 @click.option("--concurrency", "-c", type=int, default=2, show_default=True)
 @click.option("--rate-limit", default=None, help="Per-worker task rate, e.g. 50/s.")
-@click.option("--pool", default="prefork", show_default=True,
-              type=click.Choice(["prefork", "threads", "solo"]))
+@click.option(
+    "--pool",
+    default="prefork",
+    show_default=True,
+    type=click.Choice(["prefork", "threads", "solo"]),
+)
 @click.option("--name", default=None, help="Worker node name (default <region>-<pid>@<host>).")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(region: str, concurrency: int, rate_limit: str | None, pool: str,
-           name: str | None, loglevel: str) -> None:
+def worker(
+    region: str,
+    concurrency: int,
+    rate_limit: str | None,
+    pool: str,
+    name: str | None,
+    loglevel: str,
+) -> None:
     """Consume region REGION's change queue and converge its targets."""
     from workers.runner import run_worker
 
-    run_worker(region=region, concurrency=concurrency, rate_limit=rate_limit, pool=pool,
-               name=name, loglevel=loglevel)
+    run_worker(
+        region=region,
+        concurrency=concurrency,
+        rate_limit=rate_limit,
+        pool=pool,
+        name=name,
+        loglevel=loglevel,
+    )
 
 
 def main() -> None:

@@ -1,0 +1,143 @@
+"""The aggregator: consumes `provision.results` and records each outcome in the ledger.
+
+A message is acked only after the ledger has it, so an outcome survives a crash of the
+aggregator or of Redis; recording is idempotent, so the redelivery that follows is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from typing import Any
+
+import pika
+import pika.exceptions
+import redis
+from pydantic import ValidationError
+
+from broker_config import DEAD_EXCHANGE, RESULTS_QUEUE, Endpoints, declare
+from broker_config.connections import connect_broker, connect_redis
+from contracts import OutcomeEvent, ServiceUnreachable
+from contracts.dead import dead_letter_headers
+from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
+from producers.ledger import Ledger
+
+log = logging.getLogger("provision.aggregator")
+
+#: Unacked outcomes held at once: enough to keep Redis busy, small enough to redeliver fast.
+PREFETCH = 200
+
+
+class Aggregator:
+    """Moves outcome events from RabbitMQ into the ledger until stopped."""
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+        self.recorded = 0
+        self._stopping = False
+        self._channel: Any = None
+        self._ledger: Ledger | None = None
+        self._connected = False
+
+    def stop(self, *_: object) -> None:
+        """Finish the message in hand, then return from `run`."""
+        self._stopping = True
+        if self._channel is not None and self._channel.is_open:
+            self._channel.connection.add_callback_threadsafe(self._channel.stop_consuming)
+
+    def run(self, *, reconnect: bool = True) -> None:
+        """Consume until stopped, reconnecting to RabbitMQ and Redis after they restart."""
+        delay = 0.5
+        while not self._stopping:
+            try:
+                self._consume()
+                delay = 0.5
+            except (
+                pika.exceptions.AMQPConnectionError,
+                pika.exceptions.ChannelClosed,
+                pika.exceptions.StreamLostError,
+                redis.RedisError,
+                ServiceUnreachable,
+            ) as exc:
+                if not reconnect or not self._connected or self._stopping:
+                    raise
+                log.warning("aggregator lost a service (%s); reconnecting in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _consume(self) -> None:
+        if self._ledger is None:
+            self._ledger = Ledger(connect_redis(self.endpoints))
+        connection = connect_broker(self.endpoints)
+        try:
+            declare(connection)
+            channel = connection.channel()
+            channel.basic_qos(prefetch_count=PREFETCH)
+            channel.basic_consume(RESULTS_QUEUE, self._on_message)
+            self._channel = channel
+            self._connected = True
+            log.info("aggregator consuming %s", RESULTS_QUEUE)
+            if not self._stopping:
+                channel.start_consuming()
+        finally:
+            self._channel = None
+            if connection.is_open:
+                connection.close()
+
+    def _on_message(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        headers = properties.headers or {}
+        try:
+            event = OutcomeEvent.model_validate_json(body)
+        except ValidationError as exc:
+            self._dead_letter(channel, method, properties, body, f"invalid outcome event: {exc}")
+            return
+        assert self._ledger is not None
+        with span_from(
+            headers,
+            "provision.record",
+            **{ATTR_CHANGE_ID: event.change_id, ATTR_TARGET: event.target},
+        ):
+            try:
+                self._ledger.record(event)
+            except redis.RedisError:
+                channel.basic_nack(method.delivery_tag, requeue=True)
+                self._ledger = None
+                raise
+        channel.basic_ack(method.delivery_tag)
+        self.recorded += 1
+
+    def _dead_letter(
+        self, channel: Any, method: Any, properties: Any, body: bytes, reason: str
+    ) -> None:
+        log.error("dead-lettering an outcome: %s", reason)
+        headers = dead_letter_headers(
+            properties.headers,
+            reason=reason,
+            source=RESULTS_QUEUE,
+            exchange=method.exchange,
+            routing_key=method.routing_key,
+        )
+        dead = channel.connection.channel()
+        dead.confirm_delivery()
+        dead.basic_publish(
+            DEAD_EXCHANGE,
+            method.routing_key,
+            body,
+            pika.BasicProperties(
+                content_type=properties.content_type,
+                delivery_mode=pika.DeliveryMode.Persistent,
+                headers=headers,
+            ),
+        )
+        dead.close()
+        channel.basic_ack(method.delivery_tag)
+
+
+def run_aggregator(endpoints: Endpoints) -> None:
+    """`provision aggregator`: run until SIGTERM or SIGINT."""
+    setup_tracing("provision-aggregator")
+    aggregator = Aggregator(endpoints)
+    signal.signal(signal.SIGTERM, aggregator.stop)
+    signal.signal(signal.SIGINT, aggregator.stop)
+    aggregator.run()

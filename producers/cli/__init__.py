@@ -1,0 +1,70 @@
+"""`provision`: the command line of the control plane.
+
+Data-plane commands (`worker`, `converge`) are handed to `python -m workers` by exec: the
+control plane never imports the data plane, and the process keeps its pid and signals.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from contracts import ExitCode, ProvisioningError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Event-driven provisioning: publish changes, watch them converge, prove what happened."""
+    ctx.obj = {"debug": debug}
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("pika").setLevel(logging.WARNING)
+
+
+def _delegate(name: str, summary: str) -> None:
+    @cli.command(
+        name,
+        help=f"{summary} (options: provision {name} --help).",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def run(args: tuple[str, ...]) -> None:
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "workers", name, *args])
+
+
+_delegate("worker", "Run a regional Celery worker")
+_delegate("converge", "Converge a local root directly with the engine, without a broker")
+
+from producers.cli import changes, demo, services  # noqa: E402,F401  (register commands)
+
+
+def main() -> None:
+    """Entry point: known errors become one line and their exit code, unless --debug."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.INPUT)
+    except ProvisioningError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,120 @@
+"""`provision apply` and `provision status`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from broker_config import Endpoints
+from broker_config.connections import connect_redis
+from contracts import ChangeFile, ExitCode, OutcomeStatus, load_document
+from producers.changes import default_issuer, publish_change
+from producers.cli import cli
+from producers.ledger import ChangeStatus, Ledger
+from producers.progress import wait_for
+
+#: Statuses that make `apply --wait` and `demo` exit non-zero.
+BAD = {OutcomeStatus.FAILED.value, OutcomeStatus.REJECTED.value, OutcomeStatus.NOT_READY.value}
+
+
+def exit_code_of(status: ChangeStatus, finished: bool) -> ExitCode:
+    """OK when every target ended well, FAILED when one did not, TIMEOUT when some are open."""
+    if not finished:
+        return ExitCode.TIMEOUT
+    counts = status.counts()
+    return ExitCode.FAILED if any(counts[word] for word in BAD) else ExitCode.OK
+
+
+def render(status: ChangeStatus, console: Console) -> None:
+    """A table of targets, then the counts per status."""
+    table = Table(title=f"change {status.change_id}", title_justify="left")
+    for column in ("target", "status", "changes", "error", "attempts", "trace id"):
+        table.add_column(column)
+    for row in status.as_json()["targets"]:
+        changes = "; ".join(f"{c['path']}: {c['summary']}" for c in row["changes"][:3])
+        if len(row["changes"]) > 3:
+            changes += f"; +{len(row['changes']) - 3} more"
+        error = f"{row['error']['type']}: {row['error']['message']}" if row["error"] else ""
+        table.add_row(
+            row["target"],
+            row["status"],
+            changes,
+            error,
+            str(row["attempts"]),
+            row["trace_id"] or "",
+        )
+    console.print(table)
+    counts = status.counts()
+    console.print("  ".join(f"{word}={n}" for word, n in counts.items() if n) or "no targets")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--wait", is_flag=True, help="Show progress until every target has an outcome.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds --wait waits at most.",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
+@click.option("--issued-by", default=None, help="Who asks (default user@host).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
+def apply(
+    file: Path, wait: bool, timeout_s: float, dry_run: bool, issued_by: str | None, as_json: bool
+) -> None:
+    """Publish one change request per target that FILE's selector picks."""
+    change = load_document(file, ChangeFile)
+    endpoints = Endpoints.from_env()
+    published = publish_change(
+        change, endpoints, issued_by=issued_by or default_issuer(), dry_run=dry_run
+    )
+    result: dict[str, object] = {
+        "change_id": published.change_id,
+        "targets": [t.id for t in published.targets],
+        "dry_run": dry_run,
+    }
+    if not as_json:
+        click.echo(
+            f"change {published.change_id}: published {len(published.targets)} "
+            f"request(s){' (dry run)' if dry_run else ''}"
+        )
+    code = ExitCode.OK
+    if wait:
+        ledger = Ledger(connect_redis(endpoints))
+        status, finished = wait_for(
+            ledger, published.change_id, len(published.targets), timeout_s=timeout_s
+        )
+        code = exit_code_of(status, finished)
+        if as_json:
+            result = {**status.as_json(), "finished": finished}
+        else:
+            render(status, Console())
+            if not finished:
+                click.echo(
+                    f"timed out after {timeout_s:g}s; `provision status "
+                    f"{published.change_id}` follows up",
+                    err=True,
+                )
+    if as_json:
+        click.echo(json.dumps(result))
+    raise SystemExit(int(code))
+
+
+@cli.command()
+@click.argument("change_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(change_id: str, as_json: bool) -> None:
+    """Per target: status, changes, error, attempts and trace id; and counts per status."""
+    ledger = Ledger(connect_redis(Endpoints.from_env()))
+    change = ledger.status(change_id)
+    if as_json:
+        click.echo(json.dumps(change.as_json()))
+    else:
+        render(change, Console())

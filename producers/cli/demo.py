@@ -1,0 +1,61 @@
+"""`provision demo`: the main job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from contracts import ExitCode
+from producers.changes import default_issuer
+from producers.cli import cli
+from producers.cli.changes import exit_code_of, render
+from producers.demo import default_state_dir, run_demo
+
+
+@cli.command()
+@click.option(
+    "--targets",
+    "count",
+    type=click.IntRange(1, 10_000),
+    default=12,
+    show_default=True,
+    help="How many local targets the demo fleet has.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the fleet lives (default PROVISION_STATE_DIR or the user state dir).",
+)
+@click.option("--timeout", "timeout_s", type=float, default=180.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
+def demo(count: int, state_dir: Path | None, timeout_s: float, as_json: bool) -> None:
+    """Converge a demo fleet over two regions end to end, then report per status."""
+    state_dir = state_dir or default_state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    console = Console(stderr=as_json)
+    console.print(f"demo: {count} local targets under {state_dir}, regions eu and us")
+    result = run_demo(state_dir, count, timeout_s=timeout_s, issued_by=default_issuer(), show=True)
+    render(result.status, console)
+    for problem in result.problems:
+        console.print(f"[red]child process ended early: {problem}[/red] (logs: {state_dir}/logs)")
+    code = exit_code_of(result.status, result.finished)
+    counts = result.status.counts()
+    if code == ExitCode.OK and (counts["changed"] + counts["converged"]) != count:
+        code = ExitCode.FAILED
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "change_id": result.status.change_id,
+                    "targets": count,
+                    "counts": counts,
+                    "finished": result.finished,
+                    "state_dir": str(state_dir),
+                }
+            )
+        )
+    raise SystemExit(int(code))

@@ -1,0 +1,58 @@
+"""`provision schema`, `provision broker declare` and `provision aggregator`."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from broker_config import Endpoints, declare
+from broker_config.connections import connect_broker
+from contracts.schemas import SCHEMAS, schema_text
+from producers.cli import cli
+
+
+@cli.command()
+@click.argument("name", required=False)
+def schema(name: str | None) -> None:
+    """Print the JSON Schema of contract NAME (without NAME: list the names)."""
+    if name is None:
+        click.echo("\n".join(sorted(SCHEMAS)))
+        return
+    if name not in SCHEMAS:
+        raise click.BadParameter(
+            f"unknown schema {name!r}; known: {', '.join(sorted(SCHEMAS))}", param_hint="NAME"
+        )
+    click.echo(schema_text(name), nl=False)
+
+
+@cli.group()
+def broker() -> None:
+    """RabbitMQ topology."""
+
+
+@broker.command("declare")
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    help="Declare this region's change queue (repeatable). Also PROVISION_REGIONS.",
+)
+def broker_declare(regions: tuple[str, ...]) -> None:
+    """Declare exchanges, queues and bindings. Safe to run any number of times."""
+    from_env = [r for r in os.environ.get("PROVISION_REGIONS", "").split(",") if r]
+    connection = connect_broker(Endpoints.from_env())
+    try:
+        names = declare(connection, [*regions, *from_env])
+    finally:
+        connection.close()
+    for name in names:
+        click.echo(f"declared {name}")
+
+
+@cli.command()
+def aggregator() -> None:
+    """Record outcome events from provision.results in Redis, until stopped."""
+    from producers.aggregator import run_aggregator
+
+    run_aggregator(Endpoints.from_env())

@@ -1,0 +1,132 @@
+"""The main job: a demo fleet of local targets, converged end to end on the real broker.
+
+It is the smallest deployment that proves the whole path: the CLI publishes, a worker per
+region converges, the aggregator records, and the ledger says what happened.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import platformdirs
+import yaml
+
+from broker_config import Endpoints, declare
+from broker_config.connections import connect_broker, connect_redis
+from contracts import ChangeFile, Selector, Target
+from producers.changes import publish_change
+from producers.children import Children
+from producers.ledger import ChangeStatus, Ledger
+from producers.progress import wait_for
+
+REGIONS = ("eu", "us")
+STATE_DIR_ENV = "PROVISION_STATE_DIR"
+
+
+def default_state_dir() -> Path:
+    """`--state-dir`, else PROVISION_STATE_DIR, else the user's state dir."""
+    env = os.environ.get(STATE_DIR_ENV)
+    return Path(env) if env else Path(platformdirs.user_state_dir("provisioning")) / "demo"
+
+
+def demo_fleet(root: Path, count: int) -> list[Target]:
+    """`count` local targets spread over two regions, each with its own root directory."""
+    roles = ("web", "db", "cache")
+    return [
+        Target(
+            id=f"demo-{i:03d}",
+            region=REGIONS[i % len(REGIONS)],
+            environment="demo",
+            labels={"role": roles[i % len(roles)]},
+            address=f"local://{root / 'targets' / f'demo-{i:03d}'}",
+        )
+        for i in range(1, count + 1)
+    ]
+
+
+def demo_change(fleet: list[Target]) -> ChangeFile:
+    """A small, deterministic desired state, so a second run is all `converged`."""
+    return ChangeFile.model_validate(
+        {
+            "targets": [t.model_dump() for t in fleet],
+            "selector": Selector(environment="demo").model_dump(),
+            "resources": [
+                {"kind": "directory", "path": "/etc/demo", "mode": "0755"},
+                {
+                    "kind": "file",
+                    "path": "/etc/demo/motd",
+                    "mode": "0644",
+                    "content": "This machine is managed by provisioning.\n",
+                },
+                {
+                    "kind": "file",
+                    "path": "/etc/demo/app.conf",
+                    "mode": "0640",
+                    "content": "listen = 0.0.0.0:8080\nworkers = 4\nlog_level = info\n",
+                    "requires": ["/etc/demo"],
+                },
+            ],
+        }
+    )
+
+
+@dataclass
+class DemoResult:
+    status: ChangeStatus
+    finished: bool
+    problems: list[str]
+
+
+def run_demo(
+    state_dir: Path, count: int, *, timeout_s: float, issued_by: str, show: bool = True
+) -> DemoResult:
+    """Start workers and the aggregator, apply the demo change, wait, stop everything."""
+    endpoints = Endpoints.from_env()
+    ledger = Ledger(connect_redis(endpoints))
+    connection = connect_broker(endpoints)
+    try:
+        declare(connection, REGIONS)
+    finally:
+        connection.close()
+    fleet = demo_fleet(state_dir.resolve(), count)
+    for target in fleet:
+        Path(target.address.removeprefix("local://")).mkdir(parents=True, exist_ok=True)
+    change = demo_change(fleet)
+    (state_dir / "change.yaml").write_text(
+        yaml.safe_dump(change.model_dump(mode="json"), sort_keys=False)
+    )
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        with Children(state_dir / "logs") as children:
+            for region in REGIONS:
+                children.start(
+                    f"worker-{region}",
+                    [
+                        "-m",
+                        "workers",
+                        "worker",
+                        "--region",
+                        region,
+                        "--concurrency",
+                        "2",
+                        "--loglevel",
+                        "WARNING",
+                    ],
+                )
+            children.start("aggregator", ["-m", "producers", "aggregator"])
+            published = publish_change(change, endpoints, issued_by=issued_by)
+            status, finished = wait_for(
+                ledger, published.change_id, len(published.targets), timeout_s=timeout_s, show=show
+            )
+            problems = children.failed()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return DemoResult(status, finished, problems)

@@ -1,0 +1,21 @@
+"""Control-plane errors, each with the exit code a script can branch on."""
+
+from contracts import ExitCode, ProvisioningError
+
+
+class SelectionError(ProvisioningError):
+    """The selector picked no target, or a picked target's region has no queue."""
+
+    exit_code = ExitCode.INPUT
+
+
+class PublishError(ProvisioningError):
+    """The broker refused or could not route a change request."""
+
+    exit_code = ExitCode.FAILED
+
+
+class UnknownChange(ProvisioningError):
+    """No change with that id is in the ledger."""
+
+    exit_code = ExitCode.INPUT

@@ -1,0 +1,128 @@
+"""Publish change requests with pika as Celery protocol-v2 task messages.
+
+Every publish is confirmed, persistent and `mandatory`: a request whose routing key
+reaches no queue comes back as an error instead of vanishing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from broker_config import CHANGES_EXCHANGE, region_queue
+from contracts import ChangeRequest
+from contracts.changes import TASK_NAME
+from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, inject, setup_tracing, tracer
+from producers.errors import PublishError, SelectionError
+
+#: Namespace of task ids: one (change, target) always gets the same id, so a republish
+#: of the same request is recognisably the same message.
+TASK_ID_NAMESPACE = uuid.UUID("6f1c8f0e-5d0b-4a53-9b1e-6b7c3f0a2d11")
+
+_ORIGIN = f"{os.getpid()}@{socket.gethostname()}"
+
+
+def task_id(change_id: str, target_id: str) -> str:
+    """The Celery task id of one (change, target)."""
+    return str(uuid.uuid5(TASK_ID_NAMESPACE, f"{change_id}/{target_id}"))
+
+
+def task_message(request: ChangeRequest) -> tuple[dict[str, Any], bytes]:
+    """Headers and body of the Celery task message that carries `request`.
+
+    The body is `[args, kwargs, embed]`; embed is a dict (not null) because Celery reads
+    `embed.get(...)` when it reports a lost worker.
+    """
+    tid = task_id(request.change_id, request.target.id)
+    kwargs = {"request": request.model_dump(mode="json")}
+    headers: dict[str, Any] = {
+        "lang": "py",
+        "task": TASK_NAME,
+        "id": tid,
+        "root_id": tid,
+        "parent_id": None,
+        "group": None,
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+        "timelimit": [None, None],
+        "argsrepr": "()",
+        "kwargsrepr": f"{{'change_id': {request.change_id!r}, 'target': {request.target.id!r}}}",
+        "origin": _ORIGIN,
+        "ignore_result": True,
+    }
+    inject(headers)
+    embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+    body = json.dumps([[], kwargs, embed], separators=(",", ":")).encode()
+    return headers, body
+
+
+class Publisher:
+    """Publishes change requests on one confirmed channel of a pika BlockingConnection."""
+
+    def __init__(self, connection: Any) -> None:
+        setup_tracing("provision-publisher")
+        self._connection = connection
+        self._channel = connection.channel()
+        self._channel.confirm_delivery()
+
+    def ensure_regions(self, regions: Iterable[str]) -> None:
+        """Raise SelectionError, before anything is published, for a region without a queue."""
+        import pika.exceptions
+
+        missing = []
+        for region in sorted(set(regions)):
+            channel = self._connection.channel()
+            try:
+                channel.queue_declare(region_queue(region), passive=True)
+            except pika.exceptions.ChannelClosedByBroker:
+                missing.append(region)
+                continue
+            channel.close()
+        if missing:
+            names = ", ".join(f"{r!r} (queue {region_queue(r)})" for r in missing)
+            raise SelectionError(
+                f"unknown region {names}: no queue exists for it. "
+                "Declare it with `provision broker declare --region REGION` or start a worker "
+                "with `provision worker --region REGION`."
+            )
+
+    def publish(self, request: ChangeRequest) -> str:
+        """Publish one request; return its task id. Raises PublishError if not routed."""
+        import pika
+        import pika.exceptions
+        from opentelemetry.trace import SpanKind
+
+        with tracer().start_as_current_span(
+            "provision.publish",
+            kind=SpanKind.PRODUCER,
+            attributes={ATTR_CHANGE_ID: request.change_id, ATTR_TARGET: request.target.id},
+        ):
+            headers, body = task_message(request)
+        properties = pika.BasicProperties(
+            content_type="application/json",
+            content_encoding="utf-8",
+            correlation_id=headers["id"],
+            delivery_mode=pika.DeliveryMode.Persistent,
+            headers=headers,
+        )
+        try:
+            self._channel.basic_publish(
+                CHANGES_EXCHANGE, request.target.routing_key, body, properties, mandatory=True
+            )
+        except pika.exceptions.UnroutableError as exc:
+            raise PublishError(
+                f"change {request.change_id} for target {request.target.id!r}: routing key "
+                f"{request.target.routing_key!r} reached no queue (is region "
+                f"{request.target.region!r} declared?)"
+            ) from exc
+        except pika.exceptions.NackError as exc:
+            raise PublishError(
+                f"change {request.change_id} for target {request.target.id!r}: "
+                "the broker refused the message (nack)"
+            ) from exc
+        return str(headers["id"])

@@ -1,0 +1,81 @@
+"""The topology on a real RabbitMQ: idempotent, explicit about mismatches, never silent."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pika
+import pytest
+
+from broker_config import RESULTS_QUEUE, TopologyMismatch, declare, region_queue
+from contracts import ChangeRequest, DesiredState, Target
+from producers.errors import PublishError, SelectionError
+from producers.publisher import Publisher, task_message
+
+
+def request_for(region: str) -> ChangeRequest:
+    target = Target(id="t-1", region=region, environment="test", address="local:///tmp/t")
+    now = datetime.now(UTC)
+    return ChangeRequest(
+        change_id=str(uuid.uuid4()),
+        target=target,
+        desired=DesiredState(),
+        issued_by="tests",
+        issued_at=now,
+        expires_at=now + timedelta(minutes=5),
+    )
+
+
+def test_declaring_twice_is_harmless(amqp: Any) -> None:
+    first = declare(amqp, ["topo-a"])
+    second = declare(amqp, ["topo-a"])
+    assert first == second
+    assert region_queue("topo-a") in first and RESULTS_QUEUE in first
+    channel = amqp.channel()
+    assert channel.queue_declare(region_queue("topo-a"), passive=True).method.queue
+
+
+def test_a_differently_declared_queue_is_named_in_a_clear_error(amqp: Any) -> None:
+    name = region_queue("topo-clash")
+    channel = amqp.channel()
+    channel.queue_declare(name, durable=False)
+    with pytest.raises(TopologyMismatch) as info:
+        declare(amqp, ["topo-clash"])
+    assert info.value.name == name
+    assert name in str(info.value) and "different properties" in str(info.value)
+    assert amqp.is_open, "a mismatch must not take the connection down"
+    amqp.channel().queue_delete(name)
+
+
+def test_an_unroutable_publish_raises_instead_of_vanishing(amqp: Any) -> None:
+    declare(amqp, [])
+    publisher = Publisher(amqp)
+    with pytest.raises(PublishError, match="reached no queue"):
+        publisher.publish(request_for("nowhere"))
+
+
+def test_an_unknown_region_is_refused_before_publishing(amqp: Any) -> None:
+    publisher = Publisher(amqp)
+    with pytest.raises(SelectionError, match="unknown region 'atlantis'"):
+        publisher.ensure_regions(["atlantis"])
+
+
+def test_a_request_is_a_celery_protocol_v2_message_routed_by_region(amqp: Any) -> None:
+    declare(amqp, ["topo-b"])
+    channel = amqp.channel()
+    channel.queue_purge(region_queue("topo-b"))
+    request = request_for("topo-b")
+    task_id = Publisher(amqp).publish(request)
+    method, properties, body = channel.basic_get(region_queue("topo-b"), auto_ack=True)
+    assert method is not None and method.routing_key == "topo-b.test.t-1"
+    assert properties.delivery_mode == pika.DeliveryMode.Persistent.value
+    assert properties.headers["task"] == "provision.converge"
+    assert properties.headers["id"] == task_id == properties.correlation_id
+    assert properties.headers["traceparent"].startswith("00-")
+    args, kwargs, embed = json.loads(body)
+    assert args == [] and embed["chain"] is None
+    assert ChangeRequest.model_validate(kwargs["request"]) == request
+    assert task_message(request)[0]["id"] == task_id

@@ -22,10 +22,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """Event-driven provisioning: publish changes, watch them converge, prove what happened."""
     ctx.obj = {"debug": debug}
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
+        level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    logging.getLogger("provision").setLevel(logging.DEBUG if debug else logging.INFO)
+    # pika logs every failed connect at length; our one-line error says it better.
+    logging.getLogger("pika").setLevel(logging.DEBUG if debug else logging.CRITICAL)
 
 
 def _delegate(name: str, summary: str) -> None:

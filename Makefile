@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`. Each sets up everything it
+# needs: the virtualenv, the install, and RabbitMQ and Redis when they are not running.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint services bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+services:
+	@bash .ci/services
+
+demo: $(STAMP) services
+	$(VENV)/bin/provision demo $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(STAMP) services lint
+	$(PY) -m pytest $(ARGS)
+
+bench: $(STAMP) services
+	$(PY) -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,186 @@
+"""The whole path on the real broker and Redis: CLI → topic → regional worker → Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pika
+
+from broker_config import CHANGES_EXCHANGE, DEAD_QUEUE, declare, region_queue
+from contracts import ChangeRequest, DesiredState, Target
+from contracts.dead import REASON
+from producers.ledger import Ledger
+from producers.publisher import task_message
+from tests.pipeline.conftest import change_file, local_target
+from tests.support import ROOT, Process, wait_until
+
+RESOURCES = [
+    {"kind": "directory", "path": "/etc/app", "mode": "0755"},
+    {"kind": "file", "path": "/etc/app/app.conf", "content": "port = 8080\n", "mode": "0640"},
+]
+
+
+def provision(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "producers", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        timeout=timeout,
+    )
+
+
+def last_json(stdout: str) -> dict[str, Any]:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_a_change_converges_local_targets_and_a_rerun_is_converged(
+    tmp_path: Path, services: dict[str, str], pipeline: dict[str, Process]
+) -> None:
+    targets = [local_target(tmp_path, "web-1", "eu"), local_target(tmp_path, "web-2", "us")]
+    path = change_file(tmp_path, targets, RESOURCES, {"environment": "test"})
+
+    first = provision("apply", str(path), "--wait", "--json", "--timeout", "60", env=services)
+    assert first.returncode == 0, first.stderr
+    result = last_json(first.stdout)
+    assert result["counts"]["changed"] == 2 and result["counts"]["pending"] == 0
+    conf = tmp_path / "web-1" / "etc/app/app.conf"
+    assert conf.read_text() == "port = 8080\n"
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o640
+
+    status = provision("status", result["change_id"], "--json", env=services)
+    assert status.returncode == 0, status.stderr
+    rows = {row["target"]: row for row in last_json(status.stdout)["targets"]}
+    assert rows["web-1"]["worker"].startswith("eu-w@")
+    assert rows["web-2"]["worker"].startswith("us-w@")
+    assert {c["path"] for c in rows["web-1"]["changes"]} == {"/etc/app", "/etc/app/app.conf"}
+    trace_ids = {row["trace_id"] for row in rows.values()}
+    assert len(trace_ids) == 1 and len(trace_ids.pop() or "") == 32, "one trace per change"
+    assert all(row["attempts"] == 1 and row["error"] is None for row in rows.values())
+
+    second = provision("apply", str(path), "--wait", "--json", "--timeout", "60", env=services)
+    assert second.returncode == 0, second.stderr
+    again = last_json(second.stdout)
+    assert again["counts"]["converged"] == 2 and again["counts"]["changed"] == 0
+    assert all(row["changes"] == [] for row in again["targets"])
+
+
+def _dead_letter_for(amqp: Any, task_id: str) -> tuple[Any, bytes] | None:
+    """Fetch dead letters until the one for `task_id` turns up (others are requeued)."""
+    channel = amqp.channel()
+    try:
+        while True:
+            method, properties, body = channel.basic_get(DEAD_QUEUE)
+            if method is None:
+                return None
+            headers = properties.headers or {}
+            if task_id in (headers.get("id"), properties.correlation_id):
+                channel.basic_ack(method.delivery_tag)
+                return properties, body
+    finally:
+        channel.close()  # the others, unacked, go back to the queue
+
+
+def test_a_malformed_request_is_dead_lettered_with_its_reason_and_reported_rejected(
+    amqp: Any, redis_client: Any, pipeline: dict[str, Process]
+) -> None:
+    target = Target(id="bad-1", region="eu", environment="test", address="local:///tmp/x")
+    now = datetime.now(UTC)
+    request = ChangeRequest(
+        change_id=str(uuid.uuid4()),
+        target=target,
+        desired=DesiredState(),
+        issued_by="tests",
+        issued_at=now,
+        expires_at=now + timedelta(minutes=5),
+    )
+    headers, body = task_message(request)
+    args, kwargs, embed = json.loads(body)
+    kwargs["request"]["desired"] = {"resources": [{"kind": "teapot", "path": "/x"}]}
+    channel = amqp.channel()
+    channel.confirm_delivery()
+    channel.basic_publish(
+        CHANGES_EXCHANGE,
+        target.routing_key,
+        json.dumps([args, kwargs, embed]),
+        pika.BasicProperties(
+            content_type="application/json",
+            content_encoding="utf-8",
+            headers=headers,
+            correlation_id=headers["id"],
+            delivery_mode=2,
+        ),
+        mandatory=True,
+    )
+    dead = wait_until(lambda: _dead_letter_for(amqp, headers["id"]), 30, "the dead letter")
+    properties, dead_body = dead
+    assert "invalid change request" in properties.headers[REASON]
+    assert "teapot" in properties.headers[REASON] or "kind" in properties.headers[REASON]
+    assert json.loads(dead_body)[1]["request"]["change_id"] == request.change_id
+    ledger = Ledger(redis_client)
+    outcome = wait_until(
+        lambda: ledger.redis.hget(f"provision:change:{request.change_id}:outcomes", "bad-1"),
+        30,
+        "the rejected outcome",
+    )
+    assert json.loads(outcome)["status"] == "rejected"
+
+
+def test_a_message_celery_cannot_read_ends_in_the_dead_letters(
+    amqp: Any, pipeline: dict[str, Process]
+) -> None:
+    marker = str(uuid.uuid4())
+    channel = amqp.channel()
+    channel.confirm_delivery()
+    channel.basic_publish(
+        CHANGES_EXCHANGE,
+        "eu.test.garbage",
+        b"\x00 not a task",
+        pika.BasicProperties(correlation_id=marker, delivery_mode=2),
+        mandatory=True,
+    )
+    properties, body = wait_until(lambda: _dead_letter_for(amqp, marker), 30, "the dead letter")
+    assert body == b"\x00 not a task"
+    assert properties.headers["x-death"][0]["reason"] == "rejected"
+
+
+def test_a_worker_of_region_eu_never_receives_a_change_for_another_region(
+    tmp_path: Path,
+    amqp: Any,
+    redis_client: Any,
+    services: dict[str, str],
+    pipeline: dict[str, Process],
+) -> None:
+    declare(amqp, ["xx"])
+    amqp.channel().queue_purge(region_queue("xx"))
+    targets = [local_target(tmp_path, "eu-1", "eu"), local_target(tmp_path, "xx-1", "xx")]
+    path = change_file(tmp_path, targets, RESOURCES)
+    done = provision("apply", str(path), "--json", env=services)
+    assert done.returncode == 0, done.stderr
+    change_id = last_json(done.stdout)["change_id"]
+    ledger = Ledger(redis_client)
+    wait_until(lambda: ledger.status(change_id).outcomes.get("eu-1"), 30, "the eu outcome")
+    assert ledger.status(change_id).outcomes["eu-1"].status == "changed"
+    assert "xx-1" not in ledger.status(change_id).outcomes, "nobody consumes region xx"
+    assert amqp.channel().queue_declare(region_queue("xx"), passive=True).method.message_count == 1
+    assert not (tmp_path / "xx-1" / "etc").exists()
+
+
+def test_a_wait_that_runs_out_exits_with_the_timeout_code(
+    tmp_path: Path, amqp: Any, services: dict[str, str]
+) -> None:
+    declare(amqp, ["yy"])
+    path = change_file(tmp_path, [local_target(tmp_path, "yy-1", "yy")], RESOURCES)
+    done = provision("apply", str(path), "--wait", "--json", "--timeout", "1", env=services)
+    assert done.returncode == 4, done.stderr
+    result = last_json(done.stdout)
+    assert result["finished"] is False and result["counts"]["pending"] == 1

@@ -10,7 +10,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _MODE = re.compile(r"^0?[0-7]{3,4}$")
 
@@ -33,6 +33,31 @@ def check_mode(value: str | None) -> str | None:
     return value.zfill(4)
 
 
+def check_regex(value: str | None) -> str | None:
+    """A regex is compiled once here, so a bad one is a contract error, not a failed run."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from exc
+    return value
+
+
+def check_argv(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """An argv is a non-empty list of strings without NUL bytes; it never passes a shell."""
+    if value is None:
+        return None
+    if not value or not value[0]:
+        raise ValueError("argv must be a non-empty list whose first item names the program")
+    if any("\x00" in part for part in value):
+        raise ValueError("argv items may not contain NUL bytes")
+    return value
+
+
+#: An owner or group: a name, or a numeric id.
+Principal = Annotated[str | int, Field(union_mode="left_to_right")]
+
+
 class SpecBase(BaseModel):
     """Fields every resource spec has."""
 
@@ -53,29 +78,143 @@ class SpecBase(BaseModel):
         """How `requires` refers to this resource: its name, else its path."""
         return self.name or self.path
 
+    @property
+    def refs(self) -> frozenset[str]:
+        """Every word a later `requires` may use for this resource."""
+        return frozenset(word for word in (self.name, self.path) if word)
 
-class FileSpec(SpecBase):
-    """A regular file with the given content and mode."""
+
+class OwnedSpecBase(SpecBase):
+    """Fields of the specs that manage a mode, an owner and a group."""
+
+    mode: str | None = Field(default=None, description="Octal string such as '0644'.")
+    owner: Principal | None = Field(
+        default=None, description="User name or uid; set only where the worker may."
+    )
+    group: Principal | None = Field(
+        default=None, description="Group name or gid; set only where the worker may."
+    )
+
+    _check_mode = field_validator("mode", mode="before")(classmethod(lambda cls, v: check_mode(v)))
+
+
+class FileSpec(OwnedSpecBase):
+    """A regular file with the given content (or rendered template), mode and ownership."""
 
     kind: Literal["file"] = "file"
     content: str = ""
-    mode: str | None = Field(default=None, description="Octal string such as '0644'.")
+    template: str | None = Field(
+        default=None,
+        description="Jinja2 template rendered with the target's facts; unknown names are errors.",
+    )
     sensitive: bool = Field(default=False, description="Never show content or diffs.")
 
-    _check_mode = field_validator("mode", mode="before")(
-        classmethod(lambda cls, v: check_mode(v))
-    )
+    @model_validator(mode="after")
+    def _content_or_template(self) -> FileSpec:
+        if self.template is not None and "content" in self.model_fields_set:
+            raise ValueError("give either content or template, not both")
+        return self
 
 
-class DirectorySpec(SpecBase):
+class DirectorySpec(OwnedSpecBase):
     """A directory with the given mode; parents are created as needed."""
 
     kind: Literal["directory"] = "directory"
-    mode: str | None = Field(default=None, description="Octal string such as '0755'.")
-
-    _check_mode = field_validator("mode", mode="before")(
-        classmethod(lambda cls, v: check_mode(v))
+    recurse: bool = Field(
+        default=False,
+        description="Also set owner and group on everything beneath, and mode on subdirectories.",
     )
 
 
-ResourceSpec = Annotated[FileSpec | DirectorySpec, Field(discriminator="kind")]
+class SymlinkSpec(SpecBase):
+    """A symbolic link at `path` pointing to `destination`, which must stay under the root."""
+
+    kind: Literal["symlink"] = "symlink"
+    destination: str = Field(description="Link text; relative destinations are safest.")
+    force: bool = Field(
+        default=False, description="Replace a file or empty directory found at `path`."
+    )
+
+    @field_validator("destination")
+    @classmethod
+    def _destination_text(cls, value: str) -> str:
+        if not value or "\x00" in value:
+            raise ValueError("destination must be a non-empty string without NUL bytes")
+        return value
+
+
+class AbsentSpec(SpecBase):
+    """A path that must not exist (a file, a link, or a directory with its contents)."""
+
+    kind: Literal["absent"] = "absent"
+
+
+class LineSpec(SpecBase):
+    """A line that must (or must not) be present in an existing file."""
+
+    kind: Literal["line"] = "line"
+    line: str = Field(description="The whole line, without its newline.")
+    present: bool = True
+    match: str | None = Field(
+        default=None,
+        description="Regex: matching lines are replaced by `line` (or removed if not present).",
+    )
+    create: bool = Field(default=False, description="Create the file if it does not exist.")
+    sensitive: bool = Field(default=False, description="Never show content or diffs.")
+
+    _check_match = field_validator("match")(classmethod(lambda cls, v: check_regex(v)))
+
+    @field_validator("line")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if "\n" in value or "\r" in value:
+            raise ValueError("line may not contain a newline")
+        return value
+
+
+class CommandSpec(SpecBase):
+    """A command run on the target unless its guards say it is done. Never a shell by default."""
+
+    kind: Literal["command"] = "command"
+    path: str = Field(default="/", description="Working directory under the root.")
+    argv: tuple[str, ...] = Field(
+        description="Program and arguments; with shell: true, one item holding the script."
+    )
+    shell: bool = Field(default=False, description="Run argv[0] (and guards) with /bin/sh -c.")
+    creates: str | None = Field(default=None, description="Done when this path exists.")
+    unless: tuple[str, ...] | None = Field(default=None, description="Done when this exits 0.")
+    onlyif: tuple[str, ...] | None = Field(default=None, description="Run only if this exits 0.")
+    timeout_s: float = Field(default=300.0, gt=0, le=86400)
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+
+    _check_argvs = field_validator("argv", "unless", "onlyif")(
+        classmethod(lambda cls, v: check_argv(v))
+    )
+    _check_creates = field_validator("creates")(
+        classmethod(lambda cls, v: None if v is None else check_path(v))
+    )
+
+    @model_validator(mode="after")
+    def _shell_takes_one_script(self) -> CommandSpec:
+        if self.shell:
+            for field in ("argv", "unless", "onlyif"):
+                value = getattr(self, field)
+                if value is not None and len(value) != 1:
+                    raise ValueError(f"with shell: true, {field} must be a single script string")
+        return self
+
+    @property
+    def key(self) -> str:
+        """How `requires` refers to this resource: its name, else its command line."""
+        return self.name or " ".join(self.argv)
+
+    @property
+    def refs(self) -> frozenset[str]:
+        """A command is named, or referred to by its command line (never by its directory)."""
+        return frozenset({self.key})
+
+
+ResourceSpec = Annotated[
+    FileSpec | DirectorySpec | SymlinkSpec | AbsentSpec | LineSpec | CommandSpec,
+    Field(discriminator="kind"),
+]

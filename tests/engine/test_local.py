@@ -1,0 +1,88 @@
+"""Local mode: `python -m workers converge ROOT STATE_FILE`, exit codes and --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from contracts import ContractError
+from workers.local import load_state, run
+
+STATE = """\
+resources:
+  - kind: directory
+    path: /etc/app
+    mode: "0755"
+  - kind: file
+    path: /etc/app/motd
+    content: "hello\\n"
+    mode: "0644"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "state.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_converge_then_rerun_with_json_counts(
+    tmp_path: Path, root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = write(tmp_path, STATE)
+    assert run(root, state, dry_run=False, as_json=False) == 0
+    assert "2 changed" in capsys.readouterr().out
+    assert run(root, state, dry_run=False, as_json=True) == 0
+    document = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert document["counts"]["converged"] == 2 and document["counts"]["changed"] == 0
+    assert [(r["kind"], r["path"], r["status"]) for r in document["resources"]] == [
+        ("directory", "/etc/app", "converged"),
+        ("file", "/etc/app/motd", "converged"),
+    ]
+    assert all(r["summary"] for r in document["resources"])
+
+
+def test_json_state_file_and_dry_run_prints_the_diff(
+    tmp_path: Path, root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = write(
+        tmp_path,
+        json.dumps({"resources": [{"kind": "file", "path": "/motd", "content": "new\n"}]}),
+        "s.json",
+    )
+    assert run(root, state, dry_run=True, as_json=False) == 0
+    out = capsys.readouterr().out
+    assert "+new" in out and out.strip().endswith("drifted: 1 changed")
+    assert list(root.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "where"),
+    [
+        ("{kind: file, path: /a, mode: 644}", "resources.0 (/a).mode"),
+        ("{kind: nope, path: /a}", "resources.0"),
+        ("{kind: file}", "resources.0.path"),
+        ('{kind: line, path: /a, line: x, match: "("}', "resources.0 (/a).match"),
+        ("{kind: file, path: /x/../../etc}", "resources.0 (/x/../../etc).path"),
+    ],
+)
+def test_bad_input_names_index_path_and_field(tmp_path: Path, resource: str, where: str) -> None:
+    state = write(tmp_path, f"resources:\n  - {resource}\n")
+    with pytest.raises(ContractError) as caught:
+        load_state(state)
+    assert where in str(caught.value)
+
+
+def test_unknown_template_variable_exits_2_and_applies_nothing(
+    tmp_path: Path, root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = write(
+        tmp_path,
+        "resources:\n  - {kind: file, path: /ok, content: x}\n"
+        "  - {kind: file, path: /t, template: '{{ nope }}'}\n",
+    )
+    assert run(root, state, dry_run=False, as_json=False) == 2
+    assert "resources.1 (/t).template" in capsys.readouterr().err
+    assert list(root.iterdir()) == []

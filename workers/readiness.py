@@ -1,0 +1,93 @@
+"""Readiness checks: evidence, gathered on the target before anything is applied."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from contracts.state import (
+    CheckSpec,
+    CommandCheck,
+    HttpCheck,
+    PathExistsCheck,
+    TcpPortCheck,
+    UptimeCheck,
+)
+from workers.targets import ConfinementError, Target
+
+
+def evaluate(target: Target, checks: Sequence[CheckSpec]) -> list[str]:
+    """Run every check; return one line of evidence per failed check (empty: ready).
+
+    Checks only read: a path's existence, a connection, a command's exit code, an HTTP
+    status, the uptime. They never raise for a failed check.
+    """
+    failures = []
+    for index, check in enumerate(checks):
+        seen = CHECKS[check.kind](target, check)
+        if seen is not None:
+            failures.append(f"checks.{index} ({check.kind}): {seen}")
+    return failures
+
+
+def path_exists(target: Target, check: PathExistsCheck) -> str | None:
+    """Ready when the path exists (a link counts if its destination stays in the root)."""
+    try:
+        location = target.resolve(check.path)
+    except ConfinementError as exc:
+        return str(exc)
+    return None if os.path.lexists(location) else f"{check.path} does not exist"
+
+
+def tcp_port(target: Target, check: TcpPortCheck) -> str | None:
+    """Ready when a TCP connection to host:port succeeds within the timeout."""
+    import socket
+
+    try:
+        with socket.create_connection((check.host, check.port), timeout=check.timeout_s):
+            return None
+    except OSError as exc:
+        return f"{check.host}:{check.port} refused a connection: {exc.strerror or exc}"
+
+
+def command(target: Target, check: CommandCheck) -> str | None:
+    """Ready when the command exits 0 (run in the root, no shell unless shell: true)."""
+    argv = ("/bin/sh", "-c", check.argv[0]) if check.shell else check.argv
+    try:
+        result = target.run(argv, cwd=target.root, timeout_s=check.timeout_s)
+    except OSError as exc:
+        return f"{check.argv[0]} could not start: {exc.strerror or exc}"
+    return None if result.ok else f"{' '.join(check.argv)} {result.describe()}"
+
+
+def http(target: Target, check: HttpCheck) -> str | None:
+    """Ready when the URL answers 2xx (redirects followed)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(check.url, timeout=check.timeout_s) as response:
+            status = int(response.status)
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (OSError, ValueError) as exc:
+        return f"{check.url} did not answer: {getattr(exc, 'reason', exc)}"
+    return None if 200 <= status < 300 else f"{check.url} answered {status}"
+
+
+def uptime(target: Target, check: UptimeCheck) -> str | None:
+    """Ready when the machine has been up at least `min_s` seconds."""
+    up_s = time.clock_gettime(time.CLOCK_BOOTTIME)
+    return None if up_s >= check.min_s else f"up {up_s:.0f}s, below the minimum {check.min_s:.0f}s"
+
+
+#: Every readiness check, by kind. One line per kind.
+CHECKS: dict[str, Callable[[Target, Any], str | None]] = {
+    "path_exists": path_exists,
+    "tcp_port": tcp_port,
+    "command": command,
+    "http": http,
+    "uptime": uptime,
+}

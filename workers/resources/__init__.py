@@ -1,0 +1,19 @@
+"""Resource types, by the `kind` of spec they converge.
+
+Adding a kind means one spec model in `contracts/resources.py`, one module here and one
+line in `RESOURCES`.
+"""
+
+from __future__ import annotations
+
+from workers.resources.base import Change, Context, ResourceError, ResourceType, SpecError
+from workers.resources.directories import Directories
+from workers.resources.files import Files
+
+#: Every resource type the engine knows. One line per kind.
+RESOURCES: dict[str, ResourceType] = {
+    "file": Files(),
+    "directory": Directories(),
+}
+
+__all__ = ["RESOURCES", "Change", "Context", "ResourceError", "ResourceType", "SpecError"]

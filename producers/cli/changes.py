@@ -29,27 +29,35 @@ def exit_code_of(status: ChangeStatus, finished: bool) -> ExitCode:
     return ExitCode.FAILED if any(counts[word] for word in BAD) else ExitCode.OK
 
 
-def render(status: ChangeStatus, console: Console) -> None:
-    """A table of targets, then the counts per status."""
-    table = Table(title=f"change {status.change_id}", title_justify="left")
-    for column in ("target", "status", "changes", "error", "attempts", "trace id"):
-        table.add_column(column)
-    for row in status.as_json()["targets"]:
-        changes = "; ".join(f"{c['path']}: {c['summary']}" for c in row["changes"][:3])
-        if len(row["changes"]) > 3:
-            changes += f"; +{len(row['changes']) - 3} more"
-        error = f"{row['error']['type']}: {row['error']['message']}" if row["error"] else ""
-        table.add_row(
-            row["target"],
-            row["status"],
-            changes,
-            error,
-            str(row["attempts"]),
-            row["trace_id"] or "",
-        )
-    console.print(table)
-    counts = status.counts()
-    console.print("  ".join(f"{word}={n}" for word, n in counts.items() if n) or "no targets")
+def render(status: ChangeStatus, console: Console, *, every_target: bool = True) -> None:
+    """A row per target (or only the troubled ones), then the counts per status."""
+    rows = status.as_json()["targets"]
+    if not every_target:
+        rows = [row for row in rows if row["status"] in BAD]
+    if rows:
+        table = Table(title=f"change {status.change_id}", title_justify="left")
+        for column in ("target", "status", "changes", "error", "attempts", "trace id"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            paths = [c["path"] for c in row["changes"]]
+            changes = ", ".join(paths[:3]) + (f" (+{len(paths) - 3})" if len(paths) > 3 else "")
+            error = f"{row['error']['type']}: {row['error']['message']}" if row["error"] else ""
+            table.add_row(
+                row["target"],
+                row["status"],
+                changes,
+                error,
+                str(row["attempts"]),
+                (row["trace_id"] or "")[:16],
+            )
+        console.print(table)
+    summary = Table(title="per status", title_justify="left")
+    summary.add_column("status")
+    summary.add_column("targets", justify="right")
+    for word, count in status.counts().items():
+        if count:
+            summary.add_row(word, str(count))
+    console.print(summary)
 
 
 @cli.command()

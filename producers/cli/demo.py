@@ -39,7 +39,8 @@ def demo(count: int, state_dir: Path | None, timeout_s: float, as_json: bool) ->
     console = Console(stderr=as_json)
     console.print(f"demo: {count} local targets under {state_dir}, regions eu and us")
     result = run_demo(state_dir, count, timeout_s=timeout_s, issued_by=default_issuer(), show=True)
-    render(result.status, console)
+    render(result.status, console, every_target=False)
+    console.print(f"details: provision status {result.status.change_id}")
     for problem in result.problems:
         console.print(f"[red]child process ended early: {problem}[/red] (logs: {state_dir}/logs)")
     code = exit_code_of(result.status, result.finished)

@@ -1,0 +1,91 @@
+"""The main job as a user runs it: `provision demo`, twice, and interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support import ROOT, make_vhost, wait_until
+
+
+@pytest.fixture(scope="module")
+def demo_env(services: dict[str, str]) -> dict[str, str]:
+    """A vhost of the demo's own, so its workers compete with no other test's."""
+    return {**services, "PROVISION_BROKER_URL": make_vhost("provision-test-demo")}
+
+
+def ours(env: dict[str, str]) -> list[psutil.Process]:
+    """Processes still running with the demo's broker URL in their environment."""
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.environ().get("PROVISION_BROKER_URL") == env["PROVISION_BROKER_URL"]:
+                found.append(proc)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def demo(state: Path, env: dict[str, str], *extra: str) -> dict:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "producers",
+            "demo",
+            "--targets",
+            "6",
+            "--state-dir",
+            str(state),
+            "--json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_demo_converges_then_a_second_run_changes_nothing(
+    tmp_path: Path, demo_env: dict[str, str]
+) -> None:
+    first = demo(tmp_path, demo_env)
+    assert first["targets"] == 6
+    assert first["counts"]["changed"] == 6 and first["counts"]["pending"] == 0
+    motd = tmp_path / "targets" / "demo-001" / "etc" / "demo" / "motd"
+    assert motd.read_text().startswith("This machine is managed")
+    assert ours(demo_env) == [], "the demo leaves no process behind"
+
+    second = demo(tmp_path, demo_env)
+    assert second["counts"]["converged"] == 6 and second["counts"]["changed"] == 0
+    assert ours(demo_env) == []
+
+
+def test_ctrl_c_stops_the_demo_and_every_child(tmp_path: Path, demo_env: dict[str, str]) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "producers", "demo", "--targets", "4", "--state-dir", str(tmp_path)],
+        env={**os.environ, **demo_env},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    wait_until(
+        lambda: len(ours(demo_env)) >= 4 or proc.poll() is not None,
+        60,
+        "the demo's children to start",
+    )
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    wait_until(lambda: not ours(demo_env), 30, "every child to be gone")

@@ -184,3 +184,22 @@ def test_a_wait_that_runs_out_exits_with_the_timeout_code(
     assert done.returncode == 4, done.stderr
     result = last_json(done.stdout)
     assert result["finished"] is False and result["counts"]["pending"] == 1
+
+
+def test_a_dry_run_reports_drift_with_a_diff_and_changes_nothing(
+    tmp_path: Path, services: dict[str, str], pipeline: dict[str, Process]
+) -> None:
+    target = local_target(tmp_path, "dry-1", "eu")
+    conf = tmp_path / "dry-1" / "etc/app/app.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("port = 80\n")
+    path = change_file(tmp_path, [target], RESOURCES)
+    done = provision(
+        "apply", str(path), "--dry-run", "--wait", "--json", "--timeout", "60", env=services
+    )
+    assert done.returncode == 0, done.stderr
+    row = last_json(done.stdout)["targets"][0]
+    assert row["status"] == "drifted"
+    change = next(c for c in row["changes"] if c["path"] == "/etc/app/app.conf")
+    assert "-port = 80" in change["diff"] and "+port = 8080" in change["diff"]
+    assert conf.read_text() == "port = 80\n", "a dry run changes nothing"

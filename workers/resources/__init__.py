@@ -6,14 +6,22 @@ line in `RESOURCES`.
 
 from __future__ import annotations
 
+from workers.resources.absent import Absent
 from workers.resources.base import Change, Context, ResourceError, ResourceType, SpecError
+from workers.resources.commands import Commands
 from workers.resources.directories import Directories
 from workers.resources.files import Files
+from workers.resources.lines import Lines
+from workers.resources.links import Links
 
 #: Every resource type the engine knows. One line per kind.
 RESOURCES: dict[str, ResourceType] = {
     "file": Files(),
     "directory": Directories(),
+    "symlink": Links(),
+    "absent": Absent(),
+    "line": Lines(),
+    "command": Commands(),
 }
 
 __all__ = ["RESOURCES", "Change", "Context", "ResourceError", "ResourceType", "SpecError"]

@@ -66,22 +66,7 @@ class Files:
 
     def observe(self, target: Target, desired: DesiredFile) -> ObservedFile:
         """One lstat and, for a regular file, one read (following a confined symlink)."""
-        location = target.resolve(desired.path, follow=False)
-        try:
-            seen = os.lstat(location)
-        except FileNotFoundError:
-            return ObservedFile(location)
-        entry = Entry.of(seen)
-        if entry.kind == "symlink":
-            location = target.resolve(desired.path)
-            try:
-                entry = Entry.of(os.stat(location))
-            except FileNotFoundError:
-                return ObservedFile(location)
-        if entry.kind != "file":
-            return ObservedFile(location, entry)
-        with open(location, "rb") as handle:
-            return ObservedFile(location, entry, handle.read())
+        return observe_file(target, desired.path)
 
     def diff(self, desired: DesiredFile, observed: ObservedFile) -> list[Change]:
         """Pure: write when absent or different, then fix mode and owner."""
@@ -112,8 +97,9 @@ class Files:
             mode = desired.mode
             if mode is None:
                 mode = DEFAULT_FILE_MODE if entry is None else entry.mode
-            uid = desired.uid if desired.uid is not None else -1
-            gid = desired.gid if desired.gid is not None else -1
+            uid, gid = kept_owner(entry)
+            uid = uid if desired.uid is None else desired.uid
+            gid = gid if desired.gid is None else desired.gid
             os.makedirs(os.path.dirname(observed.location), mode=0o755, exist_ok=True)
             try:
                 target.put(observed.location, desired.content, mode=mode, uid=uid, gid=gid)
@@ -146,3 +132,30 @@ class Files:
             content = f"{digest(observed.content)} -> {digest(desired.content)}"
         owner = [change.summary for change in changes if change.action == "owner"]
         return ", ".join([content, f"mode {mode}", *owner])
+
+
+def observe_file(target: Target, path: str) -> ObservedFile:
+    """One lstat and, for a regular file, one read; a symlink is followed only inside the root."""
+    location = target.resolve(path, follow=False)
+    try:
+        seen = os.lstat(location)
+    except FileNotFoundError:
+        return ObservedFile(location)
+    entry = Entry.of(seen)
+    if entry.kind == "symlink":
+        location = target.resolve(path)
+        try:
+            entry = Entry.of(os.stat(location))
+        except FileNotFoundError:
+            return ObservedFile(location)
+    if entry.kind != "file":
+        return ObservedFile(location, entry)
+    with open(location, "rb") as handle:
+        return ObservedFile(location, entry, handle.read())
+
+
+def kept_owner(entry: Entry | None) -> tuple[int, int]:
+    """The owner a rewritten file keeps: the old one if we may set it, else ours (-1)."""
+    if entry is None or os.geteuid() != 0:
+        return -1, -1
+    return entry.uid, entry.gid

@@ -44,7 +44,7 @@ class ContractError(ProvisioningError):
         for item in error.errors(include_url=False):  # type: ignore[attr-defined]
             loc = [str(part) for part in item["loc"] if not str(part).startswith("function-")]
             path = ".".join(part for part in [prefix, *loc] if part)
-            problems.append((path, item["msg"]))
+            problems.append((path, item["msg"].removeprefix("Value error, ")))
         return cls(source, problems)
 
 

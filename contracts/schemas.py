@@ -8,16 +8,20 @@ from typing import Any
 from pydantic import BaseModel
 
 from contracts.changes import ChangeRequest
+from contracts.events import ChangeEvent
 from contracts.files import ChangeFile
+from contracts.inventory import Inventory
 from contracts.outcomes import OutcomeEvent
 from contracts.state import DesiredState
 from contracts.targets import Target
 
 #: Schema name → model. Names are public: services in other languages fetch them by name.
 SCHEMAS: dict[str, type[BaseModel]] = {
+    "change-event": ChangeEvent,
     "change-file": ChangeFile,
     "change-request": ChangeRequest,
     "desired-state": DesiredState,
+    "inventory": Inventory,
     "outcome-event": OutcomeEvent,
     "target": Target,
 }

@@ -19,6 +19,9 @@ class Target(BaseModel):
     region: Word = Field(description="Region whose workers converge this target.")
     environment: Word = Field(description="Environment, e.g. dev, staging, prod.")
     labels: dict[str, str] = Field(default_factory=dict)
+    roles: tuple[str, ...] = Field(
+        default=(), description="Roles whose resources the source of truth gives this target."
+    )
     address: str = Field(
         description="How a worker reaches the target, e.g. local:///srv/root.",
         pattern=r"^[a-z][a-z0-9+.-]*://",

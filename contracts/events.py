@@ -1,0 +1,114 @@
+"""The change event: the public contract by which other services ask for a change.
+
+A service publishes this JSON on the topic exchange `provision.events` (any routing key);
+`provision controller` validates it, plans waves and rolls it out. `event_id` is chosen by
+the emitter and is the rollout's id, so a second event with the same id is a no-op.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated
+
+from pydantic import (
+    UUID4,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    WithJsonSchema,
+)
+
+from contracts.resources import ResourceSpec
+from contracts.targets import Selector, Target
+
+_PERCENT = re.compile(r"^([0-9]+(?:\.[0-9]+)?)%$")
+_AMOUNT_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1},
+        {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?%$"},
+    ]
+}
+
+
+def _amount(minimum: int) -> Callable[[object], int | str]:
+    def check(value: object) -> int | str:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+            return value
+        if isinstance(value, str):
+            match = _PERCENT.match(value)
+            if match and minimum <= float(match.group(1)) <= 100 and float(match.group(1)) > 0:
+                return value
+            if match and minimum == 0 and float(match.group(1)) == 0:
+                return value
+        raise ValueError(
+            f"expected a count >= {minimum} or a percentage such as '10%' "
+            f"(at most 100%), got {value!r}"
+        )
+
+    return check
+
+
+#: A wave bound: a count of targets, or a percentage of the selected targets.
+Amount = Annotated[int | str, BeforeValidator(_amount(1)), WithJsonSchema(_AMOUNT_SCHEMA)]
+#: A failure budget: a count (0 allowed) or a percentage of the wave.
+Budget = Annotated[int | str, BeforeValidator(_amount(0)), WithJsonSchema(_AMOUNT_SCHEMA)]
+
+
+class RolloutPolicy(BaseModel):
+    """How a change ripples through the fleet: waves, error budget and pacing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    waves: tuple[Amount, ...] = Field(
+        default=("100%",),
+        min_length=1,
+        description="Cumulative wave bounds: [1, '10%', '50%', '100%'] is a canary of one, "
+        "then up to 10%, 50% and all of the selected targets.",
+    )
+    max_failures: Budget = Field(
+        default=0, description="Failures a wave may have (count or % of the wave) and go on."
+    )
+    max_in_flight: PositiveInt | None = Field(
+        default=None, description="Requests in flight at once, per region; none: unbounded."
+    )
+    rate_per_s: float | None = Field(
+        default=None, gt=0, description="Requests published per second, per region."
+    )
+    pause_s: float = Field(default=0.0, ge=0, le=86_400, description="Pause between waves.")
+
+
+class ChangeEvent(BaseModel):
+    """Ask for a change: which targets, what desired state, how to roll it out, until when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: UUID4 = Field(description="Chosen by the emitter; the rollout's id; idempotent.")
+    issued_by: str = Field(min_length=1, description="The emitting service or user.")
+    selector: Selector = Field(default_factory=Selector)
+    resources: tuple[ResourceSpec, ...] = Field(description="The desired state of each target.")
+    rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
+    deadline: AwareDatetime | None = Field(
+        default=None, description="After this, nothing more is published or applied."
+    )
+    dry_run: bool = False
+    targets: tuple[Target, ...] | None = Field(
+        default=None, description="An inline fleet to select from instead of the inventory."
+    )
+
+    @property
+    def rollout_id(self) -> str:
+        return str(self.event_id)
+
+
+def percent_of(amount: int | str, whole: int) -> float:
+    """An Amount as a number of targets out of `whole` (unrounded)."""
+    if isinstance(amount, int):
+        return float(amount)
+    match = _PERCENT.match(amount)
+    if match is None:
+        raise ValueError(f"not a count or a percentage: {amount!r}")
+    return whole * float(match.group(1)) / 100.0

@@ -151,7 +151,11 @@ def _rejected(specs: Sequence[ResourceSpec], problems: dict[int, ProvisioningErr
             )
             continue
         where = f"resources.{index} ({label})"
-        line = f"{where}.{problem}" if isinstance(problem, SpecError) else f"{where}: {problem}"
+        line = (
+            f"{where}.{problem}"
+            if isinstance(problem, SpecError)
+            else f"{where}: {_first_line(problem)}"
+        )
         lines.append(line)
         outcomes.append(_outcome(spec, label, ResourceStatus.FAILED, line))
     first = next(iter(problems.values()))
@@ -175,9 +179,7 @@ def _outcome(
     summary: str,
     diff: str | None = None,
 ) -> ResourceOutcome:
-    return ResourceOutcome.model_construct(
-        kind=spec.kind, path=label, status=status, summary=summary, diff=diff
-    )
+    return ResourceOutcome(kind=spec.kind, path=label, status=status, summary=summary, diff=diff)
 
 
 def _label(spec: ResourceSpec) -> str:
@@ -191,9 +193,10 @@ def _error(exc: ProvisioningError) -> ErrorInfo:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return (
-        text.splitlines()[0]
-        if isinstance(exc, ProvisioningError)
-        else (f"{type(exc).__name__}: {text.splitlines()[0]}")
-    )
+    """The message's first line, without the path the outcome already names.
+
+    Our own errors speak for themselves; anything else is prefixed with its class name.
+    """
+    text = exc.reason if isinstance(exc, ConfinementError) else str(exc).strip()
+    first = (text or type(exc).__name__).splitlines()[0]
+    return first if isinstance(exc, ProvisioningError) else f"{type(exc).__name__}: {first}"

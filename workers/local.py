@@ -58,7 +58,7 @@ def load_state(state_file: Path) -> DesiredState:
     Raises:
         ContractError: unreadable, unparsable or invalid.
     """
-    data = read_document(state_file)
+    data = _read(state_file)
     if not isinstance(data, dict):
         raise ContractError(str(state_file), [("", "expected a mapping at the top level")])
     try:
@@ -68,6 +68,20 @@ def load_state(state_file: Path) -> DesiredState:
             (_where(data, item["loc"]), item["msg"]) for item in exc.errors(include_url=False)
         ]
         raise ContractError(str(state_file), problems) from exc
+
+
+def _read(state_file: Path) -> Any:
+    """Parse YAML with libyaml when it is there (10x faster); errors read as the loader's."""
+    if state_file.suffix != ".json":
+        import yaml
+
+        loader = getattr(yaml, "CSafeLoader", None)
+        if loader is not None:
+            try:
+                return yaml.load(state_file.read_bytes(), Loader=loader)
+            except (OSError, yaml.YAMLError):
+                pass  # read_document below names the file, line and problem
+    return read_document(state_file)
 
 
 def _where(data: dict[str, Any], loc: tuple[Any, ...]) -> str:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from urllib.parse import unquote, urlsplit
@@ -33,7 +30,7 @@ class LocalTarget:
             raise TargetMissing(f"root {root} does not exist or is not a directory")
         self._root = real
         self._prefix = real.rstrip("/") + "/"
-        self._dirs: dict[str, str] = {"": real}
+        self._dirs: dict[str, str] = {"": real, "/": real}
         self._unsynced: set[str] = set()
 
     @classmethod
@@ -58,26 +55,27 @@ class LocalTarget:
 
     def resolve(self, path: str, *, follow: bool = True) -> str:
         """The real location of a spec path; parents are resolved once and cached."""
-        parent, _, name = path.strip("/").rpartition("/")
-        parts = [part for part in parent.split("/") if part and part != "."]
-        parent = "/".join(parts)
+        parent, _, name = path.rstrip("/").rpartition("/")
         real_parent = self._dirs.get(parent)
         if real_parent is None:
-            real_parent = self.confine(os.path.join(self._root, parent), path)
+            relative = "/".join(part for part in parent.split("/") if part and part != ".")
+            real_parent = self.confine(os.path.join(self._root, relative), path)
             self._dirs[parent] = real_parent
         if not name or name == ".":
             return real_parent
-        location = os.path.join(real_parent, name)
+        location = real_parent + "/" + name
         if follow and os.path.islink(location):
             return self.confine(location, path)
         return location
 
     def forget(self) -> None:
         """Drop the cached parent resolutions."""
-        self._dirs = {"": self._root}
+        self._dirs = {"": self._root, "/": self._root}
 
     def put(self, location: str, data: bytes, *, mode: int, uid: int = -1, gid: int = -1) -> None:
         """Write `data` to `location` atomically; a crash leaves the old file or the new one."""
+        import tempfile
+
         directory, name = os.path.split(location)
         fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".provision", dir=directory)
         try:
@@ -104,6 +102,9 @@ class LocalTarget:
         timeout_s: float = 300.0,
     ) -> CommandResult:
         """Run argv in its own process group; at the timeout the whole group is killed."""
+        import signal
+        import subprocess
+
         environment = {key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
         environment.setdefault("PATH", os.defpath)
         environment["PROVISION_ROOT"] = self._root

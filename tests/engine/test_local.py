@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,29 @@ def test_unknown_template_variable_exits_2_and_applies_nothing(
     assert run(root, state, dry_run=False, as_json=False) == 2
     assert "resources.1 (/t).template" in capsys.readouterr().err
     assert list(root.iterdir()) == []
+
+
+def test_converge_command_runs_lean_and_prints_json_last(tmp_path: Path, root: Path) -> None:
+    """The CLI path imports neither the broker clients nor Jinja2 when no template is used."""
+    state = write(tmp_path, STATE)
+    probe = (
+        "import sys\n"
+        "from workers.cli import main\n"
+        "sys.argv = ['workers', 'converge', sys.argv[1], sys.argv[2], '--json']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    heavy = {'celery', 'kombu', 'pika', 'redis', 'rich', 'jinja2'} & set(sys.modules)\n"
+        "    print(exit.code, sorted(heavy), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(root), str(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.stderr.strip() == "0 []", done.stderr
+    document = json.loads(done.stdout.strip().splitlines()[-1])
+    assert document["status"] == "changed"
+    assert document["counts"]["changed"] == 2

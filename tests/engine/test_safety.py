@@ -42,6 +42,19 @@ def test_dot_dot_is_rejected_by_the_contract(resource: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     "resource",
     [
+        {"kind": "file", "path": "/etc/motd\x00.txt", "content": "x"},
+        {"kind": "symlink", "path": "/l", "destination": "a\x00b"},
+        {"kind": "command", "argv": ["echo", "a\x00b"]},
+    ],
+)
+def test_nul_bytes_are_rejected_by_the_contract(resource: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="NUL"):
+        DesiredState.model_validate({"resources": [resource]})
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
         {"kind": "file", "path": "/escape/secret", "content": "pwned"},
         {"kind": "file", "path": "/link-to-secret", "content": "pwned"},
         {"kind": "line", "path": "/link-to-secret", "line": "pwned"},

@@ -69,11 +69,11 @@ def _converge(
 ) -> Convergence:
     context = Context(target, facts)
     prepared: list[Any] = []
-    problems: dict[int, ProvisioningError] = {}
+    problems: dict[int, Exception] = {}
     for index, spec in enumerate(desired.resources):
         try:
             prepared.append(RESOURCES[spec.kind].prepare(spec, context))
-        except (SpecError, ConfinementError) as exc:
+        except Exception as exc:  # SpecError, ConfinementError, or an unreadable path
             problems[index] = exc
             prepared.append(None)
     if problems:
@@ -136,7 +136,7 @@ def _apply(
     return Convergence(overall, tuple(outcomes), first_error)
 
 
-def _rejected(specs: Sequence[ResourceSpec], problems: dict[int, ProvisioningError]) -> Convergence:
+def _rejected(specs: Sequence[ResourceSpec], problems: dict[int, Exception]) -> Convergence:
     """Bad specs: report each problem on its resource; apply nothing."""
     outcomes = []
     lines = []

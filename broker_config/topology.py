@@ -18,6 +18,11 @@ RESULTS_EXCHANGE = "provision.results"
 RESULTS_QUEUE = "provision.results"
 DEAD_EXCHANGE = "provision.dead"
 DEAD_QUEUE = "provision.dead"
+#: Change events from other services (and `provision apply`), for the controller.
+EVENTS_EXCHANGE = "provision.events"
+EVENTS_QUEUE = "provision.events"
+#: The controller's own copy of every outcome event: rollouts advance on them.
+ROLLOUTS_QUEUE = "provision.rollouts"
 
 
 def region_queue(region: str) -> str:
@@ -43,12 +48,15 @@ EXCHANGES = (
     Exchange(CHANGES_EXCHANGE, "topic"),
     Exchange(RESULTS_EXCHANGE, "topic"),
     Exchange(DEAD_EXCHANGE, "fanout"),
+    Exchange(EVENTS_EXCHANGE, "topic"),
 )
 
 #: Queues that exist whatever the regions are.
 FIXED_QUEUES = (
     Queue(RESULTS_QUEUE, RESULTS_EXCHANGE, "#"),
     Queue(DEAD_QUEUE, DEAD_EXCHANGE, "#"),
+    Queue(EVENTS_QUEUE, EVENTS_EXCHANGE, "#", {"x-dead-letter-exchange": DEAD_EXCHANGE}),
+    Queue(ROLLOUTS_QUEUE, RESULTS_EXCHANGE, "#"),
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
@@ -112,3 +113,20 @@ def percent_of(amount: int | str, whole: int) -> float:
     if match is None:
         raise ValueError(f"not a count or a percentage: {amount!r}")
     return whole * float(match.group(1)) / 100.0
+
+
+class RolloutState(StrEnum):
+    """Where a rollout is. Lowercase words in Redis, JSON and the CLI."""
+
+    PLANNED = "planned"
+    RUNNING = "running"
+    PAUSED = "paused"
+    HALTED = "halted"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+    REJECTED = "rejected"
+
+    @property
+    def final(self) -> bool:
+        """True for states a rollout never leaves."""
+        return self in (RolloutState.COMPLETED, RolloutState.ABORTED, RolloutState.REJECTED)

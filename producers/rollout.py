@@ -1,0 +1,260 @@
+"""Rollout books in Redis: the plan, the state, what was published and each wave's outcomes.
+
+Everything a controller needs to resume lives here, so a controller killed mid-rollout
+picks up where it was: targets already published are never published again, and outcomes
+are counted once whatever their order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from contracts import OutcomeEvent, OutcomeStatus, Target
+from contracts.changes import utcnow
+from contracts.events import ChangeEvent, RolloutState
+from producers.planner import RolloutPlan, Wave
+
+#: Sorted set of every rollout id, by creation time.
+ROLLOUTS_KEY = "provision:rollouts"
+#: Set of rollouts a controller must keep driving.
+ACTIVE_KEY = "provision:rollouts:active"
+#: Statuses that count against a wave's error budget.
+FAILURES = (OutcomeStatus.FAILED, OutcomeStatus.REJECTED, OutcomeStatus.NOT_READY)
+
+
+def rollout_key(rollout_id: str, part: str = "") -> str:
+    """`provision:rollout:<id>` and its parts."""
+    return f"provision:rollout:{rollout_id}" + (f":{part}" if part else "")
+
+
+# KEYS: latest, counts, in-flight zset. ARGV: target, status, order, event id, wave.
+_RECORD = """
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+if prev then
+  local p_order, p_status, p_event = string.match(prev, '^(%S+) (%S+) (%S+)$')
+  if p_event == ARGV[4] or tonumber(p_order) > tonumber(ARGV[3]) then return 0 end
+  redis.call('HINCRBY', KEYS[2], ARGV[5] .. ':' .. p_status, -1)
+end
+redis.call('HINCRBY', KEYS[2], ARGV[5] .. ':' .. ARGV[2], 1)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. ' ' .. ARGV[2] .. ' ' .. ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+
+@dataclass
+class Rollout:
+    """One rollout as loaded from Redis: what a controller drives."""
+
+    rollout_id: str
+    state: RolloutState
+    reason: str
+    wave: int
+    event: ChangeEvent | None
+    plan: RolloutPlan
+    targets: dict[str, Target]
+    next_wave_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self._wave_of = {t: w.index for w in self.plan.waves for t in w.targets}
+
+    def region_of(self, target: str) -> str:
+        return self.targets[target].region
+
+    def wave_of(self, target: str) -> int:
+        return self._wave_of[target]
+
+
+class RolloutBook:
+    """Reads and writes rollouts."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._record = client.register_script(_RECORD)
+
+    def exists(self, rollout_id: str) -> bool:
+        return bool(self.redis.hexists(rollout_key(rollout_id), "state"))
+
+    def create(self, event: ChangeEvent, plan: RolloutPlan, targets: list[Target]) -> bool:
+        """Store a planned rollout; the `state` field, written last, is the commit point.
+
+        Returns False when a rollout with this id exists already (a repeated event).
+        """
+        rid = event.rollout_id
+        if self.exists(rid):
+            return False
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(*(rollout_key(rid, p) for p in ("targets", "published", "latest", "counts")))
+        pipe.hset(rollout_key(rid, "targets"), mapping={t.id: t.model_dump_json() for t in targets})
+        pipe.hset(
+            rollout_key(rid),
+            mapping={
+                "event": event.model_dump_json(),
+                "plan": _plan_json(plan),
+                "wave": "0",
+                "reason": "",
+                "issued_by": event.issued_by,
+                "created_at": utcnow().isoformat(),
+            },
+        )
+        pipe.zadd(ROLLOUTS_KEY, {rid: utcnow().timestamp()})
+        pipe.execute()
+        created = self.redis.hsetnx(rollout_key(rid), "state", RolloutState.PLANNED.value)
+        return bool(created)
+
+    def reject(self, rollout_id: str, reason: str, raw: Any = None) -> None:
+        """Record why an event was refused, under its id, so the emitter can see why."""
+        if self.exists(rollout_id):
+            return
+        self.redis.hset(
+            rollout_key(rollout_id),
+            mapping={
+                "state": RolloutState.REJECTED.value,
+                "reason": reason[:4000],
+                "created_at": utcnow().isoformat(),
+                "plan": "[]",
+                "wave": "0",
+                "event": json.dumps(raw) if raw is not None else "",
+            },
+        )
+        self.redis.zadd(ROLLOUTS_KEY, {rollout_id: utcnow().timestamp()})
+
+    def set_state(self, rollout_id: str, state: RolloutState, reason: str = "") -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            rollout_key(rollout_id),
+            mapping={"state": state.value, "reason": reason, "updated_at": utcnow().isoformat()},
+        )
+        if state in (RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.PLANNED):
+            pipe.sadd(ACTIVE_KEY, rollout_id)
+        else:
+            pipe.srem(ACTIVE_KEY, rollout_id)
+        pipe.execute()
+
+    def advance_wave(self, rollout_id: str, wave: int) -> None:
+        self.redis.hset(rollout_key(rollout_id), mapping={"wave": str(wave), "next_wave_at": ""})
+
+    def pause_until(self, rollout_id: str, at_s: float) -> None:
+        self.redis.hset(rollout_key(rollout_id), "next_wave_at", f"{at_s:.3f}")
+
+    def load(self, rollout_id: str) -> Rollout | None:
+        meta = self.redis.hgetall(rollout_key(rollout_id))
+        if not meta.get("state"):
+            return None
+        raw_targets = self.redis.hgetall(rollout_key(rollout_id, "targets"))
+        event = None
+        if meta.get("event") and meta["state"] != RolloutState.REJECTED.value:
+            event = ChangeEvent.model_validate_json(meta["event"])
+        return Rollout(
+            rollout_id=rollout_id,
+            state=RolloutState(meta["state"]),
+            reason=meta.get("reason", ""),
+            wave=int(meta.get("wave") or 0),
+            event=event,
+            plan=_plan_from(meta.get("plan") or "[]"),
+            targets={k: Target.model_validate_json(v) for k, v in raw_targets.items()},
+            next_wave_at=float(meta["next_wave_at"]) if meta.get("next_wave_at") else None,
+        )
+
+    def meta(self, rollout_id: str) -> dict[str, str]:
+        return dict(self.redis.hgetall(rollout_key(rollout_id)))
+
+    def published(self, rollout_id: str) -> set[str]:
+        return set(self.redis.smembers(rollout_key(rollout_id, "published")))
+
+    def mark_published(self, rollout_id: str, target: str) -> None:
+        self.redis.sadd(rollout_key(rollout_id, "published"), target)
+
+    def record(self, rollout: Rollout, event: OutcomeEvent) -> bool:
+        """Count one outcome in its wave. False for a duplicate, stale or foreign outcome."""
+        if event.target not in rollout.targets:
+            return False
+        wave = rollout.wave_of(event.target)
+        keys = [
+            rollout_key(rollout.rollout_id, "latest"),
+            rollout_key(rollout.rollout_id, "counts"),
+            inflight_key(rollout.rollout_id, rollout.region_of(event.target)),
+        ]
+        args = [
+            event.target,
+            event.status.value,
+            f"{event.finished_at.timestamp():.6f}",
+            event.event_id,
+            str(wave),
+        ]
+        return bool(self._record(keys=keys, args=args))
+
+    def wave_counts(self, rollout: Rollout) -> list[dict[str, int]]:
+        """Per wave, a count for every status word (pending = neither reported nor done)."""
+        raw = self.redis.hgetall(rollout_key(rollout.rollout_id, "counts"))
+        result = []
+        for wave in rollout.plan.waves:
+            counts = {status.value: 0 for status in OutcomeStatus}
+            for status in OutcomeStatus:
+                counts[status.value] = int(raw.get(f"{wave.index}:{status.value}", 0))
+            counts[OutcomeStatus.PENDING.value] = len(wave.targets) - sum(counts.values())
+            result.append(counts)
+        return result
+
+    def active(self) -> list[str]:
+        return sorted(self.redis.smembers(ACTIVE_KEY))
+
+
+def inflight_key(rollout_id: str, region: str) -> str:
+    return rollout_key(rollout_id, f"inflight:{region}")
+
+
+def rate_key(rollout_id: str, region: str) -> str:
+    return rollout_key(rollout_id, f"rate:{region}")
+
+
+def failures(counts: dict[str, int]) -> int:
+    return sum(counts[s.value] for s in FAILURES)
+
+
+def _plan_json(plan: RolloutPlan) -> str:
+    return json.dumps(
+        [{"targets": list(w.targets), "max_failures": w.max_failures} for w in plan.waves]
+    )
+
+
+def _plan_from(text: str) -> RolloutPlan:
+    return RolloutPlan(
+        tuple(
+            Wave(i, tuple(w["targets"]), int(w["max_failures"]))
+            for i, w in enumerate(json.loads(text))
+        )
+    )
+
+
+def status_json(book: RolloutBook, rollout_id: str) -> dict[str, Any]:
+    """The `provision rollout status --json` object."""
+    rollout = book.load(rollout_id)
+    if rollout is None:
+        return {"rollout_id": rollout_id, "state": None, "reason": "unknown rollout", "waves": []}
+    counts = book.wave_counts(rollout) if rollout.plan.waves else []
+    meta = book.meta(rollout_id)
+    return {
+        "rollout_id": rollout_id,
+        "state": rollout.state.value,
+        "reason": rollout.reason,
+        "wave": rollout.wave,
+        "issued_by": meta.get("issued_by"),
+        "created_at": meta.get("created_at"),
+        "updated_at": meta.get("updated_at"),
+        "published": len(book.published(rollout_id)),
+        "waves": [
+            {
+                "index": w.index,
+                "targets": list(w.targets),
+                "size": len(w.targets),
+                "max_failures": w.max_failures,
+                "counts": c,
+            }
+            for w, c in zip(rollout.plan.waves, counts, strict=True)
+        ],
+    }

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.errors import ContractError
+from contracts.events import RolloutPolicy
 from contracts.resources import ResourceSpec
 from contracts.targets import Selector, Target
 
@@ -17,13 +18,17 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 class ChangeFile(BaseModel):
-    """A fleet, a selector over it, and the desired state for the selected targets."""
+    """A fleet (or the inventory), a selector, a desired state and how to roll it out."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    targets: tuple[Target, ...] = Field(description="The fleet the selector picks from.")
+    targets: tuple[Target, ...] | None = Field(
+        default=None, description="The fleet the selector picks from; absent: the inventory."
+    )
     selector: Selector = Field(default_factory=Selector)
     resources: tuple[ResourceSpec, ...] = Field(description="The desired state of each target.")
+    rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
+    deadline: AwareDatetime | None = None
 
 
 def read_document(path: Path) -> Any:

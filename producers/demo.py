@@ -18,10 +18,12 @@ import yaml
 from broker_config import Endpoints, declare
 from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeFile, Selector, Target
-from producers.changes import publish_change
 from producers.children import Children
-from producers.ledger import ChangeStatus, Ledger
-from producers.progress import wait_for
+from producers.events import publish_event
+from producers.intake import event_from_file
+from producers.ledger import Ledger
+from producers.progress import Settled, wait_for
+from producers.rollout import RolloutBook
 
 REGIONS = ("eu", "us")
 STATE_DIR_ENV = "PROVISION_STATE_DIR"
@@ -54,6 +56,7 @@ def demo_change(fleet: list[Target]) -> ChangeFile:
         {
             "targets": [t.model_dump() for t in fleet],
             "selector": Selector(environment="demo").model_dump(),
+            "rollout": {"waves": [1, "50%", "100%"], "max_failures": 0},
             "resources": [
                 {"kind": "directory", "path": "/etc/demo", "mode": "0755"},
                 {
@@ -76,17 +79,16 @@ def demo_change(fleet: list[Target]) -> ChangeFile:
 
 @dataclass
 class DemoResult:
-    status: ChangeStatus
-    finished: bool
+    end: Settled
     problems: list[str]
 
 
 def run_demo(
     state_dir: Path, count: int, *, timeout_s: float, issued_by: str, show: bool = True
 ) -> DemoResult:
-    """Start workers and the aggregator, apply the demo change, wait, stop everything."""
+    """Start the controller, workers and aggregator; roll the demo change out; stop them."""
     endpoints = Endpoints.from_env()
-    ledger = Ledger(connect_redis(endpoints))
+    client = connect_redis(endpoints)
     connection = connect_broker(endpoints)
     try:
         declare(connection, REGIONS)
@@ -122,11 +124,21 @@ def run_demo(
                     ],
                 )
             children.start("aggregator", ["-m", "producers", "aggregator"])
-            published = publish_change(change, endpoints, issued_by=issued_by)
-            status, finished = wait_for(
-                ledger, published.change_id, len(published.targets), timeout_s=timeout_s, show=show
+            children.start("controller", ["-m", "producers", "controller"])
+            event = event_from_file(change, issued_by=issued_by)
+            connection = connect_broker(endpoints)
+            try:
+                publish_event(connection, event, routing_key="demo")
+            finally:
+                connection.close()
+            end = wait_for(
+                RolloutBook(client),
+                Ledger(client),
+                event.rollout_id,
+                timeout_s=timeout_s,
+                show=show,
             )
             problems = children.failed()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    return DemoResult(status, finished, problems)
+    return DemoResult(end, problems)

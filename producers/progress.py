@@ -1,28 +1,73 @@
-"""Waiting for a change's outcomes, with a live progress bar on the terminal."""
+"""Waiting on a rollout's outcomes, with live progress bars on the terminal.
+
+`provision apply --wait` shows one bar for the whole change; `provision rollout watch`
+shows one per wave, with done, failed, in flight, remaining, rate and ETA.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
+from contracts.events import RolloutState
 from producers.ledger import ChangeStatus, Ledger
+from producers.rollout import RolloutBook, failures
 
 POLL_INTERVAL_S = 0.1
+#: States after which no more requests are published.
+STOPPED = {RolloutState.COMPLETED, RolloutState.HALTED, RolloutState.ABORTED, RolloutState.REJECTED}
+
+
+@dataclass
+class Settled:
+    """How a wait ended."""
+
+    state: RolloutState | None
+    reason: str
+    status: ChangeStatus | None
+    finished: bool
+
+
+def settled(book: RolloutBook, ledger: Ledger, rollout_id: str) -> Settled | None:
+    """The end of a rollout once nothing more will happen, else None.
+
+    A rollout is settled when it publishes no more (completed, halted, aborted, rejected)
+    and every request it did publish has an outcome.
+    """
+    meta = book.meta(rollout_id)
+    if not meta.get("state"):
+        return None
+    state = RolloutState(meta["state"])
+    if state == RolloutState.REJECTED:
+        return Settled(state, meta.get("reason", ""), None, True)
+    if state not in STOPPED:
+        return None
+    counts = ledger.counts(rollout_id)
+    total = int(ledger.redis.hget(f"provision:change:{rollout_id}", "target_count") or 0)
+    recorded = total - counts["pending"]
+    if recorded < len(book.published(rollout_id)):
+        return None
+    return Settled(state, meta.get("reason", ""), ledger.status(rollout_id), True)
 
 
 def wait_for(
-    ledger: Ledger, change_id: str, total: int, *, timeout_s: float, show: bool = True
-) -> tuple[ChangeStatus, bool]:
-    """Wait until every target has an outcome or `timeout_s` passes.
-
-    Returns:
-        The change's status and whether it finished in time.
-    """
-    console = Console(stderr=True)
+    book: RolloutBook, ledger: Ledger, rollout_id: str, *, timeout_s: float, show: bool = True
+) -> Settled:
+    """Wait until the rollout settles or `timeout_s` passes, with one progress bar."""
     deadline = time.monotonic() + timeout_s
+    console = Console(stderr=True)
     visible = show and sys.stderr.isatty()
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -32,16 +77,67 @@ def wait_for(
         TimeElapsedColumn(),
         console=console,
         disable=not visible,
-        transient=False,
     ) as progress:
-        bar = progress.add_task(f"change {change_id[:8]}", total=total, counts="")
+        bar = progress.add_task(f"change {rollout_id[:8]}", total=None, counts="waiting")
         while True:
-            counts = ledger.counts(change_id)
-            done = total - counts["pending"]
-            shown = " ".join(f"{k}={v}" for k, v in counts.items() if v and k != "pending")
-            progress.update(bar, completed=done, counts=shown)
-            if done >= total or time.monotonic() >= deadline:
-                break
+            done = settled(book, ledger, rollout_id)
+            if done is not None:
+                return done
+            meta = book.meta(rollout_id)
+            if meta.get("state"):
+                counts = ledger.counts(rollout_id)
+                total = sum(counts.values())
+                shown = " ".join(f"{k}={v}" for k, v in counts.items() if v and k != "pending")
+                progress.update(
+                    bar,
+                    total=total,
+                    completed=total - counts["pending"],
+                    counts=f"{meta['state']} {shown}",
+                )
+            if time.monotonic() >= deadline:
+                status = ledger.status(rollout_id) if meta.get("state") else None
+                state = RolloutState(meta["state"]) if meta.get("state") else None
+                return Settled(state, "timed out waiting", status, False)
             time.sleep(POLL_INTERVAL_S)
-    status = ledger.status(change_id)
-    return status, status.done
+
+
+def watch(
+    book: RolloutBook, rollout_id: str, *, console: Console, timeout_s: float | None = None
+) -> RolloutState | None:
+    """Live bars per wave until the rollout stops publishing and its outcomes are in."""
+    started = time.monotonic()
+    rollout = book.load(rollout_id)
+    if rollout is None:
+        return None
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        bars: dict[int, TaskID] = {
+            w.index: progress.add_task(f"wave {w.index}", total=len(w.targets), detail="")
+            for w in rollout.plan.waves
+        }
+        while True:
+            state = RolloutState(book.meta(rollout_id)["state"])
+            published = book.published(rollout_id)
+            elapsed = max(time.monotonic() - started, 1e-3)
+            in_flight = 0
+            for wave, counts in zip(rollout.plan.waves, book.wave_counts(rollout), strict=True):
+                size = len(wave.targets)
+                done = size - counts["pending"]
+                sent = sum(1 for t in wave.targets if t in published)
+                in_flight += sent - done
+                detail = (
+                    f"done {done}  failed {failures(counts)}  in flight {sent - done}  "
+                    f"remaining {size - done}  {done / elapsed:.1f}/s"
+                )
+                progress.update(bars[wave.index], completed=done, detail=detail)
+            if state in STOPPED and in_flight <= 0:
+                return state
+            if timeout_s is not None and time.monotonic() - started > timeout_s:
+                return state
+            time.sleep(0.25)

@@ -58,6 +58,7 @@ class Rollout:
     plan: RolloutPlan
     targets: dict[str, Target]
     next_wave_at: float | None = None
+    trace: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         self._wave_of = {t: w.index for w in self.plan.waves for t in w.targets}
@@ -79,7 +80,14 @@ class RolloutBook:
     def exists(self, rollout_id: str) -> bool:
         return bool(self.redis.hexists(rollout_key(rollout_id), "state"))
 
-    def create(self, event: ChangeEvent, plan: RolloutPlan, targets: list[Target]) -> bool:
+    def create(
+        self,
+        event: ChangeEvent,
+        plan: RolloutPlan,
+        targets: list[Target],
+        *,
+        trace: dict[str, Any] | None = None,
+    ) -> bool:
         """Store a planned rollout; the `state` field, written last, is the commit point.
 
         Returns False when a rollout with this id exists already (a repeated event).
@@ -98,6 +106,7 @@ class RolloutBook:
                 "wave": "0",
                 "reason": "",
                 "issued_by": event.issued_by,
+                "trace": json.dumps(trace or {}),
                 "created_at": utcnow().isoformat(),
             },
         )
@@ -158,6 +167,7 @@ class RolloutBook:
             plan=_plan_from(meta.get("plan") or "[]"),
             targets={k: Target.model_validate_json(v) for k, v in raw_targets.items()},
             next_wave_at=float(meta["next_wave_at"]) if meta.get("next_wave_at") else None,
+            trace=json.loads(meta.get("trace") or "{}"),
         )
 
     def meta(self, rollout_id: str) -> dict[str, str]:

@@ -10,22 +10,32 @@ from rich.console import Console
 from rich.table import Table
 
 from broker_config import Endpoints
-from broker_config.connections import connect_redis
+from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeFile, ExitCode, OutcomeStatus, load_document
-from producers.changes import default_issuer, publish_change
+from contracts.events import RolloutState
+from producers.changes import default_issuer
 from producers.cli import cli
+from producers.errors import SelectionError
+from producers.events import publish_event
+from producers.intake import Refusal, event_from_file, plan_event
+from producers.inventory import InventoryStore
 from producers.ledger import ChangeStatus, Ledger
-from producers.progress import wait_for
+from producers.progress import Settled, wait_for
+from producers.publisher import Publisher
+from producers.rollout import RolloutBook
 
 #: Statuses that make `apply --wait` and `demo` exit non-zero.
 BAD = {OutcomeStatus.FAILED.value, OutcomeStatus.REJECTED.value, OutcomeStatus.NOT_READY.value}
 
 
-def exit_code_of(status: ChangeStatus, finished: bool) -> ExitCode:
-    """OK when every target ended well, FAILED when one did not, TIMEOUT when some are open."""
-    if not finished:
+def exit_code_of(end: Settled) -> ExitCode:
+    """OK when every target ended well, FAILED when one did not or the rollout stopped
+    short, TIMEOUT when the wait ran out first."""
+    if not end.finished:
         return ExitCode.TIMEOUT
-    counts = status.counts()
+    if end.state != RolloutState.COMPLETED or end.status is None:
+        return ExitCode.FAILED
+    counts = end.status.counts()
     return ExitCode.FAILED if any(counts[word] for word in BAD) else ExitCode.OK
 
 
@@ -77,37 +87,66 @@ def render(status: ChangeStatus, console: Console, *, every_target: bool = True)
 def apply(
     file: Path, wait: bool, timeout_s: float, dry_run: bool, issued_by: str | None, as_json: bool
 ) -> None:
-    """Publish one change request per target that FILE's selector picks."""
+    """Roll FILE's desired state out to the targets its selector picks.
+
+    FILE is turned into a change event and published to provision.events, the same road
+    other services take; `provision controller` plans the waves and publishes one change
+    request per target. Everything the controller would refuse is refused here first.
+    """
     change = load_document(file, ChangeFile)
     endpoints = Endpoints.from_env()
-    published = publish_change(
-        change, endpoints, issued_by=issued_by or default_issuer(), dry_run=dry_run
-    )
+    client = connect_redis(endpoints)
+    event = event_from_file(change, issued_by=issued_by or default_issuer(), dry_run=dry_run)
+    connection = connect_broker(endpoints)
+    try:
+        publisher = Publisher(connection)
+        try:
+            targets, plan = plan_event(
+                event, InventoryStore(client).targets, publisher.ensure_regions
+            )
+        except Refusal as refusal:
+            raise SelectionError(refusal.reason) from refusal
+        publish_event(connection, event)
+    finally:
+        if connection.is_open:
+            connection.close()
+    rid = event.rollout_id
     result: dict[str, object] = {
-        "change_id": published.change_id,
-        "targets": [t.id for t in published.targets],
+        "change_id": rid,
+        "targets": [t.id for t in targets],
+        "waves": [len(w.targets) for w in plan.waves],
         "dry_run": dry_run,
     }
     if not as_json:
         click.echo(
-            f"change {published.change_id}: published {len(published.targets)} "
-            f"request(s){' (dry run)' if dry_run else ''}"
+            f"change {rid}: {len(targets)} target(s) in {len(plan.waves)} wave(s)"
+            f"{' (dry run)' if dry_run else ''}"
         )
     code = ExitCode.OK
     if wait:
-        ledger = Ledger(connect_redis(endpoints))
-        status, finished = wait_for(
-            ledger, published.change_id, len(published.targets), timeout_s=timeout_s
+        end = wait_for(RolloutBook(client), Ledger(client), rid, timeout_s=timeout_s)
+        code = exit_code_of(end)
+        if end.status is not None:
+            result = {**end.status.as_json(), "finished": end.finished}
+        result.update(
+            {
+                "change_id": rid,
+                "state": end.state.value if end.state else None,
+                "reason": end.reason,
+                "finished": end.finished,
+            }
         )
-        code = exit_code_of(status, finished)
-        if as_json:
-            result = {**status.as_json(), "finished": finished}
-        else:
-            render(status, Console())
-            if not finished:
+        if not as_json:
+            if end.status is not None:
+                render(end.status, Console())
+            click.echo(
+                f"rollout {end.state.value if end.state else 'not started'}"
+                f"{': ' + end.reason if end.reason else ''}"
+            )
+            if not end.finished:
                 click.echo(
-                    f"timed out after {timeout_s:g}s; `provision status "
-                    f"{published.change_id}` follows up",
+                    f"timed out after {timeout_s:g}s (is `provision controller` "
+                    f"running?); `provision status {rid}` follows up",
                     err=True,
                 )
     if as_json:

@@ -39,22 +39,30 @@ def demo(count: int, state_dir: Path | None, timeout_s: float, as_json: bool) ->
     console = Console(stderr=as_json)
     console.print(f"demo: {count} local targets under {state_dir}, regions eu and us")
     result = run_demo(state_dir, count, timeout_s=timeout_s, issued_by=default_issuer(), show=True)
-    render(result.status, console, every_target=False)
-    console.print(f"details: provision status {result.status.change_id}")
+    end = result.end
+    if end.status is not None:
+        render(end.status, console, every_target=False)
+    console.print(
+        f"rollout {end.state.value if end.state else 'not started'}"
+        f"{': ' + end.reason if end.reason else ''}"
+    )
     for problem in result.problems:
         console.print(f"[red]child process ended early: {problem}[/red] (logs: {state_dir}/logs)")
-    code = exit_code_of(result.status, result.finished)
-    counts = result.status.counts()
-    if code == ExitCode.OK and (counts["changed"] + counts["converged"]) != count:
+    code = exit_code_of(end)
+    counts = end.status.counts() if end.status else {}
+    if code == ExitCode.OK and counts.get("changed", 0) + counts.get("converged", 0) != count:
         code = ExitCode.FAILED
+    if end.status is not None:
+        console.print(f"details: provision status {end.status.change_id}")
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "change_id": result.status.change_id,
+                    "change_id": end.status.change_id if end.status else None,
                     "targets": count,
                     "counts": counts,
-                    "finished": result.finished,
+                    "state": end.state,
+                    "finished": end.finished,
                     "state_dir": str(state_dir),
                 }
             )

@@ -1,4 +1,4 @@
-"""A running pipeline for the tests: one worker per region and the aggregator, as processes."""
+"""A running pipeline for the tests: a worker per region, the aggregator, the controller."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ REGIONS = ("eu", "us")
 
 @pytest.fixture(scope="session")
 def pipeline(services: dict[str, str], spawn: Callable[..., Process]) -> dict[str, Process]:
-    """Workers for `eu` and `us`, and the aggregator, started once and ready."""
+    """Workers for `eu` and `us`, the aggregator and the controller, started once and ready."""
     procs = {
         region: spawn(
             f"worker-{region}",
@@ -37,6 +37,7 @@ def pipeline(services: dict[str, str], spawn: Callable[..., Process]) -> dict[st
         for region in REGIONS
     }
     procs["aggregator"] = spawn("aggregator", ["-m", "producers", "aggregator"], services)
+    procs["controller"] = spawn("controller", ["-m", "producers", "controller"], services)
     for region in REGIONS:
         wait_until(
             lambda r=region: "ready." in procs[r].text() or procs[r].proc.poll(),
@@ -50,6 +51,12 @@ def pipeline(services: dict[str, str], spawn: Callable[..., Process]) -> dict[st
         "the aggregator",
     )
     assert procs["aggregator"].proc.poll() is None, procs["aggregator"].text()
+    wait_until(
+        lambda: "consuming" in procs["controller"].text() or procs["controller"].proc.poll(),
+        30,
+        "the controller",
+    )
+    assert procs["controller"].proc.poll() is None, procs["controller"].text()
     return procs
 
 

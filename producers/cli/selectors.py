@@ -1,0 +1,39 @@
+"""The `--selector KEY=VALUE` option shared by commands that pick targets."""
+
+from __future__ import annotations
+
+import click
+
+from contracts import Selector
+
+HELP = (
+    "KEY=VALUE, repeatable, all must match: environment=, region=, target= (an id, "
+    "repeatable) or any label, e.g. role=web."
+)
+
+
+def selector_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option("--selector", "selector", multiple=True, metavar="KEY=VALUE", help=HELP)(
+        function
+    )
+
+
+def parse_selector(items: tuple[str, ...]) -> Selector:
+    """Build a Selector; a malformed item is a usage error naming it."""
+    fields: dict[str, object] = {"labels": {}}
+    ids: list[str] = []
+    for item in items:
+        for part in item.split(","):
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise click.BadParameter(f"{part!r} is not KEY=VALUE", param_hint="--selector")
+            key, value = key.strip(), value.strip()
+            if key in ("environment", "region"):
+                fields[key] = value
+            elif key in ("target", "targets"):
+                ids.append(value)
+            else:
+                fields["labels"][key] = value  # type: ignore[index]
+    if ids:
+        fields["targets"] = tuple(ids)
+    return Selector.model_validate(fields)

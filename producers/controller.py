@@ -1,0 +1,285 @@
+"""`provision controller`: takes change events, plans them, and drives each rollout.
+
+One loop, one connection: it consumes `provision.events` (intake) and `provision.rollouts`
+(its copy of every outcome), and between messages it advances every active rollout:
+publishing the current wave within its pacing limits, halting on a blown error budget,
+moving to the next wave once the current one is done. All state is in Redis, so a restart
+resumes every rollout where it stood.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from datetime import timedelta
+from typing import Any
+
+import pika
+import pika.exceptions
+import redis
+from pydantic import ValidationError
+
+from broker_config import DEAD_EXCHANGE, EVENTS_QUEUE, ROLLOUTS_QUEUE, Endpoints, declare
+from broker_config.connections import connect_broker, connect_redis
+from contracts import ChangeRequest, DesiredState, OutcomeEvent, ServiceUnreachable
+from contracts.changes import utcnow
+from contracts.dead import dead_letter_headers
+from contracts.events import RolloutState
+from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
+from producers.intake import Refusal, parse_event, plan_event
+from producers.inventory import InventoryStore
+from producers.ledger import Ledger
+from producers.pacing import Pacer
+from producers.publisher import Publisher
+from producers.rollout import Rollout, RolloutBook, failures, inflight_key, rate_key
+
+log = logging.getLogger("provision.controller")
+
+#: How long a request lives when its event sets no deadline.
+REQUEST_TTL = timedelta(hours=1)
+#: How often active rollouts are advanced while no message arrives.
+TICK_S = 0.1
+
+
+class Controller:
+    """Drives rollouts until stopped."""
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+        self._stopping = False
+        self._connected = False
+        self._cache: dict[str, Rollout] = {}
+        self._published: dict[str, set[str]] = {}
+
+    def stop(self, *_: object) -> None:
+        self._stopping = True
+
+    def run(self) -> None:
+        """Consume and drive until stopped; reconnect after RabbitMQ or Redis restarts."""
+        delay = 0.5
+        while not self._stopping:
+            try:
+                self._serve()
+                delay = 0.5
+            except (
+                pika.exceptions.AMQPConnectionError,
+                pika.exceptions.ChannelClosed,
+                pika.exceptions.StreamLostError,
+                redis.RedisError,
+                ServiceUnreachable,
+            ) as exc:
+                if not self._connected or self._stopping:
+                    raise
+                log.warning("controller lost a service (%s); reconnecting in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _serve(self) -> None:
+        client = connect_redis(self.endpoints)
+        self.book = RolloutBook(client)
+        self.ledger = Ledger(client)
+        self.inventory = InventoryStore(client)
+        self.pacer = Pacer(client)
+        connection = connect_broker(self.endpoints)
+        try:
+            declare(connection)
+            self.publisher = Publisher(connection)
+            channel = connection.channel()
+            channel.basic_qos(prefetch_count=500)
+            channel.basic_consume(EVENTS_QUEUE, self._on_event)
+            channel.basic_consume(ROLLOUTS_QUEUE, self._on_outcome)
+            self._connected = True
+            self._cache.clear()
+            self._published.clear()
+            log.info("controller consuming %s and %s", EVENTS_QUEUE, ROLLOUTS_QUEUE)
+            while not self._stopping:
+                connection.process_data_events(time_limit=TICK_S)
+                self.tick()
+        finally:
+            if connection.is_open:
+                connection.close()
+
+    # -- intake ---------------------------------------------------------------------------
+
+    def _on_event(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        try:
+            self.admit(body, properties.headers)
+        except Refusal as refusal:
+            log.warning("refused event %s: %s", refusal.event_id, refusal.reason)
+            if refusal.event_id:
+                self.book.reject(refusal.event_id, refusal.reason, refusal.raw)
+            headers = dead_letter_headers(
+                properties.headers,
+                reason=refusal.reason,
+                source=EVENTS_QUEUE,
+                exchange=method.exchange,
+                routing_key=method.routing_key,
+            )
+            dead = channel.connection.channel()
+            dead.confirm_delivery()
+            dead.basic_publish(
+                DEAD_EXCHANGE,
+                method.routing_key,
+                body,
+                pika.BasicProperties(
+                    content_type="application/json", delivery_mode=2, headers=headers
+                ),
+            )
+            dead.close()
+        channel.basic_ack(method.delivery_tag)
+
+    def admit(self, body: bytes, headers: dict[str, Any] | None = None) -> str:
+        """Plan one event and start its rollout. A repeated event id is a no-op.
+
+        The rollout keeps the event's trace context, so every request it publishes, in
+        whatever wave and after whatever restart, belongs to the emitter's trace.
+        """
+        event = parse_event(body)
+        rid = event.rollout_id
+        if self.book.exists(rid):
+            log.info("event %s seen before: nothing to do", rid)
+            return rid
+        targets, plan = plan_event(event, self.inventory.targets, self.publisher.ensure_regions)
+        trace: dict[str, Any] = {}
+        with span_from(headers, "provision.admit", **{ATTR_CHANGE_ID: rid}):
+            inject(trace)
+        if self.book.create(event, plan, targets, trace=trace):
+            self.ledger.open_change(
+                rid,
+                list(plan.targets),
+                issued_by=event.issued_by,
+                issued_at=utcnow(),
+                dry_run=event.dry_run,
+            )
+            self.book.set_state(rid, RolloutState.RUNNING)
+            log.info("rollout %s: %d targets in %d waves", rid, len(targets), len(plan.waves))
+        return rid
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def _on_outcome(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        try:
+            event = OutcomeEvent.model_validate_json(body)
+        except ValidationError:
+            channel.basic_ack(method.delivery_tag)  # the aggregator dead-letters its copy
+            return
+        rollout = self._rollout(event.change_id)
+        if rollout is not None:
+            self.book.record(rollout, event)
+        channel.basic_ack(method.delivery_tag)
+
+    def _rollout(self, rollout_id: str) -> Rollout | None:
+        if rollout_id not in self._cache:
+            rollout = self.book.load(rollout_id)
+            if rollout is None or rollout.event is None:
+                return None
+            self._cache[rollout_id] = rollout
+            self._published[rollout_id] = self.book.published(rollout_id)
+        return self._cache[rollout_id]
+
+    # -- driving --------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        for rid in self.book.active():
+            rollout = self._rollout(rid)
+            if rollout is not None:
+                self.drive(rollout)
+
+    def drive(self, rollout: Rollout) -> None:
+        """Advance one rollout as far as its state, budget and pacing allow now."""
+        meta = self.book.meta(rollout.rollout_id)
+        state = RolloutState(meta["state"])
+        if state != RolloutState.RUNNING:
+            return
+        event = rollout.event
+        assert event is not None
+        if event.deadline is not None and utcnow() >= event.deadline:
+            self.book.set_state(rollout.rollout_id, RolloutState.HALTED, "deadline passed")
+            return
+        index = int(meta.get("wave") or 0)
+        wave = rollout.plan.waves[index]
+        counts = self.book.wave_counts(rollout)[index]
+        failed = failures(counts)
+        if failed > wave.max_failures:
+            reason = (
+                f"wave {index}: {failed} of {len(wave.targets)} failed, more than its "
+                f"max_failures of {wave.max_failures}; later waves were not published"
+            )
+            self.book.set_state(rollout.rollout_id, RolloutState.HALTED, reason)
+            log.warning("rollout %s halted: %s", rollout.rollout_id, reason)
+            return
+        if counts["pending"] == 0:
+            self._next_wave(rollout, index, meta)
+            return
+        self._publish_wave(rollout, wave.targets)
+
+    def _next_wave(self, rollout: Rollout, index: int, meta: dict[str, str]) -> None:
+        rid = rollout.rollout_id
+        if index + 1 >= len(rollout.plan.waves):
+            self.book.set_state(rid, RolloutState.COMPLETED)
+            log.info("rollout %s completed", rid)
+            return
+        pause_s = rollout.event.rollout.pause_s if rollout.event else 0.0
+        if pause_s > 0:
+            due = float(meta["next_wave_at"]) if meta.get("next_wave_at") else None
+            if due is None:
+                self.book.pause_until(rid, time.time() + pause_s)
+                return
+            if time.time() < due:
+                return
+        self.book.advance_wave(rid, index + 1)
+
+    def _publish_wave(self, rollout: Rollout, targets: tuple[str, ...]) -> None:
+        event = rollout.event
+        assert event is not None
+        policy = event.rollout
+        published = self._published[rollout.rollout_id]
+        blocked: set[str] = set()
+        now = utcnow()
+        expires = min(now + REQUEST_TTL, event.deadline) if event.deadline else now + REQUEST_TTL
+        lease_s = (expires - now).total_seconds() + 60
+        desired = DesiredState(resources=event.resources)
+        for target_id in targets:
+            target = rollout.targets[target_id]
+            if target_id in published or target.region in blocked:
+                continue
+            slot = inflight_key(rollout.rollout_id, target.region)
+            if policy.max_in_flight and not self.pacer.acquire(
+                slot, target_id, policy.max_in_flight, lease_s
+            ):
+                blocked.add(target.region)
+                continue
+            if (
+                policy.rate_per_s
+                and self.pacer.wait_s(
+                    rate_key(rollout.rollout_id, target.region), policy.rate_per_s
+                )
+                > 0
+            ):
+                if policy.max_in_flight:
+                    self.pacer.release(slot, target_id)
+                blocked.add(target.region)
+                continue
+            request = ChangeRequest(
+                change_id=rollout.rollout_id,
+                target=target,
+                desired=desired,
+                issued_by=event.issued_by,
+                issued_at=now,
+                expires_at=expires,
+                dry_run=event.dry_run,
+            )
+            with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: request.change_id}):
+                self.publisher.publish(request)
+            self.book.mark_published(rollout.rollout_id, target_id)
+            published.add(target_id)
+
+
+def run_controller(endpoints: Endpoints) -> None:
+    """`provision controller`: run until SIGTERM or SIGINT."""
+    setup_tracing("provision-controller")
+    controller = Controller(endpoints)
+    signal.signal(signal.SIGTERM, controller.stop)
+    signal.signal(signal.SIGINT, controller.stop)
+    controller.run()

@@ -1,0 +1,42 @@
+"""Publishing change events to `provision.events`, as any other service would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker_config import EVENTS_EXCHANGE
+from contracts.events import ChangeEvent
+from contracts.telemetry import inject, setup_tracing, tracer
+from producers.errors import PublishError
+
+
+def publish_event(connection: Any, event: ChangeEvent, routing_key: str = "apply") -> None:
+    """Publish one event, confirmed, persistent and mandatory (no queue bound: an error)."""
+    import pika
+    import pika.exceptions
+
+    setup_tracing("provision-cli")
+    channel = connection.channel()
+    channel.confirm_delivery()
+    with tracer().start_as_current_span("provision.event") as span:
+        span.set_attribute("provision.change_id", event.rollout_id)
+        headers: dict[str, Any] = {}
+        inject(headers)
+        try:
+            channel.basic_publish(
+                EVENTS_EXCHANGE,
+                routing_key,
+                event.model_dump_json().encode(),
+                pika.BasicProperties(
+                    content_type="application/json",
+                    delivery_mode=2,
+                    headers=headers,
+                    message_id=event.rollout_id,
+                ),
+                mandatory=True,
+            )
+        except pika.exceptions.UnroutableError as exc:
+            raise PublishError(
+                "no queue is bound to provision.events; run `provision broker declare`"
+            ) from exc
+    channel.close()

@@ -14,6 +14,7 @@ from contracts.inventory import Inventory
 from contracts.outcomes import OutcomeEvent
 from contracts.state import DesiredState
 from contracts.targets import Target
+from contracts.truth import RenderedState, WaiversFile
 
 #: Schema name → model. Names are public: services in other languages fetch them by name.
 SCHEMAS: dict[str, type[BaseModel]] = {
@@ -23,7 +24,9 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "desired-state": DesiredState,
     "inventory": Inventory,
     "outcome-event": OutcomeEvent,
+    "rendered-state": RenderedState,
     "target": Target,
+    "waivers": WaiversFile,
 }
 
 

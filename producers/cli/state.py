@@ -1,0 +1,361 @@
+"""`provision state publish|show|diff|revisions` and `provision waiver add|list|remove`.
+
+REV is a sequence number or `latest`. `state show --json` prints the exact canonical bytes
+a target is given (the bytes push and pull deliver), so `sha256sum` can compare them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from broker_config import Endpoints
+from broker_config.connections import connect_redis
+from contracts import ContractError, Selector
+from contracts.truth import RenderedState, SourceBundle, Waiver, content_hash
+from producers.changes import default_issuer
+from producers.cli import cli
+from producers.truth import source, waivers
+from producers.truth.diff import StateDiff, diff
+from producers.truth.errors import WaiverError
+from producers.truth.revisions import Published, RevisionStore
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """YAML for people: multi-line strings (file content, templates) as `|` blocks."""
+
+
+def _str_block(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str_block)
+
+
+def _readable(value: Any) -> Any:
+    """`kind` and `path` first in every mapping; the rest stays sorted."""
+    if isinstance(value, dict):
+        first = [k for k in ("revision", "target", "kind", "path") if k in value]
+        keys = first + [k for k in value if k not in first]
+        return {k: _readable(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [_readable(item) for item in value]
+    return value
+
+
+def _store() -> RevisionStore:
+    return RevisionStore(connect_redis(Endpoints.from_env()))
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, sort_keys=True))
+
+
+def _published_line(published: Published, changes: StateDiff | None) -> str:
+    rev = published.revision
+    if not published.created:
+        return (
+            f"unchanged: identical to revision {rev.sequence} ({rev.content_hash[:19]}); "
+            "no new revision stored"
+        )
+    line = f"revision {rev.sequence} ({rev.content_hash[:19]}) published by {rev.author}"
+    if changes is not None:
+        line += (
+            f": {len(changes.changed)} target(s) changed, {len(changes.targets_added)} added, "
+            f"{len(changes.targets_removed)} removed"
+        )
+    return line
+
+
+def _publish(
+    store: RevisionStore, bundle: SourceBundle, author: str, message: str
+) -> tuple[Published, StateDiff | None]:
+    """Publish, and diff against the revision before it (for the one-line summary)."""
+    before = store.latest_sequence()
+    published = store.publish(bundle, author=author, message=message)
+    changes = None
+    if published.created and before:
+        changes = diff(store.bundle(before), before, bundle, published.revision.sequence)
+    return published, changes
+
+
+def _report(published: Published, changes: StateDiff | None, as_json: bool) -> None:
+    if as_json:
+        _print_json(
+            {
+                **published.revision.model_dump(mode="json"),
+                "created": published.created,
+                "diff": changes.as_json() if changes else None,
+            }
+        )
+        return
+    click.echo(_published_line(published, changes))
+    if changes:
+        for target in changes.changed:
+            click.echo(f"  {target.target}: {target.summary()}")
+
+
+@cli.group()
+def state() -> None:
+    """The source of truth: publish revisions, show and compare rendered state."""
+
+
+@state.command("publish")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("-m", "--message", required=True, help="Why: kept with the revision.")
+@click.option("--author", default=None, help="Who publishes (default user@host).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def publish(directory: Path, message: str, author: str | None, as_json: bool) -> None:
+    """Validate DIRECTORY as a whole and store it as a new immutable revision."""
+    bundle = source.load(directory)
+    published, changes = _publish(_store(), bundle, author or default_issuer(), message)
+    _report(published, changes, as_json)
+
+
+@state.command("show")
+@click.argument("target")
+@click.option("--rev", default=None, help="Revision number or 'latest' (default).")
+@click.option("--json", "as_json", is_flag=True, help="Print the exact canonical bytes.")
+def show(target: str, rev: str | None, as_json: bool) -> None:
+    """Print the rendered desired state of TARGET at a revision."""
+    store = _store()
+    sequence = store.resolve(rev)
+    raw = store.rendered(sequence, target)
+    if as_json:
+        sys.stdout.buffer.write(raw + b"\n")
+        sys.stdout.flush()
+        return
+    RenderedState.model_validate_json(raw)  # what is shown is what an engine accepts
+    click.echo(f"# target {target} at revision {sequence} ({len(raw)} canonical bytes)")
+    data = _readable(json.loads(raw))
+    click.echo(yaml.dump(data, Dumper=_BlockDumper, sort_keys=False), nl=False)
+
+
+@state.command("diff")
+@click.argument("rev_a")
+@click.argument("rev_b")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def state_diff(rev_a: str, rev_b: str, as_json: bool) -> None:
+    """What changes for which targets from REV_A to REV_B."""
+    store = _store()
+    a, b = store.resolve(rev_a), store.resolve(rev_b)
+    result = diff(store.bundle(a), a, store.bundle(b), b)
+    if as_json:
+        _print_json(result.as_json())
+        return
+    click.echo(f"revision {a} → {b}")
+    for word, ids in (("added", result.targets_added), ("removed", result.targets_removed)):
+        if ids:
+            click.echo(f"targets {word}: {', '.join(ids)}")
+    for target in result.changed:
+        click.echo(f"  {target.target}: {target.summary()}")
+    click.echo(f"{len(result.changed)} target(s) changed, {result.unchanged} unchanged")
+
+
+@state.command("revisions")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+def revisions(as_json: bool) -> None:
+    """Every revision, oldest first."""
+    rows = _store().list()
+    if as_json:
+        _print_json([r.model_dump(mode="json") for r in rows])
+        return
+    table = Table(title="revisions", title_justify="left")
+    for column in ("rev", "hash", "author", "created", "message"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(
+            str(r.sequence),
+            r.content_hash[7:19],
+            r.author,
+            r.created_at.isoformat(timespec="seconds"),
+            r.message,
+        )
+    Console().print(table)
+
+
+# -- waivers -------------------------------------------------------------------------
+
+
+def _base(store: RevisionStore, directory: Path | None) -> SourceBundle:
+    """The bundle a waiver edit starts from: DIR (equal to latest) or the latest revision."""
+    latest = store.latest()
+    if directory is None:
+        if latest is None:
+            store.resolve(None)  # raises: nothing published yet
+        assert latest is not None
+        return store.bundle(latest.sequence)
+    bundle = source.load(directory)
+    if latest is not None and content_hash(bundle) != latest.content_hash:
+        raise WaiverError(
+            f"{directory} differs from revision {latest.sequence}; publish it first "
+            f"(provision state publish {directory} -m ...) so no other edit rides along"
+        )
+    return bundle
+
+
+def _commit(
+    store: RevisionStore,
+    bundle: SourceBundle,
+    directory: Path | None,
+    author: str | None,
+    message: str,
+    as_json: bool,
+) -> None:
+    root = str(directory) if directory else "(latest revision)"
+    source.validate(bundle, root)
+    if directory is not None:
+        waivers.write(directory, bundle.waivers)
+    published, changes = _publish(store, bundle, author or default_issuer(), message)
+    _report(published, changes, as_json)
+    if directory is None and not as_json:
+        click.echo(
+            "note: the source directory was not changed; edit its waivers.yaml to match "
+            "(or use --dir), or the next `provision state publish` undoes this",
+            err=True,
+        )
+
+
+def _labels(values: tuple[str, ...]) -> dict[str, str]:
+    labels = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--selector-label")
+        labels[key] = value
+    return labels
+
+
+@cli.group()
+def waiver() -> None:
+    """Waivers: managed deviations with an owner and an expiry. Each edit is a revision."""
+
+
+_dir_option = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Source directory to rewrite waivers.yaml in (must equal the latest revision).",
+)
+
+
+@waiver.command("add")
+@click.option("--selector-environment", default=None, help="Only targets of this environment.")
+@click.option("--selector-region", default=None, help="Only targets of this region.")
+@click.option("--selector-label", multiple=True, help="KEY=VALUE the target must carry.")
+@click.option("--selector-target", multiple=True, help="Target id (repeatable).")
+@click.option("--resource", required=True, help="Path of the covered resource.")
+@click.option("--owner", required=True, help="Who answers for the deviation.")
+@click.option("--reason", required=True, help="Why the deviation is allowed.")
+@click.option("--expires-at", required=True, help="ISO 8601 with a timezone, e.g. ...Z.")
+@click.option("--replace", is_flag=True, help="Replace a waiver with this selector+resource.")
+@_dir_option
+@click.option("-m", "--message", default=None, help="Revision message (default: generated).")
+@click.option("--author", default=None, help="Who publishes (default user@host).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def waiver_add(
+    selector_environment: str | None,
+    selector_region: str | None,
+    selector_label: tuple[str, ...],
+    selector_target: tuple[str, ...],
+    resource: str,
+    owner: str,
+    reason: str,
+    expires_at: str,
+    replace: bool,
+    directory: Path | None,
+    message: str | None,
+    author: str | None,
+    as_json: bool,
+) -> None:
+    """Add a waiver and publish the result as a new revision."""
+    try:
+        new = Waiver.model_validate(
+            {
+                "selector": Selector(
+                    environment=selector_environment,
+                    region=selector_region,
+                    labels=_labels(selector_label),
+                    targets=selector_target or None,
+                ),
+                "resource": resource,
+                "owner": owner,
+                "reason": reason,
+                "expires_at": expires_at,
+            }
+        )
+    except ValidationError as exc:
+        raise ContractError.from_validation("waiver add", exc) from exc
+    store = _store()
+    bundle = waivers.add(_base(store, directory), new, now=datetime.now(UTC), replace=replace)
+    message = message or (
+        f"waiver {'replace' if replace else 'add'} {new.id}: {new.resource} "
+        f"for {new.selector.describe()} (owner {new.owner}, until {new.expires_at:%Y-%m-%d})"
+    )
+    _commit(store, bundle, directory, author, message, as_json)
+
+
+@waiver.command("remove")
+@click.argument("waiver_id")
+@_dir_option
+@click.option("-m", "--message", default=None, help="Revision message (default: generated).")
+@click.option("--author", default=None, help="Who publishes (default user@host).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def waiver_remove(
+    waiver_id: str, directory: Path | None, message: str | None, author: str | None, as_json: bool
+) -> None:
+    """Remove waiver WAIVER_ID (see `provision waiver list`) as a new revision."""
+    store = _store()
+    bundle, gone = waivers.remove(_base(store, directory), waiver_id)
+    message = message or f"waiver remove {gone.id}: {gone.resource} for {gone.selector.describe()}"
+    _commit(store, bundle, directory, author, message, as_json)
+
+
+@waiver.command("list")
+@click.option("--rev", default=None, help="Revision number or 'latest' (default).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+def waiver_list(rev: str | None, as_json: bool) -> None:
+    """The waivers of a revision, with their status (active or expired) and targets."""
+    store = _store()
+    sequence = store.resolve(rev)
+    bundle = store.bundle(sequence)
+    now = datetime.now(UTC)
+    rows = []
+    for w in bundle.waivers:
+        chosen = [t.id for t in bundle.inventory.targets if w.applies_to(t)]
+        rows.append(
+            {
+                "id": w.id,
+                **w.model_dump(mode="json", exclude_defaults=True),
+                "status": "expired" if w.expired(now) else "active",
+                "targets": chosen,
+            }
+        )
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"waivers at revision {sequence}", title_justify="left")
+    for column in ("id", "selector", "resource", "owner", "expires", "status", "reason"):
+        table.add_column(column, overflow="fold")
+    for w, row in zip(bundle.waivers, rows, strict=True):
+        table.add_row(
+            w.id,
+            w.selector.describe(),
+            w.resource,
+            w.owner,
+            w.expires_at.isoformat(timespec="seconds"),
+            row["status"],
+            w.reason,
+        )
+    Console().print(table)

@@ -27,6 +27,7 @@ from contracts.changes import utcnow
 from contracts.dead import dead_letter_headers
 from contracts.events import RolloutState
 from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
+from producers.errors import PublishError
 from producers.intake import Refusal, parse_event, plan_event
 from producers.inventory import InventoryStore
 from producers.ledger import Ledger
@@ -212,7 +213,11 @@ class Controller:
         if counts["pending"] == 0:
             self._next_wave(rollout, index, meta)
             return
-        self._publish_wave(rollout, wave.targets)
+        try:
+            self._publish_wave(rollout, wave.targets)
+        except PublishError as exc:
+            self.book.set_state(rollout.rollout_id, RolloutState.HALTED, str(exc))
+            log.error("rollout %s halted: %s", rollout.rollout_id, exc)
 
     def _next_wave(self, rollout: Rollout, index: int, meta: dict[str, str]) -> None:
         rid = rollout.rollout_id

@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.support import REDIS_DB, VHOST, Process, make_vhost, need, reachable
+from tests.support import REDIS_DB, VHOST, Process, drop_vhost, make_vhost, need, reachable
 
 
 @pytest.fixture(scope="session")
-def broker_url() -> str:
+def broker_url() -> Iterator[str]:
     url = make_vhost(VHOST)
     os.environ["PROVISION_BROKER_URL"] = url
-    return url
+    yield url
+    drop_vhost(VHOST)
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,8 @@ from urllib.parse import quote
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-VHOST = "provision-test"
+#: One vhost per test session, so runs side by side never share queues.
+VHOST = f"provision-test-{os.getpid()}"
 REDIS_DB = 15
 CI = os.environ.get("CI") == "true"
 
@@ -53,6 +54,13 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(0.05)
+
+
+def drop_vhost(name: str) -> None:
+    """Delete a vhost of the tests' (and everything in it)."""
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is not None:
+        subprocess.run([ctl, "-q", "delete_vhost", name], capture_output=True, timeout=60)
 
 
 def make_vhost(name: str) -> str:

@@ -7,18 +7,21 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.support import ROOT, make_vhost, wait_until
+from tests.support import ROOT, drop_vhost, make_vhost, wait_until
 
 
 @pytest.fixture(scope="module")
-def demo_env(services: dict[str, str]) -> dict[str, str]:
+def demo_env(services: dict[str, str]) -> Iterator[dict[str, str]]:
     """A vhost of the demo's own, so its workers compete with no other test's."""
-    return {**services, "PROVISION_BROKER_URL": make_vhost("provision-test-demo")}
+    name = f"provision-test-demo-{os.getpid()}"
+    yield {**services, "PROVISION_BROKER_URL": make_vhost(name)}
+    drop_vhost(name)
 
 
 def ours(env: dict[str, str]) -> list[psutil.Process]:

@@ -219,8 +219,8 @@ def check(
     file is reported once, not again for every target that uses it.
     """
     broken_roles, broken_envs = set(broken_roles), set(broken_envs)
+    unknown_envs = _environment_names(bundle, broken_envs, environments_in_use)
     problems: list[Problem] = []
-    problems += _environment_names(bundle, broken_envs, environments_in_use)
     for name, role in sorted(bundle.roles.items()):
         problems += _duplicates(f"{ROLES}/{name}.yaml", role.resources)
         problems += _templates(f"{ROLES}/{name}.yaml", role.resources)
@@ -230,8 +230,8 @@ def check(
     dirty = {p.file for p in problems}
     broken_roles |= {n for n in bundle.roles if f"{ROLES}/{n}.yaml" in dirty}
     broken_envs |= {n for n in bundle.environments if f"{ENVIRONMENTS}/{n}.yaml" in dirty}
-    problems += _targets(bundle, broken_roles, broken_envs, positions)
-    if check_waivers:
+    problems = unknown_envs + problems + _targets(bundle, broken_roles, broken_envs, positions)
+    if check_waivers and not broken_roles and not broken_envs:  # waivers need every render
         problems += _waivers(bundle)
     return problems
 

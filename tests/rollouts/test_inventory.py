@@ -1,0 +1,111 @@
+"""`provision inventory load` and `provision targets` on a real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.rollouts.conftest import REDIS_DB
+from tests.support import ROOT
+
+ENV = {"PROVISION_REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}"}
+
+
+def provision(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "producers", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **ENV},
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def test_load_replaces_the_inventory_and_targets_selects_from_it(
+    tmp_path: Path, services: dict[str, str]
+) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "targets": [
+                    {
+                        "id": "web-1",
+                        "region": "eu",
+                        "environment": "prod",
+                        "labels": {"role": "web"},
+                        "address": "local:///srv/web-1",
+                        "roles": ["web"],
+                    },
+                    {
+                        "id": "web-2",
+                        "region": "us",
+                        "environment": "prod",
+                        "labels": {"role": "web"},
+                        "address": "local:///srv/web-2",
+                    },
+                    {
+                        "id": "db-1",
+                        "region": "eu",
+                        "environment": "prod",
+                        "labels": {"role": "db"},
+                        "address": "local:///srv/db-1",
+                    },
+                ]
+            }
+        )
+    )
+    loaded = provision("inventory", "load", str(path), "--json")
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout)["total"] == 3
+
+    picked = provision("targets", "--selector", "role=web", "--selector", "region=eu", "--json")
+    assert [t["id"] for t in json.loads(picked.stdout)] == ["web-1"]
+    assert json.loads(picked.stdout)[0]["roles"] == ["web"]
+
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "targets": [
+                    {
+                        "id": "db-1",
+                        "region": "eu",
+                        "environment": "prod",
+                        "address": "local:///srv/db-1",
+                    }
+                ]
+            }
+        )
+    )
+    report = json.loads(provision("inventory", "load", str(path), "--json").stdout)
+    assert report == {"added": 0, "updated": 1, "removed": 2, "total": 1}
+    assert [t["id"] for t in json.loads(provision("targets", "--json").stdout)] == ["db-1"]
+
+
+def test_a_bad_inventory_names_file_field_and_reason(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "targets": [
+                    {"id": "a", "region": "eu", "environment": "p", "address": "local:///a"},
+                    {"id": "a", "region": "eu", "environment": "p", "address": "local:///b"},
+                    {"id": "b", "region": "e.u", "environment": "p", "address": "local:///c"},
+                ]
+            }
+        )
+    )
+    done = provision("inventory", "load", str(path))
+    assert done.returncode == 2
+    assert "inventory.yaml" in done.stderr and "targets.2.region" in done.stderr
+
+
+def test_a_malformed_selector_is_a_usage_error() -> None:
+    done = provision("targets", "--selector", "role")
+    assert done.returncode == 2 and "'role' is not KEY=VALUE" in done.stderr

@@ -30,3 +30,11 @@ class ChangeRequest(BaseModel):
     issued_at: AwareDatetime = Field(default_factory=utcnow)
     expires_at: AwareDatetime = Field(default_factory=lambda: utcnow() + timedelta(hours=1))
     dry_run: bool = Field(default=False, description="Report what would change; change nothing.")
+    sequence: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Grows with every request for this target. A request older than what the target "
+            "has already applied is not applied and reports superseded. None: not fenced."
+        ),
+    )

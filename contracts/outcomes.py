@@ -24,6 +24,8 @@ class OutcomeStatus(StrEnum):
     REJECTED = "rejected"
     #: A readiness check failed, so nothing was applied.
     NOT_READY = "not_ready"
+    #: The target had already applied a newer request (higher sequence); nothing was applied.
+    SUPERSEDED = "superseded"
 
     @property
     def ok(self) -> bool:

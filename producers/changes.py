@@ -16,6 +16,7 @@ from contracts.telemetry import setup_tracing, tracer
 from producers.errors import SelectionError
 from producers.ledger import Ledger
 from producers.publisher import Publisher
+from producers.sequence import next_sequences
 
 
 def default_issuer() -> str:
@@ -69,7 +70,8 @@ def publish_change(
     desired = DesiredState(resources=change.resources)
     change_id = change_id or str(uuid.uuid4())
     issued_at = utcnow()
-    ledger = Ledger(connect_redis(endpoints))
+    client = connect_redis(endpoints)
+    ledger = Ledger(client)
     connection = connect_broker(endpoints)
     try:
         publisher = Publisher(connection)
@@ -81,6 +83,7 @@ def publish_change(
             issued_at=issued_at,
             dry_run=dry_run,
         )
+        sequences = next_sequences(client, (t.id for t in chosen))
         with tracer().start_as_current_span("provision.apply") as span:
             span.set_attribute("provision.change_id", change_id)
             for target in chosen:
@@ -93,6 +96,7 @@ def publish_change(
                         issued_at=issued_at,
                         expires_at=issued_at + ttl,
                         dry_run=dry_run,
+                        sequence=sequences[target.id],
                     )
                 )
     finally:

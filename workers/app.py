@@ -21,7 +21,8 @@ app.conf.update(
     broker_transport_options={"confirm_publish": True, "confirm_timeout": 10.0},
     task_acks_late=True,
     task_reject_on_worker_lost=True,
-    task_acks_on_failure_or_timeout=True,
+    # A task that raises unexpectedly is rejected into provision.dead, never acked away.
+    task_acks_on_failure_or_timeout=False,
     worker_prefetch_multiplier=1,
     worker_cancel_long_running_tasks_on_connection_loss=True,
     task_ignore_result=True,
@@ -30,6 +31,8 @@ app.conf.update(
     task_create_missing_queues=False,
     worker_send_task_events=False,
     worker_hijack_root_logger=False,
+    # Unreadable messages die with a reason instead of being acked or bare-rejected.
+    worker_consumer="workers.consumer:Consumer",
     enable_utc=True,
 )
 

@@ -6,17 +6,50 @@ Used by the Celery task (and later by the pull agent), so every outcome takes on
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from broker_config import DEAD_EXCHANGE, RESULTS_EXCHANGE
-from contracts import OutcomeEvent
+from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus, ResourceOutcome
+from contracts.changes import utcnow
 from contracts.dead import dead_letter_headers
-from contracts.telemetry import inject
+from contracts.telemetry import current_trace_id, inject
 
 #: Errors of one publish that a short retry inside the same attempt can cure.
 TRANSIENT = (ConnectionError, OSError, TimeoutError)
+
+
+def outcome(
+    change: ChangeRequest | None,
+    status: OutcomeStatus,
+    attempts: int,
+    worker: str,
+    started: datetime,
+    resources: Sequence[ResourceOutcome] = (),
+    error: ErrorInfo | None = None,
+    *,
+    change_id: str | None = None,
+    target: str | None = None,
+) -> OutcomeEvent:
+    """The outcome event of one (change, target); ids come from `change` when it parsed."""
+    return OutcomeEvent(
+        event_id=str(uuid.uuid4()),
+        change_id=change.change_id if change is not None else str(change_id),
+        target=change.target.id if change is not None else str(target),
+        status=status,
+        resources=tuple(resources),
+        error=error,
+        attempts=max(1, attempts),
+        worker=worker,
+        started_at=started,
+        finished_at=utcnow(),
+        trace_id=current_trace_id(),
+        dry_run=change.dry_run if change is not None else False,
+    )
 
 
 def _producer_publish(

@@ -1,68 +1,70 @@
-"""The one task: a change request in, the engine run, an outcome event out.
+"""The one task: a change request in, the engine run at most once in effect, an outcome out.
 
-Thin on purpose: validation is the contract's, convergence the engine's, publishing the
-reporter's. What this module decides is what happens to a request that is bad (dead
-letter, `rejected`), not ready yet or hit a transient error (retry with backoff within its
-deadline), or done (outcome).
+Thin on purpose: validation is the contract's, convergence the engine's, idempotency the
+guard's and the journal's, publishing the reporter's. What this module decides is the
+fate of each request: dead letter (bad, expired, poison, out of attempts), a wait or a
+retry with backoff (transient), superseded (older than what the target applied), or an
+outcome recorded once and re-published on every redelivery.
 """
 
 from __future__ import annotations
 
-import random
-import uuid
+import contextlib
 from datetime import timedelta
 from typing import Any
 
+from celery.exceptions import Reject
+from celery.utils.log import get_task_logger
 from pydantic import ValidationError
 
 from broker_config import CHANGES_EXCHANGE
 from contracts import ChangeRequest, ContractError, ErrorInfo, OutcomeEvent, OutcomeStatus
 from contracts.changes import TASK_NAME, utcnow
-from contracts.telemetry import (
-    ATTR_CHANGE_ID,
-    ATTR_TARGET,
-    current_trace_id,
-    setup_tracing,
-    span_from,
-)
+from contracts.dead import REPLAY
+from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
 from workers.app import app
-from workers.engine import converge
-from workers.report import dead_letter, report
+from workers.engine import Convergence, converge
+from workers.guard import MAX_DELIVERIES, LockBusy, ServiceUnavailable, guard
+from workers.journal import Journal
+from workers.report import dead_letter, outcome, report
+from workers.retry import (
+    MAX_ATTEMPTS,
+    MAX_WAITS,
+    WAIT_CAP_S,
+    backoff_cap_s,
+    backoff_s,
+    is_transient,
+)
+from workers.targets import TargetError
 
-#: Attempts before a transient failure becomes the final outcome.
-MAX_ATTEMPTS = 5
-#: Exponential backoff with full jitter: delay = random(0, min(cap, base * 2**n)).
-BACKOFF_BASE_S = 1.0
-BACKOFF_CAP_S = 60.0
+log = get_task_logger("provision.tasks")
 
 EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-
-
-def backoff_s(attempt: int) -> float:
-    """The delay before retry number `attempt` (1-based), with full jitter."""
-    return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
-
-
-def _retryable(status: OutcomeStatus, error: ErrorInfo | None) -> bool:
-    return status == OutcomeStatus.NOT_READY or (
-        status == OutcomeStatus.FAILED and error is not None and error.transient
-    )
+TRACE_HEADERS = ("traceparent", "tracestate")
 
 
 @app.task(name=TASK_NAME, bind=True, max_retries=None)
-def converge_task(self: Any, request: Any = None, **unexpected: Any) -> str:
-    """Converge one target to its desired state and report the outcome."""
+def converge_task(
+    self: Any, request: Any = None, waits: int = 0, replay: str | None = None, **unexpected: Any
+) -> str:
+    """Converge one target to its desired state, at most once in effect, and report it.
+
+    Args:
+        request: The ChangeRequest, as JSON.
+        waits: Retries so far that waited for a lock or for Redis (not engine attempts).
+        replay: The replay id `provision dlq replay` gave the message, carried on retries.
+    """
     setup_tracing("provision-worker")
     started = utcnow()
-    attempts = int(self.request.retries or 0) + 1
-    headers = {k: getattr(self.request, k, None) for k in ("traceparent", "tracestate")}
-    headers = {k: v for k, v in headers.items() if v}
+    retries = int(self.request.retries or 0)
+    attempts = retries - waits + 1
+    replay = replay or getattr(self.request, REPLAY, None)
+    headers = _trace_headers(self)
     with span_from(headers, "provision.converge") as span:
         try:
             if unexpected:
-                raise ContractError(
-                    "task", [(name, "unexpected argument") for name in sorted(unexpected)]
-                )
+                names = sorted(unexpected)
+                raise ContractError("task", [(name, "unexpected argument") for name in names])
             change = ChangeRequest.model_validate(request)
         except (ValidationError, ContractError) as exc:
             problem = (
@@ -70,42 +72,149 @@ def converge_task(self: Any, request: Any = None, **unexpected: Any) -> str:
                 if isinstance(exc, ContractError)
                 else ContractError.from_validation("change request", exc)
             )
-            _reject(self, request, f"invalid change request: {problem}", started, attempts)
-            return OutcomeStatus.REJECTED.value
+            return _reject(self, request, f"invalid change request: {problem}", started, attempts)
         span.set_attribute(ATTR_CHANGE_ID, change.change_id)
         span.set_attribute(ATTR_TARGET, change.target.id)
-        if change.expires_at <= started:
-            _reject(
-                self,
-                request,
-                f"expired at {change.expires_at.isoformat()}",
-                started,
-                attempts,
-                change=change,
-            )
-            return OutcomeStatus.REJECTED.value
-
-        result = converge(change.target, change.desired, dry_run=change.dry_run)
-        if _retryable(result.status, result.error) and attempts < MAX_ATTEMPTS:
-            delay = backoff_s(attempts)
-            if utcnow() + timedelta(seconds=delay) < change.expires_at:
-                raise self.retry(countdown=delay)
-        event = OutcomeEvent(
-            event_id=str(uuid.uuid4()),
-            change_id=change.change_id,
-            target=change.target.id,
-            status=result.status,
-            resources=result.resources,
-            error=result.error,
-            attempts=attempts,
-            worker=str(self.request.hostname or "worker"),
-            started_at=started,
-            finished_at=utcnow(),
-            trace_id=current_trace_id(),
-            dry_run=change.dry_run,
-        )
-        report(app, event, change.target.routing_key)
+        try:
+            starts = guard().count_delivery(str(self.request.id), f"{retries}:{replay or 0}")
+            if starts > MAX_DELIVERIES:
+                reason = (
+                    f"poison: started {starts} times without finishing (its worker died or "
+                    f"lost the broker each time; the limit is {MAX_DELIVERIES})"
+                )
+                return _reject(self, request, reason, started, attempts, change)
+            if change.expires_at <= started:
+                reason = f"expired at {change.expires_at.isoformat()}"
+                return _reject(self, request, reason, started, attempts, change)
+            event = guard().recorded(change.change_id, change.target.id)
+            if event is None:
+                with guard().lock(change.target.id):
+                    event = _converge_once(self, change, started, attempts)
+        except (LockBusy, ServiceUnavailable) as exc:
+            return _wait(self, change, exc, started, attempts, waits, replay)
+        if isinstance(event, Convergence):
+            return _retry_or_fail(self, change, event, started, attempts, waits, replay)
+        _report(event, change)
         return event.status.value
+
+
+def _converge_once(
+    task: Any, change: ChangeRequest, started: Any, attempts: int
+) -> OutcomeEvent | Convergence:
+    """Under the target's lock: the recorded outcome, superseded, or one engine run.
+
+    Returns a Convergence (not an event) when the run failed transiently: nothing is
+    recorded then, so the retry converges again.
+    """
+    journal = Journal(change.target)
+    worker = str(task.request.hostname or "worker")
+    try:
+        prior = journal.outcome(change.change_id)
+        applied = journal.sequence()
+    except TargetError:
+        prior, applied = None, None  # no usable root: the engine reports why
+    if prior is not None:
+        guard().record(prior, None)
+        return prior
+    fence = max(
+        (s for s in (applied, guard().fence(change.target.id)) if s is not None), default=None
+    )
+    if not change.dry_run and None not in (change.sequence, fence) and change.sequence < fence:  # type: ignore[operator]
+        error = ErrorInfo(
+            type="Superseded",
+            message=f"sequence {change.sequence} is older than {fence}, already applied",
+            transient=False,
+        )
+        event = outcome(change, OutcomeStatus.SUPERSEDED, attempts, worker, started, error=error)
+        _finish(journal, event, None)
+        return event
+    result = converge(change.target, change.desired, dry_run=change.dry_run)
+    if is_transient(result.status, result.error):
+        return result
+    event = outcome(
+        change, result.status, attempts, worker, started, result.resources, result.error
+    )
+    _finish(journal, event, None if change.dry_run else change.sequence)
+    return event
+
+
+def _finish(journal: Journal, event: OutcomeEvent, sequence: int | None) -> None:
+    """Record a final outcome on the target (the truth), then in Redis (the fast path)."""
+    if not event.dry_run:
+        # No usable root means nothing was applied, so there is nothing to fence.
+        with contextlib.suppress(TargetError):
+            journal.record(event, sequence)
+    guard().record(event, sequence)
+
+
+def _report(event: OutcomeEvent, change: ChangeRequest) -> None:
+    """Publish the outcome; if the broker stays away, requeue so a redelivery re-publishes."""
+    try:
+        report(app, event, change.target.routing_key)
+    except Exception as exc:
+        log.warning(
+            "outcome of %s/%s not published (%s); requeued", event.change_id, event.target, exc
+        )
+        raise Reject(exc, requeue=True) from exc
+
+
+def _retry_or_fail(
+    task: Any,
+    change: ChangeRequest,
+    result: Convergence,
+    started: Any,
+    attempts: int,
+    waits: int,
+    replay: str | None,
+) -> str:
+    """A transient failure: retry with backoff, or fail (and dead-letter) when out of budget."""
+    delay = backoff_s(attempts)
+    if attempts < MAX_ATTEMPTS and utcnow() + timedelta(seconds=delay) < change.expires_at:
+        log.info(
+            "retry %d of %s/%s in %.2fs (cap %.2fs): %s",
+            attempts,
+            change.change_id,
+            change.target.id,
+            delay,
+            backoff_cap_s(attempts),
+            result.error.type if result.error else result.status,
+        )
+        raise _retry(task, change, delay, waits, replay)
+    worker = str(task.request.hostname or "worker")
+    event = outcome(
+        change, result.status, attempts, worker, started, result.resources, result.error
+    )
+    why = f"{result.error.type}: {result.error.message}" if result.error else str(result.status)
+    _dead_letter(task, f"exhausted after {attempts} attempt(s): {why}", attempts)
+    _report(event, change)
+    return event.status.value
+
+
+def _wait(
+    task: Any,
+    change: ChangeRequest,
+    exc: Exception,
+    started: Any,
+    attempts: int,
+    waits: int,
+    replay: str | None,
+) -> str:
+    """Lock busy or Redis away: come back later, within the wait budget and the deadline."""
+    delay = backoff_s(waits + 1, cap_s=WAIT_CAP_S)
+    if waits < MAX_WAITS and utcnow() + timedelta(seconds=delay) < change.expires_at:
+        raise _retry(task, change, delay, waits + 1, replay)
+    error = ErrorInfo(type=type(exc).__name__, message=str(exc), transient=True)
+    worker = str(task.request.hostname or "worker")
+    event = outcome(change, OutcomeStatus.FAILED, attempts, worker, started, error=error)
+    _dead_letter(task, f"exhausted after {waits} wait(s): {error.type}: {exc}", attempts)
+    _report(event, change)
+    return event.status.value
+
+
+def _retry(task: Any, change: ChangeRequest, delay: float, waits: int, replay: str | None) -> Any:
+    headers = _trace_headers(task)
+    kwargs = {"request": change.model_dump(mode="json"), "waits": waits, "replay": replay}
+    return task.retry(kwargs=kwargs, countdown=delay, headers=headers)
 
 
 def _reject(
@@ -115,42 +224,46 @@ def _reject(
     started: Any,
     attempts: int,
     change: ChangeRequest | None = None,
-) -> None:
+) -> str:
     """Dead-letter the original message with its reason, and report `rejected` if we can."""
+    _dead_letter(task, reason, attempts)
+    change_id, target = _identify(change, request)
+    if change_id is not None and target is not None:
+        event = outcome(
+            change,
+            OutcomeStatus.REJECTED,
+            attempts,
+            str(task.request.hostname or "worker"),
+            started,
+            error=ErrorInfo(type="RejectedRequest", message=reason, transient=False),
+            change_id=change_id,
+            target=target,
+        )
+        routing_key = str((task.request.delivery_info or {}).get("routing_key") or "rejected")
+        report(app, event, routing_key)
+    return OutcomeStatus.REJECTED.value
+
+
+def _dead_letter(task: Any, reason: str, attempts: int) -> None:
+    """Publish the original message (as first sent) to provision.dead with `reason`."""
     delivery = task.request.delivery_info or {}
     routing_key = str(delivery.get("routing_key") or "")
-    headers = {"task": TASK_NAME, "id": task.request.id}
-    for name in ("traceparent", "tracestate"):
-        if getattr(task.request, name, None):
-            headers[name] = getattr(task.request, name)
+    headers: dict[str, Any] = {"task": TASK_NAME, "id": task.request.id}
+    headers.update(
+        {k: getattr(task.request, k) for k in TRACE_HEADERS if getattr(task.request, k, None)}
+    )
+    kwargs = dict(task.request.kwargs or {})
+    kwargs.pop("waits", None)
+    kwargs.pop("replay", None)
     dead_letter(
         app,
-        body=[list(task.request.args or []), dict(task.request.kwargs or {}), EMBED],
+        body=[list(task.request.args or []), kwargs, EMBED],
         headers=headers,
         reason=reason,
-        source=str(delivery.get("routing_key", "")),
+        source=routing_key,
         exchange=str(delivery.get("exchange") or CHANGES_EXCHANGE),
         routing_key=routing_key,
         attempts=attempts,
-    )
-    change_id, target = _identify(change, request)
-    if change_id is None or target is None:
-        return
-    report(
-        app,
-        OutcomeEvent(
-            event_id=str(uuid.uuid4()),
-            change_id=change_id,
-            target=target,
-            status=OutcomeStatus.REJECTED,
-            error=ErrorInfo(type="RejectedRequest", message=reason, transient=False),
-            attempts=attempts,
-            worker=str(task.request.hostname or "worker"),
-            started_at=started,
-            finished_at=utcnow(),
-            trace_id=current_trace_id(),
-        ),
-        routing_key or "rejected",
     )
 
 
@@ -166,3 +279,8 @@ def _identify(change: ChangeRequest | None, request: Any) -> tuple[str | None, s
     if isinstance(change_id, str) and isinstance(target_id, str):
         return change_id, target_id
     return None, None
+
+
+def _trace_headers(task: Any) -> dict[str, Any]:
+    """The W3C trace context the message carried, to pass on."""
+    return {k: getattr(task.request, k) for k in TRACE_HEADERS if getattr(task.request, k, None)}

@@ -46,7 +46,7 @@ def _delegate(name: str, summary: str) -> None:
 _delegate("worker", "Run a regional Celery worker")
 _delegate("converge", "Converge a local root directly with the engine, without a broker")
 
-from producers.cli import changes, demo, rollouts, services, state  # noqa: E402,F401  (register commands)
+from producers.cli import changes, demo, dlq, rollouts, services, state  # noqa: E402,F401  (register commands)
 
 
 def main() -> None:

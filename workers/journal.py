@@ -1,0 +1,82 @@
+"""The target-side journal: what a target has finished, kept on the target itself.
+
+Redis keeps nothing on disk here, so a Redis restart forgets the idempotency records and
+the fences. The journal does not forget: after each final outcome the worker writes it
+(atomically: temporary file, fsync, rename) under `/var/lib/provision` in the target's
+root, with the highest sequence applied. Reads happen under the target's lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+
+from contracts import OutcomeEvent
+from contracts import Target as TargetSpec
+from workers.targets import Target, connect
+
+#: Where, under the target's root, the journal lives (like /var/lib/puppet for Puppet).
+JOURNAL_DIR = "/var/lib/provision"
+DONE_DIR = f"{JOURNAL_DIR}/done"
+SEQUENCE_FILE = f"{JOURNAL_DIR}/sequence"
+
+_SAFE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}$")
+
+
+def _file_name(change_id: str) -> str:
+    if _SAFE.match(change_id):
+        return f"{change_id}.json"
+    return hashlib.sha256(change_id.encode()).hexdigest() + ".json"
+
+
+class Journal:
+    """One target's journal. Open it only while holding the target's lock.
+
+    Args:
+        spec: The target, whose address says where its root is.
+    """
+
+    def __init__(self, spec: TargetSpec) -> None:
+        self._spec = spec
+
+    def outcome(self, change_id: str) -> OutcomeEvent | None:
+        """The final outcome this target recorded for `change_id`, if any."""
+        text = self._read(f"{DONE_DIR}/{_file_name(change_id)}")
+        return OutcomeEvent.model_validate_json(text) if text else None
+
+    def sequence(self) -> int | None:
+        """The highest sequence this target has applied, if any."""
+        text = self._read(SEQUENCE_FILE)
+        return int(text) if text and text.strip().isdigit() else None
+
+    def record(self, event: OutcomeEvent, sequence: int | None) -> None:
+        """Write the final outcome, and raise the sequence if `sequence` is higher."""
+        target = connect(self._spec)
+        try:
+            self._put(target, f"{DONE_DIR}/{_file_name(event.change_id)}", event.model_dump_json())
+            if sequence is not None and sequence > (self.sequence() or -1):
+                self._put(target, SEQUENCE_FILE, f"{sequence}\n")
+        finally:
+            target.close()
+
+    def _read(self, path: str) -> str | None:
+        target = connect(self._spec)
+        try:
+            location = target.resolve(path)
+        finally:
+            target.close()
+        try:
+            with open(location, encoding="utf-8") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+    @staticmethod
+    def _put(target: Target, path: str, text: str) -> None:
+        location = target.resolve(path)
+        try:
+            target.put(location, text.encode(), mode=0o600)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(location), mode=0o700, exist_ok=True)
+            target.put(location, text.encode(), mode=0o600)

@@ -50,6 +50,12 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _revision(sequence: int, values: Any) -> Revision:
+    """A Revision from the HMGET of its metadata fields."""
+    meta: dict[str, Any] = dict(zip(_META, (_text(v) for v in values), strict=True))
+    return Revision.model_validate({"sequence": sequence, **meta})
+
+
 @dataclass(frozen=True)
 class Published:
     """What `publish` did: the revision, and whether it is new or the unchanged latest."""
@@ -85,7 +91,10 @@ class RevisionStore:
                 outcome["existing"] = latest
                 return
             sequence = latest + 1
+            pipe.watch(self.counter_key, self._key(sequence))
             if pipe.exists(self._key(sequence)):
+                if int(_text(pipe.get(self.counter_key) or 0)) != latest:
+                    raise redis.WatchError("another revision was published meanwhile")
                 raise RuntimeError(f"{self._key(sequence)} exists; the counter is behind")
             revision = Revision(
                 sequence=sequence,
@@ -147,8 +156,7 @@ class RevisionStore:
         values = self.redis.hmget(self._key(sequence), list(_META))
         if values[0] is None:
             raise UnknownRevision(f"no revision {sequence} (latest: {self.latest_sequence()})")
-        meta = dict(zip(_META, (_text(v) for v in values), strict=True))
-        return Revision(sequence=sequence, **meta)
+        return _revision(sequence, values)
 
     def list(self) -> list[Revision]:
         """Every revision, oldest first."""
@@ -157,11 +165,7 @@ class RevisionStore:
         for sequence in range(1, latest + 1):
             pipe.hmget(self._key(sequence), list(_META))
         rows = pipe.execute() if latest else []
-        return [
-            Revision(sequence=seq, **dict(zip(_META, (_text(v) for v in row), strict=True)))
-            for seq, row in enumerate(rows, start=1)
-            if row[0] is not None
-        ]
+        return [_revision(seq, row) for seq, row in enumerate(rows, start=1) if row[0] is not None]
 
     def bundle(self, sequence: int) -> SourceBundle:
         """The validated source bundle stored with a revision. Raises UnknownRevision."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts import FileSpec
 from contracts.truth import RenderedState, SourceBundle, canonical_bytes, resource_id
 from producers.truth.errors import UnknownTarget
 from producers.truth.render import render, render_all, render_bytes
@@ -25,6 +26,12 @@ def bundle() -> SourceBundle:
 
 def paths(state: RenderedState) -> list[str]:
     return [resource_id(spec) for spec in state.desired.resources]
+
+
+def content(state: RenderedState, path: str) -> str:
+    spec = state.desired.resources[paths(state).index(path)]
+    assert isinstance(spec, FileSpec)
+    return spec.content
 
 
 def test_roles_in_target_order_then_overlay_additions(bundle: SourceBundle) -> None:
@@ -44,12 +51,10 @@ def test_roles_in_target_order_then_overlay_additions(bundle: SourceBundle) -> N
 
 def test_an_overlay_replaces_in_place_and_only_where_the_role_is(bundle: SourceBundle) -> None:
     web, db = render(bundle, "web-eu-prod", 1), render(bundle, "db-eu-prod", 1)
-    conf = web.desired.resources[paths(web).index("/etc/app/app.conf")]
-    assert "workers = 8" in conf.content
+    assert "workers = 8" in content(web, "/etc/app/app.conf")
     assert paths(web) == paths(render(bundle, "web-eu-dev", 1)), "same place as in the role"
     assert "/etc/app/app.conf" not in paths(db), "a replacement does not leak to db targets"
-    db_conf = db.desired.resources[paths(db).index("/etc/db.conf")]
-    assert "max_connections = 200" in db_conf.content
+    assert "max_connections = 200" in content(db, "/etc/db.conf")
 
 
 def test_waivers_go_only_to_the_targets_they_cover(bundle: SourceBundle) -> None:

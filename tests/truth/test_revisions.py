@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,26 @@ def test_the_default_keys_are_the_documented_ones(redis_client: Any) -> None:
     assert revisions.revision_key(3) == "provision:state:revision:3"
     assert revisions.rendered_key(3) == "provision:state:revision:3:rendered"
     assert RevisionStore(redis_client).counter_key == revisions.COUNTER_KEY
+
+
+def test_concurrent_publishers_get_distinct_sequences_without_gaps(
+    store: RevisionStore, redis_url: str
+) -> None:
+    import redis
+
+    base = load(EXAMPLE)
+    dev = base.environments["dev"]
+
+    def variant(n: int) -> Any:
+        env = dev.model_copy(update={"values": {**dev.values, "n": n}})
+        return base.model_copy(update={"environments": {**base.environments, "dev": env}})
+
+    def publish(n: int) -> int:
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        own = RevisionStore(client, namespace=store.namespace)
+        return own.publish(variant(n), author="a", message=str(n)).revision.sequence
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        sequences = sorted(pool.map(publish, range(8)))
+    assert sequences == list(range(1, 9))
+    assert sorted(r.message for r in store.list()) == [str(n) for n in range(8)]

@@ -27,7 +27,7 @@ import yaml
 
 from contracts.truth import SourceBundle, Waiver
 from producers.truth.errors import WaiverError
-from producers.truth.source import WAIVERS
+from producers.truth.checks import WAIVERS
 
 HEADER = (
     "# Waivers: managed deviations, each with a selector, a resource, an owner, a reason\n"

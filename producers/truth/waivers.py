@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 
 from contracts.truth import SourceBundle, Waiver
-from producers.truth.errors import WaiverError
 from producers.truth.checks import WAIVERS
+from producers.truth.errors import WaiverError
 
 HEADER = (
     "# Waivers: managed deviations, each with a selector, a resource, an owner, a reason\n"

@@ -30,6 +30,9 @@ class ChangeRequest(BaseModel):
     issued_at: AwareDatetime = Field(default_factory=utcnow)
     expires_at: AwareDatetime = Field(default_factory=lambda: utcnow() + timedelta(hours=1))
     dry_run: bool = Field(default=False, description="Report what would change; change nothing.")
+    revision: int | None = Field(
+        default=None, ge=1, description="The source-of-truth revision `desired` renders."
+    )
     sequence: int | None = Field(
         default=None,
         ge=0,

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     PositiveInt,
     WithJsonSchema,
+    model_validator,
 )
 
 from contracts.resources import ResourceSpec
@@ -90,7 +91,14 @@ class ChangeEvent(BaseModel):
     event_id: UUID4 = Field(description="Chosen by the emitter; the rollout's id; idempotent.")
     issued_by: str = Field(min_length=1, description="The emitting service or user.")
     selector: Selector = Field(default_factory=Selector)
-    resources: tuple[ResourceSpec, ...] = Field(description="The desired state of each target.")
+    resources: tuple[ResourceSpec, ...] = Field(
+        default=(), description="Inline desired state of each target (or give `revision`)."
+    )
+    revision: int | None = Field(
+        default=None,
+        ge=1,
+        description="Roll out this source-of-truth revision instead of inline resources.",
+    )
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
     deadline: AwareDatetime | None = Field(
         default=None, description="After this, nothing more is published or applied."
@@ -99,6 +107,14 @@ class ChangeEvent(BaseModel):
     targets: tuple[Target, ...] | None = Field(
         default=None, description="An inline fleet to select from instead of the inventory."
     )
+
+    @model_validator(mode="after")
+    def _resources_or_revision(self) -> ChangeEvent:
+        if self.revision is not None and self.resources:
+            raise ValueError("give either resources or a revision, not both")
+        if self.revision is None and not self.resources:
+            raise ValueError("give resources (the desired state) or a revision to roll out")
+        return self
 
     @property
     def rollout_id(self) -> str:

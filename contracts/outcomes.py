@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -84,6 +85,17 @@ class OutcomeEvent(BaseModel):
     finished_at: AwareDatetime
     trace_id: str | None = Field(default=None, description="W3C trace id of the request.")
     dry_run: bool = False
+    delivery: Literal["push", "pull"] = Field(
+        default="push", description="How the desired state reached the target."
+    )
+    revision: int | None = Field(
+        default=None, description="The source-of-truth revision applied, when there is one."
+    )
+    drift: bool = Field(
+        default=False,
+        description="The target was already at this revision, yet something had changed "
+        "behind the system's back (listed in `resources`).",
+    )
 
     @property
     def changes(self) -> tuple[ResourceOutcome, ...]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.resources import ResourceSpec, check_argv, check_path
+from contracts.waivers import Waiver
 
 
 class CheckBase(BaseModel):
@@ -79,6 +80,12 @@ class DesiredState(BaseModel):
         default=(), description="Readiness checks; if one fails, nothing is applied."
     )
     resources: tuple[ResourceSpec, ...] = Field(default=())
+    values: dict[str, Any] = Field(
+        default_factory=dict, description="Environment values that templates see as `values`."
+    )
+    waivers: tuple[Waiver, ...] = Field(
+        default=(), description="Resources to leave alone, each with an owner and an expiry."
+    )
 
     @model_validator(mode="after")
     def _requires_point_backwards(self) -> DesiredState:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -21,6 +21,10 @@ class Target(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     roles: tuple[str, ...] = Field(
         default=(), description="Roles whose resources the source of truth gives this target."
+    )
+    delivery: Literal["push", "pull"] = Field(
+        default="push",
+        description="push: workers converge it on request; pull: its agent checks in.",
     )
     address: str = Field(
         description="How a worker reaches the target, e.g. local:///srv/root.",

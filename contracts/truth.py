@@ -20,25 +20,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
-    field_validator,
 )
 
 from contracts.inventory import Inventory
-from contracts.resources import ResourceSpec, check_path
+from contracts.resources import ResourceSpec
 from contracts.state import DesiredState
-from contracts.targets import Selector, Target
+from contracts.targets import Target
+from contracts.waivers import Text, Waiver
 
-#: Owner and reason must say something: an empty string is as good as missing.
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+__all__ = ["Text", "Waiver"]
 
 
 def resource_id(spec: Any) -> str:
@@ -102,57 +99,6 @@ class EnvironmentFile(BaseModel):
     )
 
 
-class Waiver(BaseModel):
-    """A managed deviation: the engine leaves one resource alone on the selected targets.
-
-    Every field is required: a waiver nobody owns, or that never ends, is drift with a
-    permission slip. Expired waivers stay valid data, so the engine can report "expired".
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    selector: Selector = Field(description="Which targets the waiver covers; {} for all.")
-    resource: str = Field(
-        description="Identity of the covered resource: its path (a command: name or argv)."
-    )
-    owner: Text = Field(description="Who answers for the deviation.")
-    reason: Text = Field(description="Why the deviation is allowed.")
-    expires_at: AwareDatetime = Field(description="When the waiver stops; with a timezone.")
-
-    @field_validator("resource")
-    @classmethod
-    def _resource_text(cls, value: str) -> str:
-        if value.startswith("/"):
-            return check_path(value)
-        if not value.strip():
-            raise ValueError("resource must name a path (or a command's name)")
-        return value
-
-    @field_validator("expires_at")
-    @classmethod
-    def _in_utc(cls, value: datetime) -> datetime:
-        """One spelling per instant, so the same waiver always hashes the same."""
-        return value.astimezone(UTC)
-
-    @property
-    def id(self) -> str:
-        """A short stable id from selector and resource, for `provision waiver remove`."""
-        key = json.dumps(
-            [self.selector.model_dump(mode="json"), self.resource],
-            sort_keys=True,
-            separators=(",", ":"),
-        )
-        return "w-" + hashlib.sha256(key.encode()).hexdigest()[:10]
-
-    def expired(self, now: datetime) -> bool:
-        """True once `now` has reached `expires_at`."""
-        return now >= self.expires_at
-
-    def applies_to(self, target: Target) -> bool:
-        """True when the selector picks the target."""
-        return self.selector.matches(target)
-
-
 class WaiversFile(BaseModel):
     """`waivers.yaml`: `waivers:`, a list of waivers."""
 
@@ -204,3 +150,10 @@ class RenderedState(BaseModel):
         description="Waivers that select this target and cover one of its resources; "
         "expired ones included, so the engine can say so.",
     )
+
+    def desired_state(self) -> DesiredState:
+        """What the engine converges: the resources, with the values and waivers it needs.
+
+        Push and pull both call this on the same bytes, so they apply the very same thing.
+        """
+        return self.desired.model_copy(update={"values": self.values, "waivers": self.waivers})

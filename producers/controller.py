@@ -34,6 +34,7 @@ from producers.ledger import Ledger
 from producers.pacing import Pacer
 from producers.publisher import Publisher
 from producers.rollout import Rollout, RolloutBook, failures, inflight_key, rate_key
+from producers.sequence import next_sequences
 
 log = logging.getLogger("provision.controller")
 
@@ -82,6 +83,7 @@ class Controller:
         self.ledger = Ledger(client)
         self.inventory = InventoryStore(client)
         self.pacer = Pacer(client)
+        self.redis = client
         connection = connect_broker(self.endpoints)
         try:
             declare(connection)
@@ -274,6 +276,7 @@ class Controller:
                 issued_at=now,
                 expires_at=expires,
                 dry_run=event.dry_run,
+                sequence=next_sequences(self.redis, [target_id])[target_id],
             )
             with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: request.change_id}):
                 self.publisher.publish(request)

@@ -1,0 +1,79 @@
+"""Benchmarks 4 and 5: one change to thousands of local targets in one region, and the
+regional worker's memory (all its processes) at rest and after that fan-out.
+
+The fan-out is published with `publish_change`, as `provision apply` does, and timed to
+the last outcome in the ledger; the ideal is the same count at the no-op task rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from bench.pipeline import file_change, fleet, run_change, start
+from bench.plan import Plan
+from bench.processes import Children
+from bench.sandbox import sandbox
+from bench.section import Section
+from bench.stats import median, ratio
+from broker_config import Endpoints
+from broker_config.connections import connect_redis
+from producers.ledger import Ledger
+
+log = logging.getLogger("bench")
+
+REGION = "fan"
+#: Seconds the worker is left alone before its memory is read, so it is really at rest.
+SETTLE_S = 2.0
+
+
+def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) -> Section:
+    n = plan.fanout_targets
+    timeout_s = 120 + n / 10
+    seconds: list[float] = []
+    with sandbox("fanout", redis_db) as box, Children(workdir / "logs" / "fan") as children:
+        endpoints = Endpoints(box.broker_url, box.redis_url)
+        ledger = Ledger(connect_redis(endpoints))
+        worker = start(children, box, REGION, plan.concurrency)
+        targets = fleet(workdir / "fan", REGION, n)
+        time.sleep(SETTLE_S)
+        idle_mb = worker.rss_mb()
+        idle_pss = worker.pss_mb()
+        warm = fleet(workdir / "fan-warm", REGION, plan.warmup_n, prefix="w")
+        run_change(file_change(warm, "warm"), endpoints, ledger, "fan-warm", timeout_s)
+        time.sleep(SETTLE_S)
+        warm_mb = worker.rss_mb()
+        for rep in range(plan.fanout_reps):
+            change = file_change(targets, f"r{rep}")
+            seconds.append(run_change(change, endpoints, ledger, f"fan-r{rep}", timeout_s))
+            log.info("fan-out rep %d: %d targets in %.1fs", rep + 1, n, seconds[-1])
+        children.check()
+        time.sleep(SETTLE_S)
+        after_mb = worker.rss_mb()
+        after_pss = worker.pss_mb()
+    ideal = ratio(n, noop_per_s)
+    fanout_s = median(seconds)
+    section = Section(
+        values={
+            "fanout_targets": float(n),
+            "fanout_s": fanout_s,
+            "fanout_vs_ideal": ratio(fanout_s, ideal),
+            "worker_rss_idle_mb": idle_mb,
+            "worker_rss_after_mb": after_mb,
+        },
+        detail={
+            "fanout": {"targets": n, "seconds": seconds, "ideal_s": ideal},
+            "memory": {
+                "rss_idle_mb": idle_mb,
+                "rss_after_warmup_mb": warm_mb,
+                "rss_after_mb": after_mb,
+                "pss_idle_mb": idle_pss,
+                "pss_after_mb": after_pss,
+                "processes": plan.concurrency + 1,
+            },
+        },
+    )
+    if noop_per_s is None:
+        section.notes["fanout_vs_ideal"] = "no-op throughput not measured, so no ideal"
+    return section

@@ -1,0 +1,116 @@
+"""One run: every benchmark in turn, each on its own vhost and Redis database, into one result.
+
+A benchmark that cannot finish leaves its keys null with the reason in `notes`; the others
+still run. Order matters: throughput first, since latency paces itself at half the no-op
+rate, and the fan-out's ideal is that same rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import subprocess
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import convergence, fanout, latency, peers, throughput
+from bench.errors import BenchError
+from bench.figures import judge
+from bench.keys import ALL_KEYS, KEYS
+from bench.plan import Plan
+from bench.sandbox import remove_stale_vhosts
+from bench.section import Section
+
+log = logging.getLogger("bench")
+
+BENCHMARKS = tuple(KEYS)
+
+
+def _guarded(name: str, run: Callable[[], Section]) -> Section:
+    """Run one benchmark; on failure its keys become null, with the reason as their note."""
+    started = time.monotonic()
+    log.info("%s: starting", name)
+    try:
+        section = run()
+    except BenchError as exc:
+        reason = f"{name} not measured: {exc}"
+        log.error("%s", reason)
+        return Section(values=dict.fromkeys(k for k, _ in KEYS[name]), notes={name: reason})
+    except Exception as exc:
+        log.error("%s crashed:\n%s", name, traceback.format_exc())
+        reason = f"{name} crashed: {type(exc).__name__}: {exc}"
+        return Section(values=dict.fromkeys(k for k, _ in KEYS[name]), notes={name: reason})
+    log.info("%s: done in %.0fs", name, time.monotonic() - started)
+    section.detail.setdefault("durations_s", {})[name] = round(time.monotonic() - started, 1)
+    return section
+
+
+def _git_commit() -> str | None:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent,
+    )
+    return done.stdout.strip() or None
+
+
+def run(
+    plan: Plan, tools: peers.Tools, *, redis_db: int, only: tuple[str, ...] = BENCHMARKS
+) -> dict[str, Any]:
+    """Every benchmark of `only`, in order; the results.json object."""
+    started = time.monotonic()
+    stale = remove_stale_vhosts()
+    if stale:
+        log.info("removed vhosts left by killed runs: %s", ", ".join(stale))
+    total = Section(values=dict.fromkeys(ALL_KEYS))
+    durations: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="provision-bench-") as scratch:
+        workdir = Path(scratch)
+
+        def step(name: str, body: Callable[[], Section]) -> None:
+            if name not in only:
+                total.notes[name] = f"{name} not run (--only)"
+                return
+            section = _guarded(name, body)
+            durations.update(section.detail.pop("durations_s", {}))
+            total.merge(section)
+
+        step("throughput", lambda: throughput.measure(plan, redis_db, workdir / "tput"))
+        noop_rate = total.values.get("celery_noop_per_s")
+        step("latency", lambda: latency.measure(plan, redis_db, workdir / "lat", noop_rate))
+        step("convergence", lambda: convergence.measure(plan, workdir / "conv", tools))
+        step("fanout", lambda: fanout.measure(plan, redis_db, workdir / "fan", noop_rate))
+    values = {key: total.values.get(key) for key in ALL_KEYS}
+    values |= {k: v for k, v in total.values.items() if k not in values}
+    notes = dict(total.notes)
+    for key, value in values.items():
+        if value is None and key not in notes:
+            bench = next(name for name, rows in KEYS.items() if key in dict(rows))
+            notes[key] = notes.get(bench, "not measured")
+    if plan.mode == "smoke":
+        notes["sizes"] = "smoke run: sizes scaled down, key names keep the full sizes"
+    return {
+        **values,
+        "figures": judge(values),
+        "notes": notes,
+        "mode": plan.mode,
+        "plan": plan.as_json(),
+        "meta": {
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "duration_s": round(time.monotonic() - started, 1),
+            "durations_s": durations,
+            "commit": _git_commit(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_avg_1m": os.getloadavg()[0],
+            "peers": tools.versions,
+        },
+        "detail": total.detail,
+    }

@@ -1,0 +1,44 @@
+"""Every key results.json carries, by benchmark, with its unit: the table's row order."""
+
+from __future__ import annotations
+
+#: benchmark → ((key, unit), ...). Units: "/s", "ms", "s", "x" (a ratio), "MiB", "" (a count).
+KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "throughput": (
+        ("e2e_changes_per_s", "/s"),
+        ("celery_noop_per_s", "/s"),
+        ("raw_chain_per_s", "/s"),
+        ("e2e_vs_celery_noop", "x"),
+        ("e2e_vs_raw_chain", "x"),
+    ),
+    "latency": (
+        ("latency_p50_ms", "ms"),
+        ("latency_p99_ms", "ms"),
+        ("celery_noop_p50_ms", "ms"),
+        ("celery_noop_p99_ms", "ms"),
+    ),
+    "convergence": (
+        ("converge_first_200_s", "s"),
+        ("converge_rerun_200_s", "s"),
+        ("converge_first_1000_s", "s"),
+        ("converge_rerun_1000_s", "s"),
+        ("floor_1000_s", "s"),
+        ("rerun_vs_floor", "x"),
+        ("pyinfra_first_200_s", "s"),
+        ("pyinfra_rerun_200_s", "s"),
+        ("ansible_first_200_s", "s"),
+        ("ansible_rerun_200_s", "s"),
+        ("first_vs_pyinfra", "x"),
+        ("rerun_vs_pyinfra", "x"),
+    ),
+    "fanout": (
+        ("fanout_targets", ""),
+        ("fanout_s", "s"),
+        ("fanout_vs_ideal", "x"),
+        ("worker_rss_idle_mb", "MiB"),
+        ("worker_rss_after_mb", "MiB"),
+    ),
+}
+
+ALL_KEYS: tuple[str, ...] = tuple(key for rows in KEYS.values() for key, _ in rows)
+UNITS: dict[str, str] = {key: unit for rows in KEYS.values() for key, unit in rows}

@@ -1,0 +1,151 @@
+"""Benchmark 2: publish to outcome recorded, at half the measured no-op throughput.
+
+Each pipeline message is a change of one target, published with our `Publisher`, so its
+record in the ledger has a key of its own; each no-op task writes a key of its own too.
+`Arrivals` stamps the Redis write of each key; the publisher stamps the send, on the same
+clock. Pipeline and no-op runs alternate; p50 and p99 are medians over repetitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from bench import baselines, noop
+from bench.arrivals import Arrivals, keyspace_events
+from bench.pipeline import ISSUER, fleet, start
+from bench.plan import Plan
+from bench.processes import Children
+from bench.sandbox import Sandbox, sandbox
+from bench.section import Section
+from bench.stats import median, percentile
+from broker_config import Endpoints
+from broker_config.connections import connect_broker, connect_redis
+from contracts import ChangeRequest, DesiredState, FileSpec, Target
+from contracts.changes import utcnow
+from producers.ledger import Ledger, change_key
+from producers.publisher import Publisher
+
+log = logging.getLogger("bench")
+
+REGION = "lat"
+
+
+def paced(count: int, rate: float) -> list[float]:
+    """Offsets (s) at which message i is due: an even stream at `rate` per second."""
+    return [index / rate for index in range(count)]
+
+
+def run_pipeline(
+    box: Sandbox, targets: list[Target], tag: str, rate: float, timeout_s: float
+) -> list[float]:
+    """Latencies (ms) of one single-target change per target, published at `rate`."""
+    endpoints = Endpoints(box.broker_url, box.redis_url)
+    ledger = Ledger(connect_redis(endpoints))
+    now = utcnow()
+    content = f"latency run {tag}\n"
+    desired = DesiredState(
+        resources=(FileSpec(path="/etc/bench/lat.conf", content=content, mode="0644"),)
+    )
+    requests = [
+        ChangeRequest(
+            change_id=f"lat-{tag}-{index}",
+            target=target,
+            desired=desired,
+            issued_by=ISSUER,
+            issued_at=now,
+            expires_at=now + timedelta(seconds=timeout_s * 2),
+        )
+        for index, target in enumerate(targets)
+    ]
+    for request in requests:  # `publish_change` books a change before it publishes it
+        ledger.open_change(request.change_id, [request.target.id], issued_by=ISSUER, issued_at=now)
+    keys = [change_key(request.change_id, "outcomes") for request in requests]
+    connection = connect_broker(endpoints)
+    sent: list[float] = []
+    with Arrivals(box.redis(), box.redis_db) as arrivals:
+        try:
+            publisher = Publisher(connection)
+            due = paced(len(requests), rate)
+            start_at = time.perf_counter()
+            for offset, request in zip(due, requests, strict=True):
+                _sleep_until(start_at + offset)
+                sent.append(time.perf_counter())
+                publisher.publish(request)
+        finally:
+            connection.close()
+        arrivals.wait(keys, timeout_s)
+        return [(arrivals.seen[key] - at) * 1000 for key, at in zip(keys, sent, strict=True)]
+
+
+def run_noop(box: Sandbox, tag: str, count: int, rate: float, timeout_s: float) -> list[float]:
+    """Latencies (ms) of `count` plain Celery no-op tasks sent at `rate`."""
+    client = noop.sender(box.broker_url)
+    keys = [noop.message_key(tag, index) for index in range(count)]
+    sent: list[float] = []
+    with Arrivals(box.redis(), box.redis_db) as arrivals:
+        try:
+            due = paced(count, rate)
+            start_at = time.perf_counter()
+            for index, offset in enumerate(due):
+                _sleep_until(start_at + offset)
+                sent.append(time.perf_counter())
+                client.send_task(noop.TASK, args=[tag, index])
+        finally:
+            client.close()
+        arrivals.wait(keys, timeout_s)
+        return [(arrivals.seen[key] - at) * 1000 for key, at in zip(keys, sent, strict=True)]
+
+
+def _sleep_until(moment: float) -> None:
+    delay = moment - time.perf_counter()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) -> Section:
+    """p50 and p99 of the pipeline and of no-op tasks, at half the no-op throughput."""
+    notes: dict[str, str] = {}
+    if noop_per_s is None:
+        noop_per_s = 400.0
+        notes["latency_p50_ms"] = "no-op throughput not measured; paced at 200/s instead"
+    rate = noop_per_s / 2
+    n = plan.latency_n
+    timeout_s = 60 + n / 20
+    samples: dict[str, list[dict[str, float]]] = {"e2e": [], "noop": []}
+    with sandbox("latency", redis_db) as box, Children(workdir / "logs" / "lat") as children:
+        start(children, box, REGION, plan.concurrency)
+        baselines.start_noop(children, box, plan.concurrency)
+        targets = fleet(workdir / "lat", REGION, n)
+        with keyspace_events(box.redis()):
+            run_pipeline(box, targets[: plan.warmup_n], "warm", rate, timeout_s)
+            run_noop(box, "warm", plan.warmup_n, rate, timeout_s)
+            for rep in range(plan.latency_reps):
+                runs = [
+                    ("e2e", lambda r=rep: run_pipeline(box, targets, f"r{r}", rate, timeout_s)),
+                    ("noop", lambda r=rep: run_noop(box, f"r{r}", n, rate, timeout_s)),
+                ]
+                for path, run in runs if rep % 2 == 0 else runs[::-1]:
+                    values = run()
+                    summary = {"p50": percentile(values, 50), "p99": percentile(values, 99)}
+                    samples[path].append(summary)
+                    log.info(
+                        "latency rep %d %s: p50 %.1f ms, p99 %.1f ms",
+                        rep + 1,
+                        path,
+                        summary["p50"],
+                        summary["p99"],
+                    )
+                children.check()
+    return Section(
+        values={
+            "latency_p50_ms": median([s["p50"] for s in samples["e2e"]]),
+            "latency_p99_ms": median([s["p99"] for s in samples["e2e"]]),
+            "celery_noop_p50_ms": median([s["p50"] for s in samples["noop"]]),
+            "celery_noop_p99_ms": median([s["p99"] for s in samples["noop"]]),
+        },
+        notes=notes,
+        detail={"latency": {"n": n, "rate_per_s": rate, "ms": samples}},
+    )

@@ -1,0 +1,115 @@
+"""Our pipeline, driven the way a user drives it: regional worker, aggregator, real publisher.
+
+Changes go out through `producers.changes.publish_change` (or `producers.publisher.Publisher`
+for single-target changes), never through a faster path of the harness's own.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.processes import Child, Children, wait_for_consumers
+from bench.sandbox import Sandbox
+from broker_config import RESULTS_QUEUE, Endpoints, region_queue
+from contracts import ChangeFile, OutcomeStatus, Target
+from producers.changes import publish_change
+from producers.ledger import Ledger
+
+ENVIRONMENT = "bench"
+ISSUER = "bench@localhost"
+#: Statuses that mean a target was not converged: a run with any of them is not a measure.
+BAD = (OutcomeStatus.FAILED, OutcomeStatus.REJECTED, OutcomeStatus.NOT_READY)
+POLL_S = 0.01
+
+
+def worker_argv(region: str, concurrency: int) -> list[str]:
+    """Our regional worker, as `provision worker` runs it, quiet so logging costs nothing."""
+    return [
+        "-m",
+        "workers",
+        "worker",
+        "--region",
+        region,
+        "--concurrency",
+        str(concurrency),
+        "--pool",
+        "prefork",
+        "--loglevel",
+        "WARNING",
+    ]
+
+
+def start(children: Children, box: Sandbox, region: str, concurrency: int) -> Child:
+    """Start a regional worker and the aggregator; return the worker once both consume."""
+    worker = children.start(f"worker-{region}", worker_argv(region, concurrency), box.env)
+    children.start("aggregator", ["-m", "producers", "aggregator"], box.env)
+    wait_for_consumers(children, box.broker_url, [region_queue(region), RESULTS_QUEUE])
+    return worker
+
+
+def fleet(root: Path, region: str, count: int, prefix: str = "t") -> list[Target]:
+    """`count` local targets of one region, each with a root directory of its own."""
+    targets = []
+    for index in range(count):
+        target_id = f"{prefix}{index:05d}"
+        home = root / target_id
+        home.mkdir(parents=True, exist_ok=True)
+        targets.append(
+            Target(
+                id=target_id,
+                region=region,
+                environment=ENVIRONMENT,
+                address=f"local://{home}",
+            )
+        )
+    return targets
+
+
+def file_change(targets: list[Target], version: str) -> ChangeFile:
+    """One file resource per target, with content that differs per `version` (so it changes)."""
+    content = f"# managed by provisioning; bench version {version}\n" + "key = value\n" * 8
+    return ChangeFile(
+        targets=tuple(targets),
+        resources=(
+            {"kind": "file", "path": "/etc/bench/app.conf", "content": content, "mode": "0644"},
+        ),
+    )
+
+
+def run_change(
+    change: ChangeFile, endpoints: Endpoints, ledger: Ledger, change_id: str, timeout_s: float
+) -> float:
+    """Publish `change` and wait for its last outcome in the ledger; return the seconds taken."""
+    total = len(change.targets or ())
+    started = time.perf_counter()
+    publish_change(
+        change,
+        endpoints,
+        issued_by=ISSUER,
+        change_id=change_id,
+        ttl=timedelta(seconds=timeout_s * 2),
+    )
+    counts = wait_done(ledger, change_id, total, timeout_s)
+    elapsed = time.perf_counter() - started
+    bad = {status.value: counts[status.value] for status in BAD if counts[status.value]}
+    if bad:
+        raise BenchError(f"change {change_id}: targets not converged: {bad}")
+    return elapsed
+
+
+def wait_done(ledger: Ledger, change_id: str, total: int, timeout_s: float) -> dict[str, int]:
+    """Poll the ledger's counters until no target is pending; return the counts."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        counts = ledger.counts(change_id)
+        if counts[OutcomeStatus.PENDING.value] == 0:
+            return counts
+        if time.monotonic() > deadline:
+            raise BenchError(
+                f"change {change_id}: {counts['pending']} of {total} targets still pending "
+                f"after {timeout_s:g}s"
+            )
+        time.sleep(POLL_S)

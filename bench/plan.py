@@ -1,0 +1,84 @@
+"""How big and how often: the sizes of one run, for --smoke, --quick and the full run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and repetitions of one run. Figures are medians over `*_reps` repetitions.
+
+    Args:
+        mode: "smoke", "quick" or "full"; recorded in results.json.
+        throughput_n: Messages per path and repetition in the throughput benchmark.
+        throughput_reps: Interleaved repetitions of pipeline, no-op and raw chain.
+        latency_n: Messages per path and repetition in the latency benchmark.
+        latency_reps: Interleaved repetitions of pipeline and no-op.
+        converge_sizes: File counts converged by the engine (small, large); the peers
+            converge the small one.
+        converge_reps: Repetitions of each engine and floor run.
+        peer_reps: Repetitions of each peer (they are slow).
+        fanout_targets: Targets of the fan-out change.
+        fanout_reps: Repetitions of the fan-out.
+        concurrency: Worker processes, the same for our worker and the baselines.
+        warmup_n: Untimed messages through each path before it is measured.
+    """
+
+    mode: str
+    throughput_n: int
+    throughput_reps: int
+    latency_n: int
+    latency_reps: int
+    converge_sizes: tuple[int, int]
+    converge_reps: int
+    peer_reps: int
+    fanout_targets: int
+    fanout_reps: int
+    concurrency: int = 2
+    warmup_n: int = 40
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+SMOKE = Plan(
+    mode="smoke",
+    throughput_n=30,
+    throughput_reps=1,
+    latency_n=30,
+    latency_reps=1,
+    converge_sizes=(20, 50),
+    converge_reps=1,
+    peer_reps=1,
+    fanout_targets=30,
+    fanout_reps=1,
+    warmup_n=4,
+)
+
+QUICK = Plan(
+    mode="quick",
+    throughput_n=1_000,
+    throughput_reps=3,
+    latency_n=1_000,
+    latency_reps=3,
+    converge_sizes=(200, 1_000),
+    converge_reps=3,
+    peer_reps=1,
+    fanout_targets=2_000,
+    fanout_reps=1,
+)
+
+FULL = Plan(
+    mode="full",
+    throughput_n=4_000,
+    throughput_reps=5,
+    latency_n=2_000,
+    latency_reps=5,
+    converge_sizes=(200, 1_000),
+    converge_reps=5,
+    peer_reps=2,
+    fanout_targets=10_000,
+    fanout_reps=3,
+)

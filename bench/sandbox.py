@@ -1,0 +1,122 @@
+"""A benchmark's own RabbitMQ vhost and Redis database, made fresh and removed after.
+
+Nothing of a user's is touched: never the default vhost, never Redis database 0. Vhosts
+are named `bench-<name>-<pid>`, so one left by a killed run is recognised and removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import redis
+
+from bench.errors import BenchError
+
+#: The RabbitMQ server the benchmarks use; the vhost is added to it.
+AMQP_ROOT = os.environ.get("BENCH_AMQP_ROOT", "amqp://guest:guest@127.0.0.1:5672")
+REDIS_ROOT = os.environ.get("BENCH_REDIS_ROOT", "redis://127.0.0.1:6379")
+#: The Redis database of the benchmarks, unless --redis-db says otherwise (tests use 15).
+DEFAULT_REDIS_DB = 14
+USER = "guest"
+
+log = logging.getLogger("bench")
+
+_OURS = re.compile(r"^bench-[a-z]+-(\d+)$")
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """Where one benchmark's processes talk: URLs, and the env that points ours at them."""
+
+    vhost: str
+    broker_url: str
+    redis_url: str
+    redis_db: int
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"PROVISION_BROKER_URL": self.broker_url, "PROVISION_REDIS_URL": self.redis_url}
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url, decode_responses=True)
+
+
+#: Tries of one rabbitmqctl command: the shared broker may be restarting under another run.
+CTL_ATTEMPTS = 5
+
+
+def _ctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        raise BenchError("rabbitmqctl is not on PATH: it is needed to make a vhost per benchmark")
+    for attempt in range(CTL_ATTEMPTS if check else 1):
+        done = subprocess.run([ctl, "-q", *args], capture_output=True, text=True, timeout=60)
+        if done.returncode == 0:
+            break
+        time.sleep(0.5 * 2**attempt)
+    if check and done.returncode != 0:
+        last = (done.stderr.strip() or done.stdout.strip()).splitlines()[:1]
+        raise BenchError(f"rabbitmqctl {' '.join(args)} failed: {' '.join(last)}")
+    return done
+
+
+def remove_stale_vhosts() -> list[str]:
+    """Delete `bench-*-<pid>` vhosts whose run is gone (killed before it could clean up)."""
+    removed = []
+    for line in _ctl("list_vhosts", check=False).stdout.splitlines():
+        match = _OURS.match(line.strip())
+        if match is None or _alive(int(match.group(1))):
+            continue
+        _ctl("delete_vhost", line.strip(), check=False)
+        removed.append(line.strip())
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def sandbox(name: str, redis_db: int) -> Iterator[Sandbox]:
+    """A fresh vhost and an empty Redis database for the duration of one benchmark."""
+    if redis_db == 0:
+        raise BenchError("Redis database 0 is the user's; benchmarks need another one")
+    vhost = f"bench-{name}-{os.getpid()}"
+    _ctl("delete_vhost", vhost, check=False)
+    _ctl("add_vhost", vhost)
+    try:
+        _ctl("set_permissions", "-p", vhost, USER, ".*", ".*", ".*")
+        box = Sandbox(
+            vhost=vhost,
+            broker_url=f"{AMQP_ROOT}/{quote(vhost, safe='')}",
+            redis_url=f"{REDIS_ROOT}/{redis_db}",
+            redis_db=redis_db,
+        )
+        client = box.redis()
+        client.flushdb()
+        try:
+            yield box
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                client.flushdb()
+            client.close()
+    finally:
+        try:
+            _ctl("delete_vhost", vhost)
+        except BenchError as exc:  # the next run removes it: its pid will be gone
+            log.warning("vhost %s left behind: %s", vhost, exc)

@@ -1,0 +1,77 @@
+"""The benchmark harness at its smallest sizes: it runs, cleans up, and reports every key.
+
+Benchmarks are not tests and CI does not run them; this smoke run only keeps the harness
+from rotting. Its figures are meaningless at these sizes, so only their sanity is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.figures import FIGURES
+from bench.keys import ALL_KEYS
+from bench.plan import SMOKE
+from tests.support import ROOT, need
+
+#: Not the benchmarks' database (14) nor the tests' (15): a smoke run beside either is safe.
+SMOKE_REDIS_DB = 13
+PEER_KEYS = {
+    "pyinfra_first_200_s",
+    "pyinfra_rerun_200_s",
+    "ansible_first_200_s",
+    "ansible_rerun_200_s",
+    "first_vs_pyinfra",
+    "rerun_vs_pyinfra",
+}
+
+
+def _bench_vhosts() -> list[str]:
+    ctl = shutil.which("rabbitmqctl")
+    assert ctl is not None
+    listed = subprocess.run([ctl, "-q", "list_vhosts"], capture_output=True, text=True)
+    return [line for line in listed.stdout.split() if line.startswith("bench-")]
+
+
+@pytest.mark.timeout(120)
+def test_the_harness_runs_at_smoke_size_and_reports_every_key(
+    services: dict[str, str], tmp_path: Path
+) -> None:
+    need(shutil.which("rabbitmqctl") is not None, "rabbitmqctl makes the benchmarks' vhosts")
+    output = tmp_path / "results.json"
+    before = set(_bench_vhosts())
+
+    argv = ["--smoke", "--json", "--output", str(output), "--redis-db", str(SMOKE_REDIS_DB)]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **services},
+        timeout=110,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert json.loads(output.read_text()) == result
+    assert "figures to reach" in done.stdout, "the table comes before the JSON"
+    missing = [key for key in ALL_KEYS if key not in result]
+    assert not missing, f"keys missing from the JSON: {missing}"
+    measured = {key: result[key] for key in ALL_KEYS if key not in PEER_KEYS}
+    unmeasured = [key for key, value in measured.items() if value is None]
+    assert not unmeasured, {key: result["notes"].get(key) for key in unmeasured}
+    assert all(value > 0 for value in measured.values()), measured
+    assert result["fanout_targets"] == SMOKE.fanout_targets
+    assert result["latency_p50_ms"] <= result["latency_p99_ms"]
+    assert result["celery_noop_p50_ms"] <= result["celery_noop_p99_ms"]
+    for key in PEER_KEYS:
+        assert result[key] is None and result["notes"][key], "a null says why"
+    assert set(result["figures"]) == {figure.name for figure in FIGURES}
+    assert all(f["pass"] in (True, False, None) for f in result["figures"].values())
+    assert set(_bench_vhosts()) <= before, "the run removed the vhosts it made"

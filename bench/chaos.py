@@ -515,6 +515,9 @@ class Chaos:
             "published": len(self.published),
             "applied": len(applied),
             "superseded": len(superseded),
+            # Killed after its effect but before its record, then met a newer request on
+            # the redelivery: the effect happened once and the outcome says superseded.
+            "applied_then_superseded": len(applied & superseded),
             "lost": len(lost),
             "lost_ids": lost[:20],
             "duplicate_effects": sum(n - 1 for n in effects.values() if n > 1),

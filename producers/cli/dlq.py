@@ -75,8 +75,8 @@ def dlq_show(letter_id: str) -> None:
 
 
 def _summary(verb: str, done: list[DeadLetter], dry_run: bool = False) -> None:
-    would = "would " if dry_run else ""
-    click.echo(f"{would}{verb} {len(done)} dead letter(s)")
+    said = f"would {verb}" if dry_run else f"{verb}d"
+    click.echo(f"{said} {len(done)} dead letter(s)")
     for letter in done:
         click.echo(f"  {letter.id}  {letter.reason[:120]}")
 
@@ -93,7 +93,7 @@ def dlq_replay(letter_id: str | None, every: bool, dry_run: bool) -> None:
         done = letters.replay(ids, dry_run=dry_run)
     finally:
         connection.close()  # type: ignore[attr-defined]
-    _summary("replayed", done, dry_run)
+    _summary("replay", done, dry_run)
     if ids is not None and not done:
         click.echo(f"error: no replayable dead letter {letter_id!r}", err=True)
         raise SystemExit(int(ExitCode.INPUT))
@@ -114,7 +114,7 @@ def dlq_purge(letter_id: str | None, every: bool, yes: bool) -> None:
         done = letters.purge(ids)
     finally:
         connection.close()  # type: ignore[attr-defined]
-    _summary("purged", done)
+    _summary("purge", done)
     if ids is not None and not done:
         click.echo(f"error: no dead letter {letter_id!r}", err=True)
         raise SystemExit(int(ExitCode.INPUT))

@@ -7,6 +7,8 @@ Imports only `contracts`. Every exchange, queue and routing-key name is written 
 from broker_config.endpoints import Endpoints
 from broker_config.topology import (
     CHANGES_EXCHANGE,
+    CHECKINS_EXCHANGE,
+    CHECKINS_QUEUE,
     DEAD_EXCHANGE,
     DEAD_QUEUE,
     EVENTS_EXCHANGE,
@@ -21,6 +23,8 @@ from broker_config.topology import (
 
 __all__ = [
     "CHANGES_EXCHANGE",
+    "CHECKINS_EXCHANGE",
+    "CHECKINS_QUEUE",
     "DEAD_EXCHANGE",
     "DEAD_QUEUE",
     "EVENTS_EXCHANGE",

@@ -23,6 +23,11 @@ EVENTS_EXCHANGE = "provision.events"
 EVENTS_QUEUE = "provision.events"
 #: The controller's own copy of every outcome event: rollouts advance on them.
 ROLLOUTS_QUEUE = "provision.rollouts"
+#: Pull agents' check-ins, answered by the controller through direct reply-to.
+CHECKINS_EXCHANGE = "provision.checkins"
+CHECKINS_QUEUE = "provision.checkins"
+#: Check-ins waiting at most; beyond it the broker refuses the publish (the agent backs off).
+CHECKINS_MAX_LENGTH = 2000
 
 
 def region_queue(region: str) -> str:
@@ -49,6 +54,7 @@ EXCHANGES = (
     Exchange(RESULTS_EXCHANGE, "topic"),
     Exchange(DEAD_EXCHANGE, "fanout"),
     Exchange(EVENTS_EXCHANGE, "topic"),
+    Exchange(CHECKINS_EXCHANGE, "topic"),
 )
 
 #: Queues that exist whatever the regions are.
@@ -57,6 +63,12 @@ FIXED_QUEUES = (
     Queue(DEAD_QUEUE, DEAD_EXCHANGE, "#"),
     Queue(EVENTS_QUEUE, EVENTS_EXCHANGE, "#", {"x-dead-letter-exchange": DEAD_EXCHANGE}),
     Queue(ROLLOUTS_QUEUE, RESULTS_EXCHANGE, "#"),
+    Queue(
+        CHECKINS_QUEUE,
+        CHECKINS_EXCHANGE,
+        "#",
+        {"x-max-length": CHECKINS_MAX_LENGTH, "x-overflow": "reject-publish"},
+    ),
 )
 
 

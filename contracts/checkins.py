@@ -12,9 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.targets import Word
 
-CHECKINS_EXCHANGE = "provision.checkins"
-CHECKINS_QUEUE = "provision.checkins"
-
 
 class CheckinRequest(BaseModel):
     """An agent asking for its own target's desired state."""

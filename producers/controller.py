@@ -20,13 +20,21 @@ import pika.exceptions
 import redis
 from pydantic import ValidationError
 
-from broker_config import DEAD_EXCHANGE, EVENTS_QUEUE, ROLLOUTS_QUEUE, Endpoints, declare
+from broker_config import (
+    CHECKINS_QUEUE,
+    DEAD_EXCHANGE,
+    EVENTS_QUEUE,
+    ROLLOUTS_QUEUE,
+    Endpoints,
+    declare,
+)
 from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeRequest, DesiredState, OutcomeEvent, ServiceUnreachable
 from contracts.changes import utcnow
 from contracts.dead import dead_letter_headers
 from contracts.events import RolloutState
 from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
+from producers.checkins import CheckinDesk
 from producers.errors import PublishError
 from producers.intake import Refusal, parse_event, plan_event
 from producers.inventory import InventoryStore
@@ -47,8 +55,12 @@ TICK_S = 0.1
 class Controller:
     """Drives rollouts until stopped."""
 
-    def __init__(self, endpoints: Endpoints) -> None:
+    def __init__(
+        self, endpoints: Endpoints, *, checkin_rate_per_s: float = 50.0, checkin_burst: int = 10
+    ) -> None:
         self.endpoints = endpoints
+        self.checkin_rate_per_s = checkin_rate_per_s
+        self.checkin_burst = checkin_burst
         self._stopping = False
         self._connected = False
         self._cache: dict[str, Rollout] = {}
@@ -84,6 +96,9 @@ class Controller:
         self.inventory = InventoryStore(client)
         self.pacer = Pacer(client)
         self.redis = client
+        self.desk = CheckinDesk(
+            client, rate_per_s=self.checkin_rate_per_s, burst=self.checkin_burst
+        )
         connection = connect_broker(self.endpoints)
         try:
             declare(connection)
@@ -92,6 +107,7 @@ class Controller:
             channel.basic_qos(prefetch_count=500)
             channel.basic_consume(EVENTS_QUEUE, self._on_event)
             channel.basic_consume(ROLLOUTS_QUEUE, self._on_outcome)
+            channel.basic_consume(CHECKINS_QUEUE, self._on_checkin)
             self._connected = True
             self._cache.clear()
             self._published.clear()
@@ -158,6 +174,22 @@ class Controller:
             self.book.set_state(rid, RolloutState.RUNNING)
             log.info("rollout %s: %d targets in %d waves", rid, len(targets), len(plan.waves))
         return rid
+
+    # -- check-ins ------------------------------------------------------------------------
+
+    def _on_checkin(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        """Answer one pull agent on its own reply channel (direct reply-to), then ack."""
+        if properties.reply_to:
+            reply = self.desk.answer(body)
+            channel.basic_publish(
+                "",
+                properties.reply_to,
+                reply.model_dump_json(exclude_none=True).encode(),
+                pika.BasicProperties(
+                    content_type="application/json", correlation_id=properties.correlation_id
+                ),
+            )
+        channel.basic_ack(method.delivery_tag)
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -284,10 +316,12 @@ class Controller:
             published.add(target_id)
 
 
-def run_controller(endpoints: Endpoints) -> None:
+def run_controller(endpoints: Endpoints, *, checkin_rate_per_s: float, checkin_burst: int) -> None:
     """`provision controller`: run until SIGTERM or SIGINT."""
     setup_tracing("provision-controller")
-    controller = Controller(endpoints)
+    controller = Controller(
+        endpoints, checkin_rate_per_s=checkin_rate_per_s, checkin_burst=checkin_burst
+    )
     signal.signal(signal.SIGTERM, controller.stop)
     signal.signal(signal.SIGINT, controller.stop)
     controller.run()

@@ -45,6 +45,7 @@ def _delegate(name: str, summary: str) -> None:
 
 _delegate("worker", "Run a regional Celery worker")
 _delegate("converge", "Converge a local root directly with the engine, without a broker")
+_delegate("agent", "Run the pull agent on a target: check in, converge, report")
 
 from producers.cli import changes, demo, dlq, rollouts, services, state  # noqa: E402,F401  (register commands)
 

@@ -23,11 +23,27 @@ from producers.rollout import RolloutBook, status_json
 
 
 @cli.command()
-def controller() -> None:
-    """Take change events from provision.events and drive their rollouts, until stopped."""
+@click.option(
+    "--checkin-rate",
+    type=float,
+    default=50.0,
+    show_default=True,
+    help="Pull check-ins admitted per second; beyond it agents are told to wait.",
+)
+@click.option(
+    "--checkin-burst",
+    type=click.IntRange(1),
+    default=10,
+    show_default=True,
+    help="Check-ins admitted at once above the rate.",
+)
+def controller(checkin_rate: float, checkin_burst: int) -> None:
+    """Drive rollouts from provision.events and answer pull agents, until stopped."""
     from producers.controller import run_controller
 
-    run_controller(Endpoints.from_env())
+    run_controller(
+        Endpoints.from_env(), checkin_rate_per_s=checkin_rate, checkin_burst=checkin_burst
+    )
 
 
 @cli.group()

@@ -24,6 +24,7 @@ from contracts import Target as TargetSpec
 from workers.facts import gather
 from workers.resources import RESOURCES, Context, SpecError
 from workers.targets import ConfinementError, Target, TargetError, connect
+from workers.waivers import Waivers, expired, waived
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,19 @@ def converge(target: TargetSpec, desired: DesiredState, *, dry_run: bool = False
     except TargetError as exc:
         reason = f"not applied: {type(exc).__name__}"
         return _stopped(desired.resources, OutcomeStatus.FAILED, reason, _error(exc))
+    facts = {**gather(target), "values": dict(desired.values)}
     try:
-        return _converge(reached, gather(target), desired, dry_run)
+        return _converge(reached, facts, desired, dry_run, Waivers(target, desired.waivers))
     finally:
         reached.close()
 
 
 def _converge(
-    target: Target, facts: dict[str, Any], desired: DesiredState, dry_run: bool
+    target: Target,
+    facts: dict[str, Any],
+    desired: DesiredState,
+    dry_run: bool,
+    waivers: Waivers,
 ) -> Convergence:
     context = Context(target, facts)
     prepared: list[Any] = []
@@ -87,11 +93,15 @@ def _converge(
             return _stopped(
                 desired.resources, OutcomeStatus.NOT_READY, "not applied: not ready", error
             )
-    return _apply(target, desired.resources, prepared, dry_run)
+    return _apply(target, desired.resources, prepared, dry_run, waivers)
 
 
 def _apply(
-    target: Target, specs: Sequence[ResourceSpec], prepared: list[Any], dry_run: bool
+    target: Target,
+    specs: Sequence[ResourceSpec],
+    prepared: list[Any],
+    dry_run: bool,
+    waivers: Waivers,
 ) -> Convergence:
     outcomes: list[ResourceOutcome] = []
     broken: dict[str, str] = {}
@@ -104,6 +114,10 @@ def _apply(
             summary = f"requires {blocked}, which {broken[blocked]}"
             outcomes.append(_outcome(spec, label, ResourceStatus.SKIPPED, summary))
             broken.update(dict.fromkeys(spec.refs, "was skipped"))
+            continue
+        waiver = waivers.active(label)
+        if waiver is not None:
+            outcomes.append(_outcome(spec, label, ResourceStatus.EXCEPTED, waived(waiver)))
             continue
         resource = RESOURCES[spec.kind]
         try:
@@ -123,6 +137,9 @@ def _apply(
                     transient=False,
                 )
             continue
+        lapsed = waivers.expired(label)
+        if lapsed is not None:
+            summary = f"{expired(lapsed)}; enforced: {summary}"
         status = ResourceStatus.CHANGED if changes else ResourceStatus.CONVERGED
         changed = changed or bool(changes)
         diff = ("".join(c.diff for c in changes if c.diff) or None) if dry_run else None

@@ -26,7 +26,12 @@ class ChangeFile(BaseModel):
         default=None, description="The fleet the selector picks from; absent: the inventory."
     )
     selector: Selector = Field(default_factory=Selector)
-    resources: tuple[ResourceSpec, ...] = Field(description="The desired state of each target.")
+    resources: tuple[ResourceSpec, ...] = Field(
+        default=(), description="The desired state of each target (or give `revision`)."
+    )
+    revision: int | None = Field(
+        default=None, ge=1, description="Roll out this source-of-truth revision instead."
+    )
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy)
     deadline: AwareDatetime | None = None
 

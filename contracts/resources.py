@@ -111,7 +111,9 @@ class FileSpec(OwnedSpecBase):
 
     @model_validator(mode="after")
     def _content_or_template(self) -> FileSpec:
-        if self.template is not None and "content" in self.model_fields_set:
+        # An empty content beside a template is what a full dump of this model carries on
+        # the wire, so only a non-empty one clashes.
+        if self.template is not None and self.content:
             raise ValueError("give either content or template, not both")
         return self
 

@@ -107,6 +107,21 @@ class WaiversFile(BaseModel):
     waivers: tuple[Waiver, ...] = Field(default=())
 
 
+class Layer(BaseModel):
+    """Resources a change event pushed inline, kept in the truth for the targets it chose.
+
+    A push of inline resources is recorded as a revision with one more layer, so a later
+    pull never reverts it and `provision state show` tells the whole truth. Layers carry
+    over into every later revision, including ones published from the directory.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str = Field(description="The change event that pushed these resources.")
+    targets: tuple[str, ...] = Field(description="The ids of the targets it was rolled out to.")
+    resources: tuple[ResourceSpec, ...]
+
+
 class SourceBundle(BaseModel):
     """A whole, validated source-of-truth directory: what a revision stores and hashes."""
 
@@ -116,6 +131,7 @@ class SourceBundle(BaseModel):
     roles: dict[str, RoleFile] = Field(default_factory=dict)
     environments: dict[str, EnvironmentFile] = Field(default_factory=dict)
     waivers: tuple[Waiver, ...] = Field(default=())
+    layers: tuple[Layer, ...] = Field(default=(), description="Inline pushes, oldest first.")
 
     def target(self, target_id: str) -> Target | None:
         """The inventory's target with this id, if any."""

@@ -16,6 +16,18 @@ import redis
 ASSIGNED_KEY = "provision:assigned"
 
 
+# KEYS[1]: the hash. ARGV: target, revision, value.
+_ASSIGN = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local revision = tonumber(cjson.decode(current)['revision'])
+  if revision > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class Assignment:
     revision: int
@@ -27,11 +39,16 @@ class Assignments:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self._assign = client.register_script(_ASSIGN)
 
-    def assign(self, target: str, revision: int, change_id: str) -> None:
-        self.redis.hset(
-            ASSIGNED_KEY, target, json.dumps({"revision": revision, "change_id": change_id})
-        )
+    def assign(self, target: str, revision: int, change_id: str) -> bool:
+        """Assign `revision` unless the target already has a newer one (then False).
+
+        Assignments only move forward: a slow rollout of an older revision never takes a
+        target back behind a newer one. To roll back, publish the old content anew.
+        """
+        value = json.dumps({"revision": revision, "change_id": change_id})
+        return bool(self._assign(keys=[ASSIGNED_KEY], args=[target, revision, value]))
 
     def get(self, target: str) -> Assignment | None:
         raw = self.redis.hget(ASSIGNED_KEY, target)

@@ -34,6 +34,8 @@ from contracts.changes import utcnow
 from contracts.dead import dead_letter_headers
 from contracts.events import RolloutState
 from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
+from contracts.truth import Layer, RenderedState
+from producers.assignments import Assignments
 from producers.checkins import CheckinDesk
 from producers.errors import PublishError
 from producers.intake import Refusal, parse_event, plan_event
@@ -43,6 +45,7 @@ from producers.pacing import Pacer
 from producers.publisher import Publisher
 from producers.rollout import Rollout, RolloutBook, failures, inflight_key, rate_key
 from producers.sequence import next_sequences
+from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")
 
@@ -96,6 +99,8 @@ class Controller:
         self.inventory = InventoryStore(client)
         self.pacer = Pacer(client)
         self.redis = client
+        self.truth = RevisionStore(client)
+        self.assignments = Assignments(client)
         self.desk = CheckinDesk(
             client, rate_per_s=self.checkin_rate_per_s, burst=self.checkin_burst
         )
@@ -159,11 +164,22 @@ class Controller:
         if self.book.exists(rid):
             log.info("event %s seen before: nothing to do", rid)
             return rid
-        targets, plan = plan_event(event, self.inventory.targets, self.publisher.ensure_regions)
+        admission = plan_event(
+            event, self.inventory.targets, self.publisher.ensure_regions, self.truth
+        )
+        revision = admission.revision
+        if revision is not None and event.revision is None:
+            layer = Layer(
+                event_id=rid,
+                targets=tuple(t.id for t in admission.targets),
+                resources=event.resources,
+            )
+            revision = self.truth.record_layer(layer, author=event.issued_by).revision.sequence
         trace: dict[str, Any] = {}
         with span_from(headers, "provision.admit", **{ATTR_CHANGE_ID: rid}):
             inject(trace)
-        if self.book.create(event, plan, targets, trace=trace):
+        plan = admission.plan
+        if self.book.create(event, plan, admission.targets, trace=trace, revision=revision):
             self.ledger.open_change(
                 rid,
                 list(plan.targets),
@@ -172,7 +188,13 @@ class Controller:
                 dry_run=event.dry_run,
             )
             self.book.set_state(rid, RolloutState.RUNNING)
-            log.info("rollout %s: %d targets in %d waves", rid, len(targets), len(plan.waves))
+            log.info(
+                "rollout %s: %d targets in %d waves%s",
+                rid,
+                len(admission.targets),
+                len(plan.waves),
+                f", revision {revision}" if revision else "",
+            )
         return rid
 
     # -- check-ins ------------------------------------------------------------------------
@@ -279,6 +301,7 @@ class Controller:
         expires = min(now + REQUEST_TTL, event.deadline) if event.deadline else now + REQUEST_TTL
         lease_s = (expires - now).total_seconds() + 60
         desired = DesiredState(resources=event.resources)
+        rid = rollout.rollout_id
         for target_id in targets:
             target = rollout.targets[target_id]
             if target_id in published or target.region in blocked:
@@ -300,20 +323,34 @@ class Controller:
                     self.pacer.release(slot, target_id)
                 blocked.add(target.region)
                 continue
-            request = ChangeRequest(
-                change_id=rollout.rollout_id,
-                target=target,
-                desired=desired,
-                issued_by=event.issued_by,
-                issued_at=now,
-                expires_at=expires,
-                dry_run=event.dry_run,
-                sequence=next_sequences(self.redis, [target_id])[target_id],
-            )
-            with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: request.change_id}):
-                self.publisher.publish(request)
+            if rollout.revision is not None and not event.dry_run:
+                self.assignments.assign(target_id, rollout.revision, rollout.rollout_id)
+            if target.delivery == "push":
+                request = ChangeRequest(
+                    change_id=rollout.rollout_id,
+                    target=target,
+                    desired=self._desired(rollout, target_id, desired),
+                    issued_by=event.issued_by,
+                    issued_at=now,
+                    expires_at=expires,
+                    dry_run=event.dry_run,
+                    revision=rollout.revision,
+                    sequence=next_sequences(self.redis, [target_id])[target_id],
+                )
+                with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: rid}):
+                    self.publisher.publish(request)
             self.book.mark_published(rollout.rollout_id, target_id)
             published.add(target_id)
+
+    def _desired(self, rollout: Rollout, target_id: str, inline: DesiredState) -> DesiredState:
+        """What a push request carries: the revision's stored rendering, or the inline state.
+
+        Push and pull read the same stored bytes, so they deliver the very same state.
+        """
+        if rollout.revision is None:
+            return inline
+        raw = self.truth.rendered(rollout.revision, target_id)
+        return RenderedState.model_validate_json(raw).desired_state()
 
 
 def run_controller(endpoints: Endpoints, *, checkin_rate_per_s: float, checkin_burst: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,6 +21,8 @@ from contracts.events import ChangeEvent
 from producers.changes import select
 from producers.errors import SelectionError
 from producers.planner import RolloutPlan, plan_rollout
+from producers.truth.errors import UnknownRevision
+from producers.truth.revisions import RevisionStore
 
 
 class Refusal(Exception):
@@ -47,23 +50,64 @@ def parse_event(body: bytes) -> ChangeEvent:
         raise Refusal(str(problem), event_id, raw) from exc
 
 
+@dataclass(frozen=True)
+class Admission:
+    """A planned event: its targets, its waves, and the revision it rolls out (if any)."""
+
+    targets: list[Target]
+    plan: RolloutPlan
+    #: The revision named by the event, or the latest one an inline push will layer on.
+    revision: int | None
+
+
 def plan_event(
     event: ChangeEvent,
     inventory: Callable[[], list[Target]],
     regions_exist: Callable[[Iterable[str]], None],
-) -> tuple[list[Target], RolloutPlan]:
-    """Select, check and plan; Refusal for no target, an unknown region, impossible waves."""
+    truth: RevisionStore | None = None,
+) -> Admission:
+    """Select, check and plan; Refusal for no target, an unknown region or revision,
+    impossible waves, or pull targets without a source of truth.
+
+    The fleet is the event's inline `targets` if it has them, else the inventory of the
+    source of truth (the named revision, or the latest), else the inventory in Redis.
+    """
     rid = event.rollout_id
     if event.deadline is not None and event.deadline <= utcnow():
         raise Refusal(f"deadline {event.deadline.isoformat()} has passed", rid)
-    fleet = tuple(event.targets) if event.targets is not None else tuple(inventory())
+    latest = truth.latest_sequence() if truth is not None else 0
+    revision = event.revision if event.revision is not None else None
     try:
+        if revision is not None:
+            if event.targets is not None:
+                raise Refusal(
+                    "an inline fleet (targets) cannot be combined with a revision: "
+                    "the revision's inventory is the fleet",
+                    rid,
+                )
+            if truth is None:
+                raise UnknownRevision("no source of truth is published")
+            fleet = truth.bundle(truth.resolve(revision)).inventory.targets
+        elif event.targets is not None:
+            fleet = tuple(event.targets)
+        elif latest:
+            revision = latest
+            fleet = truth.bundle(latest).inventory.targets  # type: ignore[union-attr]
+        else:
+            fleet = tuple(inventory())
         chosen = select(fleet, event.selector)
         plan = plan_rollout(chosen, event.rollout)
-        regions_exist(t.region for t in chosen)
-    except SelectionError as exc:
+        regions_exist(t.region for t in chosen if t.delivery == "push")
+    except (SelectionError, UnknownRevision) as exc:
         raise Refusal(str(exc), rid) from exc
-    return chosen, plan
+    pulling = sorted(t.id for t in chosen if t.delivery == "pull")
+    if pulling and revision is None:
+        raise Refusal(
+            f"pull targets ({', '.join(pulling[:5])}) take their state from the "
+            "source of truth: publish one with `provision state publish`",
+            rid,
+        )
+    return Admission(chosen, plan, revision)
 
 
 def event_from_file(change: ChangeFile, *, issued_by: str, dry_run: bool = False) -> ChangeEvent:
@@ -73,6 +117,7 @@ def event_from_file(change: ChangeFile, *, issued_by: str, dry_run: bool = False
         issued_by=issued_by,
         selector=change.selector,
         resources=change.resources,
+        revision=change.revision,
         rollout=change.rollout,
         deadline=change.deadline,
         dry_run=dry_run,

@@ -59,6 +59,8 @@ class Rollout:
     targets: dict[str, Target]
     next_wave_at: float | None = None
     trace: dict[str, str] | None = None
+    #: The source-of-truth revision this rollout assigns, wave by wave (None: inline only).
+    revision: int | None = None
 
     def __post_init__(self) -> None:
         self._wave_of = {t: w.index for w in self.plan.waves for t in w.targets}
@@ -87,6 +89,7 @@ class RolloutBook:
         targets: list[Target],
         *,
         trace: dict[str, Any] | None = None,
+        revision: int | None = None,
     ) -> bool:
         """Store a planned rollout; the `state` field, written last, is the commit point.
 
@@ -107,6 +110,7 @@ class RolloutBook:
                 "reason": "",
                 "issued_by": event.issued_by,
                 "trace": json.dumps(trace or {}),
+                "revision": "" if revision is None else str(revision),
                 "created_at": utcnow().isoformat(),
             },
         )
@@ -168,6 +172,7 @@ class RolloutBook:
             targets={k: Target.model_validate_json(v) for k, v in raw_targets.items()},
             next_wave_at=float(meta["next_wave_at"]) if meta.get("next_wave_at") else None,
             trace=json.loads(meta.get("trace") or "{}"),
+            revision=int(meta["revision"]) if meta.get("revision") else None,
         )
 
     def meta(self, rollout_id: str) -> dict[str, str]:
@@ -250,6 +255,7 @@ def status_json(book: RolloutBook, rollout_id: str) -> dict[str, Any]:
     meta = book.meta(rollout_id)
     return {
         "rollout_id": rollout_id,
+        "revision": rollout.revision,
         "state": rollout.state.value,
         "reason": rollout.reason,
         "wave": rollout.wave,

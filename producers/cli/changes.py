@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from broker_config import Endpoints
 from broker_config.connections import connect_broker, connect_redis
-from contracts import ChangeFile, ExitCode, OutcomeStatus, load_document
-from contracts.events import RolloutState
+from contracts import ChangeFile, ContractError, ExitCode, OutcomeStatus, load_document
+from contracts.events import ChangeEvent, RolloutState
 from producers.changes import default_issuer
 from producers.cli import cli
+from producers.cli.selectors import parse_selector, selector_option
 from producers.errors import SelectionError
 from producers.events import publish_event
 from producers.intake import Refusal, event_from_file, plan_event
@@ -23,6 +26,7 @@ from producers.ledger import ChangeStatus, Ledger
 from producers.progress import Settled, wait_for
 from producers.publisher import Publisher
 from producers.rollout import RolloutBook
+from producers.truth.revisions import RevisionStore
 
 #: Statuses that make `apply --wait` and `demo` exit non-zero.
 BAD = {OutcomeStatus.FAILED.value, OutcomeStatus.REJECTED.value, OutcomeStatus.NOT_READY.value}
@@ -71,7 +75,15 @@ def render(status: ChangeStatus, console: Console, *, every_target: bool = True)
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option(
+    "--rev",
+    "revision",
+    default=None,
+    metavar="REV",
+    help="Roll out this source-of-truth revision (a number or 'latest').",
+)
+@selector_option
 @click.option("--wait", is_flag=True, help="Show progress until every target has an outcome.")
 @click.option(
     "--timeout",
@@ -85,27 +97,35 @@ def render(status: ChangeStatus, console: Console, *, every_target: bool = True)
 @click.option("--issued-by", default=None, help="Who asks (default user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
 def apply(
-    file: Path, wait: bool, timeout_s: float, dry_run: bool, issued_by: str | None, as_json: bool
+    file: Path | None,
+    revision: str | None,
+    selector: tuple[str, ...],
+    wait: bool,
+    timeout_s: float,
+    dry_run: bool,
+    issued_by: str | None,
+    as_json: bool,
 ) -> None:
-    """Roll FILE's desired state out to the targets its selector picks.
+    """Roll FILE's desired state (or revision REV) out to the targets its selector picks.
 
-    FILE is turned into a change event and published to provision.events, the same road
-    other services take; `provision controller` plans the waves and publishes one change
-    request per target. Everything the controller would refuse is refused here first.
+    The change becomes a change event on provision.events, the same road other services
+    take; `provision controller` plans the waves and delivers it, by push or pull. Whatever
+    the controller would refuse is refused here first, and nothing is published.
     """
-    change = load_document(file, ChangeFile)
     endpoints = Endpoints.from_env()
     client = connect_redis(endpoints)
-    event = event_from_file(change, issued_by=issued_by or default_issuer(), dry_run=dry_run)
+    truth = RevisionStore(client)
+    event = _event(file, revision, selector, truth, issued_by or default_issuer(), dry_run)
     connection = connect_broker(endpoints)
     try:
         publisher = Publisher(connection)
         try:
-            targets, plan = plan_event(
-                event, InventoryStore(client).targets, publisher.ensure_regions
+            admission = plan_event(
+                event, InventoryStore(client).targets, publisher.ensure_regions, truth
             )
         except Refusal as refusal:
             raise SelectionError(refusal.reason) from refusal
+        targets, plan = admission.targets, admission.plan
         publish_event(connection, event)
     finally:
         if connection.is_open:
@@ -152,6 +172,32 @@ def apply(
     if as_json:
         click.echo(json.dumps(result))
     raise SystemExit(int(code))
+
+
+def _event(
+    file: Path | None,
+    revision: str | None,
+    selector: tuple[str, ...],
+    truth: RevisionStore,
+    issued_by: str,
+    dry_run: bool,
+) -> ChangeEvent:
+    """The change event for FILE and/or --rev, or a usage error saying what is missing."""
+    if file is None and revision is None:
+        raise click.UsageError("give a change FILE, or --rev REV to roll out a revision")
+    data: dict[str, Any] = {}
+    if file is not None:
+        data = load_document(file, ChangeFile).model_dump(exclude_unset=True)
+    if selector:
+        data["selector"] = parse_selector(selector)
+    if revision is not None:
+        data["revision"] = truth.resolve(revision)
+    source = str(file) if file is not None else "--rev"
+    try:
+        change = ChangeFile.model_validate(data)
+        return event_from_file(change, issued_by=issued_by, dry_run=dry_run)
+    except ValidationError as exc:
+        raise ContractError.from_validation(source, exc) from exc
 
 
 @cli.command()

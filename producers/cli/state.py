@@ -24,6 +24,7 @@ from contracts import ContractError, Selector
 from contracts.truth import RenderedState, SourceBundle, Waiver, content_hash
 from producers.changes import default_issuer
 from producers.cli import cli
+from producers.inventory import InventoryStore
 from producers.truth import source, waivers
 from producers.truth.diff import StateDiff, diff
 from producers.truth.errors import WaiverError
@@ -80,9 +81,16 @@ def _published_line(published: Published, changes: StateDiff | None) -> str:
 def _publish(
     store: RevisionStore, bundle: SourceBundle, author: str, message: str
 ) -> tuple[Published, StateDiff | None]:
-    """Publish, and diff against the revision before it (for the one-line summary)."""
+    """Publish, and diff against the revision before it (for the one-line summary).
+
+    Layers pushed inline by change events carry over, so a publish from the directory
+    never reverts a pushed change; the inventory in Redis follows the truth's.
+    """
     before = store.latest_sequence()
+    if before and not bundle.layers:
+        bundle = bundle.model_copy(update={"layers": store.bundle(before).layers})
     published = store.publish(bundle, author=author, message=message)
+    InventoryStore(store.redis).load(bundle.inventory)
     changes = None
     if published.created and before:
         changes = diff(store.bundle(before), before, bundle, published.revision.sequence)

@@ -6,7 +6,9 @@ Order is part of the contract, so it is spelled out:
 2. the target's environment overlay: a resource with the identity of a role resource
    replaces it in place (only on targets that have it); a resource whose identity no role
    declares is appended, in overlay order, to every target of the environment;
-3. `values` are the environment's values; waivers are those, in file order, whose selector
+3. the layers pushed inline by change events, oldest first, for the targets each chose:
+   same identity replaces in place, anything new is appended;
+4. `values` are the environment's values; waivers are those, in file order, whose selector
    picks the target and whose resource the target has (expired ones included).
 
 Two roles of one target declaring the same identity is an error, as a duplicate
@@ -48,12 +50,24 @@ def resources_for(bundle: SourceBundle, target: Target) -> tuple[Any, ...]:
             declared_by[ident] = role
             base.append(spec)
     overlay = bundle.environments.get(target.environment)
-    if overlay is None:
-        return tuple(base)
-    from_roles = role_identities(bundle)
-    replacements = {resource_id(s): s for s in overlay.resources if resource_id(s) in from_roles}
-    additions = [s for s in overlay.resources if resource_id(s) not in from_roles]
-    return tuple(replacements.get(resource_id(s), s) for s in base) + tuple(additions)
+    if overlay is not None:
+        from_roles = role_identities(bundle)
+        replacements = {
+            resource_id(s): s for s in overlay.resources if resource_id(s) in from_roles
+        }
+        additions = [s for s in overlay.resources if resource_id(s) not in from_roles]
+        base = [replacements.get(resource_id(s), s) for s in base] + additions
+    for layer in bundle.layers:
+        if target.id in layer.targets:
+            base = _layered(base, layer.resources)
+    return tuple(base)
+
+
+def _layered(base: list[Any], pushed: tuple[Any, ...]) -> list[Any]:
+    """A layer's resources replace those of the same identity in place; the rest append."""
+    by_id = {resource_id(s): s for s in pushed}
+    result = [by_id.pop(resource_id(s), s) for s in base]
+    return result + [s for s in pushed if resource_id(s) in by_id]
 
 
 def render(bundle: SourceBundle, target_id: str, revision: int) -> RenderedState:

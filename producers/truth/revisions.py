@@ -24,7 +24,7 @@ from typing import Any
 
 import redis
 
-from contracts.truth import Revision, SourceBundle, canonical_bytes, content_hash
+from contracts.truth import Layer, Revision, SourceBundle, canonical_bytes, content_hash
 from producers.ledger import PREFIX
 from producers.truth.errors import UnknownRevision, UnknownTarget
 from producers.truth.render import render_all
@@ -124,6 +124,21 @@ class RevisionStore:
         if "existing" in outcome:
             return Published(self.get(outcome["existing"]), created=False)
         return Published(outcome["new"], created=True)
+
+    def record_layer(self, layer: Layer, *, author: str) -> Published:
+        """The latest revision plus `layer`, as a new revision (message: the event id).
+
+        Idempotent per event: if the latest revision already holds a layer of this event
+        (a controller that crashed after recording it), that revision is returned.
+        """
+        latest = self.latest_sequence()
+        if not latest:
+            raise UnknownRevision("no revision published yet: nothing to layer on")
+        bundle = self.bundle(latest)
+        if any(existing.event_id == layer.event_id for existing in bundle.layers):
+            return Published(self.get(latest), created=False)
+        layered = bundle.model_copy(update={"layers": (*bundle.layers, layer)})
+        return self.publish(layered, author=author, message=f"event {layer.event_id}")
 
     def latest_sequence(self) -> int:
         """The latest sequence number, 0 when nothing is published."""

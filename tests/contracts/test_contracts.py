@@ -128,3 +128,14 @@ def test_load_document_names_file_field_and_reason(tmp_path: Path) -> None:
     broken.write_text("targets: [\n")
     with pytest.raises(ContractError, match=r"broken\.yaml.*invalid YAML at line"):
         load_document(broken, ChangeFile)
+
+
+def test_a_templated_file_survives_a_full_dump_as_on_the_wire() -> None:
+    desired = DesiredState.model_validate(
+        {"resources": [{"kind": "file", "path": "/etc/x", "template": "{{ id }}"}]}
+    )
+    assert DesiredState.model_validate(desired.model_dump(mode="json")) == desired
+    with pytest.raises(ValidationError, match="either content or template"):
+        DesiredState.model_validate(
+            {"resources": [{"kind": "file", "path": "/x", "template": "a", "content": "b"}]}
+        )

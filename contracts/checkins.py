@@ -8,9 +8,9 @@ agent is told to come back after a jittered delay instead of queueing without bo
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from contracts.targets import Word
+from contracts.targets import Target, Word
 
 
 class CheckinRequest(BaseModel):
@@ -22,6 +22,12 @@ class CheckinRequest(BaseModel):
     token: str = Field(min_length=16, description="The target's secret from `provision enroll`.")
     applied_revision: int | None = Field(default=None, description="Last revision applied.")
     report_only: bool = False
+    interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="The agent's check-in interval: compliance calls a target unknown "
+        "after twice this long without a check-in.",
+    )
 
 
 class CheckinReply(BaseModel):
@@ -35,3 +41,24 @@ class CheckinReply(BaseModel):
     revision: int | None = Field(default=None, description="The target's assigned revision.")
     change_id: str | None = Field(default=None, description="The rollout that assigned it.")
     state: str | None = Field(default=None, description="RenderedState canonical JSON.")
+    target: Target | None = Field(
+        default=None,
+        description="The target as the control plane knows it (region, environment, address), "
+        "so the agent can route its outcome and find its root without the inventory.",
+    )
+
+
+class Credentials(BaseModel):
+    """What `provision enroll` writes for one target: all its agent needs to start.
+
+    The control plane keeps only the token's sha256, so a leaked Redis dump cannot be
+    replayed as an agent. `broker_url` should name a least-privilege RabbitMQ user (see
+    `broker_config.permissions`, role `agent`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: Word
+    token: str = Field(min_length=16)
+    broker_url: str = Field(pattern=r"^amqps?://", description="RabbitMQ URL, vhost included.")
+    enrolled_at: AwareDatetime

@@ -96,6 +96,12 @@ class OutcomeEvent(BaseModel):
         description="The target was already at this revision, yet something had changed "
         "behind the system's back (listed in `resources`).",
     )
+    interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Pull: the agent's check-in interval; compliance calls the target "
+        "unknown after twice this long without a check-in.",
+    )
 
     @property
     def changes(self) -> tuple[ResourceOutcome, ...]:

@@ -21,6 +21,7 @@ from broker_config.connections import connect_broker, connect_redis
 from contracts import OutcomeEvent, ServiceUnreachable
 from contracts.dead import dead_letter_headers
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
+from producers.compliance import Compliance
 from producers.ledger import Ledger
 
 log = logging.getLogger("provision.aggregator")
@@ -100,6 +101,7 @@ class Aggregator:
         ):
             try:
                 self._ledger.record(event)
+                Compliance(self._ledger.redis).record(event)
             except redis.RedisError:
                 channel.basic_nack(method.delivery_tag, requeue=True)
                 self._ledger = None

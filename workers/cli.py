@@ -1,4 +1,4 @@
-"""Data-plane commands: `worker` and `converge`.
+"""Data-plane commands: `worker`, `converge` and `agent`.
 
 `provision worker ...` and `provision converge ...` exec `python -m workers ...`, so the
 control plane never imports this package.
@@ -64,6 +64,64 @@ def worker(
         pool=pool,
         name=name,
         loglevel=loglevel,
+    )
+
+
+@cli.command()
+@click.option("--target", "target", required=True, help="The target this agent runs on.")
+@click.option(
+    "--credentials",
+    "credentials",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The directory `provision enroll --out` wrote; the agent keeps its state there too.",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Converge this directory as /. Default: the target's local:// address, else /.",
+)
+@click.option("--once", is_flag=True, help="One check-in, then exit 0 (success) or 1.")
+@click.option(
+    "--interval",
+    "interval_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1800.0,
+    show_default=True,
+    help="Seconds between check-ins.",
+)
+@click.option(
+    "--splay",
+    "splay_s",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Random delay before each check-in, up to this many seconds. "
+    "Default: interval/10, and 0 with --once.",
+)
+@click.option("--report-only", is_flag=True, help="Dry run: report drift, change nothing.")
+def agent(
+    target: str,
+    credentials: Path,
+    root: Path | None,
+    once: bool,
+    interval_s: float,
+    splay_s: float | None,
+    report_only: bool,
+) -> None:
+    """Pull mode: check in, converge this target with the engine, report; every --interval."""
+    from workers.agent import run_agent
+
+    sys.exit(
+        run_agent(
+            credentials,
+            target=target,
+            root=root,
+            once=once,
+            interval_s=interval_s,
+            splay_s=splay_s,
+            report_only=report_only,
+        )
     )
 
 

@@ -1,0 +1,95 @@
+"""`provision enroll` and `provision compliance`: the control-plane side of pull mode."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from broker_config import Endpoints
+from broker_config.connections import connect_redis
+from contracts import Target
+from producers.cli import cli
+from producers.cli.selectors import parse_selector, selector_option
+from producers.compliance import Compliance, counts
+from producers.enrollment import Enrollment, write_credentials
+from producers.inventory import InventoryStore
+from producers.truth.errors import UnknownRevision
+from producers.truth.revisions import RevisionStore
+
+#: The broker URL agents get when `--broker-url` is not given (else PROVISION_BROKER_URL).
+AGENT_BROKER_URL_ENV = "PROVISION_AGENT_BROKER_URL"
+
+
+@cli.command()
+@click.argument("target")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write credentials.json into (created 0700; the file is 0600).",
+)
+@click.option(
+    "--broker-url",
+    default=None,
+    help=f"RabbitMQ URL the agent uses; default ${AGENT_BROKER_URL_ENV}, else the control "
+    "plane's own. In production, a user with only the `agent` permissions "
+    "(broker_config/permissions.py).",
+)
+def enroll(target: str, out: Path, broker_url: str | None) -> None:
+    """Issue TARGET's agent credentials into --out (enrolling again rotates the token)."""
+    endpoints = Endpoints.from_env()
+    url = broker_url or os.environ.get(AGENT_BROKER_URL_ENV) or endpoints.broker_url
+    credentials = Enrollment(connect_redis(endpoints)).enroll(target, url)
+    path = write_credentials(out, credentials)
+    click.echo(f"enrolled {target}: {path}")
+    click.echo(f"start its agent with: provision agent --target {target} --credentials {out}")
+
+
+def _fleet(client: object) -> list[Target]:
+    """The inventory's targets, else the latest revision's (a source-of-truth-only setup)."""
+    targets = InventoryStore(client).targets()  # type: ignore[arg-type]
+    if targets:
+        return targets
+    store = RevisionStore(client)  # type: ignore[arg-type]
+    try:
+        return list(store.bundle(store.resolve("latest")).inventory.targets)
+    except UnknownRevision:
+        return []
+
+
+@cli.command()
+@selector_option
+@click.option("--json", "as_json", is_flag=True, help="Print {targets: [...], counts: {...}}.")
+def compliance(selector: tuple[str, ...], as_json: bool) -> None:
+    """Each target: aligned, drifted, failed, excepted or unknown; its revision, last check-in.
+
+    Unknown means never seen, or no check-in within twice the target's interval.
+    """
+    chosen = parse_selector(selector)
+    client = connect_redis(Endpoints.from_env())
+    targets = [t for t in _fleet(client) if chosen.matches(t)]
+    standings = Compliance(client).standings(targets)
+    totals = counts(standings)
+    if as_json:
+        click.echo(json.dumps({"targets": [s.as_json() for s in standings], "counts": totals}))
+        return
+    table = Table()
+    for column in ("target", "state", "revision", "last seen", "delivery", "differed"):
+        table.add_column(column)
+    for s in standings:
+        table.add_row(
+            s.target,
+            s.state.value,
+            "-" if s.revision is None else str(s.revision),
+            s.last_seen.isoformat(timespec="seconds") if s.last_seen else "never",
+            s.delivery or "-",
+            ",".join(s.differed),
+        )
+    Console().print(table)
+    click.echo(" ".join(f"{state}={n}" for state, n in totals.items()))

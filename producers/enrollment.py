@@ -1,0 +1,99 @@
+"""Enrollment: the identity of each pull agent, a secret token per target.
+
+`provision enroll TARGET --out DIR` is the bootstrap step, run on the control plane (as
+`puppet ssl sign` or `salt-key -a` would be): it writes DIR/credentials.json, which is
+everything the target's agent needs. Redis keeps only the token's sha256, so reading
+Redis does not let anyone act as an agent. Enrolling again rotates the token: the old
+credentials stop working at once.
+
+A token is bound to its target: the check-in desk verifies the token against the target
+the agent claims, so one target's credentials can never read another's state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis
+
+from contracts.checkins import Credentials
+from contracts.targets import Target
+from producers.inventory import INVENTORY_KEY
+from producers.truth.errors import UnknownRevision, UnknownTarget
+from producers.truth.revisions import RevisionStore
+
+#: Hash per enrolled target: `token_sha256`, `enrolled_at`.
+AGENT_KEY = "provision:agent:{target}"
+#: The file `provision enroll` writes in DIR.
+CREDENTIALS_FILE = "credentials.json"
+
+
+def token_digest(token: str) -> str:
+    """The sha256 (hex) under which a token is kept."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def known_target(client: redis.Redis, target_id: str) -> Target:
+    """The target from the inventory, else from the latest revision. Raises UnknownTarget."""
+    raw = client.hget(INVENTORY_KEY, target_id)
+    if raw:
+        return Target.model_validate_json(raw)
+    store = RevisionStore(client)
+    try:
+        found = store.bundle(store.resolve("latest")).target(target_id)
+    except UnknownRevision:
+        found = None
+    if found is None:
+        raise UnknownTarget(
+            f"target {target_id!r} is neither in the inventory nor in the latest revision; "
+            "load it (`provision inventory load`) or publish it (`provision state publish`)"
+        )
+    return found
+
+
+class Enrollment:
+    """Issues and verifies agent tokens."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def enroll(self, target_id: str, broker_url: str) -> Credentials:
+        """A fresh token for a known target; any earlier token of it stops working."""
+        known_target(self.redis, target_id)
+        token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        self.redis.hset(
+            AGENT_KEY.format(target=target_id),
+            mapping={"token_sha256": token_digest(token), "enrolled_at": now.isoformat()},
+        )
+        return Credentials(target=target_id, token=token, broker_url=broker_url, enrolled_at=now)
+
+    def verify(self, target_id: str, token: str) -> str | None:
+        """None when `token` is `target_id`'s; else why not, fit for the refusal record."""
+        stored = self.redis.hget(AGENT_KEY.format(target=target_id), "token_sha256")
+        if not stored:
+            return f"target {target_id!r} is not enrolled"
+        stored = stored.decode() if isinstance(stored, bytes) else stored
+        if not hmac.compare_digest(stored, token_digest(token)):
+            return f"the token was not issued to target {target_id!r}"
+        return None
+
+
+def write_credentials(directory: Path, credentials: Credentials) -> Path:
+    """DIR/credentials.json, mode 0600 in a 0700 DIR, replaced atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    path = directory / CREDENTIALS_FILE
+    temporary = directory / f".{CREDENTIALS_FILE}.{os.getpid()}"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(credentials.model_dump_json(indent=2) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return path

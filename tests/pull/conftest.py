@@ -4,6 +4,8 @@ targets whose revisions the tests publish and assign directly."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
@@ -24,6 +26,8 @@ from tests.support import ROOT, Process, drop_vhost, make_vhost, need, reachable
 
 #: A database no other fixture uses.
 REDIS_DB = 12
+#: Held while a module uses database 12, so two runs on one machine take turns.
+LOCK_FILE = Path("/tmp/provision-test-pull-db12.lock")
 #: The controller's check-in admission: rate per second and burst.
 RATE_PER_S = 100.0
 BURST = 10
@@ -116,6 +120,27 @@ class PullPlane:
         return wait_until(matches, 20, f"{target_id}'s compliance to show {expected}")
 
 
+@contextlib.contextmanager
+def exclusive(path: Path, timeout_s: float = 300) -> Iterator[None]:
+    """An flock on `path`: a second test run waits (bounded) instead of flushing our data."""
+    with open(path, "a") as handle:
+        wait_until(
+            lambda: _try_lock(handle.fileno()), timeout_s, f"the lock {path} (another test run)"
+        )
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _try_lock(descriptor: int) -> bool:
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def plane(
     services: dict[str, str],
@@ -123,6 +148,13 @@ def plane(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[PullPlane]:
     need(reachable(6379), "Redis is not reachable")
+    with exclusive(LOCK_FILE):
+        yield from _plane(spawn, tmp_path_factory)
+
+
+def _plane(
+    spawn: Callable[..., Process], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PullPlane]:
     vhost = f"provision-test-pull-{os.getpid()}"
     env = {
         "PROVISION_BROKER_URL": make_vhost(vhost),

@@ -7,7 +7,7 @@ never to declare (`no_declare`): queue arguments stay defined in one place.
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from broker_config import Endpoints, region_queue
 from contracts.changes import TASK_NAME
@@ -41,7 +41,10 @@ def configure(
     region: str, *, broker_url: str | None = None, rate_limit: str | None = None
 ) -> Celery:
     """Point the app at one region's queue (and an optional per-worker rate limit)."""
-    queue = Queue(region_queue(region), no_declare=True)
+    # Bound to the default exchange: a retry goes straight back to this queue, so only
+    # the producers' requests travel through provision.changes.
+    name = region_queue(region)
+    queue = Queue(name, Exchange(""), routing_key=name, no_declare=True)
     app.conf.update(task_queues=[queue], task_default_queue=queue.name)
     if broker_url:
         app.conf.broker_url = broker_url

@@ -17,7 +17,7 @@ from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
 from pydantic import ValidationError
 
-from broker_config import CHANGES_EXCHANGE
+from broker_config import CHANGES_EXCHANGE, region_queue
 from contracts import ChangeRequest, ContractError, ErrorInfo, OutcomeEvent, OutcomeStatus
 from contracts.changes import TASK_NAME, utcnow
 from contracts.dead import REPLAY
@@ -185,7 +185,7 @@ def _retry_or_fail(
         change, result.status, attempts, worker, started, result.resources, result.error
     )
     why = f"{result.error.type}: {result.error.message}" if result.error else str(result.status)
-    _dead_letter(task, f"exhausted after {attempts} attempt(s): {why}", attempts)
+    _dead_letter(task, f"exhausted after {attempts} attempt(s): {why}", attempts, change)
     _report(event, change)
     return event.status.value
 
@@ -202,11 +202,20 @@ def _wait(
     """Lock busy or Redis away: come back later, within the wait budget and the deadline."""
     delay = backoff_s(waits + 1, cap_s=WAIT_CAP_S)
     if waits < MAX_WAITS and utcnow() + timedelta(seconds=delay) < change.expires_at:
+        log.info(
+            "wait %d of %s/%s in %.2fs: %s: %s",
+            waits + 1,
+            change.change_id,
+            change.target.id,
+            delay,
+            type(exc).__name__,
+            exc,
+        )
         raise _retry(task, change, delay, waits + 1, replay)
     error = ErrorInfo(type=type(exc).__name__, message=str(exc), transient=True)
     worker = str(task.request.hostname or "worker")
     event = outcome(change, OutcomeStatus.FAILED, attempts, worker, started, error=error)
-    _dead_letter(task, f"exhausted after {waits} wait(s): {error.type}: {exc}", attempts)
+    _dead_letter(task, f"exhausted after {waits} wait(s): {error.type}: {exc}", attempts, change)
     _report(event, change)
     return event.status.value
 
@@ -214,7 +223,8 @@ def _wait(
 def _retry(task: Any, change: ChangeRequest, delay: float, waits: int, replay: str | None) -> Any:
     headers = _trace_headers(task)
     kwargs = {"request": change.model_dump(mode="json"), "waits": waits, "replay": replay}
-    return task.retry(kwargs=kwargs, countdown=delay, headers=headers)
+    queue = region_queue(change.target.region)
+    return task.retry(kwargs=kwargs, countdown=delay, headers=headers, queue=queue)
 
 
 def _reject(
@@ -226,7 +236,7 @@ def _reject(
     change: ChangeRequest | None = None,
 ) -> str:
     """Dead-letter the original message with its reason, and report `rejected` if we can."""
-    _dead_letter(task, reason, attempts)
+    _dead_letter(task, reason, attempts, change)
     change_id, target = _identify(change, request)
     if change_id is not None and target is not None:
         event = outcome(
@@ -244,10 +254,19 @@ def _reject(
     return OutcomeStatus.REJECTED.value
 
 
-def _dead_letter(task: Any, reason: str, attempts: int) -> None:
-    """Publish the original message (as first sent) to provision.dead with `reason`."""
+def _dead_letter(
+    task: Any, reason: str, attempts: int, change: ChangeRequest | None = None
+) -> None:
+    """Publish the original message (as first sent) to provision.dead with `reason`.
+
+    A retry arrives straight from the queue, so the original exchange and routing key are
+    the change's own, not the retry's delivery info.
+    """
     delivery = task.request.delivery_info or {}
     routing_key = str(delivery.get("routing_key") or "")
+    exchange = str(delivery.get("exchange") or CHANGES_EXCHANGE)
+    if change is not None:
+        exchange, routing_key = CHANGES_EXCHANGE, change.target.routing_key
     headers: dict[str, Any] = {"task": TASK_NAME, "id": task.request.id}
     headers.update(
         {k: getattr(task.request, k) for k in TRACE_HEADERS if getattr(task.request, k, None)}
@@ -261,7 +280,7 @@ def _dead_letter(task: Any, reason: str, attempts: int) -> None:
         headers=headers,
         reason=reason,
         source=routing_key,
-        exchange=str(delivery.get("exchange") or CHANGES_EXCHANGE),
+        exchange=exchange,
         routing_key=routing_key,
         attempts=attempts,
     )

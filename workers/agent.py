@@ -36,7 +36,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from contracts import ErrorInfo, OutcomeEvent, OutcomeStatus, ServiceUnreachable, Target
+from contracts import (
+    ContractError,
+    ErrorInfo,
+    OutcomeEvent,
+    OutcomeStatus,
+    ServiceUnreachable,
+    Target,
+)
 from contracts.changes import utcnow
 from contracts.checkins import CheckinReply, CheckinRequest, Credentials
 from contracts.truth import RenderedState
@@ -98,6 +105,10 @@ class Agent:
         self.credentials = credentials or load_credentials(directory)
         #: The target this agent claims; the desk refuses any but the credentials' own.
         self.target_id = target or self.credentials.target
+        try:
+            CheckinRequest(target=self.target_id, token=self.credentials.token)
+        except ValidationError as exc:
+            raise ContractError.from_validation("--target", exc) from exc
         self.state = AgentState(directory)
         self.root = root
         self.report_only = report_only

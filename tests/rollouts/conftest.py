@@ -68,10 +68,11 @@ class Fleet:
         )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def fleet(services: dict[str, str], spawn: Callable[..., Process]) -> Iterator[Fleet]:
+    """One fleet for the whole package; its processes stop with it, before its vhost goes."""
     need(reachable(6379), "Redis is not reachable")
-    vhost = f"provision-test-rollouts-{os.getpid()}"
+    vhost = f"provision-test-rollouts-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     env = {
         "PROVISION_BROKER_URL": make_vhost(vhost),
         "PROVISION_REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
@@ -91,6 +92,9 @@ def fleet(services: dict[str, str], spawn: Callable[..., Process]) -> Iterator[F
     wait_until(lambda: "consuming" in aggregator.text(), 30, "the aggregator")
     fleet.start_controller()
     yield fleet
+    for process in (worker, aggregator, fleet.controller):
+        if process is not None:
+            process.stop()
     drop_vhost(vhost)
 
 

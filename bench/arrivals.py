@@ -23,17 +23,34 @@ class Arrivals:
 
     def __init__(self, client: redis.Redis, db: int) -> None:
         self.seen: dict[str, float] = {}
-        self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = client.pubsub()
         self._prefix = f"__keyspace@{db}__:"
         self._pubsub.psubscribe(self._prefix + "*")
+        self._confirm_subscription()
         self._stop = threading.Event()
+        self._error: Exception | None = None
         self._thread = threading.Thread(target=self._listen, name="arrivals", daemon=True)
 
+    def _confirm_subscription(self) -> None:
+        """Block until Redis has the subscription: a write before it would go unseen."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            message = self._pubsub.get_message(timeout=0.5)
+            if message is not None and message["type"] == "psubscribe":
+                return
+        raise BenchError("Redis did not confirm the keyspace subscription")
+
     def _listen(self) -> None:
+        try:
+            self._stamp()
+        except redis.RedisError as exc:  # e.g. Redis restarted: wait() reports it at once
+            self._error = exc
+
+    def _stamp(self) -> None:
         cut = len(self._prefix)
         while not self._stop.is_set():
             message = self._pubsub.get_message(timeout=0.05)
-            if message is None:
+            if message is None or message["type"] != "pmessage":
                 continue
             now = time.perf_counter()
             key = message["channel"][cut:]
@@ -47,8 +64,14 @@ class Arrivals:
             missing = sum(1 for key in keys if key not in self.seen)
             if not missing:
                 return
+            if self._error is not None:
+                raise BenchError(f"lost the Redis notifications: {self._error}")
             if time.monotonic() > deadline:
-                raise BenchError(f"{missing} of {len(keys)} records missing after {timeout_s:g}s")
+                absent = [key for key in keys if key not in self.seen]
+                raise BenchError(
+                    f"{missing} of {len(keys)} records missing after {timeout_s:g}s "
+                    f"(first: {', '.join(absent[:3])})"
+                )
             time.sleep(0.05)
 
     def __enter__(self) -> Arrivals:
@@ -63,10 +86,10 @@ class Arrivals:
 
 @contextlib.contextmanager
 def keyspace_events(client: redis.Redis, flags: str = "Kh") -> Iterator[None]:
-    """Turn hash keyspace notifications on for the block; put the old setting back after."""
+    """Add hash keyspace notifications for the block (keeping any others on); restore after."""
     try:
         before = client.config_get("notify-keyspace-events").get("notify-keyspace-events", "")
-        client.config_set("notify-keyspace-events", flags)
+        client.config_set("notify-keyspace-events", "".join(sorted(set(before) | set(flags))))
     except redis.RedisError as exc:
         raise BenchError(f"cannot enable Redis keyspace notifications: {exc}") from exc
     try:

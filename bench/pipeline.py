@@ -14,7 +14,7 @@ from bench.errors import BenchError
 from bench.processes import Child, Children, wait_for_consumers
 from bench.sandbox import Sandbox
 from broker_config import RESULTS_QUEUE, Endpoints, region_queue
-from contracts import ChangeFile, OutcomeStatus, Target
+from contracts import ChangeFile, FileSpec, OutcomeStatus, Target
 from producers.changes import publish_change
 from producers.ledger import Ledger
 
@@ -73,9 +73,7 @@ def file_change(targets: list[Target], version: str) -> ChangeFile:
     content = f"# managed by provisioning; bench version {version}\n" + "key = value\n" * 8
     return ChangeFile(
         targets=tuple(targets),
-        resources=(
-            {"kind": "file", "path": "/etc/bench/app.conf", "content": content, "mode": "0644"},
-        ),
+        resources=(FileSpec(path="/etc/bench/app.conf", content=content, mode="0644"),),
     )
 
 
@@ -101,15 +99,22 @@ def run_change(
 
 
 def wait_done(ledger: Ledger, change_id: str, total: int, timeout_s: float) -> dict[str, int]:
-    """Poll the ledger's counters until no target is pending; return the counts."""
+    """Poll the ledger's counters until every target has an outcome; return the counts.
+
+    Counts outcomes rather than trusting `pending`, which reads 0 for a change the ledger
+    has lost (Redis restarted or flushed): that must be an error, not a finish.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
         counts = ledger.counts(change_id)
-        if counts[OutcomeStatus.PENDING.value] == 0:
+        done = sum(count for status, count in counts.items() if status != "pending")
+        if done >= total:
             return counts
+        if counts[OutcomeStatus.PENDING.value] == 0:
+            raise BenchError(f"the ledger lost change {change_id} (was Redis restarted?)")
         if time.monotonic() > deadline:
             raise BenchError(
-                f"change {change_id}: {counts['pending']} of {total} targets still pending "
+                f"change {change_id}: {total - done} of {total} targets without an outcome "
                 f"after {timeout_s:g}s"
             )
         time.sleep(POLL_S)

@@ -20,6 +20,8 @@ class Plan:
             converge the small one.
         converge_reps: Repetitions of each engine and floor run.
         peer_reps: Repetitions of each peer (they are slow).
+        ansible: Whether Ansible runs: its two runs of 200 files take about 4 minutes here,
+            most of --quick's budget, so only the full run has it.
         fanout_targets: Targets of the fan-out change.
         fanout_reps: Repetitions of the fan-out.
         concurrency: Worker processes, the same for our worker and the baselines.
@@ -34,6 +36,7 @@ class Plan:
     converge_sizes: tuple[int, int]
     converge_reps: int
     peer_reps: int
+    ansible: bool
     fanout_targets: int
     fanout_reps: int
     concurrency: int = 2
@@ -52,6 +55,7 @@ SMOKE = Plan(
     converge_sizes=(20, 50),
     converge_reps=1,
     peer_reps=1,
+    ansible=False,
     fanout_targets=30,
     fanout_reps=1,
     warmup_n=4,
@@ -66,6 +70,7 @@ QUICK = Plan(
     converge_sizes=(200, 1_000),
     converge_reps=3,
     peer_reps=1,
+    ansible=False,
     fanout_targets=2_000,
     fanout_reps=1,
 )
@@ -79,6 +84,7 @@ FULL = Plan(
     converge_sizes=(200, 1_000),
     converge_reps=5,
     peer_reps=2,
+    ansible=True,
     fanout_targets=10_000,
     fanout_reps=3,
 )

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import redis
 
-from bench.errors import BenchError
+from bench.errors import BenchError, ServiceLost
 
 
 class Arrivals:
@@ -65,7 +65,7 @@ class Arrivals:
             if not missing:
                 return
             if self._error is not None:
-                raise BenchError(f"lost the Redis notifications: {self._error}")
+                raise ServiceLost(f"lost the Redis notifications: {self._error}")
             if time.monotonic() > deadline:
                 absent = [key for key in keys if key not in self.seen]
                 raise BenchError(

@@ -41,6 +41,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--redis-db", type=int, default=DEFAULT_REDIS_DB, help=hidden)
     parser.add_argument("--only", default=",".join(harness.BENCHMARKS), help=hidden)
     parser.add_argument("--markdown", action="store_true", help=hidden)  # for the README
+    parser.add_argument("--keep", action="store_true", help=hidden)  # logs for a post-mortem
     return parser.parse_args(argv)
 
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         sys.exit(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(harness.BENCHMARKS)}")
     try:
-        results = harness.run(plan, tools, redis_db=args.redis_db, only=only)
+        results = harness.run(plan, tools, redis_db=args.redis_db, only=only, keep=args.keep)
     except KeyboardInterrupt:
         print(
             "interrupted; every process, vhost and database of the run was cleaned up",

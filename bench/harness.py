@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import time
@@ -19,8 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pika.exceptions
+import redis
+
 from bench import convergence, fanout, latency, peers, throughput
-from bench.errors import BenchError
+from bench.errors import BenchError, ServiceLost
 from bench.figures import judge
 from bench.keys import ALL_KEYS, KEYS
 from bench.plan import Plan
@@ -32,12 +36,27 @@ log = logging.getLogger("bench")
 BENCHMARKS = tuple(KEYS)
 
 
+#: Errors that mean a service went away under us, not that our code failed.
+LOST = (ServiceLost, redis.ConnectionError, pika.exceptions.AMQPConnectionError)
+
+
+def _attempt(name: str, run: Callable[[], Section]) -> Section:
+    """Run one benchmark, once more if RabbitMQ or Redis went away while it ran."""
+    try:
+        return run()
+    except LOST as exc:
+        log.warning("%s: a service went away (%s); running it once more", name, exc)
+    section = run()
+    section.notes[name] = "run twice: RabbitMQ or Redis went away during the first attempt"
+    return section
+
+
 def _guarded(name: str, run: Callable[[], Section]) -> Section:
     """Run one benchmark; on failure its keys become null, with the reason as their note."""
     started = time.monotonic()
     log.info("%s: starting", name)
     try:
-        section = run()
+        section = _attempt(name, run)
     except BenchError as exc:
         reason = f"{name} not measured: {exc}"
         log.error("%s", reason)
@@ -62,17 +81,26 @@ def _git_commit() -> str | None:
 
 
 def run(
-    plan: Plan, tools: peers.Tools, *, redis_db: int, only: tuple[str, ...] = BENCHMARKS
+    plan: Plan,
+    tools: peers.Tools,
+    *,
+    redis_db: int,
+    only: tuple[str, ...] = BENCHMARKS,
+    keep: bool = False,
 ) -> dict[str, Any]:
-    """Every benchmark of `only`, in order; the results.json object."""
+    """Every benchmark of `only`, in order; the results.json object.
+
+    With `keep`, the scratch directory (every child's log) is left for a post-mortem.
+    """
     started = time.monotonic()
     stale = remove_stale_vhosts()
     if stale:
         log.info("removed vhosts left by killed runs: %s", ", ".join(stale))
     total = Section(values=dict.fromkeys(ALL_KEYS))
     durations: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="provision-bench-") as scratch:
-        workdir = Path(scratch)
+    scratch = Path(tempfile.mkdtemp(prefix="provision-bench-"))
+    try:
+        workdir = scratch
 
         def step(name: str, body: Callable[[], Section]) -> None:
             if name not in only:
@@ -87,6 +115,11 @@ def run(
         step("latency", lambda: latency.measure(plan, redis_db, workdir / "lat", noop_rate))
         step("convergence", lambda: convergence.measure(plan, workdir / "conv", tools))
         step("fanout", lambda: fanout.measure(plan, redis_db, workdir / "fan", noop_rate))
+    finally:
+        if keep:
+            log.info("kept the scratch directory and logs: %s", scratch)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
     values = {key: total.values.get(key) for key in ALL_KEYS}
     values |= {k: v for k, v in total.values.items() if k not in values}
     notes = dict(total.notes)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench import baselines, noop
 from bench.arrivals import Arrivals, keyspace_events
+from bench.errors import BenchError
 from bench.pipeline import ISSUER, fleet, start
 from bench.plan import Plan
 from bench.processes import Children
@@ -95,7 +96,11 @@ def run_noop(box: Sandbox, tag: str, count: int, rate: float, timeout_s: float) 
                 client.send_task(noop.TASK, args=[tag, index])
         finally:
             client.close()
-        arrivals.wait(keys, timeout_s)
+        try:
+            arrivals.wait(keys, timeout_s)
+        except BenchError as exc:
+            ran = int(box.redis().get(noop.done_key(tag)) or 0)
+            raise BenchError(f"{exc}; no-op tasks that ran: {ran} of {count}") from exc
         return [(arrivals.seen[key] - at) * 1000 for key, at in zip(keys, sent, strict=True)]
 
 

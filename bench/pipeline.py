@@ -10,7 +10,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, ServiceLost
 from bench.processes import Child, Children, wait_for_consumers
 from bench.sandbox import Sandbox
 from broker_config import RESULTS_QUEUE, Endpoints, region_queue
@@ -111,7 +111,7 @@ def wait_done(ledger: Ledger, change_id: str, total: int, timeout_s: float) -> d
         if done >= total:
             return counts
         if counts[OutcomeStatus.PENDING.value] == 0:
-            raise BenchError(f"the ledger lost change {change_id} (was Redis restarted?)")
+            raise ServiceLost(f"the ledger lost change {change_id} (was Redis restarted?)")
         if time.monotonic() > deadline:
             raise BenchError(
                 f"change {change_id}: {total - done} of {total} targets without an outcome "

@@ -24,8 +24,8 @@ from bench.errors import BenchError
 #: The RabbitMQ server the benchmarks use; the vhost is added to it.
 AMQP_ROOT = os.environ.get("BENCH_AMQP_ROOT", "amqp://guest:guest@127.0.0.1:5672")
 REDIS_ROOT = os.environ.get("BENCH_REDIS_ROOT", "redis://127.0.0.1:6379")
-#: The Redis database of the benchmarks, unless --redis-db says otherwise (tests use 15).
-DEFAULT_REDIS_DB = 14
+#: The Redis database of the benchmarks, unless --redis-db says otherwise (tests use 12-15).
+DEFAULT_REDIS_DB = 11
 USER = "guest"
 
 log = logging.getLogger("bench")

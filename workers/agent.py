@@ -23,6 +23,7 @@ through messages.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import signal
@@ -50,6 +51,8 @@ from contracts.truth import RenderedState
 from workers.agent_state import AgentState, Applied, load_credentials
 from workers.checkin import ControlPlane
 from workers.engine import Convergence, converge
+from workers.journal import Journal
+from workers.targets import TargetError
 
 log = logging.getLogger("provision.agent")
 
@@ -183,14 +186,15 @@ class Agent:
         if reply.revision is None or reply.state is None:
             return PullResult("unassigned", None, "no revision assigned; nothing to converge")
         change_id = reply.change_id or f"pull-{target.id}"
-        if applied is not None and reply.revision < applied.revision:
+        newest = self._applied_revision(target, applied)
+        if newest is not None and reply.revision < newest:
             event = self._event(
                 target, change_id, reply.revision, started, status=OutcomeStatus.SUPERSEDED
             )
             return PullResult(
                 "reported",
                 event,
-                f"revision {reply.revision} superseded: revision {applied.revision} is applied",
+                f"revision {reply.revision} superseded: revision {newest} is applied",
             )
         try:
             rendered = RenderedState.model_validate_json(reply.state)
@@ -210,7 +214,23 @@ class Agent:
                     revision=reply.revision, change_id=change_id, state=reply.state, target=target
                 )
             )
+            with contextlib.suppress(TargetError):
+                Journal(target).applied_revision(reply.revision)
         return PullResult("reported", event, _line(event))
+
+    @staticmethod
+    def _applied_revision(target: Target, applied: Applied | None) -> int | None:
+        """The newest revision the target has applied, by this agent or by a push.
+
+        The target's journal is the one record push and pull share, so neither takes a
+        target back behind what the other applied.
+        """
+        try:
+            journal = Journal(target).revision()
+        except TargetError:
+            journal = None
+        known = [r for r in (journal, applied.revision if applied else None) if r is not None]
+        return max(known, default=None)
 
     # -- offline --------------------------------------------------------------------------
 

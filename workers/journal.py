@@ -20,6 +20,8 @@ from workers.targets import Target, connect
 JOURNAL_DIR = "/var/lib/provision"
 DONE_DIR = f"{JOURNAL_DIR}/done"
 SEQUENCE_FILE = f"{JOURNAL_DIR}/sequence"
+#: The highest source-of-truth revision applied, by push or by pull: one fact per target.
+REVISION_FILE = f"{JOURNAL_DIR}/revision"
 
 _SAFE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}$")
 
@@ -50,15 +52,34 @@ class Journal:
         text = self._read(SEQUENCE_FILE)
         return int(text) if text and text.strip().isdigit() else None
 
+    def revision(self) -> int | None:
+        """The highest source-of-truth revision this target has applied, if any."""
+        text = self._read(REVISION_FILE)
+        return int(text) if text and text.strip().isdigit() else None
+
     def record(self, event: OutcomeEvent, sequence: int | None) -> None:
-        """Write the final outcome, and raise the sequence if `sequence` is higher."""
+        """Write the final outcome; raise the sequence and the revision if they are higher."""
         target = connect(self._spec)
         try:
             self._put(target, f"{DONE_DIR}/{_file_name(event.change_id)}", event.model_dump_json())
             if sequence is not None and sequence > (self.sequence() or -1):
                 self._put(target, SEQUENCE_FILE, f"{sequence}\n")
+            if event.status.ok and event.revision is not None:
+                self._raise_revision(target, event.revision)
         finally:
             target.close()
+
+    def applied_revision(self, revision: int) -> None:
+        """Note that `revision` was applied (the pull agent's side of the same fact)."""
+        target = connect(self._spec)
+        try:
+            self._raise_revision(target, revision)
+        finally:
+            target.close()
+
+    def _raise_revision(self, target: Target, revision: int) -> None:
+        if revision > (self.revision() or 0):
+            self._put(target, REVISION_FILE, f"{revision}\n")
 
     def _read(self, path: str) -> str | None:
         target = connect(self._spec)

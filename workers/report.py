@@ -49,6 +49,7 @@ def outcome(
         finished_at=utcnow(),
         trace_id=current_trace_id(),
         dry_run=change.dry_run if change is not None else False,
+        revision=change.revision if change is not None else None,
     )
 
 

@@ -110,21 +110,18 @@ def _converge_once(
     worker = str(task.request.hostname or "worker")
     try:
         prior = journal.outcome(change.change_id)
-        applied = journal.sequence()
+        applied, revision = journal.sequence(), journal.revision()
     except TargetError:
-        prior, applied = None, None  # no usable root: the engine reports why
+        prior, applied, revision = None, None, None  # no usable root: the engine reports why
     if prior is not None:
         guard().record(prior, None)
         return prior
     fence = max(
         (s for s in (applied, guard().fence(change.target.id)) if s is not None), default=None
     )
-    if not change.dry_run and None not in (change.sequence, fence) and change.sequence < fence:  # type: ignore[operator]
-        error = ErrorInfo(
-            type="Superseded",
-            message=f"sequence {change.sequence} is older than {fence}, already applied",
-            transient=False,
-        )
+    why = None if change.dry_run else _superseded(change, fence, revision)
+    if why is not None:
+        error = ErrorInfo(type="Superseded", message=why, transient=False)
         event = outcome(change, OutcomeStatus.SUPERSEDED, attempts, worker, started, error=error)
         _finish(journal, event, None)
         return event
@@ -136,6 +133,19 @@ def _converge_once(
     )
     _finish(journal, event, None if change.dry_run else change.sequence)
     return event
+
+
+def _superseded(change: ChangeRequest, fence: int | None, revision: int | None) -> str | None:
+    """Why `change` is older than what its target has applied, or None when it is not.
+
+    Two fences: the request's sequence (newer requests win) and its source-of-truth
+    revision (a target never goes back to an older revision, by push or by pull).
+    """
+    if change.sequence is not None and fence is not None and change.sequence < fence:
+        return f"sequence {change.sequence} is older than {fence}, already applied"
+    if change.revision is not None and revision is not None and change.revision < revision:
+        return f"revision {change.revision} is older than revision {revision}, already applied"
+    return None
 
 
 def _finish(journal: Journal, event: OutcomeEvent, sequence: int | None) -> None:

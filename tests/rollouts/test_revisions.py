@@ -163,3 +163,27 @@ def test_a_halted_rollout_leaves_later_waves_on_their_old_revision(
     assert assignments.get("h2").revision == first
     assert not (tmp_path / "hosts/h1/etc/web.conf").exists()
     assert assignments.assign("h0", first, "older") is False, "assignments never go back"
+
+
+def test_pushing_an_older_revision_than_the_applied_one_is_superseded(
+    tmp_path: Path, fleet: Fleet, truth: RevisionStore
+) -> None:
+    source = write_truth(tmp_path, ["s1"])
+    old = truth.publish(load(source), author="t", message="old").revision.sequence
+    (source / "roles" / "web.yaml").write_text(
+        yaml.safe_dump(
+            {"resources": [{"kind": "file", "path": "/etc/web.conf", "content": "new\n"}]}
+        )
+    )
+    new = truth.publish(load(source), author="t", message="new").revision.sequence
+    newer = {"event_id": "3d4e5f6a-7b8c-4d9e-8f0a-1b2c3d4e5f6a", "issued_by": "t", "revision": new}
+    fleet.emit(newer)
+    assert fleet.wait_state(newer["event_id"], {"completed", "halted"}) == "completed"
+    older = {"event_id": "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b", "issued_by": "t", "revision": old}
+    fleet.emit(older)
+    assert fleet.wait_state(older["event_id"], {"completed", "halted"}) == "completed"
+    outcome = json.loads(fleet.redis.hget(f"provision:change:{older['event_id']}:outcomes", "s1"))
+    assert outcome["status"] == "superseded"
+    assert f"revision {old} is older than revision {new}" in outcome["error"]["message"]
+    assert (tmp_path / "hosts/s1/etc/web.conf").read_text() == "new\n"
+    assert Assignments(fleet.redis).get("s1").revision == new

@@ -20,10 +20,11 @@ from rich.table import Table
 
 from broker_config import Endpoints
 from broker_config.connections import connect_redis
-from contracts import ContractError, Selector
+from contracts import ContractError
 from contracts.truth import RenderedState, SourceBundle, Waiver, content_hash
 from producers.changes import default_issuer
 from producers.cli import cli
+from producers.cli.selectors import parse_selector, selector_option
 from producers.inventory import InventoryStore
 from producers.truth import source, waivers
 from producers.truth.diff import StateDiff, diff
@@ -234,16 +235,6 @@ def _commit(
         )
 
 
-def _labels(values: tuple[str, ...]) -> dict[str, str]:
-    labels = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--selector-label")
-        labels[key] = value
-    return labels
-
-
 @cli.group()
 def waiver() -> None:
     """Waivers: managed deviations with an owner and an expiry. Each edit is a revision."""
@@ -259,10 +250,7 @@ _dir_option = click.option(
 
 
 @waiver.command("add")
-@click.option("--selector-environment", default=None, help="Only targets of this environment.")
-@click.option("--selector-region", default=None, help="Only targets of this region.")
-@click.option("--selector-label", multiple=True, help="KEY=VALUE the target must carry.")
-@click.option("--selector-target", multiple=True, help="Target id (repeatable).")
+@selector_option
 @click.option("--resource", required=True, help="Path of the covered resource.")
 @click.option("--owner", required=True, help="Who answers for the deviation.")
 @click.option("--reason", required=True, help="Why the deviation is allowed.")
@@ -273,10 +261,7 @@ _dir_option = click.option(
 @click.option("--author", default=None, help="Who publishes (default user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def waiver_add(
-    selector_environment: str | None,
-    selector_region: str | None,
-    selector_label: tuple[str, ...],
-    selector_target: tuple[str, ...],
+    selector: tuple[str, ...],
     resource: str,
     owner: str,
     reason: str,
@@ -291,12 +276,7 @@ def waiver_add(
     try:
         new = Waiver.model_validate(
             {
-                "selector": Selector(
-                    environment=selector_environment,
-                    region=selector_region,
-                    labels=_labels(selector_label),
-                    targets=selector_target or None,
-                ),
+                "selector": parse_selector(selector),
                 "resource": resource,
                 "owner": owner,
                 "reason": reason,

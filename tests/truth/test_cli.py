@@ -91,7 +91,7 @@ def test_diff_and_unknown_revisions(clean: Any, truth_dir: Path) -> None:
 def test_waiver_add_list_remove_with_dir(clean: Any, truth_dir: Path) -> None:
     provision("state", "publish", str(truth_dir), "-m", "base")
     added = provision(
-        "waiver", "add", "--selector-environment", "prod", "--selector-label", "tier=web",
+        "waiver", "add", "--selector", "environment=prod", "--selector", "tier=web",
         "--resource", "/etc/app/app.conf", "--owner", "web-team", "--reason", "load test",
         "--expires-at", "2099-06-01T00:00:00Z", "--dir", str(truth_dir), "--json",
     )  # fmt: skip
@@ -127,7 +127,7 @@ def test_waiver_edits_refuse_bad_input(clean: Any, truth_dir: Path) -> None:
     )  # fmt: skip
     assert stale.returncode == ExitCode.INPUT and "publish it first" in stale.stderr
     no_match = provision(
-        "waiver", "add", "--selector-target", "ghost", "--resource", "/etc/motd",
+        "waiver", "add", "--selector", "target=ghost", "--resource", "/etc/motd",
         "--owner", "o", "--reason", "r", "--expires-at", "2099-01-01T00:00:00Z",
     )  # fmt: skip
     assert no_match.returncode == ExitCode.INPUT

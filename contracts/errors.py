@@ -3,7 +3,9 @@
 Exit codes are public interface: scripts branch on them, so they live with the contracts.
 """
 
+import sys
 from enum import IntEnum
+from typing import Any, NoReturn
 
 
 class ExitCode(IntEnum):
@@ -57,3 +59,31 @@ class ServiceUnreachable(ProvisioningError):
         self.service = service
         self.url = url
         super().__init__(f"{service} unreachable at {url}: {reason}")
+
+
+def run_command(group: Any) -> NoReturn:
+    """Run a click group as `provision` runs every command, on both planes.
+
+    Known errors become one line on stderr and their exit code (a traceback only with
+    --debug); usage errors exit 2; Ctrl-C exits 130 without a traceback.
+    """
+    import click
+
+    debug = "--debug" in sys.argv[1:]
+    try:
+        code = group.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.INPUT)
+    except ProvisioningError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

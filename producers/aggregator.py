@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 from typing import Any
 
 import pika
@@ -18,11 +17,12 @@ from pydantic import ValidationError
 
 from broker_config import DEAD_EXCHANGE, RESULTS_QUEUE, Endpoints, declare
 from broker_config.connections import connect_broker, connect_redis
-from contracts import OutcomeEvent, ServiceUnreachable
+from contracts import OutcomeEvent
 from contracts.dead import dead_letter_headers
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
 from producers.compliance import Compliance
 from producers.ledger import Ledger
+from producers.reconnect import serve_until_stopped
 
 log = logging.getLogger("provision.aggregator")
 
@@ -47,25 +47,15 @@ class Aggregator:
         if self._channel is not None and self._channel.is_open:
             self._channel.connection.add_callback_threadsafe(self._channel.stop_consuming)
 
-    def run(self, *, reconnect: bool = True) -> None:
+    def run(self) -> None:
         """Consume until stopped, reconnecting to RabbitMQ and Redis after they restart."""
-        delay = 0.5
-        while not self._stopping:
-            try:
-                self._consume()
-                delay = 0.5
-            except (
-                pika.exceptions.AMQPConnectionError,
-                pika.exceptions.ChannelClosed,
-                pika.exceptions.StreamLostError,
-                redis.RedisError,
-                ServiceUnreachable,
-            ) as exc:
-                if not reconnect or not self._connected or self._stopping:
-                    raise
-                log.warning("aggregator lost a service (%s); reconnecting in %.1fs", exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        serve_until_stopped(
+            self._consume,
+            name="aggregator",
+            connected=lambda: self._connected,
+            stopping=lambda: self._stopping,
+            log=log,
+        )
 
     def _consume(self) -> None:
         if self._ledger is None:

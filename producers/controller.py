@@ -17,7 +17,6 @@ from typing import Any
 
 import pika
 import pika.exceptions
-import redis
 from pydantic import ValidationError
 
 from broker_config import (
@@ -29,7 +28,7 @@ from broker_config import (
     declare,
 )
 from broker_config.connections import connect_broker, connect_redis
-from contracts import ChangeRequest, DesiredState, OutcomeEvent, ServiceUnreachable
+from contracts import ChangeRequest, DesiredState, OutcomeEvent
 from contracts.changes import utcnow
 from contracts.dead import dead_letter_headers
 from contracts.events import RolloutState
@@ -43,6 +42,7 @@ from producers.inventory import InventoryStore
 from producers.ledger import Ledger
 from producers.pacing import Pacer
 from producers.publisher import Publisher
+from producers.reconnect import serve_until_stopped
 from producers.rollout import Rollout, RolloutBook, failures, inflight_key, rate_key
 from producers.sequence import next_sequences
 from producers.truth.revisions import RevisionStore
@@ -74,23 +74,13 @@ class Controller:
 
     def run(self) -> None:
         """Consume and drive until stopped; reconnect after RabbitMQ or Redis restarts."""
-        delay = 0.5
-        while not self._stopping:
-            try:
-                self._serve()
-                delay = 0.5
-            except (
-                pika.exceptions.AMQPConnectionError,
-                pika.exceptions.ChannelClosed,
-                pika.exceptions.StreamLostError,
-                redis.RedisError,
-                ServiceUnreachable,
-            ) as exc:
-                if not self._connected or self._stopping:
-                    raise
-                log.warning("controller lost a service (%s); reconnecting in %.1fs", exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        serve_until_stopped(
+            self._serve,
+            name="controller",
+            connected=lambda: self._connected,
+            stopping=lambda: self._stopping,
+            log=log,
+        )
 
     def _serve(self) -> None:
         client = connect_redis(self.endpoints)

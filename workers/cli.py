@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from contracts import ExitCode, ProvisioningError
+from contracts.errors import run_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,16 +127,4 @@ def agent(
 
 def main() -> None:
     """Entry point: known errors become one line and their exit code, unless --debug."""
-    debug = "--debug" in sys.argv
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(ExitCode.INPUT)
-    except ProvisioningError as exc:
-        if debug:
-            raise
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+    run_command(cli)

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from contracts import ExitCode, ProvisioningError
+from contracts.errors import run_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,22 +52,4 @@ from producers.cli import agents, changes, demo, dlq, rollouts, services, state 
 
 def main() -> None:
     """Entry point: known errors become one line and their exit code, unless --debug."""
-    debug = "--debug" in sys.argv[1:]
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(ExitCode.INPUT)
-    except ProvisioningError as exc:
-        if debug:
-            raise
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    run_command(cli)

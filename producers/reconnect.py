@@ -1,0 +1,51 @@
+"""Long-running consumers of the control plane survive RabbitMQ and Redis restarts.
+
+The aggregator and the controller both serve in a loop: connect, consume until a service
+goes away, wait (with a growing delay), connect again. Only the first connection fails
+the process, so a misconfigured URL is one clear error, not a silent retry loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import pika.exceptions
+import redis
+
+from contracts import ServiceUnreachable
+
+#: What a lost broker or Redis looks like to a consumer; anything else is a bug to raise.
+LOST = (
+    pika.exceptions.AMQPConnectionError,
+    pika.exceptions.ChannelClosed,
+    pika.exceptions.StreamLostError,
+    redis.RedisError,
+    ServiceUnreachable,
+)
+
+
+def serve_until_stopped(
+    serve: Callable[[], None],
+    *,
+    name: str,
+    connected: Callable[[], bool],
+    stopping: Callable[[], bool],
+    log: logging.Logger,
+) -> None:
+    """Call `serve` until `stopping()`; after a lost service, reconnect with backoff.
+
+    Raises the error instead when `serve` never connected (`connected()` is false).
+    """
+    delay = 0.5
+    while not stopping():
+        try:
+            serve()
+            delay = 0.5
+        except LOST as exc:
+            if not connected() or stopping():
+                raise
+            log.warning("%s lost a service (%s); reconnecting in %.1fs", name, exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -23,6 +23,7 @@ demo: $(STAMP) services
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy contracts broker_config producers workers
 
 test: $(STAMP) services lint
 	$(PY) -m pytest $(ARGS)

@@ -498,7 +498,7 @@ class Chaos:
                     journal[path.stem] = json.loads(path.read_text())["status"]
         connection = self._connect()
         try:
-            letters = DeadLetters(connection).list()
+            letters = DeadLetters(connection).entries()
         finally:
             connection.close()
         poison = set(self.poison)

@@ -16,8 +16,8 @@ class Inventory(BaseModel):
 
     @model_validator(mode="after")
     def _ids_are_unique(self) -> Inventory:
-        seen: set[str] = set()
-        duplicates = sorted({t.id for t in self.targets if t.id in seen or seen.add(t.id)})
+        ids = [t.id for t in self.targets]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"duplicate target ids: {', '.join(duplicates)}")
         return self

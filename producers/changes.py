@@ -66,6 +66,8 @@ def publish_change(
     the change is booked in the ledger, so `provision status` can always account for it.
     """
     setup_tracing("provision-cli")
+    if change.targets is None:
+        raise SelectionError("publish_change needs the change file's own `targets` fleet")
     chosen = select(change.targets, change.selector)
     desired = DesiredState(resources=change.resources)
     change_id = change_id or str(uuid.uuid4())

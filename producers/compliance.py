@@ -127,7 +127,7 @@ class Compliance:
         A target with no revision assigned has nothing to deviate from, so a first
         sighting counts as aligned.
         """
-        record = {
+        record: dict[str, Any] = {
             "state": ComplianceState.ALIGNED.value,
             "revision": None,
             "delivery": "pull",

@@ -122,13 +122,13 @@ class DeadLetters:
     def __init__(self, connection: Any) -> None:
         self._connection = connection
 
-    def list(self) -> list[DeadLetter]:
+    def entries(self) -> list[DeadLetter]:
         """Every dead letter, oldest first; the queue is left as it was."""
         return self._visit(lambda letter: False)[0]
 
     def find(self, letter_id: str) -> list[DeadLetter]:
         """The dead letters with this id (a hash id can match several identical bodies)."""
-        return [letter for letter in self.list() if letter.id == letter_id]
+        return [letter for letter in self.entries() if letter.id == letter_id]
 
     def purge(self, ids: Iterable[str] | None) -> list[DeadLetter]:
         """Delete the dead letters with these ids (None: all). Returns what was deleted."""
@@ -147,7 +147,7 @@ class DeadLetters:
             return (wanted is None or letter.id in wanted) and bool(letter.exchange)
 
         if dry_run:
-            return [letter for letter in self.list() if chosen(letter)]
+            return [letter for letter in self.entries() if chosen(letter)]
         publisher = self._connection.channel()
         publisher.confirm_delivery()
 

@@ -30,7 +30,9 @@ class InventoryStore:
     def load(self, inventory: Inventory) -> LoadReport:
         """Replace the inventory with `inventory`, atomically: the file is the truth."""
         before = self.redis.hgetall(INVENTORY_KEY)
-        after = {t.id: t.model_dump_json() for t in inventory.targets}
+        after: dict[str | bytes, bytes | float | int | str] = {
+            t.id: t.model_dump_json() for t in inventory.targets
+        }
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(INVENTORY_KEY)
         if after:

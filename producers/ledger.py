@@ -70,7 +70,7 @@ class ChangeStatus:
 
     def as_json(self) -> dict[str, Any]:
         """The `provision status --json` object."""
-        rows = []
+        rows: list[dict[str, Any]] = []
         for target in self.targets:
             outcome = self.outcomes.get(target)
             if outcome is None:

@@ -86,7 +86,9 @@ def converge_task(
             if change.expires_at <= started:
                 reason = f"expired at {change.expires_at.isoformat()}"
                 return _reject(self, request, reason, started, attempts, change)
-            event = guard().recorded(change.change_id, change.target.id)
+            event: OutcomeEvent | Convergence | None = guard().recorded(
+                change.change_id, change.target.id
+            )
             if event is None:
                 with guard().lock(change.target.id):
                     event = _converge_once(self, change, started, attempts)

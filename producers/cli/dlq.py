@@ -37,7 +37,7 @@ def dlq_list(as_json: bool) -> None:
     """Every dead letter: id, reason, source, attempts, trace id."""
     connection, letters = _open()
     try:
-        rows = [letter.as_json() for letter in letters.list()]
+        rows = [letter.as_json() for letter in letters.entries()]
     finally:
         connection.close()  # type: ignore[attr-defined]
     if as_json:

@@ -2,21 +2,37 @@
 
 This package imports nothing of ours. `broker_config`, `producers` and `workers` all import
 it; it is the only vocabulary they share.
+
+Names are loaded on first use (PEP 562), so a process that needs only a few contracts (the
+engine in local mode) does not pay for building every model.
 """
 
-from contracts.changes import ChangeRequest
-from contracts.errors import ContractError, ExitCode, ProvisioningError, ServiceUnreachable
-from contracts.files import ChangeFile, load_document
-from contracts.outcomes import (
-    ErrorInfo,
-    OutcomeEvent,
-    OutcomeStatus,
-    ResourceOutcome,
-    ResourceStatus,
-)
-from contracts.resources import DirectorySpec, FileSpec, ResourceSpec
-from contracts.state import DesiredState
-from contracts.targets import Selector, Target
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+#: Public name → the module that defines it.
+_HOMES = {
+    "ChangeRequest": "contracts.changes",
+    "ContractError": "contracts.errors",
+    "ExitCode": "contracts.errors",
+    "ProvisioningError": "contracts.errors",
+    "ServiceUnreachable": "contracts.errors",
+    "ChangeFile": "contracts.files",
+    "load_document": "contracts.files",
+    "ErrorInfo": "contracts.outcomes",
+    "OutcomeEvent": "contracts.outcomes",
+    "OutcomeStatus": "contracts.outcomes",
+    "ResourceOutcome": "contracts.outcomes",
+    "ResourceStatus": "contracts.outcomes",
+    "DirectorySpec": "contracts.resources",
+    "FileSpec": "contracts.resources",
+    "ResourceSpec": "contracts.resources",
+    "DesiredState": "contracts.state",
+    "Selector": "contracts.targets",
+    "Target": "contracts.targets",
+}
 
 __all__ = [
     "ChangeFile",
@@ -38,3 +54,28 @@ __all__ = [
     "Target",
     "load_document",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'contracts' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from contracts.changes import ChangeRequest
+    from contracts.errors import ContractError, ExitCode, ProvisioningError, ServiceUnreachable
+    from contracts.files import ChangeFile, load_document
+    from contracts.outcomes import (
+        ErrorInfo,
+        OutcomeEvent,
+        OutcomeStatus,
+        ResourceOutcome,
+        ResourceStatus,
+    )
+    from contracts.resources import DirectorySpec, FileSpec, ResourceSpec
+    from contracts.state import DesiredState
+    from contracts.targets import Selector, Target

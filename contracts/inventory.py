@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.targets import Target
@@ -16,8 +18,8 @@ class Inventory(BaseModel):
 
     @model_validator(mode="after")
     def _ids_are_unique(self) -> Inventory:
-        ids = [t.id for t in self.targets]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        counts = Counter(t.id for t in self.targets)
+        duplicates = sorted(i for i, n in counts.items() if n > 1)
         if duplicates:
             raise ValueError(f"duplicate target ids: {', '.join(duplicates)}")
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import socket
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,7 +28,7 @@ def default_issuer() -> str:
 def select(targets: tuple[Target, ...], selector: Selector) -> list[Target]:
     """The targets the selector picks. Raises SelectionError when it picks none."""
     ids = [t.id for t in targets]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
     if duplicates:
         raise SelectionError(f"duplicate target ids in the fleet: {', '.join(duplicates)}")
     if selector.targets is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 
 import redis
 from tenacity import (
-    retry,
+    Retrying,
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
@@ -93,22 +94,58 @@ return 1
 _REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
 
 
+#: One retry policy for every Redis call: a restart's worth (about 15 s), then give up.
+_RETRYER = Retrying(
+    retry=retry_if_exception_type(_REDIS_ERRORS),
+    stop=stop_after_delay(15) | stop_after_attempt(12),
+    wait=wait_exponential_jitter(multiplier=0.1, max=2.0),
+    reraise=True,
+)
+
+
 def _reliably(call: Callable[[], T]) -> T:
-    """Run one Redis call, retrying a restart's worth (about 15 s) before giving up."""
-
-    @retry(
-        retry=retry_if_exception_type(_REDIS_ERRORS),
-        stop=stop_after_delay(15) | stop_after_attempt(12),
-        wait=wait_exponential_jitter(initial=0.1, max=2.0),
-        reraise=True,
-    )
-    def attempt() -> T:
-        return call()
-
+    """Run one Redis call under the retry policy; ServiceUnavailable when it gives up."""
     try:
-        return attempt()
+        return _RETRYER(call)
     except _REDIS_ERRORS as exc:
         raise ServiceUnavailable(f"Redis unreachable: {exc}") from exc
+
+
+class _Keeper:
+    """One thread per process that keeps every lock this process holds alive.
+
+    A thread per lock would cost a start and a join per change; one keeper refreshes all
+    held locks every third of their TTL, and a killed process stops refreshing them all.
+    """
+
+    def __init__(self, refresh: Any) -> None:
+        self._refresh = refresh
+        self._held: dict[str, str] = {}
+        self._mutex = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, key: str, token: str) -> None:
+        with self._mutex:
+            self._held[key] = token
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="lock-keeper", daemon=True)
+                self._thread.start()
+
+    def drop(self, key: str) -> None:
+        with self._mutex:
+            self._held.pop(key, None)
+
+    def _run(self) -> None:
+        ttl_ms = int(LOCK_TTL_S * 1000)
+        while True:
+            time.sleep(LOCK_TTL_S / 3)
+            with self._mutex:
+                held = list(self._held.items())
+            for key, token in held:
+                try:
+                    self._refresh(keys=[key], args=[token, ttl_ms])
+                except _REDIS_ERRORS as exc:  # the next tick tries again
+                    log.warning("could not refresh the lock %s: %s", key, exc)
 
 
 class Guard:
@@ -123,6 +160,7 @@ class Guard:
         self._release = client.register_script(_RELEASE)
         self._refresh = client.register_script(_REFRESH)
         self._record = client.register_script(_RECORD)
+        self._keeper = _Keeper(self._refresh)
 
     def count_delivery(self, task_id: str, round_id: str) -> int:
         """Count one more start of this message in this round; return the count."""
@@ -157,7 +195,7 @@ class Guard:
 
     @contextmanager
     def lock(self, target: str) -> Iterator[None]:
-        """Hold the target's lock while the block runs, refreshing its TTL in a thread.
+        """Hold the target's lock while the block runs; the process's keeper keeps it alive.
 
         Raises:
             LockBusy: another request holds it.
@@ -168,22 +206,11 @@ class Guard:
         ttl_ms = int(LOCK_TTL_S * 1000)
         if not _reliably(lambda: self.redis.set(key, token, nx=True, px=ttl_ms)):
             raise LockBusy(f"target {target} is being converged by another request")
-        stop = threading.Event()
-
-        def refresh() -> None:
-            while not stop.wait(LOCK_TTL_S / 3):
-                try:
-                    self._refresh(keys=[key], args=[token, ttl_ms])
-                except _REDIS_ERRORS as exc:  # the next tick tries again
-                    log.warning("could not refresh the lock of %s: %s", target, exc)
-
-        keeper = threading.Thread(target=refresh, name=f"lock-{target}", daemon=True)
-        keeper.start()
+        self._keeper.hold(key, token)
         try:
             yield
         finally:
-            stop.set()
-            keeper.join()
+            self._keeper.drop(key)
             try:
                 _reliably(lambda: self._release(keys=[key], args=[token]))
             except ServiceUnavailable:

@@ -78,7 +78,7 @@ def _producer_publish(
 @retry(
     retry=retry_if_exception_type(TRANSIENT),
     stop=stop_after_attempt(4),
-    wait=wait_exponential_jitter(initial=0.2, max=3.0),
+    wait=wait_exponential_jitter(multiplier=0.2, max=3.0),
     reraise=True,
 )
 def report(app: Any, event: OutcomeEvent, routing_key: str) -> None:
@@ -97,7 +97,7 @@ def report(app: Any, event: OutcomeEvent, routing_key: str) -> None:
 @retry(
     retry=retry_if_exception_type(TRANSIENT),
     stop=stop_after_attempt(4),
-    wait=wait_exponential_jitter(initial=0.2, max=3.0),
+    wait=wait_exponential_jitter(multiplier=0.2, max=3.0),
     reraise=True,
 )
 def dead_letter(

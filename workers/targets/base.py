@@ -61,8 +61,21 @@ class Target(Protocol):
         """Drop cached resolutions; called after a change that reshapes the tree."""
         ...
 
-    def put(self, location: str, data: bytes, *, mode: int, uid: int = -1, gid: int = -1) -> None:
-        """Write a file atomically: a temporary file beside it, fsync, rename (uid -1: keep)."""
+    def put(
+        self,
+        location: str,
+        data: bytes,
+        *,
+        mode: int,
+        uid: int = -1,
+        gid: int = -1,
+        durable: bool = True,
+    ) -> None:
+        """Write a file atomically: a temporary file beside it, fsync, rename (uid -1: keep).
+
+        `durable=False` skips the fsyncs: still atomic, and intact after any process
+        crash, but not promised to survive a power cut (bookkeeping that can be rebuilt).
+        """
         ...
 
     def run(

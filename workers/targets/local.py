@@ -72,8 +72,21 @@ class LocalTarget:
         """Drop the cached parent resolutions."""
         self._dirs = {"": self._root, "/": self._root}
 
-    def put(self, location: str, data: bytes, *, mode: int, uid: int = -1, gid: int = -1) -> None:
-        """Write `data` to `location` atomically; a crash leaves the old file or the new one."""
+    def put(
+        self,
+        location: str,
+        data: bytes,
+        *,
+        mode: int,
+        uid: int = -1,
+        gid: int = -1,
+        durable: bool = True,
+    ) -> None:
+        """Write `data` to `location` atomically; a crash leaves the old file or the new one.
+
+        With `durable` (managed files) the data and then the rename are fsynced, so they
+        survive a power cut too; without it (journal bookkeeping) only a process crash.
+        """
         import tempfile
 
         directory, name = os.path.split(location)
@@ -85,13 +98,15 @@ class LocalTarget:
                 if uid != -1 or gid != -1:
                     os.fchown(handle.fileno(), uid, gid)
                 os.fchmod(handle.fileno(), mode)
-                os.fsync(handle.fileno())
+                if durable:
+                    os.fsync(handle.fileno())
             os.replace(temporary, location)
         except BaseException:
             with suppress(FileNotFoundError):
                 os.unlink(temporary)
             raise
-        self._unsynced.add(directory)
+        if durable:
+            self._unsynced.add(directory)
 
     def run(
         self,

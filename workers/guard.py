@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
@@ -91,6 +92,13 @@ end
 return 1
 """
 
+# KEYS: deliveries, done, fence. ARGV: ttl. One round trip to start a task.
+_BEGIN = """
+local starts = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return {starts, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+"""
+
 _REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
 
 
@@ -148,6 +156,15 @@ class _Keeper:
                     log.warning("could not refresh the lock %s: %s", key, exc)
 
 
+@dataclass(frozen=True)
+class Begun:
+    """What a task learns as it starts: its start count, a recorded outcome, the fence."""
+
+    starts: int
+    recorded: OutcomeEvent | None
+    fence: int | None
+
+
 class Guard:
     """The Redis half of the guard, for one worker process.
 
@@ -160,7 +177,22 @@ class Guard:
         self._release = client.register_script(_RELEASE)
         self._refresh = client.register_script(_REFRESH)
         self._record = client.register_script(_RECORD)
+        self._begin = client.register_script(_BEGIN)
         self._keeper = _Keeper(self._refresh)
+
+    def begin(self, task_id: str, round_id: str, change_id: str, target: str) -> Begun:
+        """Count this start and read the record and the fence, in one round trip."""
+        keys = [
+            DELIVERIES_KEY.format(task_id=task_id, round=round_id),
+            DONE_KEY.format(change_id=change_id, target=target),
+            FENCE_KEY.format(target=target),
+        ]
+        starts, done, fence = _reliably(lambda: self._begin(keys=keys, args=[RECORD_TTL_S]))
+        return Begun(
+            starts=int(starts),
+            recorded=OutcomeEvent.model_validate_json(done) if done else None,
+            fence=int(fence) if fence is not None else None,
+        )
 
     def count_delivery(self, task_id: str, round_id: str) -> int:
         """Count one more start of this message in this round; return the count."""

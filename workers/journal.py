@@ -46,6 +46,13 @@ class Journal:
 
     def __init__(self, spec: TargetSpec) -> None:
         self._spec = spec
+        self._target: Target | None = None
+
+    def _reached(self) -> Target:
+        """The target, connected once per journal (reads and writes share it)."""
+        if self._target is None:
+            self._target = connect(self._spec)
+        return self._target
 
     def outcome(self, change_id: str) -> OutcomeEvent | None:
         """The final outcome this target recorded for `change_id`, if any."""
@@ -64,34 +71,23 @@ class Journal:
 
     def record(self, event: OutcomeEvent, sequence: int | None) -> None:
         """Write the final outcome; raise the sequence and the revision if they are higher."""
-        target = connect(self._spec)
-        try:
-            self._put(target, f"{DONE_DIR}/{_file_name(event.change_id)}", event.model_dump_json())
-            if sequence is not None and sequence > (self.sequence() or -1):
-                self._put(target, SEQUENCE_FILE, f"{sequence}\n")
-            if event.status.ok and event.revision is not None:
-                self._raise_revision(target, event.revision)
-        finally:
-            target.close()
+        target = self._reached()
+        self._put(target, f"{DONE_DIR}/{_file_name(event.change_id)}", event.model_dump_json())
+        if sequence is not None and sequence > (self.sequence() or -1):
+            self._put(target, SEQUENCE_FILE, f"{sequence}\n")
+        if event.status.ok and event.revision is not None:
+            self._raise_revision(target, event.revision)
 
     def applied_revision(self, revision: int) -> None:
         """Note that `revision` was applied (the pull agent's side of the same fact)."""
-        target = connect(self._spec)
-        try:
-            self._raise_revision(target, revision)
-        finally:
-            target.close()
+        self._raise_revision(self._reached(), revision)
 
     def _raise_revision(self, target: Target, revision: int) -> None:
         if revision > (self.revision() or 0):
             self._put(target, REVISION_FILE, f"{revision}\n")
 
     def _read(self, path: str) -> str | None:
-        target = connect(self._spec)
-        try:
-            location = target.resolve(path)
-        finally:
-            target.close()
+        location = self._reached().resolve(path)
         try:
             with open(location, encoding="utf-8") as handle:
                 return handle.read()

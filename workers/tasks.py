@@ -76,7 +76,10 @@ def converge_task(
         span.set_attribute(ATTR_CHANGE_ID, change.change_id)
         span.set_attribute(ATTR_TARGET, change.target.id)
         try:
-            starts = guard().count_delivery(str(self.request.id), f"{retries}:{replay or 0}")
+            begun = guard().begin(
+                str(self.request.id), f"{retries}:{replay or 0}", change.change_id, change.target.id
+            )
+            starts = begun.starts
             if starts > MAX_DELIVERIES:
                 reason = (
                     f"poison: started {starts} times without finishing (its worker died or "
@@ -86,12 +89,10 @@ def converge_task(
             if change.expires_at <= started:
                 reason = f"expired at {change.expires_at.isoformat()}"
                 return _reject(self, request, reason, started, attempts, change)
-            event: OutcomeEvent | Convergence | None = guard().recorded(
-                change.change_id, change.target.id
-            )
+            event: OutcomeEvent | Convergence | None = begun.recorded
             if event is None:
                 with guard().lock(change.target.id):
-                    event = _converge_once(self, change, started, attempts)
+                    event = _converge_once(self, change, started, attempts, begun.fence)
         except (LockBusy, ServiceUnavailable) as exc:
             return _wait(self, change, exc, started, attempts, waits, replay)
         if isinstance(event, Convergence):
@@ -101,7 +102,7 @@ def converge_task(
 
 
 def _converge_once(
-    task: Any, change: ChangeRequest, started: Any, attempts: int
+    task: Any, change: ChangeRequest, started: Any, attempts: int, fenced: int | None
 ) -> OutcomeEvent | Convergence:
     """Under the target's lock: the recorded outcome, superseded, or one engine run.
 
@@ -118,9 +119,9 @@ def _converge_once(
     if prior is not None:
         guard().record(prior, None)
         return prior
-    fence = max(
-        (s for s in (applied, guard().fence(change.target.id)) if s is not None), default=None
-    )
+    # The Redis fence was read as the task began; the journal, read under the lock, is the
+    # target's own word, so a fence raised meanwhile is still seen.
+    fence = max((s for s in (applied, fenced) if s is not None), default=None)
     why = None if change.dry_run else _superseded(change, fence, revision)
     if why is not None:
         error = ErrorInfo(type="Superseded", message=why, transient=False)

@@ -81,8 +81,6 @@ def wait_for(
         bar = progress.add_task(f"change {rollout_id[:8]}", total=None, counts="waiting")
         while True:
             done = settled(book, ledger, rollout_id)
-            if done is not None:
-                return done
             meta = book.meta(rollout_id)
             if meta.get("state"):
                 counts = ledger.counts(rollout_id)
@@ -94,6 +92,8 @@ def wait_for(
                     completed=total - counts["pending"],
                     counts=f"{meta['state']} {shown}",
                 )
+            if done is not None:
+                return done
             if time.monotonic() >= deadline:
                 status = ledger.status(rollout_id) if meta.get("state") else None
                 state = RolloutState(meta["state"]) if meta.get("state") else None

@@ -121,16 +121,24 @@ def watch(
             w.index: progress.add_task(f"wave {w.index}", total=len(w.targets), detail="")
             for w in rollout.plan.waves
         }
+        begun: dict[int, float] = {}  # when each wave was first seen under way, and done
+        ended: dict[int, float] = {}
         while True:
             state = RolloutState(book.meta(rollout_id)["state"])
             published = book.published(rollout_id)
-            elapsed = max(time.monotonic() - started, 1e-3)
             in_flight = 0
             for wave, counts in zip(rollout.plan.waves, book.wave_counts(rollout), strict=True):
                 size = len(wave.targets)
                 done = size - counts["pending"]
                 sent = sum(1 for t in wave.targets if t in published)
                 in_flight += sent - done
+                now = time.monotonic()
+                if sent and wave.index not in begun:
+                    begun[wave.index] = now
+                if done == size and wave.index not in ended:
+                    ended[wave.index] = now
+                start = begun.get(wave.index, now)
+                elapsed = max(ended.get(wave.index, now) - start, 1e-3)
                 detail = (
                     f"done {done}  failed {failures(counts)}  in flight {sent - done}  "
                     f"remaining {size - done}  {done / elapsed:.1f}/s"

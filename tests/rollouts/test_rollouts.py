@@ -51,6 +51,9 @@ def test_an_event_from_a_plain_pika_client_rolls_out_in_waves(tmp_path: Path, fl
     assert [w["size"] for w in result["waves"]] == [1, 2, 2]
     assert all(w["counts"]["changed"] == w["size"] for w in result["waves"])
     assert (tmp_path / "t04" / "etc/motd").read_text() == "hi\n"
+    watched = provision(fleet, "rollout", "watch", rid, "--timeout", "20")
+    assert watched.returncode == 0, watched.stderr
+    assert "wave 2" in watched.stdout and "rollout completed" in watched.stdout
 
 
 def test_a_failing_canary_halts_the_rollout_and_no_later_wave_is_published(

@@ -6,6 +6,7 @@ Own vhost and database, so killing workers or flushing Redis here disturbs no ot
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,25 +21,26 @@ from broker_config import declare
 from contracts import ChangeRequest, DesiredState, Target
 from producers.ledger import Ledger
 from producers.publisher import Publisher
-from tests.support import Process, make_vhost, need, reachable, wait_until
+from tests.support import Process, drop_vhost, make_vhost, need, reachable, wait_until
 
-VHOST = "provision-delivery"
+VHOST = f"provision-delivery-{os.getpid()}"
 REDIS_DB = 14
 REGION = "dl"
 
 
 @pytest.fixture(scope="session")
-def delivery_env() -> dict[str, str]:
+def delivery_env() -> Iterator[dict[str, str]]:
     """The environment that points our processes at this package's vhost and database."""
     need(reachable(6379), "Redis is not reachable on 127.0.0.1:6379")
     url = make_vhost(VHOST)
     redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
     redis.Redis.from_url(redis_url).flushdb()
-    return {
+    yield {
         "PROVISION_BROKER_URL": url,
         "PROVISION_REDIS_URL": redis_url,
         "PROVISION_RETRY_BASE_S": "0.2",
     }
+    drop_vhost(VHOST)
 
 
 @pytest.fixture

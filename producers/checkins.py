@@ -53,15 +53,13 @@ WAITING_TTL_S = 120.0
 #: The longest delay an agent is ever told to wait (Puppet's max-retry-delay is 1800 s).
 MAX_RETRY_AFTER_S = 300.0
 
-# KEYS: admissions, waiting. ARGV: member, target, cap. Logs the admission with Redis's
-# clock (the clock the GCRA uses) and takes the target off the backlog.
+# KEYS: admissions, waiting. ARGV: member, target, cap, time. Logs the admission at the
+# Redis time the limiter admitted it, and takes the target off the backlog.
 _ADMITTED = """
-local now = redis.call('TIME')
-local t = tonumber(now[1]) + tonumber(now[2]) / 1e6
-redis.call('ZADD', KEYS[1], t, ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1)
 redis.call('ZREM', KEYS[2], ARGV[2])
-return tostring(t)
+return ARGV[4]
 """
 
 # KEYS: waiting. ARGV: target, ttl. Puts the target on the backlog; returns its size.
@@ -103,7 +101,7 @@ class CheckinDesk:
         problem = self.enrollment.verify(request.target, request.token)
         if problem is not None:
             return self.refuse(request.target, problem)
-        wait_s = self.pacer.wait_s(ADMISSION_RATE_KEY, self.rate_per_s, self.burst)
+        wait_s, at = self.pacer.admit(ADMISSION_RATE_KEY, self.rate_per_s, self.burst)
         if wait_s > 0:
             return CheckinReply(admitted=False, retry_after_s=self._retry_after(request, wait_s))
         self._counter += 1
@@ -113,6 +111,7 @@ class CheckinDesk:
                 f"{request.target} {self._counter} {random.random():.6f}",
                 request.target,
                 LOG_CAP,
+                f"{at:.6f}",
             ],
         )
         return self._assigned(request)

@@ -20,7 +20,7 @@ return 1
 """
 
 # GCRA. KEYS[1]=theoretical arrival time. ARGV: rate per second, burst.
-# Returns seconds to wait (0 when admitted now).
+# Returns {seconds to wait (0 when admitted now), the Redis time of the decision}.
 _RATE = """
 local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1e6
@@ -29,10 +29,10 @@ local burst = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or t)
 if tat < t then tat = t end
 local allow_at = tat - interval * burst
-if allow_at > t then return tostring(allow_at - t) end
+if allow_at > t then return {tostring(allow_at - t), tostring(t)} end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - t) * 1000) + 1000)
-return '0'
+return {'0', tostring(t)}
 """
 
 
@@ -56,4 +56,12 @@ class Pacer:
 
     def wait_s(self, key: str, rate_per_s: float, burst: int = 1) -> float:
         """0 when one more may go now (and it is counted); else how long to wait."""
-        return float(self._rate(keys=[key], args=[rate_per_s, burst - 1]))
+        return self.admit(key, rate_per_s, burst)[0]
+
+    def admit(self, key: str, rate_per_s: float, burst: int = 1) -> tuple[float, float]:
+        """As `wait_s`, with the Redis time (epoch seconds) the limiter decided at.
+
+        Logging an admission at that very time makes the log agree with the limiter.
+        """
+        wait, at = self._rate(keys=[key], args=[rate_per_s, burst - 1])
+        return float(wait), float(at)

@@ -20,7 +20,7 @@ _HOMES = {
     "ProvisioningError": "contracts.errors",
     "ServiceUnreachable": "contracts.errors",
     "ChangeFile": "contracts.files",
-    "load_document": "contracts.files",
+    "load_document": "contracts.documents",
     "ErrorInfo": "contracts.outcomes",
     "OutcomeEvent": "contracts.outcomes",
     "OutcomeStatus": "contracts.outcomes",
@@ -67,8 +67,9 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from contracts.changes import ChangeRequest
+    from contracts.documents import load_document
     from contracts.errors import ContractError, ExitCode, ProvisioningError, ServiceUnreachable
-    from contracts.files import ChangeFile, load_document
+    from contracts.files import ChangeFile
     from contracts.outcomes import (
         ErrorInfo,
         OutcomeEvent,

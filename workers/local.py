@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from contracts import ContractError, DesiredState, ExitCode, ResourceStatus
 from contracts import Target as TargetSpec
-from contracts.files import read_document
+from contracts.documents import read_document
 from workers.engine import Convergence, converge
 
 _NOT_A_WORD = re.compile(r"[^A-Za-z0-9_-]+")

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from contracts import ContractError
-from contracts.files import read_document
+from contracts.documents import read_document
 from contracts.inventory import Inventory
 from contracts.targets import Target
 from contracts.truth import (

@@ -16,6 +16,8 @@ DATA_PLANE = frozenset({"worker", "converge", "agent"})
 
 def main() -> None:
     """Entry point of `provision`."""
+    # No pydantic plugins are used; scanning installed packages for them costs every start.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
     if words and words[0] in DATA_PLANE:
         sys.stdout.flush()

@@ -1,7 +1,7 @@
 """Benchmarks 4 and 5: one change to thousands of local targets in one region, and the
 regional worker's memory (all its processes) at rest and after that fan-out.
 
-The fan-out is published with `publish_change`, as `provision apply` does, and timed to
+The fan-out is published with `publish_change` (straight to the region, no rollout), and timed to
 the last outcome in the ledger; the ideal is the same count at the no-op task rate.
 """
 

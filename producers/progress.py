@@ -57,7 +57,7 @@ def settled(book: RolloutBook, ledger: Ledger, rollout_id: str) -> Settled | Non
     counts = ledger.counts(rollout_id)
     total = int(ledger.redis.hget(f"provision:change:{rollout_id}", "target_count") or 0)
     recorded = total - counts["pending"]
-    if recorded < len(book.published(rollout_id)):
+    if recorded < book.published_count(rollout_id):
         return None
     return Settled(state, meta.get("reason", ""), ledger.status(rollout_id), True)
 

@@ -181,6 +181,9 @@ class RolloutBook:
     def published(self, rollout_id: str) -> set[str]:
         return set(self.redis.smembers(rollout_key(rollout_id, "published")))
 
+    def published_count(self, rollout_id: str) -> int:
+        return int(self.redis.scard(rollout_key(rollout_id, "published")))
+
     def mark_published(self, rollout_id: str, target: str) -> None:
         self.redis.sadd(rollout_key(rollout_id, "published"), target)
 
@@ -262,7 +265,7 @@ def status_json(book: RolloutBook, rollout_id: str) -> dict[str, Any]:
         "issued_by": meta.get("issued_by"),
         "created_at": meta.get("created_at"),
         "updated_at": meta.get("updated_at"),
-        "published": len(book.published(rollout_id)),
+        "published": book.published_count(rollout_id),
         "waves": [
             {
                 "index": w.index,

@@ -194,28 +194,6 @@ class Guard:
             fence=int(fence) if fence is not None else None,
         )
 
-    def count_delivery(self, task_id: str, round_id: str) -> int:
-        """Count one more start of this message in this round; return the count."""
-        key = DELIVERIES_KEY.format(task_id=task_id, round=round_id)
-
-        def incr() -> int:
-            pipe = self.redis.pipeline()
-            pipe.incr(key)
-            pipe.expire(key, RECORD_TTL_S)
-            return int(pipe.execute()[0])
-
-        return _reliably(incr)
-
-    def recorded(self, change_id: str, target: str) -> OutcomeEvent | None:
-        """The final outcome of (change, target), if one was recorded."""
-        raw = _reliably(lambda: self.redis.get(DONE_KEY.format(change_id=change_id, target=target)))
-        return OutcomeEvent.model_validate_json(raw) if raw else None
-
-    def fence(self, target: str) -> int | None:
-        """The highest sequence the target is known to have applied."""
-        raw = _reliably(lambda: self.redis.get(FENCE_KEY.format(target=target)))
-        return int(raw) if raw is not None else None
-
     def record(self, event: OutcomeEvent, sequence: int | None) -> None:
         """Keep the final outcome; raise the target's fence to `sequence` if it is higher."""
         keys = [

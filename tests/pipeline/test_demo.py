@@ -76,8 +76,10 @@ def test_the_demo_converges_then_a_second_run_changes_nothing(
 
 
 def test_ctrl_c_stops_the_demo_and_every_child(tmp_path: Path, demo_env: dict[str, str]) -> None:
+    # Enough targets that the rollout is still under way when Ctrl-C arrives, however fast.
+    argv = ["-m", "producers", "demo", "--targets", "1500", "--state-dir", str(tmp_path)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "producers", "demo", "--targets", "4", "--state-dir", str(tmp_path)],
+        [sys.executable, *argv],
         env={**os.environ, **demo_env},
         cwd=ROOT,
         stdout=subprocess.PIPE,

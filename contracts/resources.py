@@ -12,13 +12,33 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contracts.engine_limits import COMMAND_TIMEOUT_S, FILE_CONTENT_BYTES
+
 _MODE = re.compile(r"^0?[0-7]{3,4}$")
+#: C0 controls, DEL, and the bidirectional overrides and isolates (U+202A-E, U+2066-9):
+#: in a path they spoof what the CLI and outcomes show.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_SETID = 0o6000
+
+
+def check_text(value: str, what: str) -> str:
+    """Refuse control characters and bidirectional overrides, naming the first one."""
+    if not value:
+        raise ValueError(f"{what} must be a non-empty string")
+    bad = _UNPRINTABLE.search(value)
+    if bad is not None:
+        raise ValueError(
+            f"{what} may not contain control characters or bidirectional overrides "
+            f"(found U+{ord(bad.group()):04X} at offset {bad.start()})"
+        )
+    return value
 
 
 def check_path(value: str) -> str:
-    """A spec path is POSIX, free of NUL and `..`; it is read relative to the target's root."""
+    """A spec path is POSIX, printable, free of `..`; it is read relative to the target's root."""
     if not value or "\x00" in value:
         raise ValueError("path must be a non-empty string without NUL bytes")
+    check_text(value, "path")
     if ".." in PurePosixPath(value).parts:
         raise ValueError("path may not contain '..': every path stays under the target's root")
     return value
@@ -95,14 +115,33 @@ class OwnedSpecBase(SpecBase):
         default=None, description="Group name or gid; set only where the worker may."
     )
 
+    allow_setid: bool = Field(
+        default=False, description="Allow setuid/setgid bits in `mode` (refused otherwise)."
+    )
+    allow_hardlinks: bool = Field(
+        default=False,
+        description="Allow changing a regular file that has more than one hard link.",
+    )
+
     _check_mode = field_validator("mode", mode="before")(classmethod(lambda cls, v: check_mode(v)))
+
+    @model_validator(mode="after")
+    def _no_setid(self) -> OwnedSpecBase:
+        if self.mode is not None and int(self.mode, 8) & _SETID and not self.allow_setid:
+            raise ValueError(
+                f"mode: {self.mode} sets setuid/setgid bits; refused unless allow_setid: true"
+            )
+        return self
 
 
 class FileSpec(OwnedSpecBase):
     """A regular file with the given content (or rendered template), mode and ownership."""
 
     kind: Literal["file"] = "file"
-    content: str = ""
+    content: str | None = Field(
+        default=None,
+        description="Exact content. Without content or template only metadata is managed.",
+    )
     template: str | None = Field(
         default=None,
         description="Jinja2 template rendered with the target's facts; unknown names are errors.",
@@ -115,6 +154,16 @@ class FileSpec(OwnedSpecBase):
         # the wire, so only a non-empty one clashes.
         if self.template is not None and self.content:
             raise ValueError("give either content or template, not both")
+        for field in ("content", "template"):
+            text = getattr(self, field)
+            if (
+                text is not None
+                and len(text) > FILE_CONTENT_BYTES // 4
+                and (len(text.encode("utf-8")) > FILE_CONTENT_BYTES)
+            ):
+                raise ValueError(
+                    f"{field} is larger than FILE_CONTENT_BYTES ({FILE_CONTENT_BYTES} bytes)"
+                )
         return self
 
 
@@ -142,7 +191,7 @@ class SymlinkSpec(SpecBase):
     def _destination_text(cls, value: str) -> str:
         if not value or "\x00" in value:
             raise ValueError("destination must be a non-empty string without NUL bytes")
-        return value
+        return check_text(value, "destination")
 
 
 class AbsentSpec(SpecBase):
@@ -155,23 +204,45 @@ class LineSpec(SpecBase):
     """A line that must (or must not) be present in an existing file."""
 
     kind: Literal["line"] = "line"
-    line: str = Field(description="The whole line, without its newline.")
+    line: str | None = Field(
+        default=None,
+        description="The whole line, without its newline (not needed for present: false + match).",
+    )
     present: bool = True
     match: str | None = Field(
         default=None,
         description="Regex: matching lines are replaced by `line` (or removed if not present).",
     )
-    create: bool = Field(default=False, description="Create the file if it does not exist.")
+    create: bool = Field(
+        default=False, description="Create the file (and its parent directories) if missing."
+    )
+    allow_hardlinks: bool = Field(
+        default=False,
+        description="Allow changing a regular file that has more than one hard link.",
+    )
     sensitive: bool = Field(default=False, description="Never show content or diffs.")
 
     _check_match = field_validator("match")(classmethod(lambda cls, v: check_regex(v)))
 
     @field_validator("line")
     @classmethod
-    def _one_line(cls, value: str) -> str:
-        if "\n" in value or "\r" in value:
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and ("\n" in value or "\r" in value):
             raise ValueError("line may not contain a newline")
         return value
+
+    @field_validator("match")
+    @classmethod
+    def _match_not_empty(cls, value: str | None) -> str | None:
+        if value == "":
+            raise ValueError("match may not be empty (it would match every line)")
+        return value
+
+    @model_validator(mode="after")
+    def _line_needed(self) -> LineSpec:
+        if self.line is None and (self.present or self.match is None):
+            raise ValueError("line: required (except with present: false and a match)")
+        return self
 
 
 class CommandSpec(SpecBase):
@@ -186,7 +257,12 @@ class CommandSpec(SpecBase):
     creates: str | None = Field(default=None, description="Done when this path exists.")
     unless: tuple[str, ...] | None = Field(default=None, description="Done when this exits 0.")
     onlyif: tuple[str, ...] | None = Field(default=None, description="Run only if this exits 0.")
-    timeout_s: float = Field(default=300.0, gt=0, le=86400)
+    timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=COMMAND_TIMEOUT_S,
+        description="Killed, with all it started, after this long (ceiling COMMAND_TIMEOUT_S).",
+    )
     env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
 
     _check_argvs = field_validator("argv", "unless", "onlyif")(

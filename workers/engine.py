@@ -1,8 +1,9 @@
 """The convergence engine: for one target, prepare → check readiness → observe, diff, apply.
 
 Workers and the pull agent both call `converge`; nothing else touches machines. Every
-spec is prepared (templates rendered, owners looked up, paths confined) before anything
-is applied, so bad input and confinement violations change nothing.
+spec is prepared (templates rendered, owners looked up) before anything is applied, so
+bad input changes nothing. Every path is resolved inside the target's root, afresh, at
+each read and write (`workers.targets.walk`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from contracts import (
 from contracts import Target as TargetSpec
 from workers.facts import gather
 from workers.resources import RESOURCES, Context, SpecError
-from workers.targets import ConfinementError, Target, TargetError, connect
+from workers.targets import PathError, Target, TargetError, connect
 from workers.waivers import Waivers, expired, waived
 
 
@@ -214,6 +215,6 @@ def _first_line(exc: BaseException) -> str:
 
     Our own errors speak for themselves; anything else is prefixed with its class name.
     """
-    text = exc.reason if isinstance(exc, ConfinementError) else str(exc).strip()
+    text = exc.reason if isinstance(exc, PathError) else str(exc).strip()
     first = (text or type(exc).__name__).splitlines()[0]
     return first if isinstance(exc, ProvisioningError) else f"{type(exc).__name__}: {first}"

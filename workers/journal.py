@@ -14,7 +14,6 @@ Skipping the fsyncs halves what a change costs the worker.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 
 from contracts import OutcomeEvent
@@ -87,18 +86,16 @@ class Journal:
             self._put(target, REVISION_FILE, f"{revision}\n")
 
     def _read(self, path: str) -> str | None:
-        location = self._reached().resolve(path)
         try:
-            with open(location, encoding="utf-8") as handle:
-                return handle.read()
+            _, content = self._reached().read(path)
         except FileNotFoundError:
             return None
+        return None if content is None else content.decode("utf-8", "replace")
 
     @staticmethod
     def _put(target: Target, path: str, text: str) -> None:
-        location = target.resolve(path)
         try:
-            target.put(location, text.encode(), mode=0o600, durable=False)
+            target.put(path, text.encode(), mode=0o600, durable=False, parents=False)
         except FileNotFoundError:
-            os.makedirs(os.path.dirname(location), mode=0o700, exist_ok=True)
-            target.put(location, text.encode(), mode=0o600, durable=False)
+            target.mkdir(path.rpartition("/")[0] or "/", 0o700)
+            target.put(path, text.encode(), mode=0o600, durable=False, parents=False)

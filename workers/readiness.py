@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,7 +14,7 @@ from contracts.state import (
     TcpPortCheck,
     UptimeCheck,
 )
-from workers.targets import ConfinementError, Target
+from workers.targets import PathError, Target, ended
 
 
 def evaluate(target: Target, checks: Sequence[CheckSpec]) -> list[str]:
@@ -33,12 +32,12 @@ def evaluate(target: Target, checks: Sequence[CheckSpec]) -> list[str]:
 
 
 def path_exists(target: Target, check: PathExistsCheck) -> str | None:
-    """Ready when the path exists (a link counts if its destination stays in the root)."""
+    """Ready when the path exists (a link is followed inside the root, like every path)."""
     try:
-        location = target.resolve(check.path)
-    except ConfinementError as exc:
-        return str(exc)
-    return None if os.path.lexists(location) else f"{check.path} does not exist"
+        seen = target.lstat(check.path)
+    except (FileNotFoundError, PathError):
+        seen = None
+    return None if seen is not None else f"{check.path} does not exist"
 
 
 def tcp_port(target: Target, check: TcpPortCheck) -> str | None:
@@ -53,13 +52,16 @@ def tcp_port(target: Target, check: TcpPortCheck) -> str | None:
 
 
 def command(target: Target, check: CommandCheck) -> str | None:
-    """Ready when the command exits 0 (run in the root, no shell unless shell: true)."""
+    """Ready when the command exits 0 (run in the root, no shell unless shell: true).
+
+    Only how it ended is reported, never what it printed.
+    """
     argv = ("/bin/sh", "-c", check.argv[0]) if check.shell else check.argv
     try:
-        result = target.run(argv, cwd=target.root, timeout_s=check.timeout_s)
+        result = target.run(argv, cwd="/", timeout_s=check.timeout_s)
     except OSError as exc:
         return f"{check.argv[0]} could not start: {exc.strerror or exc}"
-    return None if result.ok else f"{' '.join(check.argv)} {result.describe()}"
+    return None if result.ok else f"{' '.join(check.argv)} {ended(result)}"
 
 
 def http(target: Target, check: HttpCheck) -> str | None:

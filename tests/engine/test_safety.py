@@ -57,7 +57,7 @@ def test_nul_bytes_are_rejected_by_the_contract(resource: dict[str, Any]) -> Non
     [
         {"kind": "file", "path": "/escape/secret", "content": "pwned"},
         {"kind": "file", "path": "/link-to-secret", "content": "pwned"},
-        {"kind": "line", "path": "/link-to-secret", "line": "pwned"},
+        {"kind": "line", "path": "/link-to-secret", "line": "pwned", "create": True},
         {"kind": "directory", "path": "/escape/new", "mode": "0777"},
         {"kind": "absent", "path": "/escape/secret"},
         {"kind": "symlink", "path": "/escape/new-link", "destination": "x"},
@@ -68,21 +68,22 @@ def test_nul_bytes_are_rejected_by_the_contract(resource: dict[str, Any]) -> Non
         {"kind": "command", "argv": ["true"], "creates": "/escape/secret"},
     ],
 )
-def test_symlink_escapes_are_rejected_before_any_change(
+def test_links_to_host_paths_are_read_inside_the_root_and_nothing_outside_moves(
     root: Path, outside: Path, run: Callable[..., Convergence], resource: dict[str, Any]
 ) -> None:
+    """A link's absolute destination means the target's `/`: host paths never leak out."""
     (root / "escape").symlink_to(outside)
     (root / "link-to-secret").symlink_to(outside / "secret")
-    before_root, before_outside = tree_hash(root), tree_hash(outside)
+    before_outside = tree_hash(outside)
 
     result = run({"kind": "file", "path": "/innocent", "content": "x"}, resource)
 
-    assert result.status == OutcomeStatus.FAILED
-    assert result.error is not None and result.error.type == "ConfinementError"
-    assert not result.error.transient
-    assert "outside the root" in result.error.message and "resources.1" in result.error.message
-    assert [r.status for r in result.resources] == [ResourceStatus.SKIPPED, ResourceStatus.FAILED]
-    assert tree_hash(root) == before_root and tree_hash(outside) == before_outside
+    assert result.status in (OutcomeStatus.CHANGED, OutcomeStatus.FAILED), result
+    if result.error is not None:  # e.g. the command's directory does not exist in the root
+        assert result.error.type in ("ResourceError", "CommandFailed"), result.error
+        assert str(root) not in result.error.message
+    assert tree_hash(outside) == before_outside
+    assert (outside / "secret").read_text() == "keep\n"
 
 
 def test_prefix_sibling_is_outside(root: Path, run: Callable[..., Convergence]) -> None:
@@ -90,8 +91,9 @@ def test_prefix_sibling_is_outside(root: Path, run: Callable[..., Convergence]) 
     sibling.mkdir()
     (root / "s").symlink_to(sibling)
     result = run({"kind": "file", "path": "/s/f", "content": "x"})
-    assert result.error is not None and result.error.type == "ConfinementError"
+    assert result.status == OutcomeStatus.CHANGED, result
     assert list(sibling.iterdir()) == []
+    assert (root / str(sibling).lstrip("/") / "f").read_text() == "x"
 
 
 def test_symlinks_that_stay_inside_are_followed(
@@ -99,7 +101,7 @@ def test_symlinks_that_stay_inside_are_followed(
 ) -> None:
     (root / "real").mkdir()
     (root / "alias").symlink_to("real")
-    (root / "abs").symlink_to(root / "real")
+    (root / "abs").symlink_to("/real")
     result = run(
         {"kind": "file", "path": "/alias/a", "content": "1"},
         {"kind": "file", "path": "/abs/b", "content": "2"},

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.resources import AbsentSpec
 from workers.resources.base import Change, Context, SpecError, join_summaries
 from workers.resources.ownership import Entry
+from workers.resources.paths import is_root, path_errors
 from workers.targets import Target
 
 
 @dataclass(frozen=True)
 class DesiredAbsence:
-    """An AbsentSpec whose path was confined (its last component is never followed)."""
+    """An AbsentSpec (its last component is never followed)."""
 
     path: str
 
@@ -24,7 +23,7 @@ class DesiredAbsence:
 class ObservedAbsence:
     """What is at the path now: None, "file", "symlink", "directory" or "other"."""
 
-    location: str
+    path: str
     kind: str | None = None
 
 
@@ -32,19 +31,21 @@ class Absent:
     """The `absent` resource type."""
 
     def prepare(self, spec: AbsentSpec, context: Context) -> DesiredAbsence:
-        """Confine the parent; the root itself may never be removed."""
-        if context.target.resolve(spec.path, follow=False) == context.target.root:
+        """The root itself may never be removed."""
+        if is_root(spec.path):
             raise SpecError("path", "the target's root cannot be removed")
         return DesiredAbsence(spec.path)
 
     def observe(self, target: Target, desired: DesiredAbsence) -> ObservedAbsence:
         """One lstat; a link is reported as a link, never followed."""
-        location = target.resolve(desired.path, follow=False)
-        try:
-            seen = os.lstat(location)
-        except FileNotFoundError:
-            return ObservedAbsence(location)
-        return ObservedAbsence(location, Entry.of(seen).kind)
+        with path_errors(desired.path):
+            try:
+                seen = target.lstat(desired.path, follow=False)
+            except FileNotFoundError:
+                seen = None
+        if seen is None:
+            return ObservedAbsence(desired.path)
+        return ObservedAbsence(desired.path, Entry.of(seen).kind)
 
     def diff(self, desired: DesiredAbsence, observed: ObservedAbsence) -> list[Change]:
         """Pure: remove whatever is there."""
@@ -60,15 +61,8 @@ class Absent:
         changes: Sequence[Change],
     ) -> None:
         """Unlink; or rename a directory aside (atomic), then delete it without following links."""
-        location = observed.location
-        if observed.kind != "directory":
-            os.unlink(location)
-        else:
-            directory, name = os.path.split(location)
-            aside = os.path.join(directory, f".{name}.{os.getpid()}.provision-removed")
-            os.rename(location, aside)
-            shutil.rmtree(aside)
-        target.forget()
+        with path_errors(desired.path):
+            target.remove(desired.path)
 
     def summarize(
         self, desired: DesiredAbsence, observed: ObservedAbsence, changes: Sequence[Change]

@@ -6,14 +6,15 @@ each guard) is a script for `/bin/sh -c`.
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from contracts.resources import CommandSpec
 from workers.resources.base import Change, Context, ResourceError, SpecError
-from workers.targets import CommandResult, Target
+from workers.resources.ownership import Entry
+from workers.resources.paths import path_errors
+from workers.targets import CommandResult, Target, ended
 
 
 class CommandFailed(ResourceError):
@@ -22,7 +23,7 @@ class CommandFailed(ResourceError):
 
 @dataclass(frozen=True)
 class DesiredCommand:
-    """A CommandSpec with its argvs final (shell wrapping applied) and its paths confined."""
+    """A CommandSpec with its argvs final (shell wrapping applied)."""
 
     cwd: str
     argv: tuple[str, ...]
@@ -51,10 +52,7 @@ class Commands:
     """The `command` resource type."""
 
     def prepare(self, spec: CommandSpec, context: Context) -> DesiredCommand:
-        """Confine the working directory and `creates`; check the environment's names."""
-        context.target.resolve(spec.path)
-        if spec.creates is not None:
-            context.target.resolve(spec.creates)
+        """Check the environment's names."""
         for name in spec.env:
             if not name or "=" in name or "\x00" in name + spec.env[name]:
                 raise SpecError("env", f"invalid environment variable name or value: {name!r}")
@@ -71,19 +69,25 @@ class Commands:
     def observe(self, target: Target, desired: DesiredCommand) -> ObservedCommand:
         """Evaluate the guards in order: creates (a path), unless and onlyif (commands).
 
-        Guards run in dry runs too, so they must only read.
+        Guards run in dry runs too, so they must only read. Only how a guard ended is
+        reported, never what it printed.
         """
-        cwd = target.resolve(desired.cwd)
-        if not os.path.isdir(cwd):
-            raise CommandFailed(f"working directory {desired.cwd} does not exist")
-        if desired.creates is not None and os.path.lexists(target.resolve(desired.creates)):
-            return ObservedCommand(cwd, f"{desired.creates} exists")
+        cwd = desired.cwd
+        with path_errors(cwd):
+            try:
+                seen = target.lstat(cwd)
+            except FileNotFoundError:
+                seen = None
+            if seen is None or Entry.of(seen).kind != "directory":
+                raise CommandFailed(f"working directory {cwd} does not exist")
+            if desired.creates is not None and _exists(target, desired.creates):
+                return ObservedCommand(cwd, f"{desired.creates} exists")
         if desired.unless is not None and self._run(target, desired, desired.unless, cwd).ok:
             return ObservedCommand(cwd, "unless exited 0")
         if desired.onlyif is not None:
             result = self._run(target, desired, desired.onlyif, cwd)
             if not result.ok:
-                return ObservedCommand(cwd, f"onlyif {result.describe()}")
+                return ObservedCommand(cwd, f"onlyif {ended(result)}")
         return ObservedCommand(cwd)
 
     def diff(self, desired: DesiredCommand, observed: ObservedCommand) -> list[Change]:
@@ -118,3 +122,10 @@ class Commands:
             return target.run(argv, cwd=cwd, env=desired.env, timeout_s=desired.timeout_s)
         except OSError as exc:
             raise CommandFailed(f"{argv[0]} could not start: {exc.strerror or exc}") from exc
+
+
+def _exists(target: Target, path: str) -> bool:
+    try:
+        return target.lstat(path, follow=False) is not None
+    except FileNotFoundError:
+        return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,12 +10,13 @@ from workers.resources.base import Change, Context, ResourceError, join_summarie
 from workers.resources.ownership import (
     DEFAULT_DIR_MODE,
     Entry,
+    check_hardlinks,
     lookup_gid,
     lookup_uid,
     ownership_changes,
     parse_mode,
-    set_owner,
 )
+from workers.resources.paths import path_errors
 from workers.targets import Target
 
 
@@ -29,13 +29,14 @@ class DesiredDirectory:
     uid: int | None = None
     gid: int | None = None
     recurse: bool = False
+    allow_hardlinks: bool = False
 
 
 @dataclass(frozen=True)
 class ObservedDirectory:
     """The directory's entry (None if absent) and, when recursing, what lies beneath."""
 
-    location: str
+    path: str
     entry: Entry | None = None
     beneath: tuple[tuple[str, Entry], ...] = ()
 
@@ -44,30 +45,34 @@ class Directories:
     """The `directory` resource type."""
 
     def prepare(self, spec: DirectorySpec, context: Context) -> DesiredDirectory:
-        """Look up owner and group and confine the path."""
-        context.target.resolve(spec.path)
+        """Look up owner and group."""
         return DesiredDirectory(
             spec.path,
             parse_mode(spec.mode),
             lookup_uid(spec.owner),
             lookup_gid(spec.group),
             spec.recurse,
+            spec.allow_hardlinks,
         )
 
     def observe(self, target: Target, desired: DesiredDirectory) -> ObservedDirectory:
         """lstat the directory; when recursing, lstat everything beneath (links not followed)."""
-        location = target.resolve(desired.path)
-        try:
-            entry = Entry.of(os.lstat(location))
-        except FileNotFoundError:
-            return ObservedDirectory(location)
-        beneath: list[tuple[str, Entry]] = []
-        if desired.recurse and entry.kind == "directory":
-            for top, dirs, files in os.walk(location):
-                for name in (*dirs, *files):
-                    child = os.path.join(top, name)
-                    beneath.append((child, Entry.of(os.lstat(child))))
-        return ObservedDirectory(location, entry, tuple(beneath))
+        path = desired.path
+        with path_errors(path):
+            try:
+                seen = target.lstat(path)
+            except FileNotFoundError:
+                seen = None
+            if seen is None:
+                return ObservedDirectory(path)
+            entry = Entry.of(seen)
+            beneath: tuple[tuple[str, Entry], ...] = ()
+            if desired.recurse and entry.kind == "directory":
+                beneath = tuple(
+                    (path.rstrip("/") + "/" + relative, Entry.of(child))
+                    for relative, child in target.scan(path)
+                )
+        return ObservedDirectory(path, entry, beneath)
 
     def diff(self, desired: DesiredDirectory, observed: ObservedDirectory) -> list[Change]:
         """Pure: create when absent; fix mode and owner of it (and of what lies beneath)."""
@@ -79,6 +84,9 @@ class Directories:
             raise ResourceError(f"a {entry.kind} is in the way of directory {desired.path}")
         changes = ownership_changes(desired.mode, desired.uid, desired.gid, entry)
         wrong = [child for child, seen in observed.beneath if self._differs(desired, seen)]
+        for child, seen in observed.beneath:
+            if child in wrong:
+                check_hardlinks(child, seen, desired.allow_hardlinks)
         if wrong:
             changes.append(Change("beneath", f"fix mode or owner of {len(wrong)} entries beneath"))
         return changes
@@ -98,28 +106,29 @@ class Directories:
         changes: Sequence[Change],
     ) -> None:
         """Create (with parents), then set mode and owner where they differ."""
-        location = observed.location
         actions = {change.action for change in changes}
-        if "create" in actions:
-            os.makedirs(location, mode=DEFAULT_DIR_MODE, exist_ok=True)
-            if desired.uid is not None or desired.gid is not None:
-                set_owner(location, desired.uid, desired.gid)
-            if desired.mode is not None:
-                os.chmod(location, desired.mode)
-            return
-        if "owner" in actions:
-            set_owner(location, desired.uid, desired.gid)
-        if "mode" in actions and desired.mode is not None:
-            os.chmod(location, desired.mode)
-        for child, seen in observed.beneath:
-            if not self._differs(desired, seen):
-                continue
-            if (desired.uid is not None and seen.uid != desired.uid) or (
-                desired.gid is not None and seen.gid != desired.gid
-            ):
-                set_owner(child, desired.uid, desired.gid)
-            if seen.kind == "directory" and desired.mode is not None:
-                os.chmod(child, desired.mode, follow_symlinks=False)
+        owner = "owner" in actions or "create" in actions
+        with path_errors(desired.path):
+            if "create" in actions:
+                target.mkdir(desired.path, DEFAULT_DIR_MODE)
+            if actions & {"create", "owner", "mode"}:
+                target.set_meta(
+                    desired.path,
+                    mode=desired.mode if actions & {"create", "mode"} else None,
+                    uid=desired.uid if owner else None,
+                    gid=desired.gid if owner else None,
+                )
+            for child, seen in observed.beneath:
+                if not self._differs(desired, seen):
+                    continue
+                target.set_meta(
+                    child,
+                    mode=desired.mode if seen.kind == "directory" else None,
+                    uid=desired.uid,
+                    gid=desired.gid,
+                    follow=False,
+                    allow_hardlinks=desired.allow_hardlinks,
+                )
 
     def summarize(
         self, desired: DesiredDirectory, observed: ObservedDirectory, changes: Sequence[Change]

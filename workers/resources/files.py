@@ -12,31 +12,35 @@ from workers.resources.contents import digest, unified_diff
 from workers.resources.ownership import (
     DEFAULT_FILE_MODE,
     Entry,
+    check_hardlinks,
+    check_setid,
     lookup_gid,
     lookup_uid,
     ownership_changes,
     parse_mode,
-    set_owner,
     show_mode,
 )
+from workers.resources.paths import is_root, path_errors
 from workers.targets import Target
 
 
 @dataclass(frozen=True)
 class DesiredFile:
-    """A FileSpec settled for one target: bytes to write and numeric mode and owner."""
+    """A FileSpec settled for one target: bytes to write (None: metadata only), mode, owner."""
 
     path: str
-    content: bytes
+    content: bytes | None
     mode: int | None = None
     uid: int | None = None
     gid: int | None = None
     sensitive: bool = False
+    allow_hardlinks: bool = False
+    allow_setid: bool = False
 
 
 @dataclass(frozen=True)
 class ObservedFile:
-    """What is at the file's real location: an entry (None if absent) and its bytes."""
+    """What is at the file's path (a link followed inside the root): entry and bytes."""
 
     location: str
     entry: Entry | None = None
@@ -53,15 +57,17 @@ class Files:
             from workers.resources.templates import render
 
             text = render(spec.template, context.facts)
-        if context.target.resolve(spec.path) == context.target.root:
+        if is_root(spec.path):
             raise SpecError("path", "a file cannot be the target's root")
         return DesiredFile(
             spec.path,
-            text.encode("utf-8"),
+            None if text is None else text.encode("utf-8"),
             parse_mode(spec.mode),
             lookup_uid(spec.owner),
             lookup_gid(spec.group),
             spec.sensitive,
+            spec.allow_hardlinks,
+            spec.allow_setid,
         )
 
     def observe(self, target: Target, desired: DesiredFile) -> ObservedFile:
@@ -69,19 +75,28 @@ class Files:
         return observe_file(target, desired.path)
 
     def diff(self, desired: DesiredFile, observed: ObservedFile) -> list[Change]:
-        """Pure: write when absent or different, then fix mode and owner."""
+        """Pure: write when absent or different, then fix mode and owner.
+
+        Without content, only metadata is managed: an empty file is created when none
+        exists, and an existing one is never truncated.
+        """
         entry = observed.entry
         if entry is not None and entry.kind != "file":
             raise ResourceError(f"a {entry.kind} is in the way of file {desired.path}")
-        if observed.content == desired.content:
+        check_hardlinks(desired.path, entry, desired.allow_hardlinks)
+        kept = entry.mode if entry is not None else DEFAULT_FILE_MODE
+        check_setid(desired.path, kept if desired.mode is None else None, desired.allow_setid)
+        wanted = desired.content
+        if wanted is None and entry is not None:
+            wanted = observed.content
+        if observed.content == wanted:
             return ownership_changes(desired.mode, desired.uid, desired.gid, entry)
+        new = wanted or b""
         verb = "create" if entry is None else "write"
         if desired.sensitive:
             return [Change(verb, f"{verb} content (sensitive)")]
-        summary = f"{verb} content {digest(observed.content)} -> {digest(desired.content)}"
-        return [
-            Change(verb, summary, unified_diff(desired.path, observed.content, desired.content))
-        ]
+        summary = f"{verb} content {digest(observed.content)} -> {digest(new)}"
+        return [Change(verb, summary, unified_diff(desired.path, observed.content, new))]
 
     def apply(
         self,
@@ -93,23 +108,30 @@ class Files:
         """Write atomically (mode and owner set before the rename), or fix them in place."""
         actions = {change.action for change in changes}
         entry = observed.entry
-        if actions & {"create", "write"}:
-            mode = desired.mode
-            if mode is None:
-                mode = DEFAULT_FILE_MODE if entry is None else entry.mode
-            uid, gid = kept_owner(entry)
-            uid = uid if desired.uid is None else desired.uid
-            gid = gid if desired.gid is None else desired.gid
-            os.makedirs(os.path.dirname(observed.location), mode=0o755, exist_ok=True)
-            try:
-                target.put(observed.location, desired.content, mode=mode, uid=uid, gid=gid)
-            except PermissionError as exc:
-                raise ResourceError(f"cannot write {desired.path}: {exc}") from exc
-            return
-        if "owner" in actions:
-            set_owner(observed.location, desired.uid, desired.gid)
-        if "mode" in actions and desired.mode is not None:
-            os.chmod(observed.location, desired.mode)
+        with path_errors(desired.path):
+            if actions & {"create", "write"}:
+                mode = desired.mode
+                if mode is None:
+                    mode = DEFAULT_FILE_MODE if entry is None else entry.mode
+                uid, gid = kept_owner(entry)
+                uid = uid if desired.uid is None else desired.uid
+                gid = gid if desired.gid is None else desired.gid
+                target.put(
+                    desired.path,
+                    desired.content or b"",
+                    mode=mode,
+                    uid=uid,
+                    gid=gid,
+                    allow_hardlinks=desired.allow_hardlinks,
+                )
+                return
+            target.set_meta(
+                desired.path,
+                mode=desired.mode if "mode" in actions else None,
+                uid=desired.uid if "owner" in actions else None,
+                gid=desired.gid if "owner" in actions else None,
+                allow_hardlinks=desired.allow_hardlinks,
+            )
 
     def summarize(
         self, desired: DesiredFile, observed: ObservedFile, changes: Sequence[Change]
@@ -122,36 +144,34 @@ class Files:
         else:
             new_mode = old_mode if entry is not None else show_mode(DEFAULT_FILE_MODE)
         mode = old_mode if old_mode == new_mode else f"{old_mode} -> {new_mode}"
-        same = observed.content == desired.content
+        wanted = desired.content
+        if wanted is None:
+            wanted = observed.content if entry is not None else b""
+        same = observed.content == wanted
         if desired.sensitive:
             content = "content as desired" if same else "content changed"
             content += " (sensitive)"
         elif same:
-            content = digest(desired.content)
+            content = digest(wanted)
         else:
-            content = f"{digest(observed.content)} -> {digest(desired.content)}"
+            content = f"{digest(observed.content)} -> {digest(wanted)}"
         owner = [change.summary for change in changes if change.action == "owner"]
         return ", ".join([content, f"mode {mode}", *owner])
 
 
 def observe_file(target: Target, path: str) -> ObservedFile:
-    """One lstat and, for a regular file, one read; a symlink is followed only inside the root."""
-    location = target.resolve(path, follow=False)
-    try:
-        seen = os.lstat(location)
-    except FileNotFoundError:
-        return ObservedFile(location)
-    entry = Entry.of(seen)
-    if entry.kind == "symlink":
-        location = target.resolve(path)
+    """The entry at `path` (a link followed inside the root) and, for a regular file, its bytes.
+
+    A missing directory on the way means the file is missing (a dry run plans its creation).
+    """
+    with path_errors(path):
         try:
-            entry = Entry.of(os.stat(location))
+            seen, content = target.read(path)
         except FileNotFoundError:
-            return ObservedFile(location)
-    if entry.kind != "file":
-        return ObservedFile(location, entry)
-    with open(location, "rb") as handle:
-        return ObservedFile(location, entry, handle.read())
+            return ObservedFile(path)
+    if seen is None:
+        return ObservedFile(path)
+    return ObservedFile(path, Entry.of(seen), content)
 
 
 def kept_owner(entry: Entry | None) -> tuple[int, int]:

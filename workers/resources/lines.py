@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from contracts.resources import LineSpec
 from workers.resources.base import Change, Context, ResourceError
-from workers.resources.contents import unified_diff
+from workers.resources.contents import split_lines, unified_diff
 from workers.resources.files import ObservedFile, kept_owner, observe_file
-from workers.resources.ownership import DEFAULT_FILE_MODE
+from workers.resources.ownership import DEFAULT_FILE_MODE, check_hardlinks
+from workers.resources.paths import path_errors
 from workers.targets import Target
 
 
@@ -19,47 +20,66 @@ class DesiredLine:
     """A LineSpec with its regex compiled."""
 
     path: str
-    line: str
+    line: str | None
     present: bool = True
     match: re.Pattern[str] | None = None
     create: bool = False
     sensitive: bool = False
+    allow_hardlinks: bool = False
 
 
 def edit(text: str, desired: DesiredLine) -> str:
     """Pure: the file's text with the line put in (or taken out).
 
-    Present: lines matching `match` become `line`; if none match and `line` is missing, it
-    is appended. Absent: lines equal to `line`, or matching `match`, are removed.
+    Lines end at `\n` only; a `\r` before it is part of the ending and kept. Present:
+    every line matching `match` becomes `line`; if none match and `line` is missing, it is
+    appended. Absent: with `match`, exactly the matching lines are removed; without, the
+    lines equal to `line`.
     """
-    lines = text.splitlines(keepends=True)
-    bare = [item.rstrip("\r\n") for item in lines]
+    lines = split_lines(text)
+    bare = [_body(item) for item in lines]
     pattern = desired.match
     if not desired.present:
-        kept = [
-            item
-            for item, body in zip(lines, bare, strict=True)
-            if body != desired.line and not (pattern and pattern.search(body))
-        ]
+        if pattern is not None:
+            kept = [
+                item for item, body in zip(lines, bare, strict=True) if not pattern.search(body)
+            ]
+        else:
+            kept = [item for item, body in zip(lines, bare, strict=True) if body != desired.line]
         return "".join(kept)
+    line = desired.line or ""
     hits = [i for i, body in enumerate(bare) if pattern and pattern.search(body)]
     for i in hits:
-        lines[i] = desired.line + lines[i][len(bare[i]) :]
-    if hits or desired.line in bare:
+        lines[i] = line + lines[i][len(bare[i]) :]
+    if hits or line in bare:
         return "".join(lines)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    return "".join([*lines, desired.line + "\n"])
+    return "".join([*lines, line + "\n"])
+
+
+def _body(line: str) -> str:
+    """A line without its ending (`\n` or `\r\n`)."""
+    if line.endswith("\r\n"):
+        return line[:-2]
+    return line[:-1] if line.endswith("\n") else line
 
 
 class Lines:
     """The `line` resource type."""
 
     def prepare(self, spec: LineSpec, context: Context) -> DesiredLine:
-        """Compile the regex (already checked by the contract) and confine the path."""
-        context.target.resolve(spec.path)
+        """Compile the regex (already checked by the contract)."""
         match = re.compile(spec.match) if spec.match is not None else None
-        return DesiredLine(spec.path, spec.line, spec.present, match, spec.create, spec.sensitive)
+        return DesiredLine(
+            spec.path,
+            spec.line,
+            spec.present,
+            match,
+            spec.create,
+            spec.sensitive,
+            spec.allow_hardlinks,
+        )
 
     def observe(self, target: Target, desired: DesiredLine) -> ObservedFile:
         """The file, as the `file` type sees it."""
@@ -74,6 +94,7 @@ class Lines:
             raise ResourceError(f"{desired.path} does not exist (set create: true to create it)")
         if observed.content is None and not desired.present:
             return []
+        check_hardlinks(desired.path, entry, desired.allow_hardlinks)
         old = (observed.content or b"").decode("utf-8", "surrogateescape")
         new = edit(old, desired)
         if new == old:
@@ -90,13 +111,24 @@ class Lines:
         observed: ObservedFile,
         changes: Sequence[Change],
     ) -> None:
-        """Rewrite the file atomically, keeping its mode (and owner where we may)."""
+        """Rewrite the file atomically, keeping its mode (and owner where we may).
+
+        A file created here gets its missing parent directories too.
+        """
         old = (observed.content or b"").decode("utf-8", "surrogateescape")
         data = edit(old, desired).encode("utf-8", "surrogateescape")
         entry = observed.entry
         uid, gid = kept_owner(entry)
         mode = entry.mode if entry is not None else DEFAULT_FILE_MODE
-        target.put(observed.location, data, mode=mode, uid=uid, gid=gid)
+        with path_errors(desired.path):
+            target.put(
+                desired.path,
+                data,
+                mode=mode,
+                uid=uid,
+                gid=gid,
+                allow_hardlinks=desired.allow_hardlinks,
+            )
 
     def summarize(
         self, desired: DesiredLine, observed: ObservedFile, changes: Sequence[Change]

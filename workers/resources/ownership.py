@@ -6,7 +6,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from workers.resources.base import Change, SpecError
+from workers.resources.base import Change, ResourceError, SpecError
 
 #: Mode for new files when the spec gives none (directories get DEFAULT_DIR_MODE).
 DEFAULT_FILE_MODE = 0o644
@@ -21,6 +21,7 @@ class Entry:
     mode: int
     uid: int
     gid: int
+    links: int = 1
 
     @classmethod
     def of(cls, seen: os.stat_result) -> Entry:
@@ -34,7 +35,7 @@ class Entry:
             if stat.S_ISLNK(seen.st_mode)
             else "other"
         )
-        return cls(kind, stat.S_IMODE(seen.st_mode), seen.st_uid, seen.st_gid)
+        return cls(kind, stat.S_IMODE(seen.st_mode), seen.st_uid, seen.st_gid, seen.st_nlink)
 
 
 def parse_mode(mode: str | None) -> int | None:
@@ -99,17 +100,30 @@ def ownership_changes(
     return changes
 
 
-def set_owner(location: str, uid: int | None, gid: int | None) -> None:
-    """chown without following links; a refusal names what the worker may not do.
+#: Mode bits that make a program run as its owner or group.
+SETID_BITS = stat.S_ISUID | stat.S_ISGID
+
+
+def check_hardlinks(path: str, entry: Entry | None, allowed: bool) -> None:
+    """Refuse a regular file with other names: one of them may be outside the root.
 
     Raises:
-        PermissionError: the worker may not give the entry this owner or group.
+        ResourceError: the file has more than one hard link and the spec did not allow it.
     """
-    try:
-        os.chown(
-            location, -1 if uid is None else uid, -1 if gid is None else gid, follow_symlinks=False
+    if entry is not None and entry.kind == "file" and entry.links > 1 and not allowed:
+        raise ResourceError(
+            f"{path} is a regular file with {entry.links} hard links; refusing to change it "
+            "(set allow_hardlinks: true if every name is meant)"
         )
-    except PermissionError as exc:
-        raise PermissionError(
-            f"worker (uid {os.geteuid()}) may not set owner {uid}:{gid} on {location}"
-        ) from exc
+
+
+def check_setid(path: str, mode: int | None, allowed: bool) -> None:
+    """Refuse to write a file that would be setuid or setgid (e.g. a kept mode 4755).
+
+    Raises:
+        ResourceError: the mode has setuid/setgid bits and the spec did not allow them.
+    """
+    if mode is not None and mode & SETID_BITS and not allowed:
+        raise ResourceError(
+            f"{path} would be setuid/setgid (mode {mode:04o}); set allow_setid: true to allow it"
+        )

@@ -1,37 +1,124 @@
-"""File templates: Jinja2, sandboxed, with unknown variables as errors.
+"""File templates: Jinja2, sandboxed, with unknown variables as errors, and bounded.
 
+Rendering is streamed and stops at TEMPLATE_OUTPUT_BYTES of output or TEMPLATE_RENDER_S
+seconds; `range()` yields at most TEMPLATE_RANGE_ITEMS items and checks the clock on each,
+so nested loops that print nothing stop too; `*` on strings and lists is bounded as well.
 Jinja2 is imported on first use, so states without templates never pay for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from contracts.engine_limits import (
+    TEMPLATE_OUTPUT_BYTES,
+    TEMPLATE_RANGE_ITEMS,
+    TEMPLATE_RENDER_S,
+)
 from workers.resources.base import SpecError
 
 _environment: Any = None
 
 
-def render(template: str, facts: Mapping[str, Any]) -> str:
-    """Render a template with the target's facts.
+class TemplateLimit(Exception):
+    """A render crossed one of the named template limits."""
 
-    Raises:
-        SpecError: the template does not parse, or uses a name the facts lack.
-    """
-    global _environment
+
+class _Clock:
+    """The deadline of the render in progress (one render at a time per process thread)."""
+
+    deadline = 0.0
+
+    @classmethod
+    def check(cls) -> None:
+        if time.monotonic() > cls.deadline:
+            raise TemplateLimit(
+                f"rendering took longer than TEMPLATE_RENDER_S ({TEMPLATE_RENDER_S}s)"
+            )
+
+
+def _range(*args: int) -> Iterator[int]:
+    """`range` for templates: bounded in length, and watching the clock on every item."""
+    numbers = range(*args)
+    if len(numbers) > TEMPLATE_RANGE_ITEMS:
+        raise TemplateLimit(
+            f"range of {len(numbers)} items is above TEMPLATE_RANGE_ITEMS ({TEMPLATE_RANGE_ITEMS})"
+        )
+    for number in numbers:
+        _Clock.check()
+        yield number
+
+
+def _environment_class() -> Any:
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
 
+    class Bounded(SandboxedEnvironment):  # type: ignore[misc]
+        """The sandbox, with every call and `*`/`**` watched."""
+
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+            _Clock.check()
+            return super().call(__context, __obj, *args, **kwargs)
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            _Clock.check()
+            if operator == "**" and isinstance(right, int) and abs(right) > 1000:
+                raise TemplateLimit(f"exponent {right} is too large")
+            if operator == "*":
+                for sized, count in ((left, right), (right, left)):
+                    sequence = isinstance(sized, (str, list, tuple)) and isinstance(count, int)
+                    if sequence and len(sized) * count > TEMPLATE_OUTPUT_BYTES:
+                        raise TemplateLimit(
+                            f"repetition above TEMPLATE_OUTPUT_BYTES ({TEMPLATE_OUTPUT_BYTES})"
+                        )
+            return super().call_binop(context, operator, left, right)
+
+    environment = Bounded(
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
+    environment.globals["range"] = _range
+    return environment
+
+
+def render(template: str, facts: Mapping[str, Any]) -> str:
+    """Render a template with the target's facts, within the template limits.
+
+    Raises:
+        SpecError: the template does not parse, uses a name the facts lack, or crosses a
+            limit (the message names the limit).
+    """
+    global _environment
+    import jinja2
+
     if _environment is None:
-        _environment = SandboxedEnvironment(
-            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
-        )
+        _environment = _environment_class()
+    _Clock.deadline = time.monotonic() + TEMPLATE_RENDER_S
     try:
-        return str(_environment.from_string(template).render(**facts))
+        pieces: list[str] = []
+        size = 0
+        for piece in _environment.from_string(template).generate(**facts):
+            size += len(piece)
+            if size > TEMPLATE_OUTPUT_BYTES:
+                raise TemplateLimit(
+                    f"output is larger than TEMPLATE_OUTPUT_BYTES ({TEMPLATE_OUTPUT_BYTES})"
+                )
+            _Clock.check()
+            pieces.append(piece)
+        text = "".join(pieces)
+    except TemplateLimit as exc:
+        raise SpecError("template", str(exc)) from None
     except jinja2.TemplateSyntaxError as exc:
         raise SpecError("template", f"syntax error at line {exc.lineno}: {exc.message}") from exc
     except jinja2.TemplateError as exc:
         raise SpecError("template", f"{type(exc).__name__}: {exc.message or exc}") from exc
     except Exception as exc:  # a filter or operator failing on the facts' values
         raise SpecError("template", f"{type(exc).__name__}: {exc}") from exc
+    if len(text.encode("utf-8")) > TEMPLATE_OUTPUT_BYTES:
+        raise SpecError(
+            "template", f"output is larger than TEMPLATE_OUTPUT_BYTES ({TEMPLATE_OUTPUT_BYTES})"
+        )
+    return text

@@ -9,8 +9,14 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from contracts import Target as TargetSpec
-from workers.targets.base import CommandResult, Target
-from workers.targets.errors import ConfinementError, TargetError, TargetMissing, UnsupportedTarget
+from workers.targets.base import CommandResult, Target, ended
+from workers.targets.errors import (
+    ConfinementError,
+    PathError,
+    TargetError,
+    TargetMissing,
+    UnsupportedTarget,
+)
 from workers.targets.local import LocalTarget
 
 #: Every way of reaching a target, by URL scheme: address → connected target. One line each.
@@ -46,9 +52,11 @@ __all__ = [
     "TARGETS",
     "CommandResult",
     "ConfinementError",
+    "PathError",
     "Target",
     "TargetError",
     "TargetMissing",
     "UnsupportedTarget",
     "connect",
+    "ended",
 ]

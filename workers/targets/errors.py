@@ -19,10 +19,14 @@ class TargetMissing(TargetError):
     """The target's root does not exist or is not a directory."""
 
 
-class ConfinementError(TargetError):
-    """A path, or a symlink on the way to it, leads outside the target's root."""
+class PathError(TargetError):
+    """A spec path cannot be used as asked (a file in the way, a link loop, a hard link)."""
 
     def __init__(self, path: str, reason: str) -> None:
         self.path = path
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+
+class ConfinementError(PathError):
+    """A path would lead outside the target's root (or be the root where that is refused)."""

@@ -1,0 +1,145 @@
+"""Resolving spec paths inside a root, by file descriptor.
+
+The meaning is that of `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: `..` stops at
+the root, and a symlink's absolute destination means the root's own `/`. The walk goes
+one component at a time from an open descriptor of the root, opening each directory with
+`O_NOFOLLOW` and reading each link itself, so the kernel never follows a link for us:
+no link (old, new, made by a command, or swapped in concurrently) can lead outside.
+Nothing is cached; every operation walks afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections import deque
+from dataclasses import dataclass
+
+from workers.targets.errors import PathError
+
+#: Links followed in one resolution before giving up (the kernel's own bound).
+MAX_LINKS = 40
+
+_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass
+class Spot:
+    """Where a spec path leads: an open descriptor of its directory and the final name.
+
+    `name` is "" when the path is the root itself. `real` is the resolved spec path
+    (e.g. /etc/app/f0.conf for /etc/app/current). The caller closes `parent`.
+    """
+
+    parent: int
+    name: str
+    real: str
+
+    def close(self) -> None:
+        """Close the directory descriptor."""
+        os.close(self.parent)
+
+    def __enter__(self) -> Spot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def parts(path: str) -> list[str]:
+    """The components of a path, without empty ones and `.`."""
+    return [part for part in path.split("/") if part and part != "."]
+
+
+def walk(
+    root_fd: int,
+    path: str,
+    *,
+    follow: bool = True,
+    parents: bool = False,
+    dir_mode: int = 0o755,
+) -> Spot:
+    """Resolve `path` under the root descriptor.
+
+    Args:
+        root_fd: An open descriptor of the root directory.
+        path: A spec path such as /etc/motd.
+        follow: Also follow a symlink at the last component (inside the root).
+        parents: Create missing directories on the way (mode `dir_mode`).
+
+    Raises:
+        FileNotFoundError: a directory on the way is missing (and `parents` is False).
+        PathError: something on the way is not a directory, or links loop.
+    """
+    pending = deque(parts(path))
+    stack = [os.dup(root_fd)]
+    names: list[str] = []
+    links = 0
+    try:
+        while pending:
+            name = pending.popleft()
+            if name == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                    names.pop()
+                continue
+            last = not pending
+            if last and not follow:
+                return _spot(stack, names, name)
+            try:
+                seen = os.stat(name, dir_fd=stack[-1], follow_symlinks=False)
+            except FileNotFoundError:
+                if last:
+                    return _spot(stack, names, name)
+                if not parents:
+                    raise FileNotFoundError(
+                        errno.ENOENT, f"{_show(names, name)} does not exist"
+                    ) from None
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, dir_mode, dir_fd=stack[-1])
+                pending.appendleft(name)
+                continue
+            if stat.S_ISLNK(seen.st_mode):
+                links += 1
+                if links > MAX_LINKS:
+                    raise PathError(path, f"more than {MAX_LINKS} symlinks on the way (a loop?)")
+                text = os.readlink(name, dir_fd=stack[-1])
+                if text.startswith("/"):
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                    names.clear()
+                pending.extendleft(reversed(parts(text)))
+                continue
+            if last:
+                return _spot(stack, names, name)
+            if not stat.S_ISDIR(seen.st_mode):
+                raise PathError(path, f"{_show(names, name)} is not a directory")
+            try:
+                stack.append(os.open(name, _DIR_FLAGS, dir_fd=stack[-1]))
+            except OSError as exc:  # replaced between the lstat and the open: look again
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
+                    raise
+                pending.appendleft(name)
+                links += 1
+                continue
+            names.append(name)
+        return _spot(stack, names, "")
+    except BaseException:
+        for fd in stack:
+            os.close(fd)
+        raise
+
+
+def _spot(stack: list[int], names: list[str], name: str) -> Spot:
+    """Keep the innermost descriptor, close the others."""
+    for fd in stack[:-1]:
+        os.close(fd)
+    parent = stack[-1]
+    stack.clear()  # the caller's cleanup must not close the kept one
+    return Spot(parent, name, _show(names, name))
+
+
+def _show(names: list[str], name: str) -> str:
+    return "/" + "/".join([*names, name] if name else names)

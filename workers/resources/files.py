@@ -87,8 +87,8 @@ class Files:
         kept = entry.mode if entry is not None else DEFAULT_FILE_MODE
         check_setid(desired.path, kept if desired.mode is None else None, desired.allow_setid)
         wanted = desired.content
-        if wanted is None and entry is not None:
-            wanted = observed.content
+        if wanted is None:
+            wanted = b"" if entry is None else observed.content
         if observed.content == wanted:
             return ownership_changes(desired.mode, desired.uid, desired.gid, entry)
         new = wanted or b""

@@ -60,3 +60,14 @@ def tree_hash(path: Path) -> str:
             elif entry.is_file():
                 digest.update(entry.read_bytes())
     return digest.hexdigest()
+
+
+@pytest.fixture(params=["openat2", "walk"])
+def resolution(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the kernel's openat2, then with the component walk alone."""
+    from workers.targets import openat2
+
+    if request.param == "openat2" and not openat2.AVAILABLE:
+        pytest.skip("this kernel has no openat2")
+    monkeypatch.setattr(openat2, "AVAILABLE", request.param == "openat2")
+    return str(request.param)

@@ -18,6 +18,8 @@ from contracts import DesiredState, OutcomeStatus, ResourceStatus, Target
 from tests.engine.conftest import tree_hash
 from workers.engine import Convergence, converge
 
+pytestmark = pytest.mark.usefixtures("resolution")
+
 
 @pytest.fixture
 def world(tmp_path: Path) -> tuple[Path, Path]:

@@ -14,6 +14,8 @@ from contracts import DesiredState, OutcomeStatus, ResourceStatus
 from tests.engine.conftest import tree_hash
 from workers.engine import Convergence
 
+pytestmark = pytest.mark.usefixtures("resolution")
+
 
 @pytest.fixture
 def sibling(root: Path) -> Path:

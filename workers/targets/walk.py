@@ -1,11 +1,13 @@
 """Resolving spec paths inside a root, by file descriptor.
 
 The meaning is that of `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: `..` stops at
-the root, and a symlink's absolute destination means the root's own `/`. The walk goes
-one component at a time from an open descriptor of the root, opening each directory with
-`O_NOFOLLOW` and reading each link itself, so the kernel never follows a link for us:
-no link (old, new, made by a command, or swapped in concurrently) can lead outside.
-Nothing is cached; every operation walks afresh.
+the root, and a symlink's absolute destination means the root's own `/`. Where the kernel
+has openat2, it resolves the directory (`workers.targets.openat2`); elsewhere, or when a
+directory must be created on the way or an error explained, the walk goes one component
+at a time from an open descriptor of the root, opening each directory with `O_NOFOLLOW`
+and reading each link itself, so the kernel never follows a link for us. Either way no
+link (old, new, made by a command, or swapped in concurrently) can lead outside.
+Nothing is cached; every operation resolves afresh.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import stat
 from collections import deque
 from dataclasses import dataclass
 
+from workers.targets import openat2
 from workers.targets.errors import PathError
 
 #: Links followed in one resolution before giving up (the kernel's own bound).
@@ -73,6 +76,54 @@ def walk(
         FileNotFoundError: a directory on the way is missing (and `parents` is False).
         PathError: something on the way is not a directory, or links loop.
     """
+    if openat2.AVAILABLE:
+        found = _kernel_walk(root_fd, path, follow)
+        if found is not None:
+            return found
+    return _walk(root_fd, path, follow, parents, dir_mode)
+
+
+def _kernel_walk(root_fd: int, path: str, follow: bool) -> Spot | None:
+    """openat2 resolves the directory; a link at the last name is followed here.
+
+    None when the component walk must answer instead: something is missing or wrong on
+    the way (it creates directories, or names the culprit), or the path ends in `..`.
+    """
+    root_host = os.readlink(f"/proc/self/fd/{root_fd}").rstrip("/")
+    for _ in range(MAX_LINKS + 1):
+        items = parts(path)
+        if not items:
+            return Spot(os.dup(root_fd), "", "/")
+        name = items[-1]
+        if name == "..":
+            return None
+        try:
+            fd = openat2.open_in_root(root_fd, "/".join(items[:-1]) or ".", _DIR_FLAGS)
+        except OSError:
+            return None
+        try:
+            host = os.readlink(f"/proc/self/fd/{fd}")
+            inside = host == root_host or host.startswith(root_host + "/")
+            real = host[len(root_host) :] + "/" + name
+            try:
+                seen = os.stat(name, dir_fd=fd, follow_symlinks=False) if follow else None
+            except FileNotFoundError:
+                seen = None
+            if inside and (seen is None or not stat.S_ISLNK(seen.st_mode)):
+                return Spot(fd, name, real)
+            text = os.readlink(name, dir_fd=fd) if inside else ""
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        if not inside:
+            return None
+        path = text if text.startswith("/") else real.rpartition("/")[0] + "/" + text
+    return None
+
+
+def _walk(root_fd: int, path: str, follow: bool, parents: bool, dir_mode: int) -> Spot:
+    """The component-by-component walk, with the meaning of openat2(RESOLVE_IN_ROOT)."""
     pending = deque(parts(path))
     stack = [os.dup(root_fd)]
     names: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,9 +42,11 @@ def path_exists(target: Target, check: PathExistsCheck) -> str | None:
 
 
 def tcp_port(target: Target, check: TcpPortCheck) -> str | None:
-    """Ready when a TCP connection to host:port succeeds within the timeout."""
+    """Ready when a TCP connection to host:port (the target's own host) succeeds in time."""
     import socket
 
+    if not own_host(check.host):
+        return f"{check.host}: only the target's own host (loopback) may be checked"
     try:
         with socket.create_connection((check.host, check.port), timeout=check.timeout_s):
             return None
@@ -65,18 +68,47 @@ def command(target: Target, check: CommandCheck) -> str | None:
 
 
 def http(target: Target, check: HttpCheck) -> str | None:
-    """Ready when the URL answers 2xx (redirects followed)."""
+    """Ready when the URL, on the target's own host, answers 2xx (redirects not followed)."""
     import urllib.error
     import urllib.request
+    from urllib.parse import urlsplit
 
+    host = urlsplit(check.url).hostname or ""
+    if not own_host(host):
+        return f"{check.url}: only the target's own host (loopback) may be checked"
+    opener = urllib.request.build_opener(_NoRedirects)
     try:
-        with urllib.request.urlopen(check.url, timeout=check.timeout_s) as response:
+        with opener.open(check.url, timeout=check.timeout_s) as response:
             status = int(response.status)
     except urllib.error.HTTPError as exc:
         status = exc.code
     except (OSError, ValueError) as exc:
         return f"{check.url} did not answer: {getattr(exc, 'reason', exc)}"
     return None if 200 <= status < 300 else f"{check.url} answered {status}"
+
+
+def own_host(host: str) -> bool:
+    """True when every address `host` names is a loopback address (the local target's host).
+
+    Readiness checks run from the worker; they must not become a way to probe other hosts.
+    """
+    import ipaddress
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(
+        ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos
+    )
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer (3xx), never a request to another host."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 def uptime(target: Target, check: UptimeCheck) -> str | None:

@@ -84,3 +84,20 @@ def test_a_command_ends_with_everything_it_started_even_in_another_session(
     if survived:
         os.kill(pid, 9)
     assert not survived, f"the setsid child {pid} survived its command"
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        {"kind": "tcp_port", "host": "192.0.2.1", "port": 22},
+        {"kind": "http", "url": "http://192.0.2.1/health"},
+    ],
+)
+def test_readiness_probes_reach_only_the_targets_own_host(
+    root: Path, run: Callable[..., Convergence], check: dict[str, object]
+) -> None:
+    before = tree_hash(root)
+    result = run({"kind": "file", "path": "/f", "content": "x"}, checks=(check,))
+    assert result.status == OutcomeStatus.NOT_READY
+    assert result.error is not None and "only the target's own host" in result.error.message
+    assert tree_hash(root) == before

@@ -80,7 +80,7 @@ def _converge(
     for index, spec in enumerate(desired.resources):
         try:
             prepared.append(RESOURCES[spec.kind].prepare(spec, context))
-        except Exception as exc:  # SpecError, ConfinementError, or an unreadable path
+        except Exception as exc:  # SpecError, or anything else a spec cannot be settled with
             problems[index] = exc
             prepared.append(None)
     if problems:

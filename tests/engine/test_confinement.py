@@ -148,6 +148,7 @@ def test_a_hard_link_to_an_outside_file_is_refused_and_a_dry_run_shows_nothing(
         result = on(root, *resources, dry_run=dry_run)
         assert [r.status for r in result.resources[:2]] == [ResourceStatus.FAILED] * 2
         assert result.resources[3].status == ResourceStatus.FAILED
+        assert result.resources[4].status == ResourceStatus.FAILED  # recurse over it
         shown = " ".join(f"{r.summary} {r.diff}" for r in result.resources)
         assert "hunter2" not in shown and "hard links" in shown
     assert tree_hash(root) == before_root and tree_hash(outside) == before_outside

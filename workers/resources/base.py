@@ -59,12 +59,12 @@ class ResourceType(Protocol):
     def prepare(self, spec: Any, context: Context) -> Any:
         """Settle what the spec asks for on this target, changing nothing.
 
-        Renders templates, looks up owners, and resolves paths so that confinement
-        violations are found before anything is applied.
+        Renders templates and looks up owners, so bad input is found before anything is
+        applied. Paths are not resolved here: every read and write resolves afresh, inside
+        the root.
 
         Raises:
             SpecError: a field cannot be honoured.
-            ConfinementError: a path (or planned symlink) leads outside the root.
         """
         ...
 

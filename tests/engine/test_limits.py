@@ -28,6 +28,11 @@ from workers.engine import Convergence
             "TEMPLATE_RENDER_S",
         ),
         ("{% for i in range(10**9) %}{% endfor %}", "TEMPLATE_RANGE_ITEMS"),
+        ("{{ '%1000000000d' | format(1) }}", "TEMPLATE_OUTPUT_BYTES"),
+        ("{{ '{:>1000000000}'.format(1) }}", "TEMPLATE_OUTPUT_BYTES"),
+        ("{{ '%1000000000d' % 1 }}", "TEMPLATE_OUTPUT_BYTES"),
+        ("{{ 'x'.center(1000000000) }}", "TEMPLATE_OUTPUT_BYTES"),
+        ("{{ 'x' | indent(1000000000) }}", "TEMPLATE_OUTPUT_BYTES"),
     ],
 )
 def test_templates_that_would_flood_or_spin_are_refused_before_any_change(
@@ -40,6 +45,15 @@ def test_templates_that_would_flood_or_spin_are_refused_before_any_change(
     assert result.status == OutcomeStatus.FAILED
     assert result.error is not None and limit in result.error.message
     assert tree_hash(root) == before
+
+
+def test_templates_within_the_limits_still_render(
+    root: Path, run: Callable[..., Convergence]
+) -> None:
+    template = "{% for i in range(3) %}{{ '%02d' % i }}{{ '{:>3}'.format(i) }}{% endfor %}\n"
+    result = run({"kind": "file", "path": "/out", "template": template})
+    assert result.status == OutcomeStatus.CHANGED, result.error
+    assert (root / "out").read_text() == "00  001  102  2\n"
 
 
 def test_file_content_above_the_limit_is_refused_by_the_contract() -> None:

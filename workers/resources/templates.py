@@ -8,6 +8,7 @@ Jinja2 is imported on first use, so states without templates never pay for it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -51,6 +52,32 @@ def _range(*args: int) -> Iterator[int]:
         yield number
 
 
+_WIDE = re.compile(r"\d{7,}")
+
+
+def _check_sizes(*values: Any) -> None:
+    """Refuse an argument that asks for more than the output may hold before it is built:
+    a number (a width, a count) or a format string with a width above TEMPLATE_OUTPUT_BYTES.
+    """
+    for value in values:
+        if isinstance(value, int) and abs(value) > TEMPLATE_OUTPUT_BYTES:
+            raise TemplateLimit(f"argument {value} is above TEMPLATE_OUTPUT_BYTES")
+        if isinstance(value, str) and ("%" in value or "{" in value):
+            wide = _WIDE.search(value)
+            if wide is not None and int(wide.group()) > TEMPLATE_OUTPUT_BYTES:
+                raise TemplateLimit(f"format width {wide.group()} is above TEMPLATE_OUTPUT_BYTES")
+
+
+def _bounded_filter(function: Any) -> Any:
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        _Clock.check()
+        _check_sizes(*args, *kwargs.values())
+        return function(*args, **kwargs)
+
+    bounded.__dict__.update(function.__dict__)  # keeps pass_context/pass_environment marks
+    return bounded
+
+
 def _environment_class() -> Any:
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
@@ -58,14 +85,18 @@ def _environment_class() -> Any:
     class Bounded(SandboxedEnvironment):  # type: ignore[misc]
         """The sandbox, with every call and `*`/`**` watched."""
 
-        intercepted_binops = frozenset({"*", "**"})
+        intercepted_binops = frozenset({"*", "**", "%"})
 
         def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
             _Clock.check()
+            bound = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
+            _check_sizes(bound, *args, *kwargs.values())
             return super().call(__context, __obj, *args, **kwargs)
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
             _Clock.check()
+            if operator == "%":
+                _check_sizes(left)
             if operator == "**" and isinstance(right, int) and abs(right) > 1000:
                 raise TemplateLimit(f"exponent {right} is too large")
             if operator == "*":
@@ -81,6 +112,9 @@ def _environment_class() -> Any:
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
     environment.globals["range"] = _range
+    environment.globals.pop("lipsum", None)
+    for name in ("center", "format", "indent", "wordwrap", "truncate", "batch", "slice"):
+        environment.filters[name] = _bounded_filter(environment.filters[name])
     return environment
 
 

@@ -89,8 +89,9 @@ def _environment_class() -> Any:
 
         def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
             _Clock.check()
-            bound = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
-            _check_sizes(bound, *args, *kwargs.values())
+            if __obj is not _range:  # range names its own limit
+                bound = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
+                _check_sizes(bound, *args, *kwargs.values())
             return super().call(__context, __obj, *args, **kwargs)
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:

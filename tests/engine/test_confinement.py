@@ -189,6 +189,8 @@ def test_rewriting_a_setuid_file_that_keeps_its_mode_is_refused(world: tuple[Pat
     result = on(root, {"kind": "file", "path": "/tool", "content": "evil\n"})
     assert result.status == OutcomeStatus.FAILED
     assert "setuid" in result.resources[0].summary and tree_hash(root) == before
+    kept = on(root, {"kind": "file", "path": "/tool"})  # metadata only: nothing written
+    assert kept.status == OutcomeStatus.CONVERGED and tree_hash(root) == before
 
 
 @pytest.mark.parametrize(

@@ -83,14 +83,17 @@ class Files:
         entry = observed.entry
         if entry is not None and entry.kind != "file":
             raise ResourceError(f"a {entry.kind} is in the way of file {desired.path}")
-        check_hardlinks(desired.path, entry, desired.allow_hardlinks)
-        kept = entry.mode if entry is not None else DEFAULT_FILE_MODE
-        check_setid(desired.path, kept if desired.mode is None else None, desired.allow_setid)
         wanted = desired.content
         if wanted is None:
             wanted = b"" if entry is None else observed.content
         if observed.content == wanted:
-            return ownership_changes(desired.mode, desired.uid, desired.gid, entry)
+            changes = ownership_changes(desired.mode, desired.uid, desired.gid, entry)
+            if changes:
+                check_hardlinks(desired.path, entry, desired.allow_hardlinks)
+            return changes
+        check_hardlinks(desired.path, entry, desired.allow_hardlinks)
+        kept = entry.mode if entry is not None else DEFAULT_FILE_MODE
+        check_setid(desired.path, kept if desired.mode is None else None, desired.allow_setid)
         new = wanted or b""
         verb = "create" if entry is None else "write"
         if desired.sensitive:

@@ -94,11 +94,11 @@ class Lines:
             raise ResourceError(f"{desired.path} does not exist (set create: true to create it)")
         if observed.content is None and not desired.present:
             return []
-        check_hardlinks(desired.path, entry, desired.allow_hardlinks)
         old = (observed.content or b"").decode("utf-8", "surrogateescape")
         new = edit(old, desired)
         if new == old:
             return []
+        check_hardlinks(desired.path, entry, desired.allow_hardlinks)
         verb = "add line" if desired.present else "remove line"
         data = new.encode("utf-8", "surrogateescape")
         shown = None if desired.sensitive else unified_diff(desired.path, observed.content, data)

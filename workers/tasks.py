@@ -237,7 +237,16 @@ def _retry(task: Any, change: ChangeRequest, delay: float, waits: int, replay: s
     headers = _trace_headers(task)
     kwargs = {"request": change.model_dump(mode="json"), "waits": waits, "replay": replay}
     queue = region_queue(change.target.region)
-    return task.retry(kwargs=kwargs, countdown=delay, headers=headers, queue=queue)
+    # Celery would put a repr of the kwargs (the whole desired state) in the message headers.
+    shown = f"{{'change_id': {change.change_id!r}, 'target': {change.target.id!r}}}"
+    return task.retry(
+        kwargs=kwargs,
+        countdown=delay,
+        headers=headers,
+        queue=queue,
+        argsrepr="()",
+        kwargsrepr=shown,
+    )
 
 
 def _reject(

@@ -58,7 +58,7 @@ class Files:
         return DesiredFile(
             spec.path,
             text.encode("utf-8"),
-            parse_mode(spec.mode),
+            parse_mode(spec.mode or ("0600" if spec.sensitive else None)),
             lookup_uid(spec.owner),
             lookup_gid(spec.group),
             spec.sensitive,

@@ -95,7 +95,8 @@ class Lines:
         data = edit(old, desired).encode("utf-8", "surrogateescape")
         entry = observed.entry
         uid, gid = kept_owner(entry)
-        mode = entry.mode if entry is not None else DEFAULT_FILE_MODE
+        new_mode = 0o600 if desired.sensitive else DEFAULT_FILE_MODE
+        mode = entry.mode if entry is not None else new_mode
         target.put(observed.location, data, mode=mode, uid=uid, gid=gid)
 
     def summarize(

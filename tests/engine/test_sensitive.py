@@ -12,10 +12,10 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from contracts import ResourceStatus
+from contracts import DesiredState, ResourceStatus, Target
 from contracts.redaction import has_sensitive, redact, redact_text, sensitive_paths
 from tests.engine.conftest import tree_hash
-from workers.engine import Convergence
+from workers.engine import Convergence, converge
 
 SECRET = "password=hunter2"
 
@@ -117,3 +117,18 @@ def test_redact_text_hides_json_anywhere_and_unreadable_text_whole() -> None:
     broken = task[:-5]
     assert SECRET not in redact_text(broken) and "sha256:" in redact_text(broken)
     assert redact_text('{"a": 1}') == '{"a": 1}'
+
+
+def test_a_sensitive_templates_error_does_not_quote_a_value(target: Target) -> None:
+    spec = {"kind": "file", "path": "/t", "template": "{{ values[values.pw] }}"}
+
+    def attempt(sensitive: bool) -> str:
+        desired = DesiredState.model_validate(
+            {"resources": [{**spec, "sensitive": sensitive}], "values": {"pw": "hunter2x"}}
+        )
+        result = converge(target, desired)
+        assert result.status == "failed"
+        return _shown(result) + str(result.error)
+
+    assert "hunter2x" in attempt(False)  # the plain error does quote the value
+    assert "hunter2x" not in attempt(True)

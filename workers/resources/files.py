@@ -52,7 +52,12 @@ class Files:
         if spec.template is not None:
             from workers.resources.templates import render
 
-            text = render(spec.template, context.facts)
+            try:
+                text = render(spec.template, context.facts)
+            except SpecError as exc:  # its reason may quote a value the template used
+                if not spec.sensitive:
+                    raise
+                raise SpecError("template", "does not render (sensitive: reason hidden)") from exc
         if context.target.resolve(spec.path) == context.target.root:
             raise SpecError("path", "a file cannot be the target's root")
         return DesiredFile(

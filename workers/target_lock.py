@@ -64,21 +64,30 @@ def held(
         yield
         return
     try:
-        give_up = time.monotonic() + wait_s
         if not _try(descriptor):
-            log.info(
-                "target %s: its lock is held by another run; waiting up to %.0fs", spec.id, wait_s
-            )
-        while not _try(descriptor):
-            if time.monotonic() >= give_up or (stopping is not None and stopping.is_set()):
-                raise TargetLocked(
-                    f"target {spec.id} is being converged by another run (lock {LOCK_FILE} "
-                    "on the target is busy)"
-                )
-            time.sleep(min(POLL_S, max(give_up - time.monotonic(), 0.0)) or POLL_S)
+            _wait(spec, descriptor, wait_s, stopping)
         yield
     finally:
         os.close(descriptor)  # closing the descriptor releases the lock
+
+
+def _wait(
+    spec: TargetSpec, descriptor: int, wait_s: float, stopping: threading.Event | None
+) -> None:
+    """Try again every POLL_S until the lock is ours; TargetLocked when `wait_s` runs out."""
+    give_up = time.monotonic() + wait_s
+    if wait_s > 0:
+        log.info("target %s: its lock is held by another run; waiting up to %.0fs", spec.id, wait_s)
+    while True:
+        left = give_up - time.monotonic()
+        if left <= 0 or (stopping is not None and stopping.is_set()):
+            raise TargetLocked(
+                f"lock busy: target {spec.id} is being converged by another run "
+                f"(its lock {LOCK_FILE} is held)"
+            )
+        time.sleep(min(POLL_S, left))
+        if _try(descriptor):
+            return
 
 
 def _open(spec: TargetSpec, create: bool) -> int | None:

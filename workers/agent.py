@@ -34,7 +34,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -224,7 +223,9 @@ class Agent:
                 Journal(target).applied_revision(reply.revision)
         return PullResult("reported", event, _line(event))
 
-    def _locked(self, known: Target | None, applied: Applied | None) -> Any:
+    def _locked(
+        self, known: Target | None, applied: Applied | None
+    ) -> contextlib.AbstractContextManager[None]:
         """The target's own lock, waited for within the agent's patience (push holds it too)."""
         target = self._target(known, applied)
         create = not self.report_only

@@ -3,6 +3,10 @@
 A rollout advances the assignment of its targets wave by wave; push delivers it at once,
 pull at the agent's next check-in. A halted rollout leaves its later waves' targets on
 their old assignment, for both deliveries alike.
+
+Bootstrap: a target that has never been assigned anything gets the latest published
+revision at its first check-in (`bootstrap`), recorded as its assignment under the change
+id `bootstrap-<revision>`; from then on only rollouts move it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,15 @@ class Assignments:
         value = json.dumps({"revision": revision, "change_id": change_id})
         return bool(self._assign(keys=[ASSIGNED_KEY], args=[target, revision, value]))
 
+    def bootstrap(self, target: str, revision: int) -> Assignment | None:
+        """Assign `revision` to a target that has no assignment yet; its assignment after.
+
+        HSETNX, so a rollout that assigned the target meanwhile wins.
+        """
+        value = json.dumps({"revision": revision, "change_id": bootstrap_id(revision)})
+        self.redis.hsetnx(ASSIGNED_KEY, target, value)
+        return self.get(target)
+
     def get(self, target: str) -> Assignment | None:
         raw = self.redis.hget(ASSIGNED_KEY, target)
         if not raw:
@@ -64,3 +77,8 @@ class Assignments:
                 (t, json.loads(v)) for t, v in self.redis.hgetall(ASSIGNED_KEY).items()
             )
         }
+
+
+def bootstrap_id(revision: int) -> str:
+    """The change id under which first check-ins at `revision` report (`provision status`)."""
+    return f"bootstrap-{revision}"

@@ -11,7 +11,9 @@ Every check-in goes through three gates, in this order:
    Puppet Server answers 503 with Retry-After). Every admission is logged with Redis's
    clock (`provision:admissions`), so the admitted rate can be proven afterwards;
 3. assignment: the target's assigned revision and the exact stored bytes of its
-   rendered state, or "nothing assigned" (which still counts as a sign of life).
+   rendered state. A target never assigned anything is assigned the latest published
+   revision that renders it (bootstrap); only when there is none is the answer "nothing
+   assigned" (which still counts as a sign of life, `pending` in compliance).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pydantic import ValidationError
 
 from contracts import ContractError, Target
 from contracts.checkins import CheckinReply, CheckinRequest
-from producers.assignments import Assignments
+from producers.assignments import Assignment, Assignments
 from producers.compliance import Compliance
 from producers.enrollment import Enrollment
 from producers.inventory import INVENTORY_KEY
@@ -137,7 +139,7 @@ class CheckinDesk:
         return round(min(MAX_RETRY_AFTER_S, wait_s + random.uniform(0, spread_s)), 3)
 
     def _assigned(self, request: CheckinRequest) -> CheckinReply:
-        assignment = self.assignments.get(request.target)
+        assignment = self.assignments.get(request.target) or self._bootstrap(request.target)
         if assignment is None:
             self.compliance.seen(request.target, datetime.now(UTC), request.interval_s)
             return CheckinReply(admitted=True, target=self._target(request.target, None))
@@ -152,6 +154,17 @@ class CheckinDesk:
             state=state.decode(),
             target=self._target(request.target, assignment.revision),
         )
+
+    def _bootstrap(self, target_id: str) -> Assignment | None:
+        """A first check-in: the latest revision, if it renders this target, is assigned."""
+        latest = self.revisions.latest_sequence()
+        if not latest:
+            return None
+        try:
+            self.revisions.rendered(latest, target_id)
+        except (UnknownRevision, UnknownTarget):
+            return None
+        return self.assignments.bootstrap(target_id, latest)
 
     def _target(self, target_id: str, revision: int | None) -> Target | None:
         """The target as the inventory has it, else as its assigned revision has it."""

@@ -10,6 +10,8 @@ States, as a Puppet or SSM user would expect them:
   report-only agent, or a dry run of a pull);
 - `excepted`: nothing failed, and at least one resource is left alone under a waiver;
 - `aligned`: the target is as desired (including drift that was found and remediated);
+- `pending`: the target checked in but has applied nothing yet (nothing assigned, or
+  only an older revision than it has, superseded): never `aligned` before a first apply;
 - `unknown`: computed at read time: never seen, or no check-in within twice its interval.
 
 A superseded outcome (an agent was handed an older revision than it applied) changes only
@@ -65,6 +67,7 @@ class ComplianceState(StrEnum):
     DRIFTED = "drifted"
     FAILED = "failed"
     EXCEPTED = "excepted"
+    PENDING = "pending"
     UNKNOWN = "unknown"
 
 
@@ -112,8 +115,11 @@ class Compliance:
             return False
         keep = event.status == OutcomeStatus.SUPERSEDED
         differed = [r.path for r in event.changes] if event.drift or event.dry_run else []
+        # A superseded run applied nothing: it moves only last_seen, or, for a target never
+        # seen before, says it is pending.
+        state = ComplianceState.PENDING if keep else state_of(event)
         record = {
-            "state": state_of(event).value,
+            "state": state.value,
             "revision": event.revision,
             "delivery": event.delivery,
             "change_id": event.change_id,
@@ -124,11 +130,11 @@ class Compliance:
     def seen(self, target: str, at: datetime, interval_s: float | None) -> None:
         """A check-in that brought nothing to converge: the target is alive, nothing more.
 
-        A target with no revision assigned has nothing to deviate from, so a first
-        sighting counts as aligned.
+        A target that has applied nothing is `pending`, never `aligned`: nothing shows it
+        is as desired. A target seen before keeps its state (only last_seen moves).
         """
         record: dict[str, Any] = {
-            "state": ComplianceState.ALIGNED.value,
+            "state": ComplianceState.PENDING.value,
             "revision": None,
             "delivery": "pull",
             "change_id": None,

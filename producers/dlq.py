@@ -24,6 +24,7 @@ from contracts.dead import (
     reason_of,
     trace_id_of,
 )
+from contracts.redaction import redact_text, stand_in
 from producers.errors import PublishError
 
 #: Dead letters read at most, so a flood cannot exhaust the CLI's memory.
@@ -72,8 +73,13 @@ class DeadLetter:
             "target": target,
         }
         if with_body:
-            row["body"] = self.body.decode("utf-8", errors="replace")
+            body = self.body.decode("utf-8", errors="replace")
+            row["body"] = redact_text(body)
             row["headers"] = {k: _plain(v) for k, v in self.headers.items()}
+            if row["body"] != body:  # Celery's reprs of the arguments would show it too
+                for key in ("argsrepr", "kwargsrepr"):
+                    if key in row["headers"]:
+                        row["headers"][key] = stand_in(str(row["headers"][key]))
         return row
 
 

@@ -16,6 +16,8 @@ import redis
 from contracts import OutcomeEvent, OutcomeStatus, Target
 from contracts.changes import utcnow
 from contracts.events import ChangeEvent, RolloutState
+from contracts.redaction import has_sensitive, redact
+from contracts.state import DesiredState
 from producers.planner import RolloutPlan, Wave
 
 #: Sorted set of every rollout id, by creation time.
@@ -104,7 +106,10 @@ class RolloutBook:
         pipe.hset(
             rollout_key(rid),
             mapping={
-                "event": event.model_dump_json(),
+                # Shown and kept for the record with sensitive content redacted; the real
+                # resources are kept apart only while the rollout still has to deliver them.
+                "event": _redacted_json(event),
+                "resources": _delivered_resources(event, revision),
                 "plan": _plan_json(plan),
                 "wave": "0",
                 "reason": "",
@@ -131,7 +136,7 @@ class RolloutBook:
                 "created_at": utcnow().isoformat(),
                 "plan": "[]",
                 "wave": "0",
-                "event": json.dumps(raw) if raw is not None else "",
+                "event": json.dumps(redact(raw)) if raw is not None else "",
             },
         )
         self.redis.zadd(ROLLOUTS_KEY, {rollout_id: utcnow().timestamp()})
@@ -146,6 +151,7 @@ class RolloutBook:
             pipe.sadd(ACTIVE_KEY, rollout_id)
         else:
             pipe.srem(ACTIVE_KEY, rollout_id)
+            pipe.hdel(rollout_key(rollout_id), "resources")  # nothing more to deliver
         pipe.execute()
 
     def advance_wave(self, rollout_id: str, wave: int) -> None:
@@ -162,6 +168,9 @@ class RolloutBook:
         event = None
         if meta.get("event") and meta["state"] != RolloutState.REJECTED.value:
             event = ChangeEvent.model_validate_json(meta["event"])
+            if meta.get("resources"):
+                real = DesiredState.model_validate_json(meta["resources"]).resources
+                event = event.model_copy(update={"resources": real})
         return Rollout(
             rollout_id=rollout_id,
             state=RolloutState(meta["state"]),
@@ -277,3 +286,21 @@ def status_json(book: RolloutBook, rollout_id: str) -> dict[str, Any]:
             for w, c in zip(rollout.plan.waves, counts, strict=True)
         ],
     }
+
+
+def _redacted_json(event: ChangeEvent) -> str:
+    """The event as the book keeps it: no sensitive path's content, a digest instead."""
+    document = event.model_dump(mode="json")
+    shown = redact(document)
+    return event.model_dump_json() if shown is document else json.dumps(shown)
+
+
+def _delivered_resources(event: ChangeEvent, revision: int | None) -> str:
+    """The inline resources a rollout without a revision delivers wave by wave.
+
+    Kept only when the redacted event cannot serve (a sensitive path) and no revision holds
+    them (a revision's rendered states are what later waves deliver then).
+    """
+    if revision is not None or not has_sensitive(event.model_dump(mode="json")):
+        return ""
+    return DesiredState(resources=event.resources).model_dump_json()

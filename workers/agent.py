@@ -52,6 +52,7 @@ from workers.agent_state import AgentState, Applied, load_credentials
 from workers.checkin import ControlPlane
 from workers.engine import Convergence, converge
 from workers.journal import Journal
+from workers.target_lock import TargetLocked, held
 from workers.targets import TargetError
 
 log = logging.getLogger("provision.agent")
@@ -152,7 +153,11 @@ class Agent:
                     return PullResult("refused", None, f"check-in refused: {reply.refused}")
                 if not reply.admitted:
                     return PullResult("busy", None, "the control plane kept asking to wait")
-                result = self._act(reply, applied, started)
+                try:
+                    with self._locked(reply.target, applied):
+                        result = self._act(reply, applied, started)
+                except TargetLocked as exc:
+                    return PullResult("busy", None, str(exc))
                 if result.outcome is not None:
                     self._send(plane, result.outcome, self._target(reply.target, applied))
                 return result
@@ -218,6 +223,14 @@ class Agent:
                 Journal(target).applied_revision(reply.revision)
         return PullResult("reported", event, _line(event))
 
+    def _locked(
+        self, known: Target | None, applied: Applied | None
+    ) -> contextlib.AbstractContextManager[None]:
+        """The target's own lock, waited for within the agent's patience (push holds it too)."""
+        target = self._target(known, applied)
+        create = not self.report_only
+        return held(target, wait_s=self.patience_s, create=create, stopping=self.stopping)
+
     @staticmethod
     def _applied_revision(target: Target, applied: Applied | None) -> int | None:
         """The newest revision the target has applied, by this agent or by a push.
@@ -239,7 +252,11 @@ class Agent:
             return PullResult("offline", None, f"{reason}; nothing applied yet to fall back on")
         rendered = RenderedState.model_validate_json(applied.state)
         target = self._target(None, applied)
-        convergence = converge(target, rendered.desired_state(), dry_run=self.report_only)
+        try:
+            with self._locked(None, applied):
+                convergence = converge(target, rendered.desired_state(), dry_run=self.report_only)
+        except TargetLocked as exc:
+            return PullResult("busy", None, f"{reason}; {exc}")
         event = self._converged(
             target, applied.change_id, applied.revision, started, convergence, same=True
         )

@@ -22,6 +22,7 @@ from contracts import (
     ResourceStatus,
 )
 from contracts import Target as TargetSpec
+from contracts.redaction import mark_sensitive
 from workers.facts import gather
 from workers.resources import RESOURCES, Context, SpecError
 from workers.targets import PathError, Target, TargetError, connect
@@ -61,6 +62,8 @@ def converge(target: TargetSpec, desired: DesiredState, *, dry_run: bool = False
         reason = f"not applied: {type(exc).__name__}"
         return _stopped(desired.resources, OutcomeStatus.FAILED, reason, _error(exc))
     facts = {**gather(target), "values": dict(desired.values)}
+    # `sensitive` is a property of the path: every file and line on it hides its content.
+    desired = desired.model_copy(update={"resources": mark_sensitive(desired.resources)})
     try:
         return _converge(reached, facts, desired, dry_run, Waivers(target, desired.waivers))
     finally:

@@ -35,6 +35,7 @@ from workers.retry import (
     backoff_s,
     is_transient,
 )
+from workers.target_lock import TargetLocked, held
 from workers.targets import TargetError
 
 log = get_task_logger("provision.tasks")
@@ -90,10 +91,12 @@ def converge_task(
                 reason = f"expired at {change.expires_at.isoformat()}"
                 return _reject(self, request, reason, started, attempts, change)
             event: OutcomeEvent | Convergence | None = begun.recorded
+            dry = change.dry_run
             if event is None:
-                with guard().lock(change.target.id):
+                # The flock on the target also keeps agents out, and outlives a Redis flush.
+                with guard().lock(change.target.id), held(change.target, create=not dry):
                     event = _converge_once(self, change, started, attempts, begun.fence)
-        except (LockBusy, ServiceUnavailable) as exc:
+        except (LockBusy, TargetLocked, ServiceUnavailable) as exc:
             return _wait(self, change, exc, started, attempts, waits, replay)
         if isinstance(event, Convergence):
             return _retry_or_fail(self, change, event, started, attempts, waits, replay)
@@ -237,7 +240,9 @@ def _retry(task: Any, change: ChangeRequest, delay: float, waits: int, replay: s
     headers = _trace_headers(task)
     kwargs = {"request": change.model_dump(mode="json"), "waits": waits, "replay": replay}
     queue = region_queue(change.target.region)
-    return task.retry(kwargs=kwargs, countdown=delay, headers=headers, queue=queue)
+    shown = f"{{'change_id': {change.change_id!r}, 'target': {change.target.id!r}}}"
+    options = {"argsrepr": "()", "kwargsrepr": shown}  # a repr of the state would show secrets
+    return task.retry(kwargs=kwargs, countdown=delay, headers=headers, queue=queue, **options)
 
 
 def _reject(

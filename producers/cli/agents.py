@@ -67,7 +67,7 @@ def _fleet(client: object) -> list[Target]:
 @selector_option
 @click.option("--json", "as_json", is_flag=True, help="Print {targets: [...], counts: {...}}.")
 def compliance(selector: tuple[str, ...], as_json: bool) -> None:
-    """Each target: aligned, drifted, failed, excepted or unknown; its revision, last check-in.
+    """Each target: aligned, drifted, failed, excepted, pending or unknown; revision, last check-in.
 
     Unknown means never seen, or no check-in within twice the target's interval.
     """

@@ -6,6 +6,7 @@ a target is given (the bytes push and pull deliver), so `sha256sum` can compare 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from rich.table import Table
 from broker_config import Endpoints
 from broker_config.connections import connect_redis
 from contracts import ContractError
+from contracts.redaction import redact
 from contracts.truth import RenderedState, SourceBundle, Waiver, content_hash
 from producers.changes import default_issuer
 from producers.cli import cli
@@ -134,19 +136,29 @@ def publish(directory: Path, message: str, author: str | None, as_json: bool) ->
 @state.command("show")
 @click.argument("target")
 @click.option("--rev", default=None, help="Revision number or 'latest' (default).")
-@click.option("--json", "as_json", is_flag=True, help="Print the exact canonical bytes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the canonical bytes (redacted).")
 def show(target: str, rev: str | None, as_json: bool) -> None:
     """Print the rendered desired state of TARGET at a revision."""
     store = _store()
     sequence = store.resolve(rev)
     raw = store.rendered(sequence, target)
+    document = json.loads(raw)
+    shown = redact(document)
     if as_json:
-        sys.stdout.buffer.write(raw + b"\n")
+        if shown is document:
+            sys.stdout.buffer.write(raw + b"\n")
+        else:  # sensitive content never leaves the store for display: digests stand in
+            sys.stdout.buffer.write(json.dumps(shown, sort_keys=True).encode() + b"\n")
         sys.stdout.flush()
         return
     RenderedState.model_validate_json(raw)  # what is shown is what an engine accepts
-    click.echo(f"# target {target} at revision {sequence} ({len(raw)} canonical bytes)")
-    data = _readable(json.loads(raw))
+    digest = hashlib.sha256(raw).hexdigest()
+    click.echo(
+        f"# target {target} at revision {sequence} ({len(raw)} canonical bytes, sha256:{digest})"
+    )
+    if shown is not document:
+        click.echo("# sensitive paths: their content is shown as its sha256 and size")
+    data = _readable(shown)
     click.echo(yaml.dump(data, Dumper=_BlockDumper, sort_keys=False), nl=False)
 
 

@@ -204,6 +204,7 @@ def test_compliance_lists_every_state_including_unknown(plane: PullPlane, tmp_pa
         "drifted": 0,
         "failed": 1,
         "excepted": 0,
+        "pending": 0,
         "unknown": 1,
     }
     never = plane.compliance("target=h499")["targets"]

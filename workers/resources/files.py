@@ -56,13 +56,18 @@ class Files:
         if spec.template is not None:
             from workers.resources.templates import render
 
-            text = render(spec.template, context.facts)
+            try:
+                text = render(spec.template, context.facts)
+            except SpecError as exc:  # its reason may quote a value the template used
+                if not spec.sensitive:
+                    raise
+                raise SpecError("template", "does not render (sensitive: reason hidden)") from exc
         if is_root(spec.path):
             raise SpecError("path", "a file cannot be the target's root")
         return DesiredFile(
             spec.path,
             None if text is None else text.encode("utf-8"),
-            parse_mode(spec.mode),
+            parse_mode(spec.mode or ("0600" if spec.sensitive else None)),
             lookup_uid(spec.owner),
             lookup_gid(spec.group),
             spec.sensitive,

@@ -119,7 +119,8 @@ class Lines:
         data = edit(old, desired).encode("utf-8", "surrogateescape")
         entry = observed.entry
         uid, gid = kept_owner(entry)
-        mode = entry.mode if entry is not None else DEFAULT_FILE_MODE
+        new_mode = 0o600 if desired.sensitive else DEFAULT_FILE_MODE
+        mode = entry.mode if entry is not None else new_mode
         with path_errors(desired.path):
             target.put(
                 desired.path,

@@ -1,0 +1,142 @@
+"""Sensitive content never shows in the control plane's records and displays.
+
+Rollout books and rejected events in Redis, `provision dlq show` rows and `provision state
+show` carry a digest and a size instead; what is delivered keeps the real content.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from contracts import Target
+from contracts.events import ChangeEvent, RolloutState
+from producers.dlq import DeadLetter
+from producers.planner import plan_rollout
+from producers.rollout import RolloutBook, rollout_key
+from tests.support import ROOT
+
+SECRET = "db_password=hunter2"
+TARGET = Target(id="sec-1", region="eu", environment="test", address="local:///tmp/sec-1")
+RESOURCES = [
+    {"kind": "file", "path": "/etc/app/secret.env", "content": SECRET + "\n", "sensitive": True},
+    {"kind": "line", "path": "/etc/app/secret.env", "line": "api_key=0p3n"},
+]
+
+
+def _event() -> ChangeEvent:
+    return ChangeEvent.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "issued_by": "test",
+            "resources": RESOURCES,
+            "targets": [TARGET.model_dump(mode="json")],
+        }
+    )
+
+
+def _everything(redis_client: Any, rid: str) -> str:
+    keys = list(redis_client.scan_iter(f"{rollout_key(rid)}*"))
+    dump = [redis_client.hgetall(k) for k in keys if redis_client.type(k) == "hash"]
+    return json.dumps(dump)
+
+
+def test_a_rollout_book_keeps_no_secret_but_still_delivers_it(redis_client: Any) -> None:
+    book = RolloutBook(redis_client)
+    event = _event()
+    rid = event.rollout_id
+    try:
+        assert book.create(event, plan_rollout([TARGET], event.rollout), [TARGET])
+        stored = redis_client.hget(rollout_key(rid), "event")
+        assert "hunter2" not in stored and "0p3n" not in stored
+        assert "sha256:" in stored
+        loaded = book.load(rid)
+        assert loaded is not None and loaded.event is not None
+        assert loaded.event.resources[0].content == SECRET + "\n"  # what the waves deliver
+        book.set_state(rid, RolloutState.COMPLETED)
+        assert "hunter2" not in _everything(redis_client, rid)
+    finally:
+        for key in redis_client.scan_iter(f"{rollout_key(rid)}*"):
+            redis_client.delete(key)
+
+
+def test_a_rejected_event_is_recorded_redacted(redis_client: Any) -> None:
+    book = RolloutBook(redis_client)
+    rid = str(uuid.uuid4())
+    raw = {"event_id": rid, "resources": RESOURCES, "bogus": 1}
+    try:
+        book.reject(rid, "bogus: extra inputs are not permitted", raw)
+        stored = redis_client.hget(rollout_key(rid), "event")
+        assert stored and "hunter2" not in stored and "0p3n" not in stored
+    finally:
+        redis_client.delete(rollout_key(rid))
+
+
+def test_dlq_show_redacts_the_body_and_celerys_reprs() -> None:
+    request = {"change_id": "c", "desired": {"resources": RESOURCES}, "target": {"id": "x"}}
+    body = json.dumps([[], {"request": request}, {}]).encode()
+    letter = DeadLetter(
+        id="t",
+        reason="expired",
+        source="eu.test.x",
+        exchange="provision.changes",
+        routing_key="eu.test.x",
+        attempts=1,
+        trace_id=None,
+        dead_at=None,
+        body=body,
+        headers={"kwargsrepr": repr({"request": request}), "task": "provision.converge"},
+    )
+    shown = json.dumps(letter.as_json(with_body=True))
+    assert "hunter2" not in shown and "0p3n" not in shown
+    assert "provision.converge" in shown
+    assert letter.body == body  # a replay republishes the original
+
+
+def test_state_show_displays_a_digest_not_the_content(tmp_path: Path, redis_client: Any) -> None:
+    truth = Path(shutil.copytree(ROOT / "examples" / "truth", tmp_path / "truth"))
+    web = truth / "roles" / "web.yaml"
+    web.write_text(
+        web.read_text()
+        + "  - kind: file\n    path: /etc/app/secret.env\n    sensitive: true\n"
+        + f'    content: "{SECRET}\\n"\n'
+        + "  - kind: line\n    path: /etc/app//secret.env\n    line: api_key=0p3n\n"
+    )
+    namespace = "provision:state"
+
+    def wipe() -> None:
+        for key in redis_client.scan_iter(f"{namespace}:*"):
+            redis_client.delete(key)
+
+    def provision(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "producers", *args],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            cwd=ROOT,
+            timeout=60,
+        )
+
+    wipe()
+    try:
+        done = provision("state", "publish", str(truth), "-m", "secret")
+        assert done.returncode == 0, done.stderr
+        for args in ((), ("--json",)):
+            shown = provision("state", "show", "web-eu-prod", *args)
+            assert shown.returncode == 0, shown.stderr
+            assert "/etc/app/secret.env" in shown.stdout
+            assert "hunter2" not in shown.stdout and "0p3n" not in shown.stdout
+            assert "sha256:" in shown.stdout
+        from producers.truth.revisions import RevisionStore
+
+        delivered = RevisionStore(redis_client).rendered(1, "web-eu-prod")
+        assert b"hunter2" in delivered  # the stored state an agent fetches is whole
+    finally:
+        wipe()

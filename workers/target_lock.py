@@ -97,12 +97,12 @@ def _open(spec: TargetSpec, create: bool) -> int | None:
     except TargetError:
         return None
     try:
-        location = target.resolve(LOCK_FILE)
         flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
         if create:
-            os.makedirs(os.path.dirname(location), mode=0o700, exist_ok=True)
+            target.mkdir(JOURNAL_DIR, 0o700)
             flags |= os.O_CREAT
-        return os.open(location, flags, 0o600)
+        with target.spot(LOCK_FILE, follow=False) as spot:  # resolved inside the root
+            return os.open(spot.name, flags, 0o600, dir_fd=spot.parent)
     except FileNotFoundError:
         if create:
             log.warning("target %s: no lock file could be made; converging unlocked", spec.id)

@@ -204,7 +204,9 @@ class Agent:
         try:
             rendered = RenderedState.model_validate_json(reply.state)
         except ValidationError as exc:
-            error = ErrorInfo(type="ContractError", message=str(exc), transient=False)
+            # Field and reason only: pydantic's own text quotes the input (maybe a secret).
+            problem = str(ContractError.from_validation("rendered state", exc))
+            error = ErrorInfo(type="ContractError", message=problem, transient=False)
             event = self._event(
                 target, change_id, reply.revision, started, status=OutcomeStatus.REJECTED
             )

@@ -7,13 +7,14 @@ are counted once whatever their order.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-from contracts import OutcomeEvent, OutcomeStatus, Target
+from contracts import OutcomeEvent, OutcomeStatus, Target, limits
 from contracts.changes import utcnow
 from contracts.events import ChangeEvent, RolloutState
 from producers.planner import RolloutPlan, Wave
@@ -119,22 +120,33 @@ class RolloutBook:
         created = self.redis.hsetnx(rollout_key(rid), "state", RolloutState.PLANNED.value)
         return bool(created)
 
-    def reject(self, rollout_id: str, reason: str, raw: Any = None) -> None:
-        """Record why an event was refused, under its id, so the emitter can see why."""
+    def reject(self, rollout_id: str, reason: str, body: bytes = b"") -> None:
+        """Record why an event was refused, under its id, so the emitter can see why.
+
+        Only the reason, the body's sha256 and a short excerpt are kept, and only for
+        `REJECTED_TTL_S`: a refused event costs Redis a bounded amount whatever its size.
+        """
         if self.exists(rollout_id):
             return
-        self.redis.hset(
-            rollout_key(rollout_id),
+        key = rollout_key(rollout_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            key,
             mapping={
                 "state": RolloutState.REJECTED.value,
-                "reason": reason[:4000],
+                "reason": reason[:2000],
                 "created_at": utcnow().isoformat(),
                 "plan": "[]",
                 "wave": "0",
-                "event": json.dumps(raw) if raw is not None else "",
+                "event": "",
+                "size": str(len(body)),
+                "sha256": hashlib.sha256(body).hexdigest(),
+                "excerpt": body[: limits.EXCERPT_BYTES].decode("utf-8", "replace"),
             },
         )
-        self.redis.zadd(ROLLOUTS_KEY, {rollout_id: utcnow().timestamp()})
+        pipe.expire(key, limits.REJECTED_TTL_S)
+        pipe.zadd(ROLLOUTS_KEY, {rollout_id: utcnow().timestamp()})
+        pipe.execute()
 
     def set_state(self, rollout_id: str, state: RolloutState, reason: str = "") -> None:
         pipe = self.redis.pipeline(transaction=True)

@@ -46,7 +46,7 @@ def admit(message: Any) -> None:
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:
-        raise Refused(f"task body is not JSON: {exc}") from exc
+        raise Refused(f"cannot decode the message body (not JSON): {exc}") from exc
     kwargs = _shape(payload)
     expires = _deadline(kwargs.get("request"))
     _eta(headers, expires)

@@ -8,9 +8,7 @@ the emitter and is the rollout's id, so a second event with the same id is a no-
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -137,17 +135,6 @@ class ChangeEvent(BaseModel):
             bound = limits.TARGETS_PER_EVENT
             raise ValueError(_over("targets", len(targets), "TARGETS_PER_EVENT", bound))
         return targets
-
-    @field_validator("deadline")
-    @classmethod
-    def _near_deadline(cls, deadline: datetime | None) -> datetime | None:
-        horizon = limits.DEADLINE_HORIZON_S
-        if deadline is not None and deadline.timestamp() - time.time() > horizon:
-            name = limits.limit("DEADLINE_HORIZON_S").env
-            raise ValueError(
-                f"deadline {deadline.isoformat()} is more than {horizon:g}s ahead ({name})"
-            )
-        return deadline
 
     @model_validator(mode="after")
     def _resources_or_revision(self) -> ChangeEvent:

@@ -79,6 +79,13 @@ def plan_event(
     rid = event.rollout_id
     if event.deadline is not None and event.deadline <= utcnow():
         raise Refusal(f"deadline {event.deadline.isoformat()} has passed", rid)
+    horizon = limits.DEADLINE_HORIZON_S
+    if event.deadline is not None and (event.deadline - utcnow()).total_seconds() > horizon:
+        raise Refusal(
+            f"deadline {event.deadline.isoformat()} is more than {horizon:g}s ahead, the limit "
+            f"{limits.limit('DEADLINE_HORIZON_S').env}",
+            rid,
+        )
     latest = truth.latest_sequence() if truth is not None else 0
     revision = event.revision if event.revision is not None else None
     try:

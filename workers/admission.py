@@ -18,6 +18,8 @@ from contracts.changes import TASK_NAME, utcnow
 
 #: The keyword arguments of `converge_task` (its retries add `waits` and `replay`).
 KWARGS = frozenset({"request", "waits", "replay"})
+#: Content encodings a JSON task body may declare.
+ENCODINGS = frozenset({None, "", "utf-8", "utf8", "UTF-8"})
 #: Celery's embed keys: they must all be empty (no callbacks, errbacks, chains, chords).
 EMBED = frozenset({"callbacks", "errbacks", "chain", "chord"})
 
@@ -43,6 +45,9 @@ def admit(message: Any) -> None:
         raise Refused(str(exc)) from exc
     if message.content_type != "application/json":
         raise Refused(f"content type {str(message.content_type)[:100]!r} is not application/json")
+    encoding = getattr(message, "content_encoding", None)
+    if encoding not in ENCODINGS:
+        raise Refused(f"content encoding {str(encoding)[:100]!r} is not utf-8")
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:

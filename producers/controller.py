@@ -178,8 +178,6 @@ class Controller:
             )
         return rid
 
-    # -- check-ins ------------------------------------------------------------------------
-
     # -- outcomes -------------------------------------------------------------------------
 
     def _on_outcome(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:

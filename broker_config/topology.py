@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts import ProvisioningError
+from contracts import ProvisioningError, limits
 
 CHANGES_EXCHANGE = "provision.changes"
 RESULTS_EXCHANGE = "provision.results"
@@ -57,23 +57,42 @@ EXCHANGES = (
     Exchange(CHECKINS_EXCHANGE, "topic"),
 )
 
+
+def _bounded(max_bytes: int, overflow: str = "reject-publish") -> dict[str, Any]:
+    """Queue arguments that cap a queue's bytes, so no publisher can fill RabbitMQ's memory.
+
+    `reject-publish` nacks the publish that would overflow (the publisher learns it and
+    backs off); `drop-head` drops the oldest (for the dead letters, where the newest say
+    most and no publisher should be stopped).
+    """
+    return {"x-max-length-bytes": max_bytes, "x-overflow": overflow}
+
+
 #: Queues that exist whatever the regions are.
 FIXED_QUEUES = (
-    Queue(RESULTS_QUEUE, RESULTS_EXCHANGE, "#"),
-    Queue(DEAD_QUEUE, DEAD_EXCHANGE, "#"),
-    Queue(EVENTS_QUEUE, EVENTS_EXCHANGE, "#", {"x-dead-letter-exchange": DEAD_EXCHANGE}),
-    Queue(ROLLOUTS_QUEUE, RESULTS_EXCHANGE, "#"),
+    Queue(RESULTS_QUEUE, RESULTS_EXCHANGE, "#", _bounded(limits.QUEUE_BYTES)),
+    Queue(DEAD_QUEUE, DEAD_EXCHANGE, "#", _bounded(limits.DEAD_QUEUE_BYTES, "drop-head")),
+    Queue(
+        EVENTS_QUEUE,
+        EVENTS_EXCHANGE,
+        "#",
+        {"x-dead-letter-exchange": DEAD_EXCHANGE, **_bounded(limits.EVENTS_QUEUE_BYTES)},
+    ),
+    Queue(ROLLOUTS_QUEUE, RESULTS_EXCHANGE, "#", _bounded(limits.QUEUE_BYTES)),
     Queue(
         CHECKINS_QUEUE,
         CHECKINS_EXCHANGE,
         "#",
-        {"x-max-length": CHECKINS_MAX_LENGTH, "x-overflow": "reject-publish"},
+        {
+            "x-max-length": CHECKINS_MAX_LENGTH,
+            **_bounded(CHECKINS_MAX_LENGTH * limits.CHECKIN_BYTES),
+        },
     ),
 )
 
 
 def region_queue_spec(region: str) -> Queue:
-    """A region's change queue: classic, durable, dead-lettering into `provision.dead`.
+    """A region's change queue: classic, durable, bounded, dead-lettering into `provision.dead`.
 
     Classic rather than quorum: on RabbitMQ 3.10 Celery's retry path through quorum
     delayed delivery is known to drop messages (celery#9867), and one node gains no
@@ -83,7 +102,11 @@ def region_queue_spec(region: str) -> Queue:
         region_queue(region),
         CHANGES_EXCHANGE,
         f"{region}.#",
-        {"x-queue-type": "classic", "x-dead-letter-exchange": DEAD_EXCHANGE},
+        {
+            "x-queue-type": "classic",
+            "x-dead-letter-exchange": DEAD_EXCHANGE,
+            **_bounded(limits.QUEUE_BYTES),
+        },
     )
 
 

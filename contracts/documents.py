@@ -12,34 +12,53 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from contracts import limits
 from contracts.errors import ContractError
 
 Model = TypeVar("Model", bound=BaseModel)
 
 
 def read_document(path: Path) -> Any:
-    """Parse a YAML or JSON file (JSON is YAML, but its errors read better from json)."""
+    """Parse a YAML or JSON file (JSON is YAML, but its errors read better from json).
+
+    Unreadable, over `FILE_BYTES`, not UTF-8, nested deeper than `JSON_DEPTH` or
+    amplified by YAML aliases: a ContractError naming the file and the reason, never a
+    traceback.
+    """
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ContractError(source, [("", f"cannot read file: {exc.strerror or exc}")]) from exc
+    text = _read_text(path)
     if path.suffix == ".json":
         try:
+            limits.check_json("file", text, limits.FILE_BYTES, "FILE_BYTES")
             return json.loads(text)
+        except limits.LimitExceeded as exc:
+            raise ContractError(source, [("", str(exc))]) from exc
         except json.JSONDecodeError as exc:
             raise ContractError(
                 source, [("", f"invalid JSON at line {exc.lineno}: {exc.msg}")]
             ) from exc
-    import yaml
+    from contracts.yaml_bounds import load_yaml
 
+    return load_yaml(text, source)
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, read only after its size is known to be within FILE_BYTES."""
+    source = str(path)
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ContractError(source, [("", f"invalid YAML{where}: {problem}")]) from exc
+        with path.open("rb") as handle:
+            data = handle.read(limits.FILE_BYTES + 1)
+    except OSError as exc:
+        raise ContractError(source, [("", f"cannot read file: {exc.strerror or exc}")]) from exc
+    if len(data) > limits.FILE_BYTES:
+        problem = f"larger than the limit {limits.limit('FILE_BYTES').env}={limits.FILE_BYTES}"
+        raise ContractError(source, [("", f"file {problem} bytes")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError(
+            source, [("", f"not UTF-8: invalid byte at offset {exc.start}: {exc.reason}")]
+        ) from exc
 
 
 def load_document(path: Path, model: type[Model]) -> Model:

@@ -21,9 +21,11 @@ from pydantic import (
     Field,
     PositiveInt,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
+from contracts import limits
 from contracts.resources import ResourceSpec
 from contracts.targets import Selector, Target
 
@@ -82,6 +84,24 @@ class RolloutPolicy(BaseModel):
     )
     pause_s: float = Field(default=0.0, ge=0, le=86_400, description="Pause between waves.")
 
+    @field_validator("waves")
+    @classmethod
+    def _few_waves(cls, waves: tuple[int | str, ...]) -> tuple[int | str, ...]:
+        if len(waves) > limits.WAVES:
+            raise ValueError(_over("waves", len(waves), "WAVES", limits.WAVES))
+        return waves
+
+    @field_validator("rate_per_s")
+    @classmethod
+    def _sane_rate(cls, rate: float | None) -> float | None:
+        low, high = limits.RATE_MIN_PER_S, limits.RATE_MAX_PER_S
+        if rate is not None and not low <= rate <= high:
+            env = limits.limit("RATE_MIN_PER_S").env, limits.limit("RATE_MAX_PER_S").env
+            raise ValueError(
+                f"rate_per_s {rate:g} is outside [{low:g}, {high:g}] ({env[0]}, {env[1]})"
+            )
+        return rate
+
 
 class ChangeEvent(BaseModel):
     """Ask for a change: which targets, what desired state, how to roll it out, until when."""
@@ -108,6 +128,14 @@ class ChangeEvent(BaseModel):
         default=None, description="An inline fleet to select from instead of the inventory."
     )
 
+    @field_validator("targets")
+    @classmethod
+    def _few_targets(cls, targets: tuple[Target, ...] | None) -> tuple[Target, ...] | None:
+        if targets is not None and len(targets) > limits.TARGETS_PER_EVENT:
+            bound = limits.TARGETS_PER_EVENT
+            raise ValueError(_over("targets", len(targets), "TARGETS_PER_EVENT", bound))
+        return targets
+
     @model_validator(mode="after")
     def _resources_or_revision(self) -> ChangeEvent:
         if self.revision is not None and self.resources:
@@ -119,6 +147,10 @@ class ChangeEvent(BaseModel):
     @property
     def rollout_id(self) -> str:
         return str(self.event_id)
+
+
+def _over(what: str, count: int, name: str, bound: int) -> str:
+    return f"{count} {what} exceed the limit {limits.limit(name).env}={bound}"
 
 
 def percent_of(amount: int | str, whole: int) -> float:

@@ -10,17 +10,15 @@ import logging
 import signal
 from typing import Any
 
-import pika
-import pika.exceptions
 import redis
 from pydantic import ValidationError
 
-from broker_config import DEAD_EXCHANGE, RESULTS_QUEUE, Endpoints, declare
+from broker_config import RESULTS_QUEUE, Endpoints, declare
 from broker_config.connections import connect_broker, connect_redis
-from contracts import OutcomeEvent
-from contracts.dead import dead_letter_headers
+from contracts import ContractError, OutcomeEvent, limits
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
 from producers.compliance import Compliance
+from producers.dead_letter import dead_letter, infrastructure
 from producers.ledger import Ledger
 from producers.reconnect import serve_until_stopped
 
@@ -77,12 +75,16 @@ class Aggregator:
                 connection.close()
 
     def _on_message(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        headers = properties.headers or {}
+        """Record one outcome; a bad one (or one that fails unexpectedly) is dead-lettered."""
+        headers = properties.headers if isinstance(properties.headers, dict) else {}
         try:
+            limits.check_json("outcome", body, limits.OUTCOME_BYTES, "OUTCOME_BYTES")
             event = OutcomeEvent.model_validate_json(body)
+        except limits.LimitExceeded as exc:
+            return self._dead_letter(channel, method, properties, body, str(exc))
         except ValidationError as exc:
-            self._dead_letter(channel, method, properties, body, f"invalid outcome event: {exc}")
-            return
+            reason = f"invalid outcome event: {ContractError.from_validation('outcome', exc)}"
+            return self._dead_letter(channel, method, properties, body, reason)
         assert self._ledger is not None
         with span_from(
             headers,
@@ -96,33 +98,20 @@ class Aggregator:
                 channel.basic_nack(method.delivery_tag, requeue=True)
                 self._ledger = None
                 raise
+            except infrastructure():
+                raise
+            except Exception as exc:
+                log.exception("an outcome failed unexpectedly")
+                reason = f"unexpected error recording the outcome: {exc!r}"[:500]
+                return self._dead_letter(channel, method, properties, body, reason)
         channel.basic_ack(method.delivery_tag)
         self.recorded += 1
+        return None
 
     def _dead_letter(
         self, channel: Any, method: Any, properties: Any, body: bytes, reason: str
     ) -> None:
-        log.error("dead-lettering an outcome: %s", reason)
-        headers = dead_letter_headers(
-            properties.headers,
-            reason=reason,
-            source=RESULTS_QUEUE,
-            exchange=method.exchange,
-            routing_key=method.routing_key,
-        )
-        dead = channel.connection.channel()
-        dead.confirm_delivery()
-        dead.basic_publish(
-            DEAD_EXCHANGE,
-            method.routing_key,
-            body,
-            pika.BasicProperties(
-                content_type=properties.content_type,
-                delivery_mode=pika.DeliveryMode.Persistent,
-                headers=headers,
-            ),
-        )
-        dead.close()
+        dead_letter(channel, method, properties, body, reason=reason, source=RESULTS_QUEUE)
         channel.basic_ack(method.delivery_tag)
 
 

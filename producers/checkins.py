@@ -1,19 +1,25 @@
 """The check-in desk: answers pull agents for the controller.
 
-Every check-in goes through three gates, in this order:
+Every check-in goes through these gates, in this order, cheapest first:
 
-1. identity: the body must be a CheckinRequest, and its token must be the one
-   `provision enroll` issued for the target it claims. Anything else is refused, and
-   every refusal is recorded (`provision:refusals`), so a probing agent leaves a trail;
+1. form: `reply_to` must be RabbitMQ's direct reply-to (so the controller never publishes
+   into a queue an agent names), and the body a CheckinRequest within the size and depth
+   limits; a malformed check-in is refused (and dead-lettered by the controller);
 2. admission: a GCRA rate limit on one global key (`--checkin-rate`, `--checkin-burst`),
-   shared by every controller. Beyond it the agent is told to come back later, with
-   jitter spread over the current backlog, instead of being queued without bound (as
+   shared by every controller, before any token is looked up, so a flood of bogus
+   check-ins costs one rate check each. Beyond it the agent is told to come back later,
+   with jitter spread over the current backlog, instead of being queued without bound (as
    Puppet Server answers 503 with Retry-After). Every admission is logged with Redis's
    clock (`provision:admissions`), so the admitted rate can be proven afterwards;
-3. assignment: the target's assigned revision and the exact stored bytes of its
+3. identity: its token must be the one `provision enroll` issued for the target it claims;
+4. assignment: the target's assigned revision and the exact stored bytes of its
    rendered state. A target never assigned anything is assigned the latest published
    revision that renders it (bootstrap); only when there is none is the answer "nothing
    assigned" (which still counts as a sign of life, `pending` in compliance).
+
+A refused agent is told only "refused", whatever the cause, so an outsider cannot learn
+which targets are enrolled; the reason is kept for operators in `provision:refusals`
+(the newest `REFUSALS_KEPT`; `provision:refusals:count` counts them all).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
-from contracts import ContractError, Target
+from contracts import ContractError, Target, limits
 from contracts.checkins import CheckinReply, CheckinRequest
 from producers.assignments import Assignment, Assignments
 from producers.compliance import Compliance
@@ -48,8 +54,14 @@ ADMISSIONS_KEY = "provision:admissions"
 WAITING_KEY = "provision:checkins:waiting"
 #: List of refusals, newest first, JSON {at, target, reason}; capped.
 REFUSALS_KEY = "provision:refusals"
-#: How many admissions and refusals are kept.
+#: Refusals ever recorded (the list keeps only the newest).
+REFUSALS_COUNT_KEY = "provision:refusals:count"
+#: How many admissions are kept.
 LOG_CAP = 10_000
+#: The one word a refused agent is told.
+REFUSED = "refused"
+#: The only `reply_to` the desk answers: direct reply-to (`amq.rabbitmq.reply-to.<token>`).
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 #: A waiting agent not heard of for this long no longer counts in the backlog.
 WAITING_TTL_S = 120.0
 #: The longest delay an agent is ever told to wait (Puppet's max-retry-delay is 1800 s).
@@ -93,19 +105,36 @@ class CheckinDesk:
         self._counter = 0
         self._bundle_targets: OrderedDict[int, dict[str, Target]] = OrderedDict()
 
-    def answer(self, body: bytes) -> CheckinReply:
-        """The reply to one check-in body. Raises only for Redis errors (the caller retries)."""
+    def read(self, body: bytes, reply_to: str | None) -> CheckinRequest:
+        """The check-in in `body`, or Malformed with the reason (nothing else is touched)."""
+        if not is_direct_reply_to(reply_to):
+            raise Malformed(f"reply_to {str(reply_to)[:100]!r} is not direct reply-to", None)
         try:
-            request = CheckinRequest.model_validate_json(body)
+            limits.check_json("check-in", body, limits.CHECKIN_BYTES, "CHECKIN_BYTES")
+        except limits.LimitExceeded as exc:
+            raise Malformed(str(exc), None) from exc
+        try:
+            return CheckinRequest.model_validate_json(body)
         except ValidationError as exc:
             reason = str(ContractError.from_validation("check-in", exc))
-            return self.refuse(_claimed(body), reason)
-        problem = self.enrollment.verify(request.target, request.token)
-        if problem is not None:
-            return self.refuse(request.target, problem)
+            raise Malformed(reason, _claimed(body)) from exc
+
+    def answer(self, body: bytes, reply_to: str | None = DIRECT_REPLY_TO) -> CheckinReply:
+        """The reply to one check-in body. Raises only for Redis errors (the caller retries)."""
+        try:
+            request = self.read(body, reply_to)
+        except Malformed as exc:
+            return self.refuse(exc.target, exc.reason)
+        return self.answer_request(request)
+
+    def answer_request(self, request: CheckinRequest) -> CheckinReply:
+        """Admission first, then identity, then the assignment."""
         wait_s, at = self.pacer.admit(ADMISSION_RATE_KEY, self.rate_per_s, self.burst)
         if wait_s > 0:
             return CheckinReply(admitted=False, retry_after_s=self._retry_after(request, wait_s))
+        problem = self.enrollment.verify(request.target, request.token)
+        if problem is not None:
+            return self.refuse(request.target, problem)
         self._counter += 1
         self._admitted(
             keys=[ADMISSIONS_KEY, WAITING_KEY],
@@ -119,14 +148,16 @@ class CheckinDesk:
         return self._assigned(request)
 
     def refuse(self, target: str | None, reason: str) -> CheckinReply:
-        """Record a refusal (who claimed what, why, when) and say why to the agent."""
-        log.warning("refused a check-in for %r: %s", target, reason)
-        entry = {"at": datetime.now(UTC).isoformat(), "target": target, "reason": reason}
+        """Record a refusal (who claimed what, why, when) for operators; tell the agent no more
+        than "refused"."""
+        log.warning("refused a check-in for %r: %s", target, reason[:300])
+        entry = {"at": datetime.now(UTC).isoformat(), "target": target, "reason": reason[:500]}
         pipe = self.redis.pipeline(transaction=False)
         pipe.lpush(REFUSALS_KEY, json.dumps(entry))
-        pipe.ltrim(REFUSALS_KEY, 0, LOG_CAP - 1)
+        pipe.ltrim(REFUSALS_KEY, 0, limits.REFUSALS_KEPT - 1)
+        pipe.incr(REFUSALS_COUNT_KEY)
         pipe.execute()
-        return CheckinReply(admitted=False, refused=reason)
+        return CheckinReply(admitted=False, refused=REFUSED)
 
     def _retry_after(self, request: CheckinRequest, wait_s: float) -> float:
         """The GCRA wait plus jitter over the time the current backlog takes to drain.
@@ -181,11 +212,30 @@ class CheckinDesk:
         return self._bundle_targets[revision].get(target_id)
 
 
+class Malformed(Exception):
+    """A check-in refused for its form: why, and the target it claims (if readable)."""
+
+    def __init__(self, reason: str, target: str | None) -> None:
+        self.reason = reason
+        self.target = target
+        super().__init__(reason)
+
+
+def is_direct_reply_to(reply_to: str | None) -> bool:
+    """True for `amq.rabbitmq.reply-to` and the per-channel names RabbitMQ gives it."""
+    if not reply_to or len(reply_to) > 255:
+        return False
+    return reply_to == DIRECT_REPLY_TO or reply_to.startswith(DIRECT_REPLY_TO + ".")
+
+
 def _claimed(body: bytes) -> str | None:
-    """The target a malformed check-in claims to be, if that much can be read."""
+    """The target a malformed check-in claims to be, if that much can be read.
+
+    Only called on a body already within the size and depth limits.
+    """
     try:
         data: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     target = data.get("target") if isinstance(data, dict) else None
     return str(target)[:100] if target is not None else None

@@ -15,27 +15,24 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import pika
-import pika.exceptions
 from pydantic import ValidationError
 
 from broker_config import (
     CHECKINS_QUEUE,
-    DEAD_EXCHANGE,
     EVENTS_QUEUE,
     ROLLOUTS_QUEUE,
     Endpoints,
     declare,
 )
 from broker_config.connections import connect_broker, connect_redis
-from contracts import ChangeRequest, DesiredState, OutcomeEvent
+from contracts import ChangeRequest, DesiredState, OutcomeEvent, limits
 from contracts.changes import utcnow
-from contracts.dead import dead_letter_headers
 from contracts.events import RolloutState
 from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
 from contracts.truth import Layer, RenderedState
 from producers.assignments import Assignments
 from producers.checkins import CheckinDesk
+from producers.dead_letter import dead_letter, infrastructure
 from producers.errors import PublishError
 from producers.intake import Refusal, parse_event, plan_event
 from producers.inventory import InventoryStore
@@ -43,6 +40,7 @@ from producers.ledger import Ledger
 from producers.pacing import Pacer
 from producers.publisher import Publisher
 from producers.reconnect import serve_until_stopped
+from producers.replies import Replies
 from producers.rollout import Rollout, RolloutBook, failures, inflight_key, rate_key
 from producers.sequence import next_sequences
 from producers.truth.revisions import RevisionStore
@@ -95,6 +93,7 @@ class Controller:
             client, rate_per_s=self.checkin_rate_per_s, burst=self.checkin_burst
         )
         connection = connect_broker(self.endpoints)
+        self.replies = Replies(self.endpoints, self.desk)
         try:
             declare(connection)
             self.publisher = Publisher(connection)
@@ -102,7 +101,7 @@ class Controller:
             channel.basic_qos(prefetch_count=500)
             channel.basic_consume(EVENTS_QUEUE, self._on_event)
             channel.basic_consume(ROLLOUTS_QUEUE, self._on_outcome)
-            channel.basic_consume(CHECKINS_QUEUE, self._on_checkin)
+            channel.basic_consume(CHECKINS_QUEUE, self.replies.on_checkin)
             self._connected = True
             self._cache.clear()
             self._published.clear()
@@ -111,36 +110,28 @@ class Controller:
                 connection.process_data_events(time_limit=TICK_S)
                 self.tick()
         finally:
+            self.replies.close()
             if connection.is_open:
                 connection.close()
 
     # -- intake ---------------------------------------------------------------------------
 
     def _on_event(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        """Admit one event; anything wrong with it (or raised for it) ends as a dead letter."""
         try:
             self.admit(body, properties.headers)
         except Refusal as refusal:
-            log.warning("refused event %s: %s", refusal.event_id, refusal.reason)
             if refusal.event_id:
-                self.book.reject(refusal.event_id, refusal.reason, refusal.raw)
-            headers = dead_letter_headers(
-                properties.headers,
-                reason=refusal.reason,
-                source=EVENTS_QUEUE,
-                exchange=method.exchange,
-                routing_key=method.routing_key,
+                self.book.reject(refusal.event_id, refusal.reason, body)
+            dead_letter(
+                channel, method, properties, body, reason=refusal.reason, source=EVENTS_QUEUE
             )
-            dead = channel.connection.channel()
-            dead.confirm_delivery()
-            dead.basic_publish(
-                DEAD_EXCHANGE,
-                method.routing_key,
-                body,
-                pika.BasicProperties(
-                    content_type="application/json", delivery_mode=2, headers=headers
-                ),
-            )
-            dead.close()
+        except infrastructure():
+            raise
+        except Exception as exc:
+            log.exception("event failed unexpectedly; dead-lettered")
+            reason = f"unexpected error admitting the event: {exc!r}"[:500]
+            dead_letter(channel, method, properties, body, reason=reason, source=EVENTS_QUEUE)
         channel.basic_ack(method.delivery_tag)
 
     def admit(self, body: bytes, headers: dict[str, Any] | None = None) -> str:
@@ -187,33 +178,23 @@ class Controller:
             )
         return rid
 
-    # -- check-ins ------------------------------------------------------------------------
-
-    def _on_checkin(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        """Answer one pull agent on its own reply channel (direct reply-to), then ack."""
-        if properties.reply_to:
-            reply = self.desk.answer(body)
-            channel.basic_publish(
-                "",
-                properties.reply_to,
-                reply.model_dump_json(exclude_none=True).encode(),
-                pika.BasicProperties(
-                    content_type="application/json", correlation_id=properties.correlation_id
-                ),
-            )
-        channel.basic_ack(method.delivery_tag)
-
     # -- outcomes -------------------------------------------------------------------------
 
     def _on_outcome(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        """Count one outcome in its rollout. A bad one is acked here: the aggregator
+        dead-letters its own copy."""
         try:
+            limits.check_json("outcome", body, limits.OUTCOME_BYTES, "OUTCOME_BYTES")
             event = OutcomeEvent.model_validate_json(body)
-        except ValidationError:
-            channel.basic_ack(method.delivery_tag)  # the aggregator dead-letters its copy
-            return
-        rollout = self._rollout(event.change_id)
-        if rollout is not None:
-            self.book.record(rollout, event)
+            rollout = self._rollout(event.change_id)
+            if rollout is not None:
+                self.book.record(rollout, event)
+        except infrastructure():
+            raise
+        except (ValidationError, limits.LimitExceeded):
+            pass
+        except Exception:
+            log.exception("outcome copy failed unexpectedly; the aggregator keeps its own")
         channel.basic_ack(method.delivery_tag)
 
     def _rollout(self, rollout_id: str) -> Rollout | None:
@@ -228,10 +209,20 @@ class Controller:
     # -- driving --------------------------------------------------------------------------
 
     def tick(self) -> None:
+        """Drive every active rollout; one that fails unexpectedly is halted, not retried."""
+        self.replies.pump()
         for rid in self.book.active():
-            rollout = self._rollout(rid)
-            if rollout is not None:
-                self.drive(rollout)
+            try:
+                rollout = self._rollout(rid)
+                if rollout is not None:
+                    self.drive(rollout)
+            except infrastructure():
+                raise
+            except Exception as exc:
+                log.exception("rollout %s halted by an unexpected error", rid)
+                self._cache.pop(rid, None)
+                reason = f"unexpected error: {exc!r}"[:500]
+                self.book.set_state(rid, RolloutState.HALTED, reason)
 
     def drive(self, rollout: Rollout) -> None:
         """Advance one rollout as far as its state, budget and pacing allow now."""

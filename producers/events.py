@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker_config import EVENTS_EXCHANGE
+from contracts import limits
 from contracts.events import ChangeEvent
 from contracts.telemetry import inject, setup_tracing, tracer
 from producers.errors import PublishError
@@ -15,6 +16,9 @@ def publish_event(connection: Any, event: ChangeEvent, routing_key: str = "apply
     import pika
     import pika.exceptions
 
+    body = event.model_dump_json().encode()
+    # The controller would refuse it: refuse it here (exit 2), before publishing.
+    limits.check_json("change event", body, limits.EVENT_BYTES, "EVENT_BYTES")
     setup_tracing("provision-cli")
     channel = connection.channel()
     channel.confirm_delivery()
@@ -26,7 +30,7 @@ def publish_event(connection: Any, event: ChangeEvent, routing_key: str = "apply
             channel.basic_publish(
                 EVENTS_EXCHANGE,
                 routing_key,
-                event.model_dump_json().encode(),
+                body,
                 pika.BasicProperties(
                     content_type="application/json",
                     delivery_mode=2,

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contracts import ChangeFile, ContractError, Target
+from contracts import ChangeFile, ContractError, Target, limits
 from contracts.changes import utcnow
 from contracts.events import ChangeEvent
 from producers.changes import select
@@ -38,9 +38,13 @@ class Refusal(Exception):
 def parse_event(body: bytes) -> ChangeEvent:
     """Validate a change event; Refusal names the field and reason (and the id, if any)."""
     try:
+        limits.check_json("change event", body, limits.EVENT_BYTES, "EVENT_BYTES")
+    except limits.LimitExceeded as exc:
+        raise Refusal(str(exc), None) from exc
+    try:
         raw = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Refusal(f"not JSON: {exc}", None) from exc
+    except (ValueError, RecursionError) as exc:
+        raise Refusal(f"not JSON: {exc}"[:500], None) from exc
     event_id = raw.get("event_id") if isinstance(raw, dict) else None
     event_id = event_id if isinstance(event_id, str) and len(event_id) <= 64 else None
     try:
@@ -75,6 +79,13 @@ def plan_event(
     rid = event.rollout_id
     if event.deadline is not None and event.deadline <= utcnow():
         raise Refusal(f"deadline {event.deadline.isoformat()} has passed", rid)
+    horizon = limits.DEADLINE_HORIZON_S
+    if event.deadline is not None and (event.deadline - utcnow()).total_seconds() > horizon:
+        raise Refusal(
+            f"deadline {event.deadline.isoformat()} is more than {horizon:g}s ahead, the limit "
+            f"{limits.limit('DEADLINE_HORIZON_S').env}",
+            rid,
+        )
     latest = truth.latest_sequence() if truth is not None else 0
     revision = event.revision if event.revision is not None else None
     try:
@@ -96,6 +107,13 @@ def plan_event(
         else:
             fleet = tuple(inventory())
         chosen = select(fleet, event.selector)
+        if len(chosen) > limits.TARGETS_PER_EVENT:
+            limit = limits.limit("TARGETS_PER_EVENT").env
+            raise Refusal(
+                f"the event selects {len(chosen)} targets, more than the limit "
+                f"{limit}={limits.TARGETS_PER_EVENT}",
+                rid,
+            )
         plan = plan_rollout(chosen, event.rollout)
         regions_exist(t.region for t in chosen if t.delivery == "push")
     except (SelectionError, UnknownRevision) as exc:

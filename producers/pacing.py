@@ -21,13 +21,19 @@ return 1
 
 # GCRA. KEYS[1]=theoretical arrival time. ARGV: rate per second, burst.
 # Returns {seconds to wait (0 when admitted now), the Redis time of the decision}.
+# Safe against any rate and any stored value: the interval is at most a day, the stored
+# time never more than MAX_AHEAD_S ahead, so the expiry always fits (1e-20/s once
+# overflowed PX and wedged the controller).
 _RATE = """
 local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1e6
-local interval = 1 / tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or t)
-if tat < t then tat = t end
+local rate = tonumber(ARGV[1])
+if not rate or rate ~= rate or rate <= 0 then return redis.error_reply('rate must be > 0') end
+local interval = math.min(1 / rate, 86400)
+local burst = math.max(0, math.min(tonumber(ARGV[2]) or 0, 1000000))
+local tat = tonumber(redis.call('GET', KEYS[1])) or t
+if tat ~= tat or tat < t then tat = t end
+if tat > t + 2 * 86400 then tat = t + 2 * 86400 end
 local allow_at = tat - interval * burst
 if allow_at > t then return {tostring(allow_at - t), tostring(t)} end
 local new_tat = tat + interval

@@ -7,13 +7,14 @@ are counted once whatever their order.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-from contracts import OutcomeEvent, OutcomeStatus, Target
+from contracts import OutcomeEvent, OutcomeStatus, Target, limits
 from contracts.changes import utcnow
 from contracts.events import ChangeEvent, RolloutState
 from contracts.redaction import has_sensitive, redact
@@ -124,22 +125,33 @@ class RolloutBook:
         created = self.redis.hsetnx(rollout_key(rid), "state", RolloutState.PLANNED.value)
         return bool(created)
 
-    def reject(self, rollout_id: str, reason: str, raw: Any = None) -> None:
-        """Record why an event was refused, under its id, so the emitter can see why."""
+    def reject(self, rollout_id: str, reason: str, body: bytes = b"") -> None:
+        """Record why an event was refused, under its id, so the emitter can see why.
+
+        Only the reason, the body's sha256 and a short excerpt are kept, and only for
+        `REJECTED_TTL_S`: a refused event costs Redis a bounded amount whatever its size.
+        """
         if self.exists(rollout_id):
             return
-        self.redis.hset(
-            rollout_key(rollout_id),
+        key = rollout_key(rollout_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            key,
             mapping={
                 "state": RolloutState.REJECTED.value,
-                "reason": reason[:4000],
+                "reason": reason[:2000],
                 "created_at": utcnow().isoformat(),
                 "plan": "[]",
                 "wave": "0",
-                "event": json.dumps(redact(raw)) if raw is not None else "",
+                "event": "",
+                "size": str(len(body)),
+                "sha256": hashlib.sha256(body).hexdigest(),
+                "excerpt": _excerpt(body),
             },
         )
-        self.redis.zadd(ROLLOUTS_KEY, {rollout_id: utcnow().timestamp()})
+        pipe.expire(key, limits.REJECTED_TTL_S)
+        pipe.zadd(ROLLOUTS_KEY, {rollout_id: utcnow().timestamp()})
+        pipe.execute()
 
     def set_state(self, rollout_id: str, state: RolloutState, reason: str = "") -> None:
         pipe = self.redis.pipeline(transaction=True)
@@ -304,3 +316,19 @@ def _delivered_resources(event: ChangeEvent, revision: int | None) -> str:
     if revision is not None or not has_sensitive(event.model_dump(mode="json")):
         return ""
     return DesiredState(resources=event.resources).model_dump_json()
+
+
+def _excerpt(body: bytes) -> str:
+    """A bounded start of a refused body, in which no sensitive content shows.
+
+    A body that is readable JSON within the limits is redacted first (`contracts.redaction`);
+    one that is not is kept raw, unless it mentions `sensitive` at all, in which case
+    nothing of it is kept: an unreadable body cannot be redacted safely.
+    """
+    try:
+        limits.check_json("event", body, limits.EVENT_BYTES, "EVENT_BYTES")
+        return json.dumps(redact(json.loads(body)))[: limits.EXCERPT_BYTES]
+    except Exception:
+        if b"sensitive" in body.lower():
+            return ""
+        return body[: limits.EXCERPT_BYTES].decode("utf-8", "replace")

@@ -10,6 +10,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from broker_config import Endpoints, region_queue
+from contracts import limits
 from contracts.changes import TASK_NAME
 
 app = Celery("provision", include=["workers.tasks"])
@@ -30,6 +31,11 @@ app.conf.update(
     accept_content=["json"],
     task_create_missing_queues=False,
     worker_send_task_events=False,
+    # No `celery control` (shutdown, revoke, add_consumer) for anyone with broker access.
+    worker_enable_remote_control=False,
+    # A ceiling; each message gets its own limit from its deadline (workers.admission).
+    task_time_limit=limits.TASK_TIME_LIMIT_S + 5.0,
+    task_soft_time_limit=limits.TASK_TIME_LIMIT_S,
     worker_hijack_root_logger=False,
     # Unreadable messages die with a reason instead of being acked or bare-rejected.
     worker_consumer="workers.consumer:Consumer",

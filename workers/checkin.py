@@ -21,11 +21,12 @@ from typing import Any
 
 import pika
 import pika.exceptions
+from pydantic import ValidationError
 
 from broker_config import CHECKINS_EXCHANGE, RESULTS_EXCHANGE, Endpoints
 from broker_config.connections import connect_broker
 from broker_config.endpoints import redact
-from contracts import OutcomeEvent, ServiceUnreachable
+from contracts import OutcomeEvent, ServiceUnreachable, limits
 from contracts.checkins import CheckinReply, CheckinRequest, Credentials
 
 #: The pseudo-queue of direct reply-to.
@@ -54,6 +55,7 @@ class ControlPlane:
         self._connection: Any = None
         self._channel: Any = None
         self._replies: dict[str, bytes] = {}
+        self._awaiting: str | None = None
 
     def __enter__(self) -> ControlPlane:
         self.open()
@@ -89,6 +91,8 @@ class ControlPlane:
                 controller never declared its queue), or no reply came in time.
         """
         correlation_id = uuid.uuid4().hex
+        self._awaiting = correlation_id
+        self._replies.clear()
         try:
             self._channel.basic_publish(
                 CHECKINS_EXCHANGE,
@@ -117,7 +121,15 @@ class ControlPlane:
                 self._connection.process_data_events(time_limit=min(left, 1.0))
         except LOST as exc:
             raise self._unreachable(exc) from exc
-        return CheckinReply.model_validate_json(self._replies.pop(correlation_id))
+        return self._parse(self._replies.pop(correlation_id))
+
+    def _parse(self, body: bytes) -> CheckinReply:
+        """The reply, or ServiceUnreachable naming why it cannot be read (never a crash)."""
+        try:
+            limits.check_json("check-in reply", body, limits.REPLY_BYTES, "REPLY_BYTES")
+            return CheckinReply.model_validate_json(body)
+        except (limits.LimitExceeded, ValidationError) as exc:
+            raise self._unreachable(None, f"unreadable check-in reply: {exc}"[:500]) from exc
 
     def pause(self, seconds: float, stopping: Any) -> None:
         """Wait while keeping the connection alive (heartbeats), until `stopping` is set."""
@@ -142,7 +154,8 @@ class ControlPlane:
             raise self._unreachable(exc, "outcome not confirmed") from exc
 
     def _on_reply(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        if properties.correlation_id:
+        """Keep only the reply awaited now; anything else sent to this channel is dropped."""
+        if properties.correlation_id and properties.correlation_id == self._awaiting:
             self._replies[properties.correlation_id] = body
 
     def _unreachable(self, exc: BaseException | None, reason: str = "") -> ServiceUnreachable:

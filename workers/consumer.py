@@ -1,5 +1,9 @@
 """The worker's message consumer: messages Celery cannot turn into a task die with a reason.
 
+Every message is first checked by `workers.admission` (our task only, size, depth, shape,
+eta, embedded callbacks), before Celery unpacks it; anything Celery then raises for that
+one message is dead-lettered too, so no message can stop the worker.
+
 Celery acks a body it cannot decode (so it is lost) and rejects unknown or invalid ones
 (so the queue's dead-letter exchange gets them with only `x-death: rejected`). Here each
 goes to `provision.dead` with the reason spelled out, then is acked; if that publish
@@ -14,6 +18,7 @@ from typing import Any
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 from broker_config import CHANGES_EXCHANGE
+from workers.admission import Refused, admit
 from workers.report import dead_letter
 
 log = logging.getLogger("provision.consumer")
@@ -21,6 +26,29 @@ log = logging.getLogger("provision.consumer")
 
 class Consumer(CeleryConsumer):  # type: ignore[misc]
     """Celery's consumer, with every unreadable message dead-lettered with its reason."""
+
+    def create_task_handler(self, *args: Any, **kwargs: Any) -> Any:
+        """Celery's handler, behind the admission check and a catch-all for one message."""
+        handle = super().create_task_handler(*args, **kwargs)
+
+        def on_task_received(message: Any) -> None:
+            try:
+                admit(message)
+            except Refused as refused:
+                return self._dead(message, str(refused))
+            except Exception as exc:
+                return self._dead(message, f"task message check failed: {exc!r}"[:500])
+            try:
+                handle(message)
+            except self.connection_errors:
+                raise
+            except Exception as exc:
+                log.exception("a task message could not be handled")
+                if not message.acknowledged:
+                    self._dead(message, f"task message not handled: {exc!r}"[:500])
+            return None
+
+        return on_task_received
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
         self._dead(message, f"cannot decode the message body: {exc}")

@@ -112,10 +112,12 @@ def apply(
     take; `provision controller` plans the waves and delivers it, by push or pull. Whatever
     the controller would refuse is refused here first, and nothing is published.
     """
+    # The file first: a bad one is exit 2 naming it, even with the services away.
+    data = load_document(file, ChangeFile).model_dump(exclude_unset=True) if file else {}
     endpoints = Endpoints.from_env()
     client = connect_redis(endpoints)
     truth = RevisionStore(client)
-    event = _event(file, revision, selector, truth, issued_by or default_issuer(), dry_run)
+    event = _event(file, data, revision, selector, truth, issued_by or default_issuer(), dry_run)
     connection = connect_broker(endpoints)
     try:
         publisher = Publisher(connection)
@@ -176,6 +178,7 @@ def apply(
 
 def _event(
     file: Path | None,
+    data: dict[str, Any],
     revision: str | None,
     selector: tuple[str, ...],
     truth: RevisionStore,
@@ -185,9 +188,7 @@ def _event(
     """The change event for FILE and/or --rev, or a usage error saying what is missing."""
     if file is None and revision is None:
         raise click.UsageError("give a change FILE, or --rev REV to roll out a revision")
-    data: dict[str, Any] = {}
-    if file is not None:
-        data = load_document(file, ChangeFile).model_dump(exclude_unset=True)
+    data = dict(data)
     if selector:
         data["selector"] = parse_selector(selector)
     if revision is not None:

@@ -71,9 +71,10 @@ def test_a_rejected_event_is_recorded_redacted(redis_client: Any) -> None:
     rid = str(uuid.uuid4())
     raw = {"event_id": rid, "resources": RESOURCES, "bogus": 1}
     try:
-        book.reject(rid, "bogus: extra inputs are not permitted", raw)
-        stored = redis_client.hget(rollout_key(rid), "event")
+        book.reject(rid, "bogus: extra inputs are not permitted", json.dumps(raw).encode())
+        stored = redis_client.hget(rollout_key(rid), "excerpt")
         assert stored and "hunter2" not in stored and "0p3n" not in stored
+        assert "sensitive sha256:" in stored
     finally:
         redis_client.delete(rollout_key(rid))
 

@@ -28,6 +28,8 @@ class Fleet:
         self.spawn = spawn
         self.redis = redis.Redis.from_url(env["PROVISION_REDIS_URL"], decode_responses=True)
         self.controller: Process | None = None
+        self.worker: Process | None = None
+        self.aggregator: Process | None = None
 
     def start_controller(self) -> Process:
         self.controller = self.spawn("controller", ["-m", "producers", "controller"], self.env)
@@ -91,6 +93,7 @@ def fleet(services: dict[str, str], spawn: Callable[..., Process]) -> Iterator[F
     assert worker.proc.poll() is None, worker.text()
     wait_until(lambda: "consuming" in aggregator.text(), 30, "the aggregator")
     fleet.start_controller()
+    fleet.worker, fleet.aggregator = worker, aggregator
     yield fleet
     for process in (worker, aggregator, fleet.controller):
         if process is not None:

@@ -1,0 +1,101 @@
+"""The controller's check-in consumer, whose replies go out on a connection of their own.
+
+An agent chooses its `reply_to`. The desk answers only direct reply-to names, but
+RabbitMQ 3.10 closes the whole connection (541 INTERNAL_ERROR) when a reply is published
+to a forged `amq.rabbitmq.reply-to.<garbage>` name. On the controller's own connection
+that would drop every consumer and, before the ack, redeliver the same check-in for
+ever; here it costs one reply and a reconnect of this connection alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import pika
+import pika.exceptions
+
+from broker_config import CHECKINS_QUEUE, Endpoints
+from broker_config.connections import connect_broker
+from contracts.checkins import CheckinReply
+from producers.checkins import REFUSED, CheckinDesk, Malformed, is_direct_reply_to
+from producers.dead_letter import dead_letter, infrastructure
+
+log = logging.getLogger("provision.replies")
+
+
+class Replies:
+    """Answers check-ins through the desk; replies on a lazily (re)opened connection."""
+
+    def __init__(self, endpoints: Endpoints, desk: CheckinDesk) -> None:
+        self.endpoints = endpoints
+        self.desk = desk
+        self._connection: Any = None
+        self._channel: Any = None
+
+    def on_checkin(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        """Answer one pull agent on its own reply channel (direct reply-to).
+
+        Acked first: a check-in is a question, and the agent asks again if the answer
+        is lost, whereas a check-in redelivered after a crash it caused would loop.
+        A malformed one is refused, recorded for operators and dead-lettered.
+        """
+        channel.basic_ack(method.delivery_tag)
+        try:
+            request = self.desk.read(body, properties.reply_to)
+        except Malformed as exc:
+            self.desk.refuse(exc.target, exc.reason)
+            dead_letter(channel, method, properties, body, reason=exc.reason, source=CHECKINS_QUEUE)
+            if is_direct_reply_to(properties.reply_to):
+                self._reply(properties, CheckinReply(admitted=False, refused=REFUSED))
+            return
+        try:
+            reply = self.desk.answer_request(request)
+        except infrastructure():
+            raise
+        except Exception as exc:
+            log.exception("check-in failed unexpectedly")
+            reply = self.desk.refuse(request.target, f"unexpected error: {exc!r}"[:500])
+        self._reply(properties, reply)
+
+    def _reply(self, properties: Any, reply: CheckinReply) -> None:
+        body = reply.model_dump_json(exclude_none=True).encode()
+        self.send(properties.reply_to, properties.correlation_id, body)
+
+    def pump(self) -> None:
+        """Keep the reply connection's heartbeats going between replies."""
+        if self._connection is None:
+            return
+        try:
+            self._connection.process_data_events(time_limit=0)
+        except (pika.exceptions.AMQPError, ConnectionError, OSError):
+            self.close()
+
+    def send(self, reply_to: str, correlation_id: str | None, body: bytes) -> bool:
+        """Publish one reply; False (and a fresh connection next time) if the broker balked."""
+        try:
+            if self._channel is None or not self._channel.is_open:
+                self.close()
+                self._connection = connect_broker(self.endpoints)
+                self._channel = self._connection.channel()
+            self._channel.basic_publish(
+                "",
+                reply_to,
+                body,
+                pika.BasicProperties(
+                    content_type="application/json", correlation_id=correlation_id
+                ),
+            )
+            self._connection.process_data_events(time_limit=0)
+        except (pika.exceptions.AMQPError, ConnectionError, OSError) as exc:
+            log.warning("reply to %r not sent: %r", reply_to[:100], exc)
+            self.close()
+            return False
+        return True
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            with contextlib.suppress(pika.exceptions.AMQPError, ConnectionError, OSError):
+                connection.close()

@@ -1,0 +1,130 @@
+"""The task message a worker accepts: ours, small, shallow, plain, and due before its deadline.
+
+Checked in the consumer before Celery looks inside the message, because Celery unpacks a
+body in its consumer loop, where one malformed message (`{"a": 1}`) is an unrecoverable
+error that stops the worker, and again after every restart. Whatever fails here is
+dead-lettered with the reason and acked; what passes is exactly what `converge_task`
+takes, with a Celery time limit derived from the request's own deadline.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from contracts import limits
+from contracts.changes import TASK_NAME, utcnow
+
+#: The keyword arguments of `converge_task` (its retries add `waits` and `replay`).
+KWARGS = frozenset({"request", "waits", "replay"})
+#: Content encodings a JSON task body may declare.
+ENCODINGS = frozenset({None, "", "utf-8", "utf8", "UTF-8"})
+#: Celery's embed keys: they must all be empty (no callbacks, errbacks, chains, chords).
+EMBED = frozenset({"callbacks", "errbacks", "chain", "chord"})
+
+
+class Refused(Exception):
+    """A task message this worker will not run; the message is the dead letter's reason."""
+
+
+def admit(message: Any) -> None:
+    """Check one task message; raises Refused with the reason. Sets its time limit."""
+    headers = message.headers
+    if not isinstance(headers, dict) or "task" not in headers:
+        raise Refused("not a task message (no 'task' header)")
+    name = headers["task"]
+    if name != TASK_NAME:
+        raise Refused(f"task {str(name)[:100]!r} is not allowed: only {TASK_NAME} runs here")
+    body = message.body
+    if not isinstance(body, bytes | str):
+        raise Refused(f"task body of type {type(body).__name__} is not JSON text")
+    try:
+        limits.check_json("task body", body, limits.REQUEST_BYTES, "REQUEST_BYTES")
+    except limits.LimitExceeded as exc:
+        raise Refused(str(exc)) from exc
+    if message.content_type != "application/json":
+        raise Refused(f"content type {str(message.content_type)[:100]!r} is not application/json")
+    encoding = getattr(message, "content_encoding", None)
+    if encoding not in ENCODINGS:
+        raise Refused(f"content encoding {str(encoding)[:100]!r} is not utf-8")
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise Refused(f"cannot decode the message body (not JSON): {exc}") from exc
+    kwargs = _shape(payload)
+    expires = _deadline(kwargs.get("request"))
+    _eta(headers, expires)
+    headers["timelimit"] = _time_limits(expires)
+
+
+def _shape(payload: Any) -> dict[str, Any]:
+    """The kwargs of a well-formed `[args, kwargs, embed]` body; Refused otherwise."""
+    if not isinstance(payload, list) or len(payload) != 3:
+        raise Refused("task body is not [args, kwargs, embed] (Celery protocol 2)")
+    args, kwargs, embed = payload
+    if args != []:
+        raise Refused("task takes no positional arguments")
+    if not isinstance(kwargs, dict):
+        raise Refused("task kwargs are not an object")
+    unexpected = sorted(set(kwargs) - KWARGS)
+    if unexpected:
+        raise Refused(f"unexpected task argument(s): {', '.join(map(str, unexpected))[:200]}")
+    if not isinstance(kwargs.get("waits", 0), int) or isinstance(kwargs.get("waits"), bool):
+        raise Refused("task argument 'waits' is not an integer")
+    if not isinstance(kwargs.get("replay"), str | None):
+        raise Refused("task argument 'replay' is not a string")
+    if not isinstance(embed, dict):
+        raise Refused("task embed is not an object")
+    extra = sorted(set(embed) - EMBED)
+    if extra:
+        raise Refused(f"unknown embed key(s): {', '.join(map(str, extra))[:200]}")
+    given = sorted(key for key in EMBED if embed.get(key))
+    if given:
+        raise Refused(f"embedded {', '.join(given)} refused: only {TASK_NAME} runs here")
+    return kwargs
+
+
+def _deadline(request: Any) -> datetime | None:
+    """The request's `expires_at`, when it reads as an aware time (the task checks the rest)."""
+    value = request.get("expires_at") if isinstance(request, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _eta(headers: dict[str, Any], expires: datetime | None) -> None:
+    """Refuse an ETA (or countdown) past the request's deadline or the ETA horizon."""
+    eta = headers.get("eta")
+    if eta is None:
+        return
+    try:
+        when = datetime.fromisoformat(str(eta).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise Refused(f"eta {str(eta)[:60]!r} is not an ISO time") from exc
+    if when.tzinfo is None:
+        raise Refused(f"eta {eta} has no time zone")
+    horizon = utcnow().timestamp() + limits.ETA_HORIZON_S
+    if when.timestamp() > horizon:
+        raise limits_refusal("eta", when, "ETA_HORIZON_S", limits.ETA_HORIZON_S)
+    if expires is not None and when > expires:
+        raise Refused(f"eta {when.isoformat()} is after the request's deadline {expires}")
+
+
+def limits_refusal(what: str, value: Any, name: str, bound: Any) -> Refused:
+    return Refused(f"{what} {value} exceeds the limit {limits.limit(name).env}={bound}")
+
+
+def _time_limits(expires: datetime | None) -> list[float]:
+    """[hard, soft] seconds: until the deadline plus a grace, never beyond the ceiling."""
+    ceiling = limits.TASK_TIME_LIMIT_S
+    if expires is None:
+        hard = ceiling
+    else:
+        left = expires.timestamp() - utcnow().timestamp()
+        hard = min(ceiling, max(1.0, left) + limits.TASK_TIME_GRACE_S)
+    return [round(hard + 5.0, 3), round(hard, 3)]

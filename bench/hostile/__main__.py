@@ -27,6 +27,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="Three inputs per class.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object last.")
+    parser.add_argument(
+        "--details", type=Path, default=None, help="Write every verdict to this file (JSON lines)."
+    )
     hidden = argparse.SUPPRESS
     parser.add_argument("--tiny", action="store_true", help=hidden)  # the test suite's run
     parser.add_argument("--redis-db", type=int, default=DEFAULT_REDIS_DB, help=hidden)
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
             "interrupted; the run's processes, vhost and database were cleaned up", file=sys.stderr
         )
         sys.exit(130)
+    if args.details is not None:
+        args.details.write_text(report.details(results))
     print(report.table(results, extra), end="")
     if args.json:
         print(json.dumps(report.summary(results, extra), separators=(",", ":")))

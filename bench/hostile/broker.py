@@ -82,6 +82,8 @@ class BrokerJudge:
             channel.basic_publish(EXCHANGE[item.entry], item.routing_key, item.body, props)
             if agent:
                 self.agent.process_data_events(time_limit=0)
+        except pika.exceptions.UnsupportedAMQPFieldException:
+            raise  # pika could not encode it: a bug of the corpus, not a refusal
         except (pika.exceptions.AMQPError, ValueError, OverflowError) as exc:
             self.close()
             self._connect()

@@ -29,7 +29,7 @@ def forged(ctx: Ctx, rng: Random, n: int) -> list[Input]:
     """A succeeded outcome for a target the agent is not (another target, another change)."""
     out = []
     for _ in range(n):
-        status = rng.choice(["succeeded", "unchanged", "changed"])
+        status = rng.choice(["converged", "changed"])
         doc = samples.outcome(str(uuid.uuid4()), rng.choice(["victim", "canary", "db-1"]))
         out.append(_outcome({**doc, "status": status}))
     return out

@@ -27,7 +27,8 @@ def _task(
     """`ident` (set when sent) becomes the task id, so a dead letter names its input."""
     region = rng.choice(ctx.regions)
     props = {"content_type": "application/json", "content_encoding": "utf-8", **props}
-    return Input("", T, body, headers or {}, props, f"{region}.bench.victim", watch=change_id)
+    headers = samples.task_headers("set-when-sent") if headers is None else headers
+    return Input("", T, body, headers, props, f"{region}.bench.victim", watch=change_id)
 
 
 def _valid(ctx: Ctx, rng: Random, embed: dict[str, Any] | None = None, **req: Any) -> Input:
@@ -129,8 +130,19 @@ def header_types(ctx: Ctx, rng: Random, n: int) -> list[Input]:
     for _ in range(n):
         item = _valid(ctx, rng)
         item.headers[rng.choice(keys)] = rng.choice(
-            [[1, 2, 3], {"a": 1}, "x" * 5000, -1, 10**18, 1.5, "not-a-date", [None], True]
+            [[1, 2, 3], {"a": 1}, "x" * 5000, -1, 10**18, "9" * 40, "not-a-date", [None], True]
         )
+        out.append(item)
+    return out
+
+
+def missing_headers(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+    keys = ["id", "root_id", "lang", "retries", "timelimit", "argsrepr", "origin", "group"]
+    out = []
+    for _ in range(n):
+        item = _valid(ctx, rng)
+        for key in rng.sample(keys, rng.randint(1, 3)):
+            item.headers.pop(key, None)
         out.append(item)
     return out
 
@@ -184,6 +196,7 @@ def classes() -> list[InputClass]:
         InputClass("task: embedded callbacks/chains", T, embedded, 40),
         InputClass("task: ETA/expires in 2099+", T, eta, 30),
         InputClass("task: wrong header types", T, header_types, 60),
+        InputClass("task: missing headers", T, missing_headers, 30),
         InputClass("task: invalid change request", T, request_types, 60),
         InputClass("task: deeply nested JSON", T, nested, 40),
         InputClass("task: invalid UTF-8", T, bad_utf8, 40),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -58,3 +59,19 @@ def table(results: list[Result], extra: dict[str, Any]) -> str:
         f"max RSS MiB {data['max_rss_mb']}"
     )
     return "\n".join(lines) + "\n"
+
+
+def details(results: list[Result]) -> str:
+    """Every input's verdict, one JSON object a line: for the post-mortem of a class."""
+    rows = [
+        {
+            "id": r.input.ident,
+            "class": r.input.cls,
+            "entry": r.input.entry.value,
+            "verdict": r.verdict.value,
+            "detail": r.detail,
+            "seconds": round(r.seconds, 3),
+        }
+        for r in results
+    ]
+    return "".join(json.dumps(row) + "\n" for row in rows)

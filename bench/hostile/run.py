@@ -58,6 +58,8 @@ def run(
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hostile-")))
         ctx = Ctx(mode.regions, scratch / "targets", quick=mode.per_class is not None)
+        for home in ("victim", "truth-1"):  # so an accepted change is applied, not failed
+            (ctx.victim_root / home).mkdir(parents=True)
         classes = corpus.classes()
         total = sum(corpus.count(spec, mode.per_class) for spec in classes)
         log.info("hostile: %d inputs in %d classes", total, len(classes))

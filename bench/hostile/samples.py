@@ -93,7 +93,7 @@ def outcome(change_id: str, target_id: str, **override: Any) -> dict[str, Any]:
         "event_id": str(uuid.uuid4()),
         "change_id": change_id,
         "target": target_id,
-        "status": "succeeded",
+        "status": "converged",
         "worker": "hostile-agent",
         "started_at": now().isoformat(),
         "finished_at": now().isoformat(),

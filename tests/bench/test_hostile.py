@@ -18,8 +18,13 @@ from typing import Any
 
 import pytest
 
-from bench.hostile import corpus
+from bench.hostile import corpus, samples
 from bench.hostile.model import Ctx, Entry
+from contracts import ChangeFile, ChangeRequest, DesiredState, OutcomeEvent
+from contracts.checkins import CheckinRequest
+from contracts.events import ChangeEvent
+from producers.publisher import task_message
+from producers.truth.source import load
 from tests.support import ROOT, need
 
 #: Not the benchmarks' database (11) nor any of the tests' (12-15), as the bench smoke test.
@@ -47,6 +52,24 @@ def test_the_corpus_is_the_same_for_the_same_seed(tmp_path: Path) -> None:
     first, second = list(corpus.inputs(ctx, 1)), list(corpus.inputs(ctx, 1))
     assert shape(first) == shape(second)
     assert len({i.ident for i in first}) == len(first) == len(corpus.classes())
+
+
+def test_the_seeds_are_valid_so_each_mutation_is_what_makes_an_input_hostile(
+    tmp_path: Path,
+) -> None:
+    ctx = Ctx(("eu",), tmp_path)
+    ChangeEvent.model_validate(samples.event(ctx))
+    request = ChangeRequest.model_validate(samples.request(ctx))
+    OutcomeEvent.model_validate(samples.outcome("c-1", "victim"))
+    CheckinRequest.model_validate(samples.checkin())
+    ChangeFile.model_validate(samples.change_file(ctx))
+    DesiredState.model_validate(samples.state_file())
+    headers, _ = task_message(request)
+    assert set(samples.task_headers("x")) == {k for k in headers if k != "traceparent"}
+    for rel, text in samples.truth_files(ctx).items():
+        (tmp_path / "truth" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "truth" / rel).write_text(text)
+    assert [t.id for t in load(tmp_path / "truth").inventory.targets] == ["truth-1"]
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import zlib
 from random import Random
 
 from bench.hostile import mutate, samples
@@ -28,6 +29,7 @@ def foreign_content(ctx: Ctx, rng: Random, n: int) -> list[Input]:
 
 
 def wrong_encoding(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+    """Compressed or unknown-encoded bodies: only plain UTF-8 JSON may be read."""
     out = []
     for _ in range(n):
         doc = samples.event(ctx, rollout=SLOW)
@@ -35,9 +37,10 @@ def wrong_encoding(ctx: Ctx, rng: Random, n: int) -> list[Input]:
         choice = rng.randrange(3)
         if choice == 0:
             out.append(_event(doc, gzip.compress(raw), content_encoding="gzip"))
+        elif choice == 1:
+            out.append(_event(doc, zlib.compress(raw), content_encoding="deflate"))
         else:
-            codec = ["utf-16", "utf-32"][choice - 1]
-            out.append(_event(doc, raw.decode().encode(codec), content_encoding=codec))
+            out.append(_event(doc, rng.randbytes(len(raw)), content_encoding="br"))
     return out
 
 
@@ -67,17 +70,17 @@ def task_foreign(ctx: Ctx, rng: Random, n: int) -> list[Input]:
 
 
 def task_encoding(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+    """A compression header on a plain body, an unknown codec, a compressed body unsaid."""
     out = []
     for _ in range(n):
         item = _valid(ctx, rng)
         choice = rng.randrange(3)
         if choice == 0:
-            item.headers["compression"] = "application/x-gzip"
+            item.headers["compression"] = rng.choice(["application/x-gzip", "application/x-bz2"])
         elif choice == 1:
-            item.props["content_encoding"] = rng.choice(["utf-16", "latin-1-x", "rot13"])
+            item.props["content_encoding"] = rng.choice(["x-unknown", "rot13", "utf-7x"])
         else:
-            item.body = item.body.decode().encode("utf-32")
-            item.props["content_encoding"] = "utf-32"
+            item.body = gzip.compress(item.body)
         out.append(item)
     return out
 

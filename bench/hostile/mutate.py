@@ -10,7 +10,7 @@ from typing import Any
 Path_ = tuple[str | int, ...]
 
 #: Values of the wrong type (or absurd value) for any field.
-WRONG = (
+WRONG: tuple[Any, ...] = (
     None,
     True,
     0,

@@ -4,7 +4,8 @@
   a signal, no answer within the time limit or any other exit = crashed.
 - converge: as above, and exit 1 with an `error:` line and no traceback is refused too
   (the engine refused a resource while converging: a render limit, a confinement check).
-- other commands: exit 1 or 2 with a one-line message and no traceback = refused.
+- other commands: exit 1 or 2 with a one-line message and no traceback = refused; exit 3
+  or 4 (it ran, then found no service or timed out) = accepted.
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ def judge(item: Input, code: int | None, err: str, directory: Path) -> tuple[Ver
         return Verdict.REFUSED, f"exit 2: {last}{suffix}"
     if code == 1 and lines and item.entry in (Entry.CONVERGE, Entry.CLI):
         return Verdict.REFUSED, f"exit 1: {last}"
+    if code in (3, 4) and item.entry == Entry.CLI:  # it ran: unreachable or timed out
+        return Verdict.ACCEPTED, f"exit {code}, the argument was taken: {last}"
     return Verdict.CRASHED, f"exit {code}: {last or '(no message)'}"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from random import Random
 from typing import Any
 
@@ -128,8 +127,7 @@ def outside_address(ctx: Ctx, rng: Random, n: int) -> list[Input]:
     out = []
     for _ in range(n):
         victim = samples.target(ctx)
-        victim["address"] = rng.choice(["local:///", "local:///tmp", "local:///proc/self/root"])
-        path = f"{ctx.root}/outside/{uuid.uuid4().hex}.conf"
+        victim["address"], path = samples.outside_root(ctx, rng)
         doc = samples.event(ctx, targets=[victim], resources=[samples.file_resource(path)])
         out.append(_event(doc))
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from random import Random
 from typing import Any
 
@@ -168,8 +167,8 @@ def huge(ctx: Ctx, rng: Random, n: int) -> list[Input]:
 def outside(ctx: Ctx, rng: Random, n: int) -> list[Input]:
     out = []
     for _ in range(n):
-        victim = {**samples.target(ctx), "address": rng.choice(["local:///", "local:///tmp"])}
-        path = f"{ctx.root}/outside/{uuid.uuid4().hex}.conf"
+        address, path = samples.outside_root(ctx, rng)
+        victim = {**samples.target(ctx), "address": address}
         desired = {"resources": [samples.file_resource(path)]}
         out.append(_valid(ctx, rng, target=victim, desired=desired))
     return out

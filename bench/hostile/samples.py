@@ -29,6 +29,19 @@ def target(ctx: Ctx, target_id: str = "victim", region: str | None = None) -> di
     }
 
 
+def outside_root(ctx: Ctx, rng: Any) -> tuple[str, str]:
+    """A target address outside every target root, and a file path under it that still
+    lands in the run's scratch directory (so an accepted one writes nothing of anyone's)."""
+    name = f"outside/{uuid.UUID(int=rng.getrandbits(128)).hex}.conf"
+    return rng.choice(
+        [
+            ("local:///", f"{ctx.root}/{name}"),
+            ("local:///proc/self/root", f"{ctx.root}/{name}"),
+            (f"local://{ctx.root}", f"/{name}"),
+        ]
+    )
+
+
 def file_resource(path: str = "/etc/hostile/app.conf", **extra: Any) -> dict[str, Any]:
     return {"kind": "file", "path": path, "content": "hostile = 1\n", **extra}
 

@@ -89,6 +89,8 @@ def run(
                     results[-1].verdict = Verdict.CRASHED
                     results[-1].detail = f"{', '.join(late)} exited after: {results[-1].detail}"
                 services.restart(late)
+            if not results or results[-1].input.cls != item.cls:
+                log.info("hostile: %s (%d of %d inputs sent)", item.cls, len(results), total)
             started = time.monotonic()
             if item.entry.broker:
                 verdict, detail = brokers.send(item, mode.silent_s)

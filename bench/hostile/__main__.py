@@ -49,14 +49,14 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _interrupted)
     mode = TINY if args.tiny else QUICK if args.quick else FULL
     try:
-        results, extra = run(mode, args.redis_db, args.logs)
+        if args.details is not None:
+            args.details.write_text("")
+        results, extra = run(mode, args.redis_db, args.logs, args.details)
     except KeyboardInterrupt:
         print(
             "interrupted; the run's processes, vhost and database were cleaned up", file=sys.stderr
         )
         sys.exit(130)
-    if args.details is not None:
-        args.details.write_text(report.details(results))
     print(report.table(results, extra), end="")
     if args.json:
         print(json.dumps(report.summary(results, extra), separators=(",", ":")))

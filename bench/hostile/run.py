@@ -12,17 +12,31 @@ from pathlib import Path
 
 import pika
 
-from bench.hostile import corpus
+from bench.hostile import corpus, report
 from bench.hostile.broker import BrokerJudge
 from bench.hostile.canary import Canary
 from bench.hostile.commands import CommandJudge
-from bench.hostile.model import Ctx, Result, Verdict
+from bench.hostile.model import Ctx, Entry, Result, Verdict
 from bench.hostile.services import Services, agent_user
 from bench.processes import Children
 from bench.sandbox import Sandbox, sandbox
-from broker_config import declare
+from broker_config import (
+    CHECKINS_QUEUE,
+    EVENTS_QUEUE,
+    RESULTS_QUEUE,
+    declare,
+    region_queue,
+)
 
 log = logging.getLogger("bench")
+
+#: The queue whose consumer takes an input, from its entry point and routing key.
+QUEUE = {
+    Entry.EVENTS: lambda key: EVENTS_QUEUE,
+    Entry.CHECKINS: lambda key: CHECKINS_QUEUE,
+    Entry.RESULTS: lambda key: RESULTS_QUEUE,
+    Entry.REGION: lambda key: region_queue(key.split(".")[0]),
+}
 
 
 @dataclass(frozen=True)
@@ -38,7 +52,7 @@ class Mode:
     canary_wait_s: float
 
 
-FULL = Mode("full", None, ("eu", "us"), 3.0, 20.0, 5.0, 120.0)
+FULL = Mode("full", None, ("eu", "us"), 2.0, 10.0, 5.0, 120.0)
 QUICK = Mode("quick", 3, ("eu",), 1.5, 8.0, 3.0, 60.0)
 #: The test suite's small version: one input per class.
 TINY = Mode("tiny", 1, ("eu",), 1.0, 4.0, 2.0, 45.0)
@@ -53,7 +67,7 @@ def redis_bytes(box: Sandbox) -> int:
 
 
 def run(
-    mode: Mode, redis_db: int, logs: Path | None = None
+    mode: Mode, redis_db: int, logs: Path | None = None, details: Path | None = None
 ) -> tuple[list[Result], dict[str, object]]:
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hostile-")))
@@ -91,6 +105,8 @@ def run(
                 services.restart(late)
             if not results or results[-1].input.cls != item.cls:
                 log.info("hostile: %s (%d of %d inputs sent)", item.cls, len(results), total)
+            if item.entry.broker and results and results[-1].verdict != Verdict.REFUSED:
+                services.wait_consuming(QUEUE[item.entry](item.routing_key))
             started = time.monotonic()
             if item.entry.broker:
                 verdict, detail = brokers.send(item, mode.silent_s)
@@ -103,6 +119,9 @@ def run(
                 log.info("hostile: %s crashed %s; restarting", item.cls, ", ".join(dead))
                 services.restart(dead)
             results.append(Result(item, verdict, detail, time.monotonic() - started))
+            if details is not None:  # as it goes: an interrupted run keeps what it judged
+                with open(details, "a") as handle:
+                    handle.write(report.details(results[-1:]))
         canary.stop()
         applied = _wait_canaries(canary, client, services, mode.canary_wait_s)
         sampling.set()

@@ -76,6 +76,15 @@ class Services:
                 rss = child.rss_mb()
                 self.max_rss_mb[name] = max(self.max_rss_mb.get(name, 0.0), rss)
 
+    def wait_consuming(self, queue: str, timeout_s: float = 20.0) -> None:
+        """Until `queue` has a consumer again (a process reconnecting after an input), bounded:
+        an input sent meanwhile would be judged on the previous one's aftermath."""
+        deadline = time.monotonic() + timeout_s
+        while consumers(self.box.broker_url, queue) == 0 and time.monotonic() < deadline:
+            if self.dead():
+                return
+            time.sleep(0.1)
+
     def _wait_ready(self, name: str) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         queue = self.queues[name][0]

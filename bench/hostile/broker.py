@@ -7,6 +7,7 @@ it cannot skew what comes after it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -62,8 +63,9 @@ class BrokerJudge:
 
     def close(self) -> None:
         for connection in (self.guest, self.agent):
-            if connection.is_open:
-                connection.close()
+            with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+                if connection.is_open:
+                    connection.close()
 
     def _on_reply(self, channel: Any, method: Any, props: Any, body: bytes) -> None:
         self.replies[str(props.correlation_id)] = body
@@ -90,7 +92,11 @@ class BrokerJudge:
             return Verdict.REFUSED, f"the broker refused the publish: {type(exc).__name__} {exc}"
         deadline = time.monotonic() + silent_s
         while True:
-            verdict = self._poll(item)
+            try:
+                verdict = self._poll(item)
+            except pika.exceptions.AMQPError as exc:
+                self._lost(exc)
+                verdict = None
             if verdict is not None:
                 return verdict
             if self.services.dead():
@@ -124,6 +130,17 @@ class BrokerJudge:
             ):
                 return Verdict.ACCEPTED, "recorded in the ledger"
         return None
+
+    def _lost(self, exc: Exception) -> None:
+        """Our own connection closed while watching: reconnect. A dead letter too large for
+        any consumer to read (its headers grew past the frame size) blocks the queue: it
+        is purged, and counted as a dead letter no input could be matched to."""
+        self.close()
+        if "frame_too_large" in str(exc):
+            connection = pika.BlockingConnection(pika.URLParameters(self.urls["guest"]))
+            self.unmatched_dead += connection.channel().queue_purge(DEAD_QUEUE).method.message_count
+            connection.close()
+        self._connect()
 
     def _checkin(self, item: Input) -> tuple[Verdict, str] | None:
         self.agent.process_data_events(time_limit=0)

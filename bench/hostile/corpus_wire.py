@@ -48,9 +48,9 @@ def event_headers(ctx: Ctx, rng: Random, n: int) -> list[Input]:
     out = []
     for _ in range(n):
         if rng.random() < 0.5:
-            headers = {f"h{i}": "v" * 16 for i in range(rng.randint(2_000, 6_000))}
+            headers = {f"h{i}": "v" * 16 for i in range(rng.randint(2_000, 3_500))}
         else:
-            headers = {"big": "v" * rng.randint(60_000, 120_000)}
+            headers = {"big": "v" * rng.randint(60_000, 90_000)}
         out.append(_event(samples.event(ctx, rollout=SLOW), headers=headers))
     return out
 
@@ -89,7 +89,7 @@ def task_headers(ctx: Ctx, rng: Random, n: int) -> list[Input]:
     out = []
     for _ in range(n):
         item = _valid(ctx, rng)
-        item.headers.update({f"h{i}": "v" * 16 for i in range(rng.randint(2_000, 6_000))})
+        item.headers.update({f"h{i}": "v" * 16 for i in range(rng.randint(2_000, 3_500))})
         out.append(item)
     return out
 

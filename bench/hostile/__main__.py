@@ -1,0 +1,66 @@
+"""`python -m bench.hostile [--quick] [--json]`: send the corpus, print a table per class.
+
+Like the benchmarks, the exit status says whether the run completed, not whether the
+figures were reached (crashed 0, accepted 0, every canary applied): those are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from bench.hostile import report
+from bench.hostile.run import FULL, QUICK, TINY, run
+from bench.sandbox import DEFAULT_REDIS_DB
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.hostile",
+        description="Hostile inputs to every entry point, judged refused, crashed or accepted, "
+        "while a canary change must keep converging.",
+    )
+    parser.add_argument("--quick", action="store_true", help="Three inputs per class.")
+    parser.add_argument("--json", action="store_true", help="Print one JSON object last.")
+    parser.add_argument(
+        "--details", type=Path, default=None, help="Write every verdict to this file (JSON lines)."
+    )
+    hidden = argparse.SUPPRESS
+    parser.add_argument("--tiny", action="store_true", help=hidden)  # the test suite's run
+    parser.add_argument("--redis-db", type=int, default=DEFAULT_REDIS_DB, help=hidden)
+    parser.add_argument("--logs", type=Path, default=None, help=hidden)  # keep process logs
+    return parser.parse_args(argv)
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="bench: %(message)s")
+    logging.getLogger("bench").setLevel(logging.INFO)
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    signal.signal(signal.SIGTERM, _interrupted)
+    mode = TINY if args.tiny else QUICK if args.quick else FULL
+    try:
+        if args.details is not None:
+            args.details.write_text("")
+        results, extra = run(mode, args.redis_db, args.logs, args.details)
+    except KeyboardInterrupt:
+        print(
+            "interrupted; the run's processes, vhost and database were cleaned up", file=sys.stderr
+        )
+        sys.exit(130)
+    print(report.table(results, extra), end="")
+    if args.json:
+        print(json.dumps(report.summary(results, extra), separators=(",", ":")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Sending hostile messages and judging each one: a dead letter, a reply, or what it caused.
+
+One input at a time, so every dead letter, reply, outcome or crash belongs to the input in
+flight. A message wrongly accepted is made harmless afterwards (its rollout aborted), so
+it cannot skew what comes after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+
+import pika
+import pika.exceptions
+import redis
+
+from bench.hostile.corpus_messages import DIRECT, TRAP
+from bench.hostile.model import Entry, Input, Verdict
+from bench.hostile.services import HOSTILE, Services
+from broker_config import (
+    CHANGES_EXCHANGE,
+    CHECKINS_EXCHANGE,
+    DEAD_QUEUE,
+    EVENTS_EXCHANGE,
+    RESULTS_EXCHANGE,
+)
+from contracts.dead import reason_of
+from contracts.events import RolloutState
+from producers.ledger import change_key
+from producers.rollout import RolloutBook, rollout_key
+
+EXCHANGE = {
+    Entry.EVENTS: EVENTS_EXCHANGE,
+    Entry.REGION: CHANGES_EXCHANGE,
+    Entry.RESULTS: RESULTS_EXCHANGE,
+    Entry.CHECKINS: CHECKINS_EXCHANGE,
+}
+POLL_S = 0.02
+
+
+class BrokerJudge:
+    """Publishes as guest or as the agent role, and watches for each input's verdict."""
+
+    def __init__(self, guest_url: str, agent_url: str, client: redis.Redis, services: Services):
+        self.urls = {"guest": guest_url, "agent": agent_url}
+        self.redis = client
+        self.services = services
+        self.dead: dict[str, str] = {}
+        self.replies: dict[str, bytes] = {}
+        self.trapped: set[str] = set()
+        self.unmatched_dead = 0
+        self._connect()
+
+    def _connect(self) -> None:
+        self.guest = pika.BlockingConnection(pika.URLParameters(self.urls["guest"]))
+        self.gch: Any = self.guest.channel()
+        self.gch.queue_declare(TRAP, auto_delete=False)
+        self.agent = pika.BlockingConnection(pika.URLParameters(self.urls["agent"]))
+        self.ach: Any = self.agent.channel()
+        self.ach.basic_consume(DIRECT, self._on_reply, auto_ack=True)
+
+    def close(self) -> None:
+        for connection in (self.guest, self.agent):
+            with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+                if connection.is_open:
+                    connection.close()
+
+    def _on_reply(self, channel: Any, method: Any, props: Any, body: bytes) -> None:
+        self.replies[str(props.correlation_id)] = body
+
+    def send(self, item: Input, silent_s: float) -> tuple[Verdict, str]:
+        """Publish `item`, then wait for a refusal, an acceptance or a crash."""
+        headers = {**item.headers, HOSTILE: item.ident}
+        if item.entry == Entry.REGION and "id" in headers:
+            headers["id"] = headers["root_id"] = item.ident
+        props = pika.BasicProperties(
+            headers=headers, correlation_id=item.ident, delivery_mode=2, **item.props
+        )
+        agent = item.entry in (Entry.RESULTS, Entry.CHECKINS)
+        try:
+            channel = self.ach if agent else self.gch
+            channel.basic_publish(EXCHANGE[item.entry], item.routing_key, item.body, props)
+            if agent:
+                self.agent.process_data_events(time_limit=0)
+        except pika.exceptions.UnsupportedAMQPFieldException:
+            raise  # pika could not encode it: a bug of the corpus, not a refusal
+        except (pika.exceptions.AMQPError, ValueError, OverflowError) as exc:
+            self.close()
+            self._connect()
+            return Verdict.REFUSED, f"the broker refused the publish: {type(exc).__name__} {exc}"
+        deadline = time.monotonic() + silent_s
+        while True:
+            try:
+                verdict = self._poll(item)
+            except pika.exceptions.AMQPError as exc:
+                self._lost(exc)
+                verdict = None
+            if verdict is not None:
+                return verdict
+            if self.services.dead():
+                return Verdict.CRASHED, f"{', '.join(self.services.dead())} exited"
+            if time.monotonic() > deadline:
+                return Verdict.ACCEPTED, f"taken silently: no refusal within {silent_s:g}s"
+            time.sleep(POLL_S)
+
+    def _poll(self, item: Input) -> tuple[Verdict, str] | None:
+        self._read_dead()
+        if item.ident in self.dead:
+            return Verdict.REFUSED, "dead letter: " + self.dead.pop(item.ident)[:160]
+        if item.entry == Entry.CHECKINS:
+            return self._checkin(item)
+        if item.entry == Entry.EVENTS and item.watch:
+            state = self.redis.hget(rollout_key(str(item.watch)), "state")
+            if state and state != RolloutState.REJECTED.value:
+                RolloutBook(self.redis).set_state(str(item.watch), RolloutState.ABORTED)
+                return Verdict.ACCEPTED, f"rollout created ({state}); aborted by the bench"
+        if item.entry == Entry.REGION and item.watch:
+            for latest in self.redis.hvals(change_key(str(item.watch), "latest")):
+                status = latest.split(" ")[1] if " " in latest else latest
+                if status != "rejected":
+                    return Verdict.ACCEPTED, f"converged: outcome {status}"
+        if item.entry == Entry.RESULTS and item.watch:
+            change_id, target = item.watch
+            if (
+                change_id
+                and target
+                and self.redis.hexists(change_key(change_id, "outcomes"), target)
+            ):
+                return Verdict.ACCEPTED, "recorded in the ledger"
+        return None
+
+    def _lost(self, exc: Exception) -> None:
+        """Our own connection closed while watching: reconnect. A dead letter too large for
+        any consumer to read (its headers grew past the frame size) blocks the queue: it
+        is purged, and counted as a dead letter no input could be matched to."""
+        self.close()
+        if "frame_too_large" in str(exc):
+            connection = pika.BlockingConnection(pika.URLParameters(self.urls["guest"]))
+            self.unmatched_dead += connection.channel().queue_purge(DEAD_QUEUE).method.message_count
+            connection.close()
+        self._connect()
+
+    def _checkin(self, item: Input) -> tuple[Verdict, str] | None:
+        self.agent.process_data_events(time_limit=0)
+        method, props, _ = self.gch.basic_get(TRAP, auto_ack=True)
+        if method is not None:
+            self.trapped.add(str(props.correlation_id))
+        if item.ident in self.trapped:
+            return Verdict.ACCEPTED, f"the controller published a reply into {TRAP}"
+        body = self.replies.pop(item.ident, None)
+        if body is None:
+            return None
+        try:
+            reply = json.loads(body)
+        except ValueError:
+            return Verdict.ACCEPTED, "an unreadable reply"
+        if reply.get("admitted"):
+            return Verdict.ACCEPTED, "admitted"
+        why = reply.get("refused") or f"come back in {reply.get('retry_after_s')}s"
+        return Verdict.REFUSED, f"reply: {str(why)[:160]}"
+
+    def _read_dead(self) -> None:
+        while True:
+            method, props, _ = self.gch.basic_get(DEAD_QUEUE, auto_ack=True)
+            if method is None:
+                return
+            headers = props.headers or {}
+            ident = headers.get(HOSTILE) or headers.get("id") or props.correlation_id
+            reason = reason_of(headers)[0] or "(no reason given)"
+            if ident is None:
+                self.unmatched_dead += 1
+            else:
+                self.dead[str(ident)] = reason

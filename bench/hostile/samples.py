@@ -1,0 +1,148 @@
+"""Valid documents of every kind, the seeds that the corpus mutates into hostile ones.
+
+Each aims at a victim target of its own, in the first region, never at the canary.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.hostile.model import Ctx
+from contracts.changes import TASK_NAME
+
+ISSUER = "hostile-bench"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def target(ctx: Ctx, target_id: str = "victim", region: str | None = None) -> dict[str, Any]:
+    return {
+        "id": target_id,
+        "region": region or ctx.regions[0],
+        "environment": "bench",
+        "address": f"local://{ctx.victim_root / target_id}",
+    }
+
+
+def outside_root(ctx: Ctx, rng: Any) -> tuple[str, str]:
+    """A target address outside every target root, and a file path under it that still
+    lands in the run's scratch directory (so an accepted one writes nothing of anyone's)."""
+    name = f"outside/{uuid.UUID(int=rng.getrandbits(128)).hex}.conf"
+    return rng.choice(
+        [
+            ("local:///", f"{ctx.root}/{name}"),
+            ("local:///proc/self/root", f"{ctx.root}/{name}"),
+            (f"local://{ctx.root}", f"/{name}"),
+        ]
+    )
+
+
+def file_resource(path: str = "/etc/hostile/app.conf", **extra: Any) -> dict[str, Any]:
+    return {"kind": "file", "path": path, "content": "hostile = 1\n", **extra}
+
+
+def event(ctx: Ctx, **override: Any) -> dict[str, Any]:
+    """A change event that would be rolled out to the victim, as published on the exchange."""
+    doc: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "issued_by": ISSUER,
+        "targets": [target(ctx)],
+        "resources": [file_resource()],
+    }
+    doc.update(override)
+    return doc
+
+
+def request(ctx: Ctx, change_id: str | None = None, **override: Any) -> dict[str, Any]:
+    """A ChangeRequest as JSON, for the victim."""
+    doc: dict[str, Any] = {
+        "change_id": change_id or str(uuid.uuid4()),
+        "target": target(ctx),
+        "desired": {"resources": [file_resource()]},
+        "issued_by": ISSUER,
+        "issued_at": now().isoformat(),
+        "expires_at": (now() + timedelta(minutes=10)).isoformat(),
+    }
+    doc.update(override)
+    return doc
+
+
+def task_headers(task_id: str, **override: Any) -> dict[str, Any]:
+    """Celery protocol-2 headers, made by hand as any broker user could."""
+    headers: dict[str, Any] = {
+        "lang": "py",
+        "task": TASK_NAME,
+        "id": task_id,
+        "root_id": task_id,
+        "parent_id": None,
+        "group": None,
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+        "timelimit": [None, None],
+        "argsrepr": "()",
+        "kwargsrepr": "{}",
+        "origin": "hostile@bench",
+        "ignore_result": True,
+    }
+    headers.update(override)
+    return headers
+
+
+EMBED: dict[str, Any] = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+
+
+def task_body(req: Any, embed: dict[str, Any] | None = None) -> bytes:
+    return json.dumps([[], {"request": req}, embed or EMBED]).encode()
+
+
+def outcome(change_id: str, target_id: str, **override: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "change_id": change_id,
+        "target": target_id,
+        "status": "converged",
+        "worker": "hostile-agent",
+        "started_at": now().isoformat(),
+        "finished_at": now().isoformat(),
+    }
+    doc.update(override)
+    return doc
+
+
+def checkin(target_id: str = "victim", **override: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"target": target_id, "token": uuid.uuid4().hex}
+    doc.update(override)
+    return doc
+
+
+def change_file(ctx: Ctx, **override: Any) -> dict[str, Any]:
+    """What `provision apply` reads."""
+    doc: dict[str, Any] = {"targets": [target(ctx)], "resources": [file_resource()]}
+    doc.update(override)
+    return doc
+
+
+def truth_files(ctx: Ctx) -> dict[str, str]:
+    """A minimal valid source of truth (path -> YAML text)."""
+    address = f"local://{ctx.victim_root / 'truth-1'}"
+    return {
+        "inventory.yaml": "targets:\n"
+        f"  - {{id: truth-1, region: {ctx.regions[0]}, environment: dev, roles: [web], "
+        f'address: "{address}"}}\n',
+        "roles/web.yaml": "resources:\n  - kind: file\n    path: /etc/app.conf\n"
+        '    content: "x = 1\\n"\n',
+        "environments/dev.yaml": "values:\n  tier: dev\n",
+    }
+
+
+def state_file(**override: Any) -> dict[str, Any]:
+    """What `provision converge ROOT STATE_FILE` reads."""
+    doc: dict[str, Any] = {"resources": [file_resource()]}
+    doc.update(override)
+    return doc

@@ -73,26 +73,31 @@ class Replies:
             self.close()
 
     def send(self, reply_to: str, correlation_id: str | None, body: bytes) -> bool:
-        """Publish one reply; False (and a fresh connection next time) if the broker balked."""
-        try:
-            if self._channel is None or not self._channel.is_open:
-                self.close()
-                self._connection = connect_broker(self.endpoints)
-                self._channel = self._connection.channel()
-            self._channel.basic_publish(
-                "",
-                reply_to,
-                body,
-                pika.BasicProperties(
+        """Publish one reply, confirmed; False if the broker broke the connection over it.
+
+        Confirmed, so a forged name's broken connection shows on its own publish and never
+        swallows the next agent's reply; a reply that finds an old connection dead is
+        tried once more on a fresh one.
+        """
+        for _ in range(2):
+            fresh = self._channel is None or not self._channel.is_open
+            try:
+                if fresh:
+                    self.close()
+                    self._connection = connect_broker(self.endpoints)
+                    self._channel = self._connection.channel()
+                    self._channel.confirm_delivery()
+                properties = pika.BasicProperties(
                     content_type="application/json", correlation_id=correlation_id
-                ),
-            )
-            self._connection.process_data_events(time_limit=0)
-        except (pika.exceptions.AMQPError, ConnectionError, OSError) as exc:
-            log.warning("reply to %r not sent: %r", reply_to[:100], exc)
-            self.close()
-            return False
-        return True
+                )
+                self._channel.basic_publish("", reply_to, body, properties)
+                return True
+            except (pika.exceptions.AMQPError, ConnectionError, OSError) as exc:
+                log.warning("reply to %r not sent: %r", reply_to[:100], exc)
+                self.close()
+                if fresh:
+                    return False
+        return False
 
     def close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None

@@ -86,7 +86,7 @@ def test_two_migrators_at_once_apply_each_migration_once(make_database: Callable
         try:
             with psycopg.connect(url, autocommit=True) as conn:
                 applied.append([m.version for m in migrate(conn)])
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -129,7 +129,7 @@ def test_a_database_ahead_of_the_code_says_to_upgrade(make_database: Callable[[]
             "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, 'future', 'x')",
             (len(available()) + 1,),
         )
-        with pytest.raises(SchemaMismatch, match="newer than this provision knows.*upgrade"):
+        with pytest.raises(SchemaMismatch, match=r"newer than this provision knows.*upgrade"):
             check_schema(conn)
 
 

@@ -100,7 +100,7 @@ def record(conn: psycopg.Connection, records: Sequence[OutcomeRecord]) -> list[s
             columns,
         ).fetchall()
     new = {row[0] for row in rows}
-    return [event_id for event_id in unique if event_id in new]
+    return [r.event.event_id for event_id, r in unique.items() if event_id in new]
 
 
 def current(conn: psycopg.Connection, target: str) -> Stored | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from producers.store.errors import DatabaseUnreachable
@@ -58,3 +59,23 @@ def test_a_pool_reaches_the_database_and_an_unreachable_one_says_why(store_url: 
     ) as caught:
         open_pool("postgresql://u:s3cret-pw@127.0.0.1:1/db")
     assert "s3cret-pw" not in str(caught.value)
+
+
+def test_the_pool_replaces_a_connection_the_server_dropped(store_url: str) -> None:
+    """What a PostgreSQL restart does to a pool, on our own database only."""
+    pool = open_pool(store_url, min_size=1, max_size=1)
+    try:
+        with pool.connection() as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            assert row is not None
+            first = row[0]
+        with pool.connection() as other:  # the same, pooled, connection
+            assert other.execute("SELECT pg_backend_pid()").fetchone() == (first,)
+        with psycopg.connect(store_url, autocommit=True) as admin:
+            # With a timeout, PostgreSQL waits until the backend is gone.
+            admin.execute("SELECT pg_terminate_backend(%s, 10000)", (first,))
+        with pool.connection() as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            assert row is not None and row[0] != first
+    finally:
+        pool.close()

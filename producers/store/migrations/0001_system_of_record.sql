@@ -101,8 +101,12 @@ CREATE TABLE outcomes (
     received_at timestamptz NOT NULL,
     event_json  text NOT NULL  -- the validated OutcomeEvent
 );
-CREATE INDEX outcomes_by_change ON outcomes (change_id, target);
-CREATE INDEX outcomes_by_target ON outcomes (target, sequence, received_at);
+-- Both in the order of NEWEST_FIRST (producers/store/outcomes.py), so "the current outcome"
+-- is the first index entry, not a sort.
+CREATE INDEX outcomes_by_change
+    ON outcomes (change_id, target, sequence DESC NULLS LAST, received_at DESC, id DESC);
+CREATE INDEX outcomes_by_target
+    ON outcomes (target, sequence DESC NULLS LAST, received_at DESC, id DESC);
 CREATE INDEX outcomes_failures ON outcomes (received_at)
     WHERE status IN ('failed', 'rejected', 'not_ready');
 

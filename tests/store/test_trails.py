@@ -9,7 +9,7 @@ import pytest
 
 from contracts import OutcomeStatus
 from contracts.events import RolloutState
-from producers.store import audit, compliance, outcomes, refusals, rollouts
+from producers.store import audit, compliance, outcomes, refusals, rollout_status, rollouts
 from producers.store.compliance import Observation
 from tests.store.factories import T0, outcome, received, target
 
@@ -40,11 +40,11 @@ def test_a_rollout_keeps_its_plan_and_every_transition(db: psycopg.Connection) -
         (RolloutState.HALTED, RolloutState.ABORTED, "by ops"),
     ]
     assert [t.at for t in steps] == sorted(t.at for t in steps)
-    loaded = rollouts.load(db, "r1")
+    loaded = rollout_status.load(db, "r1")
     assert loaded is not None and loaded.state == RolloutState.ABORTED
     assert loaded.waves == ((("a",), 0), (("c", "b"), 1))
     assert set(loaded.targets) == {"a", "b", "c"} and loaded.trace == {"traceparent": "x"}
-    assert rollouts.load(db, "nope") is None
+    assert rollout_status.load(db, "nope") is None
     with pytest.raises(psycopg.errors.InsufficientPrivilege), db.transaction():
         db.execute("DELETE FROM rollout_transitions")
 
@@ -56,10 +56,10 @@ def test_published_targets_are_marked_once_and_waves_count_outcomes(
     assert rollouts.mark_published(db, "r2", ["a", "b"]) == ["a", "b"]
     assert rollouts.mark_published(db, "r2", ["a", "c", "zz"]) == ["c"]
     assert rollouts.published(db, "r2") == {"a", "b", "c"}
-    assert rollouts.active(db).count("r2") == 1
+    assert rollout_status.active(db).count("r2") == 1
     rollouts.advance_wave(db, "r2", 1)
     rollouts.pause_until(db, "r2", T0)
-    loaded = rollouts.load(db, "r2")
+    loaded = rollout_status.load(db, "r2")
     assert loaded is not None and loaded.wave == 1 and loaded.next_wave_at == T0
     outcomes.record(
         db,
@@ -69,7 +69,7 @@ def test_published_targets_are_marked_once_and_waves_count_outcomes(
             received(outcome("b", OutcomeStatus.CHANGED, change_id="r2"), 1, 2),
         ],
     )
-    counts = rollouts.wave_counts(db, "r2")
+    counts = rollout_status.wave_counts(db, "r2")
     assert counts[0]["changed"] == 1 and counts[0]["pending"] == 0
     assert counts[1]["changed"] == 1 and counts[1]["failed"] == 0 and counts[1]["pending"] == 1
 
@@ -77,9 +77,9 @@ def test_published_targets_are_marked_once_and_waves_count_outcomes(
 def test_a_rejected_event_is_recorded_under_its_id(db: psycopg.Connection) -> None:
     assert rollouts.reject(db, "r3", "selector picked no target")
     assert not rollouts.reject(db, "r3", "again")
-    loaded = rollouts.load(db, "r3")
+    loaded = rollout_status.load(db, "r3")
     assert loaded is not None and loaded.state == RolloutState.REJECTED and loaded.waves == ()
-    assert "r3" not in rollouts.active(db)
+    assert "r3" not in rollout_status.active(db)
     assert [t.to_state for t in rollouts.transitions(db, "r3")] == [RolloutState.REJECTED]
 
 

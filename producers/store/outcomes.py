@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 
@@ -44,10 +45,9 @@ class Stored:
     received_at: datetime
 
 
-def _stored(row: tuple[object, ...]) -> Stored:
+def _stored(row: Sequence[Any]) -> Stored:
     event_json, sequence, received_at = row
-    assert isinstance(received_at, datetime)
-    return Stored(OutcomeEvent.model_validate_json(str(event_json)), sequence, received_at)  # type: ignore[arg-type]
+    return Stored(OutcomeEvent.model_validate_json(event_json), sequence, received_at)
 
 
 def record(conn: psycopg.Connection, records: Sequence[OutcomeRecord]) -> list[str]:

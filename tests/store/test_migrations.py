@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -110,6 +112,15 @@ def test_a_database_behind_says_exactly_what_to_run(make_database: Callable[[], 
     assert "\n" not in message
     assert "at version 1" in message and "run `provision db migrate`" in message
     assert behind.value.exit_code == ExitCode.UNREACHABLE
+
+    shown = _provision("db", "status", "--json", url=url)
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert (report["version"], report["latest"]) == (1, len(available()))
+    assert [p["version"] for p in report["pending"]] == list(range(2, len(available()) + 1))
+    password = urlsplit(url).password
+    if password:  # the default URL has one; a user's may use peer authentication
+        assert ":***@" in report["database"] and password not in shown.stdout
 
     checked = _provision("db", "check", url=url)
     assert checked.returncode == ExitCode.UNREACHABLE

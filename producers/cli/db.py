@@ -1,0 +1,70 @@
+"""`provision db migrate|status|check`: the schema of the system of record in PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from producers.cli import cli
+
+
+@cli.group()
+def db() -> None:
+    """The system of record in PostgreSQL (PROVISION_DATABASE_URL)."""
+
+
+@db.command("migrate")
+@click.option("--to", type=click.IntRange(min=1), help="Stop after this schema version.")
+def db_migrate(to: int | None) -> None:
+    """Apply every pending migration, each in its own transaction. Safe to run again."""
+    from producers.store.migrate import migrate, status
+    from producers.store.pool import connect
+
+    with connect(autocommit=True) as conn:
+        done = migrate(conn, to=to)
+        now = status(conn)
+    for migration in done:
+        click.echo(f"applied {migration.version:04d}_{migration.name}")
+    click.echo(f"schema at version {now.current} of {now.latest}")
+
+
+@db.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def db_status(as_json: bool) -> None:
+    """Show the applied and pending migrations."""
+    from producers.store.migrate import status
+    from producers.store.pool import connect
+    from producers.store.url import database_url, redact
+
+    with connect(autocommit=True) as conn:
+        now = status(conn)
+    if as_json:
+        report = {
+            "database": redact(database_url()),
+            "version": now.current,
+            "latest": now.latest,
+            "applied": [
+                {"version": a.version, "name": a.name, "applied_at": a.applied_at.isoformat()}
+                for a in now.applied
+            ],
+            "pending": [{"version": m.version, "name": m.name} for m in now.pending],
+        }
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"database: {redact(database_url())}")
+    click.echo(f"schema at version {now.current} of {now.latest}")
+    for applied in now.applied:
+        click.echo(f"  applied {applied.version:04d}_{applied.name}  {applied.applied_at:%F %T%z}")
+    for migration in now.pending:
+        click.echo(f"  pending {migration.version:04d}_{migration.name}")
+    if now.pending:
+        click.echo("run `provision db migrate` to apply the pending migrations")
+
+
+@db.command("check")
+def db_check() -> None:
+    """Exit 0 when the schema is current, else say what to run (exit 3): the start check."""
+    from producers.store.migrate import require_schema
+
+    click.echo(f"schema at version {require_schema()}")

@@ -1,0 +1,82 @@
+"""Assigned revisions (what each target should be at) and applied ones (what it reported).
+
+Both only move forward: a slow rollout of an older revision never takes a target back
+behind a newer assignment, and a late outcome of an older revision never hides a newer
+one. To roll back, publish the old content as a new revision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+
+@dataclass(frozen=True)
+class Assignment:
+    target: str
+    revision: int
+    change_id: str
+    at: datetime
+
+
+def assign(conn: psycopg.Connection, target: str, revision: int, change_id: str) -> bool:
+    """Assign `revision` unless the target already has a newer one (then False)."""
+    row = conn.execute(
+        """
+        INSERT INTO assigned_revisions AS a (target, revision, change_id) VALUES (%s, %s, %s)
+        ON CONFLICT (target) DO UPDATE SET
+            revision = EXCLUDED.revision,
+            change_id = EXCLUDED.change_id,
+            assigned_at = clock_timestamp()
+        WHERE a.revision <= EXCLUDED.revision
+        RETURNING target
+        """,
+        (target, revision, change_id),
+    ).fetchone()
+    return row is not None
+
+
+def assigned(conn: psycopg.Connection, target: str) -> Assignment | None:
+    row = conn.execute(
+        "SELECT target, revision, change_id, assigned_at FROM assigned_revisions WHERE target = %s",
+        (target,),
+    ).fetchone()
+    return Assignment(*row) if row else None
+
+
+def all_assigned(conn: psycopg.Connection) -> dict[str, Assignment]:
+    rows = conn.execute(
+        "SELECT target, revision, change_id, assigned_at FROM assigned_revisions ORDER BY target"
+    ).fetchall()
+    return {row[0]: Assignment(*row) for row in rows}
+
+
+def record_applied(
+    conn: psycopg.Connection, target: str, revision: int, change_id: str, event_id: str
+) -> bool:
+    """Note that the target reported `revision` applied; False if it reported a newer one."""
+    row = conn.execute(
+        """
+        INSERT INTO applied_revisions AS a (target, revision, change_id, event_id)
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT (target) DO UPDATE SET
+            revision = EXCLUDED.revision,
+            change_id = EXCLUDED.change_id,
+            event_id = EXCLUDED.event_id,
+            applied_at = clock_timestamp()
+        WHERE a.revision < EXCLUDED.revision
+        RETURNING target
+        """,
+        (target, revision, change_id, event_id),
+    ).fetchone()
+    return row is not None
+
+
+def applied(conn: psycopg.Connection, target: str) -> Assignment | None:
+    row = conn.execute(
+        "SELECT target, revision, change_id, applied_at FROM applied_revisions WHERE target = %s",
+        (target,),
+    ).fetchone()
+    return Assignment(*row) if row else None

@@ -1,0 +1,99 @@
+"""Check-in refusals and events refused at intake: the trail a probing sender leaves.
+
+Both hold hostile text, so every value is bounded and cleaned before it is stored. An
+event body is kept only as its digest and a short excerpt: enough to recognise it, never
+enough to store whatever a sender chooses to send.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from producers.store.text import clean
+
+#: How much of a refused body is kept.
+EXCERPT_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class Refusal:
+    at: datetime
+    target: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class RejectedEvent:
+    digest: str
+    event_id: str | None
+    source: str
+    reason: str
+    excerpt: str
+    size: int
+    times: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+def refuse(conn: psycopg.Connection, target: str | None, reason: str) -> None:
+    """Record a refused check-in: who it claimed to be, and why it was refused."""
+    conn.execute(
+        "INSERT INTO checkin_refusals (target, reason) VALUES (%s, %s)",
+        (clean(target, 100), clean(reason, 4000)),
+    )
+
+
+def recent_refusals(conn: psycopg.Connection, limit: int = 100) -> list[Refusal]:
+    """The latest refusals, newest first."""
+    rows = conn.execute(
+        "SELECT at, target, reason FROM checkin_refusals ORDER BY at DESC, id DESC LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [Refusal(*row) for row in rows]
+
+
+def reject_event(
+    conn: psycopg.Connection,
+    body: bytes,
+    *,
+    reason: str,
+    source: str,
+    event_id: str | None = None,
+) -> bool:
+    """Record a refused event body; the same body again only counts. True when new."""
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    excerpt = clean(body[: EXCERPT_CHARS * 4].decode("utf-8", "replace"), EXCERPT_CHARS)
+    row = conn.execute(
+        """
+        INSERT INTO rejected_events AS r (digest, event_id, source, reason, excerpt, size)
+        VALUES (%s, %s, %s, %s, %s, %s)
+        ON CONFLICT (digest) DO UPDATE SET
+            times = least(r.times, 2147483646) + 1, last_seen = clock_timestamp()
+        RETURNING times
+        """,
+        (
+            digest,
+            clean(event_id, 100),
+            clean(source, 200),
+            clean(reason, 4000),
+            excerpt,
+            len(body),
+        ),
+    ).fetchone()
+    return bool(row and row[0] == 1)
+
+
+def rejected_events(conn: psycopg.Connection, limit: int = 100) -> list[RejectedEvent]:
+    """The most recently refused event bodies, newest first."""
+    rows = conn.execute(
+        """
+        SELECT digest, event_id, source, reason, excerpt, size, times, first_seen, last_seen
+        FROM rejected_events ORDER BY last_seen DESC LIMIT %s
+        """,
+        (limit,),
+    ).fetchall()
+    return [RejectedEvent(*row) for row in rows]

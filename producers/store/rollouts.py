@@ -1,0 +1,176 @@
+"""Rollouts: the plan (waves and their targets), the state, and every transition.
+
+Each change of state is one transaction that updates the rollout and appends a
+transition (from, to, reason, time), so the history can never disagree with the state.
+A final state (completed, aborted, rejected) is never left.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from contracts import Target
+from contracts.events import RolloutState
+from producers.store.text import clean
+
+
+@dataclass(frozen=True)
+class PlannedWave:
+    """One wave as planned: its targets, in order, and its failure budget."""
+
+    targets: tuple[Target, ...]
+    max_failures: int
+
+
+@dataclass(frozen=True)
+class Transition:
+    from_state: RolloutState | None
+    to_state: RolloutState
+    reason: str
+    at: datetime
+
+
+def create(
+    conn: psycopg.Connection,
+    rollout_id: str,
+    *,
+    event_json: str,
+    issued_by: str,
+    waves: Sequence[PlannedWave],
+    revision: int | None = None,
+    trace: dict[str, str] | None = None,
+) -> bool:
+    """Store a planned rollout with its plan; False if this id exists (a repeated event)."""
+    with conn.transaction():
+        created = conn.execute(
+            """
+            INSERT INTO rollouts (rollout_id, state, event_json, issued_by, revision, trace)
+            VALUES (%s, 'planned', %s, %s, %s, %s)
+            ON CONFLICT (rollout_id) DO NOTHING RETURNING rollout_id
+            """,
+            (rollout_id, event_json, issued_by, revision, json.dumps(trace or {})),
+        ).fetchone()
+        if created is None:
+            return False
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO rollout_waves (rollout_id, wave, max_failures) VALUES (%s, %s, %s)",
+                [(rollout_id, index, w.max_failures) for index, w in enumerate(waves)],
+            )
+            rows = [
+                (rollout_id, t.id, index, position, t.model_dump_json())
+                for index, w in enumerate(waves)
+                for position, t in enumerate(w.targets)
+            ]
+            cursor.executemany(
+                "INSERT INTO rollout_targets (rollout_id, target, wave, position, target_json)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                rows,
+            )
+        _transition(conn, rollout_id, None, RolloutState.PLANNED, "planned")
+    return True
+
+
+def reject(conn: psycopg.Connection, rollout_id: str, reason: str) -> bool:
+    """Record why an event was refused, under its id; False if the id is already taken."""
+    reason = clean(reason, 4000)
+    rollout_id = clean(rollout_id, 200)
+    with conn.transaction():
+        created = conn.execute(
+            """
+            INSERT INTO rollouts (rollout_id, state, reason) VALUES (%s, 'rejected', %s)
+            ON CONFLICT (rollout_id) DO NOTHING RETURNING rollout_id
+            """,
+            (rollout_id, reason),
+        ).fetchone()
+        if created is not None:
+            _transition(conn, rollout_id, None, RolloutState.REJECTED, reason)
+    return created is not None
+
+
+def set_state(
+    conn: psycopg.Connection, rollout_id: str, state: RolloutState, reason: str = ""
+) -> bool:
+    """Move a rollout to `state` and note why. False when it is final, unknown or unchanged."""
+    reason = clean(reason, 4000)
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT state, reason FROM rollouts WHERE rollout_id = %s FOR UPDATE", (rollout_id,)
+        ).fetchone()
+        if row is None:
+            return False
+        before = RolloutState(row[0])
+        if before.final or (before == state and row[1] == reason):
+            return False
+        conn.execute(
+            "UPDATE rollouts SET state = %s, reason = %s, updated_at = clock_timestamp()"
+            " WHERE rollout_id = %s",
+            (state.value, reason, rollout_id),
+        )
+        _transition(conn, rollout_id, before, state, reason)
+    return True
+
+
+def _transition(
+    conn: psycopg.Connection,
+    rollout_id: str,
+    before: RolloutState | None,
+    after: RolloutState,
+    reason: str,
+) -> None:
+    conn.execute(
+        "INSERT INTO rollout_transitions (rollout_id, from_state, to_state, reason)"
+        " VALUES (%s, %s, %s, %s)",
+        (rollout_id, before.value if before else None, after.value, reason),
+    )
+
+
+def advance_wave(conn: psycopg.Connection, rollout_id: str, wave: int) -> None:
+    conn.execute(
+        "UPDATE rollouts SET wave = %s, next_wave_at = NULL, updated_at = clock_timestamp()"
+        " WHERE rollout_id = %s",
+        (wave, rollout_id),
+    )
+
+
+def pause_until(conn: psycopg.Connection, rollout_id: str, at: datetime) -> None:
+    conn.execute("UPDATE rollouts SET next_wave_at = %s WHERE rollout_id = %s", (at, rollout_id))
+
+
+def mark_published(conn: psycopg.Connection, rollout_id: str, targets: Sequence[str]) -> list[str]:
+    """Note targets whose request was published; returns those not published before."""
+    rows = conn.execute(
+        """
+        UPDATE rollout_targets SET published_at = clock_timestamp()
+        WHERE rollout_id = %s AND target = ANY(%s) AND published_at IS NULL
+        RETURNING target
+        """,
+        (rollout_id, list(targets)),
+    ).fetchall()
+    return sorted(row[0] for row in rows)
+
+
+def published(conn: psycopg.Connection, rollout_id: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT target FROM rollout_targets WHERE rollout_id = %s AND published_at IS NOT NULL",
+        (rollout_id,),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def transitions(conn: psycopg.Connection, rollout_id: str) -> list[Transition]:
+    """Every state a rollout went through, in order, with when and why."""
+    rows = conn.execute(
+        "SELECT from_state, to_state, reason, at FROM rollout_transitions"
+        " WHERE rollout_id = %s ORDER BY id",
+        (rollout_id,),
+    ).fetchall()
+    return [
+        Transition(RolloutState(r[0]) if r[0] else None, RolloutState(r[1]), r[2], r[3])
+        for r in rows
+    ]

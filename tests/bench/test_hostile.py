@@ -111,11 +111,6 @@ def test_the_small_version_sends_every_class_and_reports_every_key(
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    reason="issue 10 items 1-7 (limits, dead-lettering; branch i10a) are not in yet: today "
-    "hostile input crashes the controller and the workers and is accepted",
-    strict=False,
-)
 def test_the_small_version_crashes_nothing_accepts_nothing_and_every_canary_applies(
     tiny_run: dict[str, Any],
 ) -> None:

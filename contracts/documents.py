@@ -7,6 +7,8 @@ reads one JSON document (the engine in local mode) pays for nothing else.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,7 +48,11 @@ def _read_text(path: Path) -> str:
     """The file's text, read only after its size is known to be within FILE_BYTES."""
     source = str(path)
     try:
-        with path.open("rb") as handle:
+        # Non-blocking, so a FIFO never hangs the open; only a regular file is read.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise ContractError(source, [("", "cannot read file: not a regular file")])
             data = handle.read(limits.FILE_BYTES + 1)
     except OSError as exc:
         raise ContractError(source, [("", f"cannot read file: {exc.strerror or exc}")]) from exc

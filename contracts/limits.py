@@ -9,9 +9,11 @@ the limit and the value (`LimitExceeded`). The README lists them all.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from contracts.errors import ExitCode, ProvisioningError
 
@@ -79,6 +81,10 @@ OUTCOME_BYTES = int(_limit("OUTCOME_BYTES", 256 * KIB, "an outcome on provision.
 REQUEST_BYTES = int(_limit("REQUEST_BYTES", MIB, "a change request (task message)"))
 REPLY_BYTES = int(_limit("REPLY_BYTES", 4 * MIB, "a check-in reply read by an agent"))
 FILE_BYTES = int(_limit("FILE_BYTES", 4 * MIB, "a YAML or JSON file given to the CLI"))
+HEADER_BYTES = int(_limit("HEADER_BYTES", 16 * KIB, "the AMQP headers of one message"))
+STATE_BYTES = int(
+    _limit("STATE_BYTES", 768 * KIB, "one target's rendered state (it must fit a change request)")
+)
 # -- structure --------------------------------------------------------------------------
 JSON_DEPTH = int(_limit("JSON_DEPTH", 64, "nesting of arrays and objects in JSON or YAML"))
 YAML_ALIASES = int(_limit("YAML_ALIASES", 100, "aliases (*name) in one YAML file"))
@@ -91,6 +97,7 @@ WAVES = int(_limit("WAVES", 100, "waves of one rollout"))
 RATE_MIN_PER_S = _limit("RATE_MIN_PER_S", 0.001, "smallest rollout.rate_per_s")
 RATE_MAX_PER_S = _limit("RATE_MAX_PER_S", 10_000.0, "largest rollout.rate_per_s")
 DEADLINE_HORIZON_S = _limit("DEADLINE_HORIZON_S", 7 * 86_400.0, "how far ahead a deadline may be")
+CLOCK_SKEW_S = _limit("CLOCK_SKEW_S", 300.0, "how far ahead of ours a sender's clock may be")
 # -- the worker -------------------------------------------------------------------------
 TASK_TIME_LIMIT_S = _limit("TASK_TIME_LIMIT_S", 3600.0, "ceiling of a task's Celery time limit")
 TASK_TIME_GRACE_S = _limit("TASK_TIME_GRACE_S", 30.0, "time past a request's deadline to finish")
@@ -138,3 +145,14 @@ def check_json(what: str, body: bytes | str, bound: int, name: str) -> None:
     depth = json_depth(body)
     if depth > JSON_DEPTH:
         raise LimitExceeded(f"{what} nested {depth} deep", _ALL["JSON_DEPTH"], depth, JSON_DEPTH)
+
+
+def check_headers(what: str, headers: Any) -> None:
+    """Refuse headers larger than HEADER_BYTES once written out (ours are a few hundred)."""
+    if not headers:
+        return
+    size = len(json.dumps(headers, default=str, separators=(",", ":")))
+    if size > HEADER_BYTES:
+        raise LimitExceeded(
+            f"{what} headers of {size} bytes", _ALL["HEADER_BYTES"], f"{size} bytes", HEADER_BYTES
+        )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from contracts import limits
 
 
 class OutcomeStatus(StrEnum):
@@ -102,6 +105,17 @@ class OutcomeEvent(BaseModel):
         description="Pull: the agent's check-in interval; compliance calls the target "
         "unknown after twice this long without a check-in.",
     )
+
+    @field_validator("started_at", "finished_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime) -> datetime:
+        """A sender's clock may be off a little, never years: a time far ahead is refused, so
+        a forged future outcome cannot sort after every real one."""
+        ahead = (value - datetime.now(UTC)).total_seconds()
+        if ahead > limits.CLOCK_SKEW_S:
+            bound = f"{limits.limit('CLOCK_SKEW_S').env}={limits.CLOCK_SKEW_S:g}"
+            raise ValueError(f"{ahead:.0f}s in the future; the limit is {bound}")
+        return value
 
     @property
     def changes(self) -> tuple[ResourceOutcome, ...]:

@@ -7,6 +7,7 @@ Adding a resource type means adding one spec model here (and its module in
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
@@ -21,11 +22,29 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _SETID = 0o6000
 
 
+#: Unicode categories no path needs and a spoofer loves: controls, format characters (bidi
+#: overrides, zero-width spaces) and the line and paragraph separators.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+#: The kernel's own bounds: one name (NAME_MAX) and a whole path (PATH_MAX), in bytes.
+NAME_MAX = 255
+PATH_MAX = 4096
+
+
+def _invisible(value: str) -> re.Match[str] | None:
+    bad = _UNPRINTABLE.search(value)
+    if bad is None and not value.isascii():
+        for offset, char in enumerate(value):
+            if unicodedata.category(char) in _INVISIBLE:
+                return re.compile(re.escape(char)).search(value, offset)
+    return bad
+
+
 def check_text(value: str, what: str) -> str:
-    """Refuse control characters and bidirectional overrides, naming the first one."""
+    """Refuse control characters, bidirectional overrides and other invisible characters
+    (zero-width spaces, line separators), naming the first one."""
     if not value:
         raise ValueError(f"{what} must be a non-empty string")
-    bad = _UNPRINTABLE.search(value)
+    bad = _invisible(value)
     if bad is not None:
         raise ValueError(
             f"{what} may not contain control characters or bidirectional overrides "
@@ -39,8 +58,19 @@ def check_path(value: str) -> str:
     if not value or "\x00" in value:
         raise ValueError("path must be a non-empty string without NUL bytes")
     check_text(value, "path")
+    if not value.startswith("/"):
+        raise ValueError(f"path must be absolute (start with '/'), got {value[:80]!r}")
     if ".." in PurePosixPath(value).parts:
         raise ValueError("path may not contain '..': every path stays under the target's root")
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > PATH_MAX:
+        raise ValueError(f"path is {size} bytes long; the limit is {PATH_MAX} (PATH_MAX)")
+    for name in PurePosixPath(value).parts[1:]:
+        length = len(name.encode("utf-8", "surrogatepass"))
+        if length > NAME_MAX:
+            raise ValueError(
+                f"path component {name[:40]!r}... is {length} bytes; the limit is {NAME_MAX}"
+            )
     return value
 
 

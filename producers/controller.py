@@ -140,6 +140,10 @@ class Controller:
         The rollout keeps the event's trace context, so every request it publishes, in
         whatever wave and after whatever restart, belongs to the emitter's trace.
         """
+        try:
+            limits.check_headers("change event", headers)
+        except limits.LimitExceeded as exc:
+            raise Refusal(str(exc), None) from exc
         event = parse_event(body)
         rid = event.rollout_id
         if self.book.exists(rid):

@@ -57,11 +57,15 @@ class Replies:
         except Exception as exc:
             log.exception("check-in failed unexpectedly")
             reply = self.desk.refuse(request.target, f"unexpected error: {exc!r}"[:500])
-        self._reply(properties, reply)
+        if not self._reply(properties, reply):
+            reason = f"reply_to {properties.reply_to[:100]!r} is not a live direct reply-to name"
+            self.desk.refuse(request.target, reason)
+            dead_letter(channel, method, properties, body, reason=reason, source=CHECKINS_QUEUE)
 
-    def _reply(self, properties: Any, reply: CheckinReply) -> None:
+    def _reply(self, properties: Any, reply: CheckinReply) -> bool:
+        """Send the reply; False when the broker would not take it (a forged name)."""
         body = reply.model_dump_json(exclude_none=True).encode()
-        self.send(properties.reply_to, properties.correlation_id, body)
+        return self.send(properties.reply_to, properties.correlation_id, body)
 
     def pump(self) -> None:
         """Keep the reply connection's heartbeats going between replies."""

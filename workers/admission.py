@@ -33,6 +33,10 @@ def admit(message: Any) -> None:
     headers = message.headers
     if not isinstance(headers, dict) or "task" not in headers:
         raise Refused("not a task message (no 'task' header)")
+    try:
+        limits.check_headers("task", headers)
+    except limits.LimitExceeded as exc:
+        raise Refused(str(exc)) from exc
     name = headers["task"]
     if name != TASK_NAME:
         raise Refused(f"task {str(name)[:100]!r} is not allowed: only {TASK_NAME} runs here")

@@ -36,7 +36,7 @@ def converge(root: Path, state_file: Path, dry_run: bool, as_json: bool) -> None
 
 @cli.command()
 @click.option("--region", required=True, help="The region whose queue this worker consumes.")
-@click.option("--concurrency", "-c", type=int, default=2, show_default=True)
+@click.option("--concurrency", "-c", type=click.IntRange(1, 256), default=2, show_default=True)
 @click.option("--rate-limit", default=None, help="Per-worker task rate, e.g. 50/s.")
 @click.option(
     "--pool",

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bench.hostile import mutate, samples
-from bench.hostile.model import Ctx, Entry, Input, InputClass
+from bench.hostile.model import ROOTS, Ctx, Entry, Input, InputClass
 from contracts.events import ChangeEvent
 
 MiB = 2**20
@@ -183,7 +183,7 @@ def classes() -> list[InputClass]:
         InputClass("event: deadline in 2099+", E, far_deadline, 30),
         InputClass("event: setid modes", E, setid, 30),
         InputClass("event: ../NUL/control/bidi paths", E, path_tricks, 60),
-        InputClass("event: target root outside", E, outside_address, 30),
+        InputClass("event: target root outside", E, outside_address, 30, deferred=ROOTS),
         InputClass("event: unknown fields", E, unknown_fields, 40),
         InputClass("event: NaN/Infinity", E, non_finite, 30),
         InputClass("event: 4,300+ digit integers", E, huge_ints, 20),

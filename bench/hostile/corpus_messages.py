@@ -8,7 +8,7 @@ from random import Random
 
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_events import _invalid
-from bench.hostile.model import Ctx, Entry, Input, InputClass
+from bench.hostile.model import SENDERS, Ctx, Entry, Input, InputClass
 from contracts import OutcomeEvent
 from contracts.checkins import CheckinRequest
 
@@ -138,7 +138,7 @@ def checkin_pickle(ctx: Ctx, rng: Random, n: int) -> list[Input]:
 
 def classes() -> list[InputClass]:
     return [
-        InputClass("outcome: forged for another target", R, forged, 40),
+        InputClass("outcome: forged for another target", R, forged, 40, deferred=SENDERS),
         InputClass("outcome: finished_at in the future", R, future, 30),
         InputClass("outcome: body over 256 KiB", R, huge_outcome, 10, 1),
         InputClass("outcome: deeply nested JSON", R, outcome_nested, 40),

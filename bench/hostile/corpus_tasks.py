@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_events import _invalid
-from bench.hostile.model import Ctx, Entry, Input, InputClass
+from bench.hostile.model import ROOTS, Ctx, Entry, Input, InputClass
 from contracts import ChangeRequest
 
 T = Entry.REGION
@@ -186,5 +186,5 @@ def classes() -> list[InputClass]:
         InputClass("task: deeply nested JSON", T, nested, 40),
         InputClass("task: invalid UTF-8", T, bad_utf8, 40),
         InputClass("task: body over 1 MiB", T, huge, 10, 1),
-        InputClass("task: target root outside", T, outside, 30),
+        InputClass("task: target root outside", T, outside, 30, deferred=ROOTS),
     ]

@@ -93,3 +93,12 @@ class InputClass:
     #: Variations in a full run, and at most in --quick (and in the test suite's tiny run).
     full: int
     quick: int = 3
+    #: The issue that will refuse this class, when it is not issue 10's to refuse (a message
+    #: that is well-formed but not this sender's to send needs identities, issue 14). Its
+    #: accepted inputs are counted as `deferred`, not `accepted`, and listed by the report.
+    deferred: str = ""
+
+
+#: Why a class is deferred: the issue whose identities refuse it (see InputClass.deferred).
+ROOTS = "issue 14: workers serve only the roots their configuration allows"
+SENDERS = "issue 14: an outcome is accepted only from the worker or agent of its target"

@@ -9,14 +9,25 @@ from typing import Any
 from bench.hostile.model import Result, Verdict
 
 
+def _deferred() -> dict[str, str]:
+    """Class name → the issue that will refuse it (InputClass.deferred)."""
+    from bench.hostile import corpus
+
+    return {c.name: c.deferred for c in corpus.classes() if c.deferred}
+
+
 def summary(results: list[Result], extra: dict[str, Any]) -> dict[str, Any]:
+    later = _deferred()
     counts = Counter(r.verdict for r in results)
+    deferred = sum(1 for r in results if r.verdict == Verdict.ACCEPTED and r.input.cls in later)
     return {
         "inputs": len(results),
         "classes": len({r.input.cls for r in results}),
         "refused": counts[Verdict.REFUSED],
         "crashed": counts[Verdict.CRASHED],
-        "accepted": counts[Verdict.ACCEPTED],
+        "accepted": counts[Verdict.ACCEPTED] - deferred,
+        "deferred": deferred,
+        "deferred_classes": {n: why for n, why in later.items() if n in _per_class(results)},
         **extra,
         "per_class": {
             name: {v.value: n for v, n in per.items()} for name, per in _per_class(results).items()
@@ -52,7 +63,9 @@ def table(results: list[Result], extra: dict[str, Any]) -> str:
     lines.append(
         f"{'total':<{width}}  {data['inputs']:>6} {data['refused']:>7} "
         f"{data['crashed']:>7} {data['accepted']:>8}  in {data['classes']} classes"
+        f" ({data['deferred']} accepted in classes deferred to a later issue, below)"
     )
+    lines += [f"deferred: {name}: {why}" for name, why in data["deferred_classes"].items()]
     lines.append(
         f"canaries applied {data['canaries_applied']} of {data['canaries_sent']}; "
         f"Redis grew {data['redis_growth_bytes']} bytes; restarts {data['restarts']}; "

@@ -88,7 +88,7 @@ def render(status: ChangeStatus, console: Console, *, every_target: bool = True)
 @click.option(
     "--timeout",
     "timeout_s",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=300.0,
     show_default=True,
     help="Seconds --wait waits at most.",

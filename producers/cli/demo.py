@@ -30,7 +30,13 @@ from producers.demo import default_state_dir, run_demo
     default=None,
     help="Where the fleet lives (default PROVISION_STATE_DIR or the user state dir).",
 )
-@click.option("--timeout", "timeout_s", type=float, default=180.0, show_default=True)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=180.0,
+    show_default=True,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
 def demo(count: int, state_dir: Path | None, timeout_s: float, as_json: bool) -> None:
     """Converge a demo fleet over two regions end to end, then report per status."""

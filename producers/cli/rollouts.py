@@ -25,7 +25,7 @@ from producers.rollout import RolloutBook, status_json
 @cli.command()
 @click.option(
     "--checkin-rate",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=50.0,
     show_default=True,
     help="Pull check-ins admitted per second; beyond it agents are told to wait.",
@@ -127,7 +127,7 @@ def rollout_status(rollout_id: str, as_json: bool) -> None:
 
 @rollout.command("watch")
 @click.argument("rollout_id")
-@click.option("--timeout", "timeout_s", type=float, default=None)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None)
 def rollout_watch(rollout_id: str, timeout_s: float | None) -> None:
     """Live progress bars per wave: done, failed, in flight, remaining, rate, ETA."""
     book = _book()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from contracts import ContractError, limits
 from contracts.state import DesiredState
 from contracts.targets import Target
 from contracts.truth import RenderedState, SourceBundle, canonical_bytes, resource_id
@@ -96,4 +97,10 @@ def render_bytes(bundle: SourceBundle, target_id: str, revision: int) -> bytes:
 
 def render_all(bundle: SourceBundle, revision: int) -> dict[str, bytes]:
     """Target id → canonical bytes, for every target in the inventory."""
-    return {t.id: render_bytes(bundle, t.id, revision) for t in bundle.inventory.targets}
+    rendered = {t.id: render_bytes(bundle, t.id, revision) for t in bundle.inventory.targets}
+    for target_id, data in rendered.items():
+        if len(data) > limits.STATE_BYTES:  # it could never be delivered, push or pull
+            bound = f"{limits.limit('STATE_BYTES').env}={limits.STATE_BYTES}"
+            reason = f"rendered state of {len(data)} bytes exceeds the limit {bound}"
+            raise ContractError("source of truth", [(f"targets.{target_id}", reason)])
+    return rendered

@@ -46,6 +46,9 @@ def _problems_of(error: ContractError, file: str) -> list[Problem]:
 
 def _read(root: Path, rel: str, model: type[BaseModel], problems: list[Problem]) -> Any:
     """Validate one file as `model`; on failure note its problems and return None."""
+    if not (root / rel).resolve().is_relative_to(root.resolve()):
+        problems.append(Problem(rel, "", "a link leading outside the source directory"))
+        return None
     try:
         data = read_document(root / rel)
     except ContractError as exc:

@@ -32,7 +32,7 @@ def test_a_line_on_a_sensitive_files_path_shows_no_diff(
     (sibling / "keep").write_text("x")
     before = tree_hash(sibling)
     secret = {"kind": "file", "path": "/etc/app/secret.env", "content": SECRET + "\n"}
-    spelled = {"kind": "line", "path": "etc//app/./secret.env", "line": "token=s3cr3t"}
+    spelled = {"kind": "line", "path": "/etc//app/./secret.env", "line": "token=s3cr3t"}
     first = run({**secret, "sensitive": True}, spelled, dry_run=True)
     assert "hunter2" not in _shown(first) and "s3cr3t" not in _shown(first)
     assert all(r.diff is None for r in first.resources)

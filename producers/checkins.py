@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +63,10 @@ LOG_CAP = 10_000
 REFUSED = "refused"
 #: The only `reply_to` the desk answers: direct reply-to (`amq.rabbitmq.reply-to.<token>`).
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+#: The name RabbitMQ gives a direct reply-to consumer: the prefix, then two base64 segments
+#: (node and key). Anything else is refused at once, never tried (a publish to a forged name
+#: closes the publishing connection).
+_DIRECT_NAME = re.compile(re.escape(DIRECT_REPLY_TO) + r"\.[A-Za-z0-9+/=_-]+\.[A-Za-z0-9+/=_-]+")
 #: A waiting agent not heard of for this long no longer counts in the backlog.
 WAITING_TTL_S = 120.0
 #: The longest delay an agent is ever told to wait (Puppet's max-retry-delay is 1800 s).
@@ -225,7 +230,7 @@ def is_direct_reply_to(reply_to: str | None) -> bool:
     """True for `amq.rabbitmq.reply-to` and the per-channel names RabbitMQ gives it."""
     if not reply_to or len(reply_to) > 255:
         return False
-    return reply_to == DIRECT_REPLY_TO or reply_to.startswith(DIRECT_REPLY_TO + ".")
+    return reply_to == DIRECT_REPLY_TO or _DIRECT_NAME.fullmatch(reply_to) is not None
 
 
 def _claimed(body: bytes) -> str | None:

@@ -57,7 +57,15 @@ def test_rollout_policies_beyond_the_limits_are_refused(policy: dict[str, Any], 
 def test_only_direct_reply_to_is_answered() -> None:
     assert is_direct_reply_to("amq.rabbitmq.reply-to")
     assert is_direct_reply_to("amq.rabbitmq.reply-to.g1h2AA5yZXBseQ==.abc")
-    for bad in (None, "", "provision.events", "provision.changes.eu", "amq.rabbitmq.reply-tox"):
+    for bad in (
+        None,
+        "",
+        "provision.events",
+        "provision.changes.eu",
+        "amq.rabbitmq.reply-tox",
+        "amq.rabbitmq.reply-to.forged",
+        "amq.rabbitmq.reply-to.a b.c",
+    ):
         assert not is_direct_reply_to(bad)
 
 

@@ -6,9 +6,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from contracts import limits
+
+#: Validation context key for an outcome read off the wire: its times are judged against ours.
+ARRIVING = "arriving"
 
 
 class OutcomeStatus(StrEnum):
@@ -108,9 +111,13 @@ class OutcomeEvent(BaseModel):
 
     @field_validator("started_at", "finished_at")
     @classmethod
-    def _not_in_the_future(cls, value: datetime) -> datetime:
-        """A sender's clock may be off a little, never years: a time far ahead is refused, so
-        a forged future outcome cannot sort after every real one."""
+    def _not_in_the_future(cls, value: datetime, info: ValidationInfo) -> datetime:
+        """A sender's clock may be off a little, never years: an outcome arriving from the
+        wire (validated with the context `ARRIVING`) with a time far ahead is refused, so a
+        forged future outcome cannot sort after every real one. Records read back are not
+        judged again: time moves on, what was stored stays readable."""
+        if not (info.context or {}).get(ARRIVING):
+            return value
         ahead = (value - datetime.now(UTC)).total_seconds()
         if ahead > limits.CLOCK_SKEW_S:
             bound = f"{limits.limit('CLOCK_SKEW_S').env}={limits.CLOCK_SKEW_S:g}"

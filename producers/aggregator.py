@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from broker_config import RESULTS_QUEUE, Endpoints, declare
 from broker_config.connections import connect_broker, connect_redis
 from contracts import ContractError, OutcomeEvent, limits
+from contracts.outcomes import ARRIVING
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
 from producers.compliance import Compliance
 from producers.dead_letter import dead_letter, infrastructure
@@ -79,7 +80,7 @@ class Aggregator:
         headers = properties.headers if isinstance(properties.headers, dict) else {}
         try:
             limits.check_json("outcome", body, limits.OUTCOME_BYTES, "OUTCOME_BYTES")
-            event = OutcomeEvent.model_validate_json(body)
+            event = OutcomeEvent.model_validate_json(body, context={ARRIVING: True})
         except limits.LimitExceeded as exc:
             return self._dead_letter(channel, method, properties, body, str(exc))
         except ValidationError as exc:

@@ -28,6 +28,7 @@ from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeRequest, DesiredState, OutcomeEvent, limits
 from contracts.changes import utcnow
 from contracts.events import RolloutState
+from contracts.outcomes import ARRIVING
 from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
 from contracts.truth import Layer, RenderedState
 from producers.assignments import Assignments
@@ -189,7 +190,7 @@ class Controller:
         dead-letters its own copy."""
         try:
             limits.check_json("outcome", body, limits.OUTCOME_BYTES, "OUTCOME_BYTES")
-            event = OutcomeEvent.model_validate_json(body)
+            event = OutcomeEvent.model_validate_json(body, context={ARRIVING: True})
             rollout = self._rollout(event.change_id)
             if rollout is not None:
                 self.book.record(rollout, event)

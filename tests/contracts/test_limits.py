@@ -138,3 +138,21 @@ def test_small_aliases_still_load(tmp_path: Path) -> None:
     path = tmp_path / "ok.yaml"
     path.write_text("a: &x {k: [1, 2]}\nb: *x\n")
     assert read_document(path) == {"a": {"k": [1, 2]}, "b": {"k": [1, 2]}}
+
+
+def test_an_outcome_arriving_from_the_future_is_refused_but_a_stored_one_stays_readable() -> None:
+    from contracts import OutcomeEvent
+    from contracts.outcomes import ARRIVING
+
+    body = {
+        "event_id": "e",
+        "change_id": "c",
+        "target": "t",
+        "status": "changed",
+        "worker": "w",
+        "started_at": "2036-01-01T00:00:00Z",
+        "finished_at": "2036-01-01T00:00:01Z",
+    }
+    with pytest.raises(ValidationError, match="CLOCK_SKEW_S"):
+        OutcomeEvent.model_validate(body, context={ARRIVING: True})
+    assert OutcomeEvent.model_validate(body).finished_at.year == 2036

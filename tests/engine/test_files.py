@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from contracts import OutcomeStatus, ResourceStatus
-from workers.engine import Convergence
-from workers.resources import ResourceError
-from workers.resources.directories import DesiredDirectory, Directories, ObservedDirectory
-from workers.resources.files import DesiredFile, Files, ObservedFile
-from workers.resources.ownership import Entry
+from workers.engine.convergence import Convergence
+from workers.engine.resources import ResourceError
+from workers.engine.resources.directories import DesiredDirectory, Directories, ObservedDirectory
+from workers.engine.resources.files import DesiredFile, Files, ObservedFile
+from workers.engine.resources.ownership import Entry
 
 FILE = Entry("file", 0o644, 1000, 1000)
 DIRECTORY = Entry("directory", 0o755, 1000, 1000)

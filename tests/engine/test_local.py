@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from contracts import ContractError
-from workers.local import load_state, run
+from workers.standalone import load_state, run
 
 STATE = """\
 resources:

@@ -11,8 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contracts import ContractError, DesiredState, ExitCode, ResourceStatus
-from contracts import Target as TargetSpec
+from contracts import ContractError, DesiredState, ExitCode, ResourceStatus, Target
 from contracts.documents import read_document
 from workers.engine.convergence import Convergence, converge
 
@@ -91,10 +90,10 @@ def _where(data: dict[str, Any], loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
-def local_target(root: Path) -> TargetSpec:
+def local_target(root: Path) -> Target:
     """The target a local root stands for: named after this host, address local://ROOT."""
     name = _NOT_A_WORD.sub("-", socket.gethostname().split(".")[0]).strip("-_")[:63] or "local"
-    return TargetSpec(
+    return Target(
         id=name,
         region="local",
         environment="local",

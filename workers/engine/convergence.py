@@ -20,11 +20,11 @@ from contracts import (
     ResourceOutcome,
     ResourceSpec,
     ResourceStatus,
+    Target,
 )
-from contracts import Target as TargetSpec
 from contracts.redaction import mark_sensitive
 from workers.engine.facts import gather
-from workers.engine.hosts import PathError, Target, TargetError, connect
+from workers.engine.hosts import Host, PathError, TargetError, connect
 from workers.engine.resources import RESOURCES, Context, SpecError
 from workers.engine.waivers import Waivers, expired, waived
 
@@ -44,7 +44,7 @@ class Convergence:
     error: ErrorInfo | None = None
 
 
-def converge(target: TargetSpec, desired: DesiredState, *, dry_run: bool = False) -> Convergence:
+def converge(target: Target, desired: DesiredState, *, dry_run: bool = False) -> Convergence:
     """Bring `target` to `desired`, resource by resource, skipping the dependents of failures.
 
     Args:
@@ -71,7 +71,7 @@ def converge(target: TargetSpec, desired: DesiredState, *, dry_run: bool = False
 
 
 def _converge(
-    target: Target,
+    target: Host,
     facts: dict[str, Any],
     desired: DesiredState,
     dry_run: bool,
@@ -101,7 +101,7 @@ def _converge(
 
 
 def _apply(
-    target: Target,
+    target: Host,
     specs: Sequence[ResourceSpec],
     prepared: list[Any],
     dry_run: bool,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from contracts import Target as TargetSpec
+from contracts import Target
 
 
-def gather(spec: TargetSpec) -> dict[str, Any]:
+def gather(spec: Target) -> dict[str, Any]:
     """The template variables for one target. Cheap: nothing is run on the target.
 
     Returns:

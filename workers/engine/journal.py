@@ -16,9 +16,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from contracts import OutcomeEvent
-from contracts import Target as TargetSpec
-from workers.engine.hosts import Target, connect
+from contracts import OutcomeEvent, Target
+from workers.engine.hosts import Host, connect
 
 #: Where, under the target's root, the journal lives (like /var/lib/puppet for Puppet).
 JOURNAL_DIR = "/var/lib/provision"
@@ -43,11 +42,11 @@ class Journal:
         spec: The target, whose address says where its root is.
     """
 
-    def __init__(self, spec: TargetSpec) -> None:
+    def __init__(self, spec: Target) -> None:
         self._spec = spec
-        self._target: Target | None = None
+        self._target: Host | None = None
 
-    def _reached(self) -> Target:
+    def _reached(self) -> Host:
         """The target, connected once per journal (reads and writes share it)."""
         if self._target is None:
             self._target = connect(self._spec)
@@ -81,7 +80,7 @@ class Journal:
         """Note that `revision` was applied (the pull agent's side of the same fact)."""
         self._raise_revision(self._reached(), revision)
 
-    def _raise_revision(self, target: Target, revision: int) -> None:
+    def _raise_revision(self, target: Host, revision: int) -> None:
         if revision > (self.revision() or 0):
             self._put(target, REVISION_FILE, f"{revision}\n")
 
@@ -93,7 +92,7 @@ class Journal:
         return None if content is None else content.decode("utf-8", "replace")
 
     @staticmethod
-    def _put(target: Target, path: str, text: str) -> None:
+    def _put(target: Host, path: str, text: str) -> None:
         try:
             target.put(path, text.encode(), mode=0o600, durable=False, parents=False)
         except FileNotFoundError:

@@ -15,10 +15,10 @@ from contracts.state import (
     TcpPortCheck,
     UptimeCheck,
 )
-from workers.engine.hosts import PathError, Target, ended
+from workers.engine.hosts import Host, PathError, ended
 
 
-def evaluate(target: Target, checks: Sequence[CheckSpec]) -> list[str]:
+def evaluate(target: Host, checks: Sequence[CheckSpec]) -> list[str]:
     """Run every check; return one line of evidence per failed check (empty: ready).
 
     Checks only read: a path's existence, a connection, a command's exit code, an HTTP
@@ -32,7 +32,7 @@ def evaluate(target: Target, checks: Sequence[CheckSpec]) -> list[str]:
     return failures
 
 
-def path_exists(target: Target, check: PathExistsCheck) -> str | None:
+def path_exists(target: Host, check: PathExistsCheck) -> str | None:
     """Ready when the path exists (a link is followed inside the root, like every path)."""
     try:
         seen = target.lstat(check.path)
@@ -41,7 +41,7 @@ def path_exists(target: Target, check: PathExistsCheck) -> str | None:
     return None if seen is not None else f"{check.path} does not exist"
 
 
-def tcp_port(target: Target, check: TcpPortCheck) -> str | None:
+def tcp_port(target: Host, check: TcpPortCheck) -> str | None:
     """Ready when a TCP connection to host:port (the target's own host) succeeds in time."""
     import socket
 
@@ -54,7 +54,7 @@ def tcp_port(target: Target, check: TcpPortCheck) -> str | None:
         return f"{check.host}:{check.port} refused a connection: {exc.strerror or exc}"
 
 
-def command(target: Target, check: CommandCheck) -> str | None:
+def command(target: Host, check: CommandCheck) -> str | None:
     """Ready when the command exits 0 (run in the root, no shell unless shell: true).
 
     Only how it ended is reported, never what it printed.
@@ -67,7 +67,7 @@ def command(target: Target, check: CommandCheck) -> str | None:
     return None if result.ok else f"{' '.join(check.argv)} {ended(result)}"
 
 
-def http(target: Target, check: HttpCheck) -> str | None:
+def http(target: Host, check: HttpCheck) -> str | None:
     """Ready when the URL, on the target's own host, answers 2xx (redirects not followed)."""
     import urllib.error
     import urllib.request
@@ -111,14 +111,14 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def uptime(target: Target, check: UptimeCheck) -> str | None:
+def uptime(target: Host, check: UptimeCheck) -> str | None:
     """Ready when the machine has been up at least `min_s` seconds."""
     up_s = time.clock_gettime(time.CLOCK_BOOTTIME)
     return None if up_s >= check.min_s else f"up {up_s:.0f}s, below the minimum {check.min_s:.0f}s"
 
 
 #: Every readiness check, by kind. One line per kind.
-CHECKS: dict[str, Callable[[Target, Any], str | None]] = {
+CHECKS: dict[str, Callable[[Host, Any], str | None]] = {
     "path_exists": path_exists,
     "tcp_port": tcp_port,
     "command": command,

@@ -17,8 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from contracts import ProvisioningError
-from contracts import Target as TargetSpec
+from contracts import ProvisioningError, Target
 from workers.engine.hosts import TargetError, connect
 from workers.engine.journal import JOURNAL_DIR
 
@@ -38,7 +37,7 @@ class TargetLocked(ProvisioningError):
 
 @contextlib.contextmanager
 def held(
-    spec: TargetSpec,
+    spec: Target,
     *,
     wait_s: float = 0.0,
     create: bool = True,
@@ -71,9 +70,7 @@ def held(
         os.close(descriptor)  # closing the descriptor releases the lock
 
 
-def _wait(
-    spec: TargetSpec, descriptor: int, wait_s: float, stopping: threading.Event | None
-) -> None:
+def _wait(spec: Target, descriptor: int, wait_s: float, stopping: threading.Event | None) -> None:
     """Try again every POLL_S until the lock is ours; TargetLocked when `wait_s` runs out."""
     give_up = time.monotonic() + wait_s
     if wait_s > 0:
@@ -90,7 +87,7 @@ def _wait(
             return
 
 
-def _open(spec: TargetSpec, create: bool) -> int | None:
+def _open(spec: Target, create: bool) -> int | None:
     """The lock file, opened without following a link; None when there is nothing to lock."""
     try:
         target = connect(spec)

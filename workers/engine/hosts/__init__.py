@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from contracts import Target as TargetSpec
-from workers.engine.hosts.base import CommandResult, Target, ended
+from contracts import Target
+from workers.engine.hosts.base import CommandResult, Host, ended
 from workers.engine.hosts.errors import (
     ConfinementError,
     PathError,
@@ -17,15 +17,15 @@ from workers.engine.hosts.errors import (
     TargetMissing,
     UnsupportedTarget,
 )
-from workers.engine.hosts.local import LocalTarget
+from workers.engine.hosts.local import LocalHost
 
 #: Every way of reaching a target, by URL scheme: address → connected target. One line each.
-TARGETS: dict[str, Callable[[str], Target]] = {
-    "local": LocalTarget.from_address,
+TARGETS: dict[str, Callable[[str], Host]] = {
+    "local": LocalHost.from_address,
 }
 
 
-def connect(spec: TargetSpec) -> Target:
+def connect(spec: Target) -> Host:
     """Reach the target an address names.
 
     Args:
@@ -52,8 +52,8 @@ __all__ = [
     "TARGETS",
     "CommandResult",
     "ConfinementError",
+    "Host",
     "PathError",
-    "Target",
     "TargetError",
     "TargetMissing",
     "UnsupportedTarget",

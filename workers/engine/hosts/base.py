@@ -1,4 +1,4 @@
-"""What a target is: a root that paths resolve under, and a place to run argv."""
+"""How the engine reaches a target (a Host): a root paths resolve under, a place to run argv."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class CommandResult:
         return f"{ended}: {tail[0][:200]}" if tail else ended
 
 
-class Target(Protocol):
+class Host(Protocol):
     """A reachable machine (or directory) the engine converges.
 
     Every method takes spec paths such as /etc/motd and resolves them inside the root on

@@ -23,7 +23,7 @@ INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
-class LocalTarget:
+class LocalHost:
     """A root directory on the worker's own filesystem (address `local:///abs/root`).
 
     Args:
@@ -43,7 +43,7 @@ class LocalTarget:
         self._unsynced: set[str] = set()
 
     @classmethod
-    def from_address(cls, address: str) -> LocalTarget:
+    def from_address(cls, address: str) -> LocalHost:
         """Open `local:///abs/root` (or `local://localhost/abs/root`)."""
         parts = urlsplit(address)
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):

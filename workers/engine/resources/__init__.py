@@ -7,7 +7,7 @@ line in `RESOURCES`.
 from __future__ import annotations
 
 from workers.engine.resources.absent import Absent
-from workers.engine.resources.base import Change, Context, ResourceError, ResourceType, SpecError
+from workers.engine.resources.base import Action, Context, ResourceError, ResourceType, SpecError
 from workers.engine.resources.commands import Commands
 from workers.engine.resources.directories import Directories
 from workers.engine.resources.files import Files
@@ -24,4 +24,4 @@ RESOURCES: dict[str, ResourceType] = {
     "command": Commands(),
 }
 
-__all__ = ["RESOURCES", "Change", "Context", "ResourceError", "ResourceType", "SpecError"]
+__all__ = ["RESOURCES", "Action", "Context", "ResourceError", "ResourceType", "SpecError"]

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.resources import AbsentSpec
-from workers.engine.hosts import Target
-from workers.engine.resources.base import Change, Context, SpecError, join_summaries
+from workers.engine.hosts import Host
+from workers.engine.resources.base import Action, Context, SpecError, join_summaries
 from workers.engine.resources.ownership import Entry
 from workers.engine.resources.paths import is_root, path_errors
 
@@ -36,7 +36,7 @@ class Absent:
             raise SpecError("path", "the target's root cannot be removed")
         return DesiredAbsence(spec.path)
 
-    def observe(self, target: Target, desired: DesiredAbsence) -> ObservedAbsence:
+    def observe(self, target: Host, desired: DesiredAbsence) -> ObservedAbsence:
         """One lstat; a link is reported as a link, never followed."""
         with path_errors(desired.path):
             try:
@@ -47,25 +47,25 @@ class Absent:
             return ObservedAbsence(desired.path)
         return ObservedAbsence(desired.path, Entry.of(seen).kind)
 
-    def diff(self, desired: DesiredAbsence, observed: ObservedAbsence) -> list[Change]:
+    def diff(self, desired: DesiredAbsence, observed: ObservedAbsence) -> list[Action]:
         """Pure: remove whatever is there."""
         if observed.kind is None:
             return []
-        return [Change("remove", f"remove {observed.kind}")]
+        return [Action("remove", f"remove {observed.kind}")]
 
     def apply(
         self,
-        target: Target,
+        target: Host,
         desired: DesiredAbsence,
         observed: ObservedAbsence,
-        changes: Sequence[Change],
+        changes: Sequence[Action],
     ) -> None:
         """Unlink; or rename a directory aside (atomic), then delete it without following links."""
         with path_errors(desired.path):
             target.remove(desired.path)
 
     def summarize(
-        self, desired: DesiredAbsence, observed: ObservedAbsence, changes: Sequence[Change]
+        self, desired: DesiredAbsence, observed: ObservedAbsence, changes: Sequence[Action]
     ) -> str:
         """The removal, or "absent" when there was nothing."""
         return join_summaries(changes, "absent")

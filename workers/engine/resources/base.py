@@ -1,7 +1,7 @@
 """What a resource type is: prepare the spec, observe the target, diff, then apply.
 
 `diff` is pure (desired + observed → changes, as data), so dry runs, outcomes and tests
-all see the same `Change` summaries. `observe` reads only; `apply` is the only writer.
+all see the same `Action` summaries. `observe` reads only; `apply` is the only writer.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from contracts import ProvisioningError
-from workers.engine.hosts import Target
+from workers.engine.hosts import Host
 
 
 @dataclass(frozen=True)
-class Change:
+class Action:
     """One step that moves a target toward its desired state.
 
     Args:
@@ -33,7 +33,7 @@ class Change:
 class Context:
     """What `prepare` may consult: the connected target and the facts for templates."""
 
-    target: Target
+    target: Host
     facts: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -68,23 +68,23 @@ class ResourceType(Protocol):
         """
         ...
 
-    def observe(self, target: Target, desired: Any) -> Any:
+    def observe(self, target: Host, desired: Any) -> Any:
         """Read what is there now. Never changes anything."""
         ...
 
-    def diff(self, desired: Any, observed: Any) -> Sequence[Change]:
+    def diff(self, desired: Any, observed: Any) -> Sequence[Action]:
         """Pure: the changes that take `observed` to `desired`. Empty means converged."""
         ...
 
-    def apply(self, target: Target, desired: Any, observed: Any, changes: Sequence[Change]) -> None:
+    def apply(self, target: Host, desired: Any, observed: Any, changes: Sequence[Action]) -> None:
         """Carry out `changes`. Raises ResourceError (or OSError) when it cannot."""
         ...
 
-    def summarize(self, desired: Any, observed: Any, changes: Sequence[Change]) -> str:
+    def summarize(self, desired: Any, observed: Any, changes: Sequence[Action]) -> str:
         """Pure: one line describing the result (or, in a dry run, the plan)."""
         ...
 
 
-def join_summaries(changes: Sequence[Change], converged: str = "as desired") -> str:
+def join_summaries(changes: Sequence[Action], converged: str = "as desired") -> str:
     """The default one-line summary: each change's summary, or `converged`."""
     return "; ".join(change.summary for change in changes) or converged

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from contracts.resources import CommandSpec
-from workers.engine.hosts import CommandResult, Target, ended
-from workers.engine.resources.base import Change, Context, ResourceError, SpecError
+from workers.engine.hosts import CommandResult, Host, ended
+from workers.engine.resources.base import Action, Context, ResourceError, SpecError
 from workers.engine.resources.ownership import Entry
 from workers.engine.resources.paths import path_errors
 
@@ -66,7 +66,7 @@ class Commands:
             dict(spec.env),
         )
 
-    def observe(self, target: Target, desired: DesiredCommand) -> ObservedCommand:
+    def observe(self, target: Host, desired: DesiredCommand) -> ObservedCommand:
         """Evaluate the guards in order: creates (a path), unless and onlyif (commands).
 
         Guards run in dry runs too, so they must only read. Only how a guard ended is
@@ -90,18 +90,18 @@ class Commands:
                 return ObservedCommand(cwd, f"onlyif {ended(result)}")
         return ObservedCommand(cwd)
 
-    def diff(self, desired: DesiredCommand, observed: ObservedCommand) -> list[Change]:
+    def diff(self, desired: DesiredCommand, observed: ObservedCommand) -> list[Action]:
         """Pure: run unless a guard said it is done."""
         if observed.done is not None:
             return []
-        return [Change("run", f"run {shlex.join(desired.argv)}")]
+        return [Action("run", f"run {shlex.join(desired.argv)}")]
 
     def apply(
         self,
-        target: Target,
+        target: Host,
         desired: DesiredCommand,
         observed: ObservedCommand,
-        changes: Sequence[Change],
+        changes: Sequence[Action],
     ) -> None:
         """Run the command; non-zero exit or timeout fails the resource."""
         result = self._run(target, desired, desired.argv, observed.cwd)
@@ -109,22 +109,20 @@ class Commands:
             raise CommandFailed(f"{shlex.join(desired.argv)} {result.describe()}")
 
     def summarize(
-        self, desired: DesiredCommand, observed: ObservedCommand, changes: Sequence[Change]
+        self, desired: DesiredCommand, observed: ObservedCommand, changes: Sequence[Action]
     ) -> str:
         """What ran (or would run), or the guard that said it is done."""
         return changes[0].summary if changes else f"not run: {observed.done}"
 
     @staticmethod
-    def _run(
-        target: Target, desired: DesiredCommand, argv: Sequence[str], cwd: str
-    ) -> CommandResult:
+    def _run(target: Host, desired: DesiredCommand, argv: Sequence[str], cwd: str) -> CommandResult:
         try:
             return target.run(argv, cwd=cwd, env=desired.env, timeout_s=desired.timeout_s)
         except OSError as exc:
             raise CommandFailed(f"{argv[0]} could not start: {exc.strerror or exc}") from exc
 
 
-def _exists(target: Target, path: str) -> bool:
+def _exists(target: Host, path: str) -> bool:
     try:
         return target.lstat(path, follow=False) is not None
     except FileNotFoundError:

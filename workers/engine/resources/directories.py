@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.resources import DirectorySpec
-from workers.engine.hosts import Target
-from workers.engine.resources.base import Change, Context, ResourceError, join_summaries
+from workers.engine.hosts import Host
+from workers.engine.resources.base import Action, Context, ResourceError, join_summaries
 from workers.engine.resources.ownership import (
     DEFAULT_DIR_MODE,
     Entry,
@@ -55,7 +55,7 @@ class Directories:
             spec.allow_hardlinks,
         )
 
-    def observe(self, target: Target, desired: DesiredDirectory) -> ObservedDirectory:
+    def observe(self, target: Host, desired: DesiredDirectory) -> ObservedDirectory:
         """lstat the directory; when recursing, lstat everything beneath (links not followed)."""
         path = desired.path
         with path_errors(path):
@@ -74,12 +74,12 @@ class Directories:
                 )
         return ObservedDirectory(path, entry, beneath)
 
-    def diff(self, desired: DesiredDirectory, observed: ObservedDirectory) -> list[Change]:
+    def diff(self, desired: DesiredDirectory, observed: ObservedDirectory) -> list[Action]:
         """Pure: create when absent; fix mode and owner of it (and of what lies beneath)."""
         entry = observed.entry
         if entry is None:
             mode = desired.mode if desired.mode is not None else DEFAULT_DIR_MODE
-            return [Change("create", f"create directory, mode {mode:04o}")]
+            return [Action("create", f"create directory, mode {mode:04o}")]
         if entry.kind != "directory":
             raise ResourceError(f"a {entry.kind} is in the way of directory {desired.path}")
         changes = ownership_changes(desired.mode, desired.uid, desired.gid, entry)
@@ -88,7 +88,7 @@ class Directories:
             if child in wrong:
                 check_hardlinks(child, seen, desired.allow_hardlinks)
         if wrong:
-            changes.append(Change("beneath", f"fix mode or owner of {len(wrong)} entries beneath"))
+            changes.append(Action("beneath", f"fix mode or owner of {len(wrong)} entries beneath"))
         return changes
 
     @staticmethod
@@ -100,10 +100,10 @@ class Directories:
 
     def apply(
         self,
-        target: Target,
+        target: Host,
         desired: DesiredDirectory,
         observed: ObservedDirectory,
-        changes: Sequence[Change],
+        changes: Sequence[Action],
     ) -> None:
         """Create (with parents), then set mode and owner where they differ."""
         actions = {change.action for change in changes}
@@ -131,7 +131,7 @@ class Directories:
                 )
 
     def summarize(
-        self, desired: DesiredDirectory, observed: ObservedDirectory, changes: Sequence[Change]
+        self, desired: DesiredDirectory, observed: ObservedDirectory, changes: Sequence[Action]
     ) -> str:
         """The changes, or the directory's mode when converged."""
         entry = observed.entry

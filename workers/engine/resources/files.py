@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.resources import FileSpec
-from workers.engine.hosts import Target
-from workers.engine.resources.base import Change, Context, ResourceError, SpecError
+from workers.engine.hosts import Host
+from workers.engine.resources.base import Action, Context, ResourceError, SpecError
 from workers.engine.resources.contents import digest, unified_diff
 from workers.engine.resources.ownership import (
     DEFAULT_FILE_MODE,
@@ -75,11 +75,11 @@ class Files:
             spec.allow_setid,
         )
 
-    def observe(self, target: Target, desired: DesiredFile) -> ObservedFile:
+    def observe(self, target: Host, desired: DesiredFile) -> ObservedFile:
         """One lstat and, for a regular file, one read (following a confined symlink)."""
         return observe_file(target, desired.path)
 
-    def diff(self, desired: DesiredFile, observed: ObservedFile) -> list[Change]:
+    def diff(self, desired: DesiredFile, observed: ObservedFile) -> list[Action]:
         """Pure: write when absent or different, then fix mode and owner.
 
         Without content, only metadata is managed: an empty file is created when none
@@ -102,16 +102,16 @@ class Files:
         new = wanted or b""
         verb = "create" if entry is None else "write"
         if desired.sensitive:
-            return [Change(verb, f"{verb} content (sensitive)")]
+            return [Action(verb, f"{verb} content (sensitive)")]
         summary = f"{verb} content {digest(observed.content)} -> {digest(new)}"
-        return [Change(verb, summary, unified_diff(desired.path, observed.content, new))]
+        return [Action(verb, summary, unified_diff(desired.path, observed.content, new))]
 
     def apply(
         self,
-        target: Target,
+        target: Host,
         desired: DesiredFile,
         observed: ObservedFile,
-        changes: Sequence[Change],
+        changes: Sequence[Action],
     ) -> None:
         """Write atomically (mode and owner set before the rename), or fix them in place."""
         actions = {change.action for change in changes}
@@ -142,7 +142,7 @@ class Files:
             )
 
     def summarize(
-        self, desired: DesiredFile, observed: ObservedFile, changes: Sequence[Change]
+        self, desired: DesiredFile, observed: ObservedFile, changes: Sequence[Action]
     ) -> str:
         """Old and new hash and mode, e.g. "sha256:ab12… -> sha256:cd34…, mode 0644"."""
         entry = observed.entry
@@ -167,7 +167,7 @@ class Files:
         return ", ".join([content, f"mode {mode}", *owner])
 
 
-def observe_file(target: Target, path: str) -> ObservedFile:
+def observe_file(target: Host, path: str) -> ObservedFile:
     """The entry at `path` (a link followed inside the root) and, for a regular file, its bytes.
 
     A missing directory on the way means the file is missing (a dry run plans its creation).

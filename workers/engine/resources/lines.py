@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.resources import LineSpec
-from workers.engine.hosts import Target
-from workers.engine.resources.base import Change, Context, ResourceError
+from workers.engine.hosts import Host
+from workers.engine.resources.base import Action, Context, ResourceError
 from workers.engine.resources.contents import split_lines, unified_diff
 from workers.engine.resources.files import ObservedFile, kept_owner, observe_file
 from workers.engine.resources.ownership import DEFAULT_FILE_MODE, check_hardlinks
@@ -81,11 +81,11 @@ class Lines:
             spec.allow_hardlinks,
         )
 
-    def observe(self, target: Target, desired: DesiredLine) -> ObservedFile:
+    def observe(self, target: Host, desired: DesiredLine) -> ObservedFile:
         """The file, as the `file` type sees it."""
         return observe_file(target, desired.path)
 
-    def diff(self, desired: DesiredLine, observed: ObservedFile) -> list[Change]:
+    def diff(self, desired: DesiredLine, observed: ObservedFile) -> list[Action]:
         """Pure: one write when the edited text differs from what is there."""
         entry = observed.entry
         if entry is not None and entry.kind != "file":
@@ -102,14 +102,14 @@ class Lines:
         verb = "add line" if desired.present else "remove line"
         data = new.encode("utf-8", "surrogateescape")
         shown = None if desired.sensitive else unified_diff(desired.path, observed.content, data)
-        return [Change("write", verb + (" (sensitive)" if desired.sensitive else ""), shown)]
+        return [Action("write", verb + (" (sensitive)" if desired.sensitive else ""), shown)]
 
     def apply(
         self,
-        target: Target,
+        target: Host,
         desired: DesiredLine,
         observed: ObservedFile,
-        changes: Sequence[Change],
+        changes: Sequence[Action],
     ) -> None:
         """Rewrite the file atomically, keeping its mode (and owner where we may).
 
@@ -132,7 +132,7 @@ class Lines:
             )
 
     def summarize(
-        self, desired: DesiredLine, observed: ObservedFile, changes: Sequence[Change]
+        self, desired: DesiredLine, observed: ObservedFile, changes: Sequence[Action]
     ) -> str:
         """The change, or whether the line is present or absent."""
         if changes:

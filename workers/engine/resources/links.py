@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.resources import SymlinkSpec
-from workers.engine.hosts import Target
-from workers.engine.resources.base import Change, Context, ResourceError, SpecError, join_summaries
+from workers.engine.hosts import Host
+from workers.engine.resources.base import Action, Context, ResourceError, SpecError, join_summaries
 from workers.engine.resources.ownership import Entry
 from workers.engine.resources.paths import is_root, path_errors
 
@@ -44,7 +44,7 @@ class Links:
             raise SpecError("path", "the target's root cannot become a symlink")
         return DesiredLink(spec.path, spec.destination, spec.force)
 
-    def observe(self, target: Target, desired: DesiredLink) -> ObservedLink:
+    def observe(self, target: Host, desired: DesiredLink) -> ObservedLink:
         """lstat the path (never following it) and read the link text."""
         path = desired.path
         with path_errors(path):
@@ -60,26 +60,26 @@ class Links:
             empty = kind == "directory" and not target.listdir(path)
         return ObservedLink(path, kind, None, empty)
 
-    def diff(self, desired: DesiredLink, observed: ObservedLink) -> list[Change]:
+    def diff(self, desired: DesiredLink, observed: ObservedLink) -> list[Action]:
         """Pure: create, repoint, or (with force) replace a file or empty directory."""
         if observed.kind is None:
-            return [Change("link", f"link -> {desired.destination}")]
+            return [Action("link", f"link -> {desired.destination}")]
         if observed.kind == "symlink":
             if observed.destination == desired.destination:
                 return []
-            return [Change("link", f"link {observed.destination} -> {desired.destination}")]
+            return [Action("link", f"link {observed.destination} -> {desired.destination}")]
         if not desired.force or (observed.kind == "directory" and not observed.empty):
             what = "a non-empty directory" if observed.kind == "directory" else f"a {observed.kind}"
             hint = "" if observed.kind == "directory" else "; set force: true to replace it"
             raise ResourceError(f"{what} is in the way of symlink {desired.path}{hint}")
-        return [Change("replace", f"replace {observed.kind} with link -> {desired.destination}")]
+        return [Action("replace", f"replace {observed.kind} with link -> {desired.destination}")]
 
     def apply(
         self,
-        target: Target,
+        target: Host,
         desired: DesiredLink,
         observed: ObservedLink,
-        changes: Sequence[Change],
+        changes: Sequence[Action],
     ) -> None:
         """Create the link beside its place and rename it over, so the swap is atomic."""
         with path_errors(desired.path):
@@ -88,7 +88,7 @@ class Links:
             )
 
     def summarize(
-        self, desired: DesiredLink, observed: ObservedLink, changes: Sequence[Change]
+        self, desired: DesiredLink, observed: ObservedLink, changes: Sequence[Action]
     ) -> str:
         """The changes, or the link text when converged."""
         return join_summaries(changes, f"link -> {desired.destination}")

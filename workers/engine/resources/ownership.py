@@ -6,7 +6,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from workers.engine.resources.base import Change, ResourceError, SpecError
+from workers.engine.resources.base import Action, ResourceError, SpecError
 
 #: Mode for new files when the spec gives none (directories get DEFAULT_DIR_MODE).
 DEFAULT_FILE_MODE = 0o644
@@ -86,17 +86,17 @@ def lookup_gid(group: str | int | None) -> int | None:
 
 def ownership_changes(
     mode: int | None, uid: int | None, gid: int | None, seen: Entry | None
-) -> list[Change]:
+) -> list[Action]:
     """Pure: the mode and owner changes that take an existing entry (`seen`) to the spec."""
     if seen is None:
         return []
     changes = []
     if mode is not None and seen.mode != mode:
-        changes.append(Change("mode", f"mode {show_mode(seen.mode)} -> {show_mode(mode)}"))
+        changes.append(Action("mode", f"mode {show_mode(seen.mode)} -> {show_mode(mode)}"))
     if (uid is not None and seen.uid != uid) or (gid is not None and seen.gid != gid):
         old = f"{seen.uid}:{seen.gid}"
         new = f"{seen.uid if uid is None else uid}:{seen.gid if gid is None else gid}"
-        changes.append(Change("owner", f"owner {old} -> {new}"))
+        changes.append(Action("owner", f"owner {old} -> {new}"))
     return changes
 
 

@@ -1,5 +1,7 @@
 """The pull agent: runs on a target, checks in, converges with the engine, reports.
 
+This module is the loop and the network; `run.py` holds one run's decisions.
+
 Like a Puppet agent or a scheduled Salt highstate, each run is:
 
 1. a random splay (so a fleet started at once does not check in at once);
@@ -23,36 +25,27 @@ through messages.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import signal
 import socket
 import threading
 import time
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from contracts import (
     ContractError,
-    ErrorInfo,
     OutcomeEvent,
-    OutcomeStatus,
     ServiceUnreachable,
     Target,
 )
 from contracts.changes import utcnow
 from contracts.checkins import CheckinReply, CheckinRequest, Credentials
-from contracts.truth import RenderedState
-from workers.engine.convergence import Convergence, converge
-from workers.engine.hosts import TargetError
-from workers.engine.journal import Journal
-from workers.engine.target_lock import TargetLocked, held
+from workers.engine.target_lock import TargetLocked
 from workers.pull.control_plane import ControlPlane
+from workers.pull.run import PullResult, PullRun
 from workers.pull.state import AgentState, Applied, load_credentials
 
 log = logging.getLogger("provision.agent")
@@ -61,35 +54,6 @@ log = logging.getLogger("provision.agent")
 DEFAULT_INTERVAL_S = 1800.0
 #: Longest a check-in keeps coming back after "retry later" before it gives up this run.
 DEFAULT_PATIENCE_S = 300.0
-#: Statuses after which a run counts as a success (exit code 0 with --once).
-GOOD = {
-    OutcomeStatus.CHANGED,
-    OutcomeStatus.CONVERGED,
-    OutcomeStatus.DRIFTED,
-    OutcomeStatus.SUPERSEDED,
-}
-
-
-@dataclass(frozen=True)
-class PullResult:
-    """What one run did.
-
-    Args:
-        kind: `reported` (checked in and reported), `unassigned` (nothing to converge),
-            `offline` (converged the cache, outcome kept), `refused` or `busy`.
-        outcome: The outcome, when something was converged or superseded.
-        message: One line for people.
-    """
-
-    kind: str
-    outcome: OutcomeEvent | None
-    message: str
-
-    @property
-    def ok(self) -> bool:
-        if self.outcome is not None:
-            return self.outcome.status in GOOD
-        return self.kind == "unassigned"
 
 
 class Agent:
@@ -120,6 +84,16 @@ class Agent:
         self.patience_s = patience_s
         self.worker = f"agent@{socket.gethostname()}"
         self.stopping = threading.Event()
+        self.pull_run = PullRun(
+            target_id=self.target_id,
+            worker=self.worker,
+            state=self.state,
+            root=root,
+            report_only=report_only,
+            interval_s=interval_s,
+            patience_s=patience_s,
+            stopping=self.stopping,
+        )
 
     def stop(self, *_: object) -> None:
         """Finish the run in hand, then return from `run`."""
@@ -154,15 +128,16 @@ class Agent:
                 if not reply.admitted:
                     return PullResult("busy", None, "the control plane kept asking to wait")
                 try:
-                    with self._locked(reply.target, applied):
-                        result = self._act(reply, applied, started)
+                    with self.pull_run.locked(reply.target, applied):
+                        result = self.pull_run.act(reply, applied, started)
                 except TargetLocked as exc:
                     return PullResult("busy", None, str(exc))
                 if result.outcome is not None:
-                    self._send(plane, result.outcome, self._target(reply.target, applied))
+                    target = self.pull_run.rooted_target(reply.target, applied)
+                    self._send(plane, result.outcome, target)
                 return result
         except ServiceUnreachable as exc:
-            return self._offline(applied, started, str(exc))
+            return self.pull_run.offline(applied, started, str(exc))
 
     # -- check-in -------------------------------------------------------------------------
 
@@ -186,85 +161,6 @@ class Agent:
             log.debug("%s: told to come back in %.2fs", request.target, delay)
             plane.pause(delay, self.stopping)
 
-    def _act(self, reply: CheckinReply, applied: Applied | None, started: datetime) -> PullResult:
-        target = self._target(reply.target, applied)
-        if reply.revision is None or reply.state is None:
-            return PullResult("unassigned", None, "no revision assigned; nothing to converge")
-        change_id = reply.change_id or f"pull-{target.id}"
-        newest = self._applied_revision(target, applied)
-        if newest is not None and reply.revision < newest:
-            event = self._event(
-                target, change_id, reply.revision, started, status=OutcomeStatus.SUPERSEDED
-            )
-            return PullResult(
-                "reported",
-                event,
-                f"revision {reply.revision} superseded: revision {newest} is applied",
-            )
-        try:
-            rendered = RenderedState.model_validate_json(reply.state)
-        except ValidationError as exc:
-            # Field and reason only: pydantic's own text quotes the input (maybe a secret).
-            problem = str(ContractError.from_validation("rendered state", exc))
-            error = ErrorInfo(type="ContractError", message=problem, transient=False)
-            event = self._event(
-                target, change_id, reply.revision, started, status=OutcomeStatus.REJECTED
-            )
-            event = event.model_copy(update={"error": error})
-            return PullResult("reported", event, f"revision {reply.revision}: invalid state")
-        same = applied is not None and applied.revision == reply.revision
-        convergence = converge(target, rendered.desired_state(), dry_run=self.report_only)
-        event = self._converged(target, change_id, reply.revision, started, convergence, same)
-        if not self.report_only and convergence.status.ok:
-            self.state.save(
-                Applied(
-                    revision=reply.revision, change_id=change_id, state=reply.state, target=target
-                )
-            )
-            with contextlib.suppress(TargetError):
-                Journal(target).applied_revision(reply.revision)
-        return PullResult("reported", event, _line(event))
-
-    def _locked(
-        self, known: Target | None, applied: Applied | None
-    ) -> contextlib.AbstractContextManager[None]:
-        """The target's own lock, waited for within the agent's patience (push holds it too)."""
-        target = self._target(known, applied)
-        create = not self.report_only
-        return held(target, wait_s=self.patience_s, create=create, stopping=self.stopping)
-
-    @staticmethod
-    def _applied_revision(target: Target, applied: Applied | None) -> int | None:
-        """The newest revision the target has applied, by this agent or by a push.
-
-        The target's journal is the one record push and pull share, so neither takes a
-        target back behind what the other applied.
-        """
-        try:
-            journal = Journal(target).revision()
-        except TargetError:
-            journal = None
-        known = [r for r in (journal, applied.revision if applied else None) if r is not None]
-        return max(known, default=None)
-
-    # -- offline --------------------------------------------------------------------------
-
-    def _offline(self, applied: Applied | None, started: datetime, reason: str) -> PullResult:
-        if applied is None:
-            return PullResult("offline", None, f"{reason}; nothing applied yet to fall back on")
-        rendered = RenderedState.model_validate_json(applied.state)
-        target = self._target(None, applied)
-        try:
-            with self._locked(None, applied):
-                convergence = converge(target, rendered.desired_state(), dry_run=self.report_only)
-        except TargetLocked as exc:
-            return PullResult("busy", None, f"{reason}; {exc}")
-        event = self._converged(
-            target, applied.change_id, applied.revision, started, convergence, same=True
-        )
-        self.state.keep(target.routing_key, event)
-        return PullResult("offline", event, f"{reason}; from the cache: {_line(event)} (kept)")
-
     # -- outcomes -------------------------------------------------------------------------
 
     def _send(self, plane: ControlPlane, event: OutcomeEvent, target: Target) -> None:
@@ -281,69 +177,6 @@ class Agent:
         for pending in self.state.pending():
             plane.report(pending.event, pending.routing_key)
             self.state.sent(pending.event)
-
-    def _converged(
-        self,
-        target: Target,
-        change_id: str,
-        revision: int,
-        started: datetime,
-        convergence: Convergence,
-        same: bool,
-    ) -> OutcomeEvent:
-        changed = any(r.status == "changed" for r in convergence.resources)
-        event = self._event(target, change_id, revision, started, status=convergence.status)
-        return event.model_copy(
-            update={
-                "resources": convergence.resources,
-                "error": convergence.error,
-                "drift": same and changed,
-            }
-        )
-
-    def _event(
-        self, target: Target, change_id: str, revision: int, started: datetime, *, status: str
-    ) -> OutcomeEvent:
-        return OutcomeEvent(
-            event_id=str(uuid.uuid4()),
-            change_id=change_id,
-            target=target.id,
-            status=OutcomeStatus(status),
-            worker=self.worker,
-            started_at=started,
-            finished_at=utcnow(),
-            dry_run=self.report_only,
-            delivery="pull",
-            revision=revision,
-            interval_s=self.interval_s,
-        )
-
-    def _target(self, known: Target | None, applied: Applied | None) -> Target:
-        """The target to converge: as the control plane knows it, rooted where we run.
-
-        The root is `--root`, else the target's `local://` address, else `/` (the agent
-        runs on the machine itself, whatever address push workers use to reach it).
-        """
-        base = known or (applied.target if applied else None)
-        if base is None:
-            base = Target(id=self.target_id, region="pull", environment="pull", address="local:///")
-        if self.root is not None:
-            return base.model_copy(update={"address": f"local://{self.root.absolute()}"})
-        if not base.address.startswith("local://"):
-            return base.model_copy(update={"address": "local:///"})
-        return base
-
-
-def _line(event: OutcomeEvent) -> str:
-    changed = [r.path for r in event.changes]
-    text = f"revision {event.revision}: {event.status.value}"
-    if changed:
-        text += f" ({', '.join(changed)})"
-    if event.drift:
-        text += " [drift]"
-    if event.error is not None:
-        text += f": {event.error.message.splitlines()[0]}"
-    return text
 
 
 def run_agent(

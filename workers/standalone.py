@@ -1,4 +1,9 @@
-"""Local mode: `provision converge ROOT STATE_FILE` runs the engine on a directory, no broker."""
+"""Local mode: `provision converge ROOT STATE_FILE` runs the engine on a directory, no broker.
+
+Like a worker or an agent, it converges under the target's own lock
+(`workers.engine.target_lock`), so it never runs at the same time as a push or a pull on
+the same root.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +19,21 @@ from pydantic import ValidationError
 from contracts import ContractError, DesiredState, ExitCode, ResourceStatus, Target
 from contracts.documents import read_document
 from workers.engine.convergence import Convergence, converge
+from workers.engine.target_lock import held
 
 _NOT_A_WORD = re.compile(r"[^A-Za-z0-9_-]+")
+#: How long `provision converge` waits for a worker or an agent to finish with the root.
+LOCK_WAIT_S = 30.0
 
 
-def run(root: Path, state_file: Path, *, dry_run: bool, as_json: bool) -> int:
+def run(
+    root: Path,
+    state_file: Path,
+    *,
+    dry_run: bool,
+    as_json: bool,
+    lock_wait_s: float = LOCK_WAIT_S,
+) -> int:
     """Converge ROOT to the resources (and checks) of STATE_FILE and print the outcome.
 
     Args:
@@ -26,15 +41,21 @@ def run(root: Path, state_file: Path, *, dry_run: bool, as_json: bool) -> int:
         state_file: YAML or JSON with `resources:` (and optionally `checks:`).
         dry_run: Show what would change (with diffs); change nothing.
         as_json: Print one JSON object (counts and resources) instead of lines.
+        lock_wait_s: How long to wait for another run holding the target's lock.
 
     Returns:
         The exit code: 0 nothing failed, 1 something failed or was not ready, 2 bad input.
 
     Raises:
         ContractError: the state file is unreadable or breaks the contract (exit code 2).
+        TargetLocked: a worker or an agent still held the root's lock after `lock_wait_s`
+            (exit code 1); nothing was changed.
     """
     desired = load_state(state_file)
-    convergence = converge(local_target(root), desired, dry_run=dry_run)
+    target = local_target(root)
+    # A dry run changes nothing, so it creates no lock file either (it locks an existing one).
+    with held(target, wait_s=lock_wait_s, create=not dry_run):
+        convergence = converge(target, desired, dry_run=dry_run)
     bad_input = convergence.error is not None and convergence.error.type == "ContractError"
     if as_json:
         print(json.dumps(as_document(convergence, root, dry_run), separators=(",", ":")))

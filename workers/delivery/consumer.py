@@ -18,8 +18,9 @@ from typing import Any
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 from broker_config import CHANGES_EXCHANGE
+from broker_config.dead_letters import dead_letter
 from workers.delivery.admission import Refused, admit
-from workers.delivery.report import dead_letter
+from workers.delivery.report import kombu_send
 
 log = logging.getLogger("provision.consumer")
 
@@ -71,10 +72,9 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         correlation_id = message.properties.get("correlation_id")
         if correlation_id and "id" not in headers:
             headers["id"] = correlation_id
-        log.error("dead-lettering a message from %r: %s", routing_key, reason)
         try:
             dead_letter(
-                self.app,
+                kombu_send(self.app),
                 body=body,
                 headers=headers,
                 reason=reason,
@@ -82,6 +82,7 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
                 exchange=str(delivery.get("exchange") or CHANGES_EXCHANGE),
                 routing_key=routing_key,
                 attempts=1,
+                correlation_id=correlation_id,
             )
         except Exception:
             log.exception(

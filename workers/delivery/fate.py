@@ -13,12 +13,11 @@ from typing import Any
 from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
 
-from broker_config import CHANGES_EXCHANGE, region_queue
+from broker_config import CHANGES_EXCHANGE, dead_letters, region_queue
 from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus
 from contracts.changes import TASK_NAME, utcnow
-from workers.delivery import report as report_module
 from workers.delivery.app import app
-from workers.delivery.report import outcome, report
+from workers.delivery.report import kombu_send, outcome, report
 from workers.delivery.retry import (
     MAX_ATTEMPTS,
     MAX_WAITS,
@@ -161,8 +160,8 @@ def dead_letter(task: Any, reason: str, attempts: int, change: ChangeRequest | N
     kwargs = dict(task.request.kwargs or {})
     kwargs.pop("waits", None)
     kwargs.pop("replay", None)
-    report_module.dead_letter(
-        app,
+    dead_letters.dead_letter(
+        kombu_send(app),
         body=[list(task.request.args or []), kwargs, EMBED],
         headers=headers,
         reason=reason,

@@ -1,11 +1,12 @@
 """Publish outcome events and dead letters from the data plane, with confirms.
 
 Used by the Celery task (and later by the pull agent), so every outcome takes one road.
+A dead letter is built by `broker_config.dead_letters` (one format for both planes); this
+module only gives it the worker's way to send (`kombu_send`: Celery's producer pool, retried).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -13,10 +14,10 @@ from typing import Any
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from broker_config import DEAD_EXCHANGE, RESULTS_EXCHANGE
+from broker_config import RESULTS_EXCHANGE
+from broker_config.dead_letters import Send
 from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus, ResourceOutcome
 from contracts.changes import utcnow
-from contracts.dead import dead_letter_headers
 from contracts.telemetry import current_trace_id, inject
 
 #: Errors of one publish that a short retry inside the same attempt can cure.
@@ -54,14 +55,22 @@ def outcome(
 
 
 def _producer_publish(
-    app: Any, body: bytes, *, exchange: str, routing_key: str, headers: dict[str, Any]
+    app: Any,
+    body: bytes,
+    *,
+    exchange: str,
+    routing_key: str,
+    headers: dict[str, Any],
+    content_type: str = "application/json",
+    correlation_id: str | None = None,
 ) -> None:
+    properties = {} if correlation_id is None else {"correlation_id": correlation_id}
     with app.producer_or_acquire() as producer:
         producer.publish(
             body,
             exchange=exchange,
             routing_key=routing_key,
-            content_type="application/json",
+            content_type=content_type,
             content_encoding="utf-8",
             delivery_mode=2,
             headers=headers,
@@ -72,6 +81,7 @@ def _producer_publish(
                 "interval_step": 0.5,
                 "interval_max": 2.0,
             },
+            **properties,
         )
 
 
@@ -94,36 +104,32 @@ def report(app: Any, event: OutcomeEvent, routing_key: str) -> None:
     )
 
 
-@retry(
-    retry=retry_if_exception_type(TRANSIENT),
-    stop=stop_after_attempt(4),
-    wait=wait_exponential_jitter(multiplier=0.2, max=3.0),
-    reraise=True,
-)
-def dead_letter(
-    app: Any,
-    *,
-    body: Any,
-    headers: dict[str, Any],
-    reason: str,
-    source: str,
-    exchange: str,
-    routing_key: str,
-    attempts: int,
-) -> None:
-    """Publish a message that cannot be processed to `provision.dead`, with its reason."""
-    raw = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
-    _producer_publish(
-        app,
-        raw,
-        exchange=DEAD_EXCHANGE,
-        routing_key=routing_key,
-        headers=dead_letter_headers(
-            headers,
-            reason=reason,
-            source=source,
+def kombu_send(app: Any) -> Send:
+    """`broker_config.dead_letters.Send` over the worker's producer pool, confirmed and retried."""
+
+    @retry(
+        retry=retry_if_exception_type(TRANSIENT),
+        stop=stop_after_attempt(4),
+        wait=wait_exponential_jitter(multiplier=0.2, max=3.0),
+        reraise=True,
+    )
+    def send(
+        *,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        headers: dict[str, Any],
+        content_type: str,
+        correlation_id: str | None,
+    ) -> None:
+        _producer_publish(
+            app,
+            body,
             exchange=exchange,
             routing_key=routing_key,
-            attempts=attempts,
-        ),
-    )
+            headers=headers,
+            content_type=content_type,
+            correlation_id=correlation_id,
+        )
+
+    return send

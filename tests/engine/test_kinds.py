@@ -17,9 +17,9 @@ from workers.engine.resources.commands import Commands, DesiredCommand, Observed
 from workers.engine.resources.files import ObservedFile
 from workers.engine.resources.lines import DesiredLine, Lines, edit
 from workers.engine.resources.links import DesiredLink, Links, ObservedLink
-from workers.engine.resources.ownership import Entry
+from workers.engine.resources.ownership import Inode
 
-FILE = Entry("file", 0o644, 0, 0)
+FILE = Inode("file", 0o644, 0, 0)
 
 
 @pytest.mark.parametrize(

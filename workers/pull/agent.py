@@ -46,7 +46,7 @@ from contracts.checkins import CheckinReply, CheckinRequest, Credentials
 from workers.engine.target_lock import TargetLocked
 from workers.pull.control_plane import ControlPlane
 from workers.pull.run import PullResult, PullRun
-from workers.pull.state import AgentState, Applied, load_credentials
+from workers.pull.state import AgentState, LastApplied, load_credentials
 
 log = logging.getLogger("provision.agent")
 
@@ -141,7 +141,7 @@ class Agent:
 
     # -- check-in -------------------------------------------------------------------------
 
-    def _ask(self, plane: ControlPlane, applied: Applied | None) -> CheckinReply:
+    def _ask(self, plane: ControlPlane, applied: LastApplied | None) -> CheckinReply:
         """Check in, coming back after each retry-after, within `patience_s`."""
         request = CheckinRequest(
             target=self.target_id,

@@ -25,7 +25,7 @@ from workers.engine.convergence import Convergence, converge
 from workers.engine.hosts import TargetError
 from workers.engine.journal import Journal
 from workers.engine.target_lock import TargetLocked, held
-from workers.pull.state import AgentState, Applied
+from workers.pull.state import AgentState, LastApplied
 
 #: Statuses after which a run counts as a success (exit code 0 with --once).
 GOOD = {
@@ -71,7 +71,9 @@ class PullRun:
     patience_s: float
     stopping: threading.Event
 
-    def act(self, reply: CheckinReply, applied: Applied | None, started: datetime) -> PullResult:
+    def act(
+        self, reply: CheckinReply, applied: LastApplied | None, started: datetime
+    ) -> PullResult:
         """The reply of an admitted check-in: supersede, reject, or converge what it assigns."""
         target = self.rooted_target(reply.target, applied)
         if reply.revision is None or reply.state is None:
@@ -103,7 +105,7 @@ class PullRun:
         event = self.converged_event(target, change_id, reply.revision, started, convergence, same)
         if not self.report_only and convergence.status.ok:
             self.state.save(
-                Applied(
+                LastApplied(
                     revision=reply.revision, change_id=change_id, state=reply.state, target=target
                 )
             )
@@ -112,7 +114,7 @@ class PullRun:
         return PullResult("reported", event, line(event))
 
     def locked(
-        self, known: Target | None, applied: Applied | None
+        self, known: Target | None, applied: LastApplied | None
     ) -> contextlib.AbstractContextManager[None]:
         """The target's own lock, waited for within the agent's patience (push holds it too)."""
         target = self.rooted_target(known, applied)
@@ -120,7 +122,7 @@ class PullRun:
         return held(target, wait_s=self.patience_s, create=create, stopping=self.stopping)
 
     @staticmethod
-    def applied_revision(target: Target, applied: Applied | None) -> int | None:
+    def applied_revision(target: Target, applied: LastApplied | None) -> int | None:
         """The newest revision the target has applied, by this agent or by a push.
 
         The target's journal is the one record push and pull share, so neither takes a
@@ -133,7 +135,7 @@ class PullRun:
         known = [r for r in (journal, applied.revision if applied else None) if r is not None]
         return max(known, default=None)
 
-    def offline(self, applied: Applied | None, started: datetime, reason: str) -> PullResult:
+    def offline(self, applied: LastApplied | None, started: datetime, reason: str) -> PullResult:
         """No control plane: converge the last applied revision from the cache, keep the outcome."""
         if applied is None:
             return PullResult("offline", None, f"{reason}; nothing applied yet to fall back on")
@@ -188,7 +190,7 @@ class PullRun:
             interval_s=self.interval_s,
         )
 
-    def rooted_target(self, known: Target | None, applied: Applied | None) -> Target:
+    def rooted_target(self, known: Target | None, applied: LastApplied | None) -> Target:
         """The target to converge: as the control plane knows it, rooted where we run.
 
         The root is `--root`, else the target's `local://` address, else `/` (the agent

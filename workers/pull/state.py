@@ -37,7 +37,7 @@ def load_credentials(directory: Path) -> Credentials:
         raise ContractError.from_validation(str(path), exc) from exc
 
 
-class Applied(BaseModel):
+class LastApplied(BaseModel):
     """The last state this target applied successfully (not in report-only mode)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -76,14 +76,14 @@ class AgentState:
         self.applied_file = self.root / "applied.json"
         self.outbox = self.root / "outbox"
 
-    def applied(self) -> Applied | None:
+    def applied(self) -> LastApplied | None:
         """The last applied state, or None (never applied, or the file is unreadable)."""
         try:
-            return Applied.model_validate_json(self.applied_file.read_text())
+            return LastApplied.model_validate_json(self.applied_file.read_text())
         except (OSError, ValidationError):
             return None
 
-    def save(self, applied: Applied) -> None:
+    def save(self, applied: LastApplied) -> None:
         _write(self.applied_file, applied.model_dump_json())
 
     def keep(self, routing_key: str, event: OutcomeEvent) -> None:

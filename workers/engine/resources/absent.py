@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from contracts.resources import AbsentSpec
 from workers.engine.hosts import Host
 from workers.engine.resources.base import Action, Context, SpecError, join_summaries
-from workers.engine.resources.ownership import Entry
+from workers.engine.resources.ownership import Inode
 from workers.engine.resources.paths import is_root, path_errors
 
 
@@ -45,7 +45,7 @@ class Absent:
                 seen = None
         if seen is None:
             return ObservedAbsence(desired.path)
-        return ObservedAbsence(desired.path, Entry.of(seen).kind)
+        return ObservedAbsence(desired.path, Inode.of(seen).kind)
 
     def diff(self, desired: DesiredAbsence, observed: ObservedAbsence) -> list[Action]:
         """Pure: remove whatever is there."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from contracts.resources import CommandSpec
 from workers.engine.hosts import CommandResult, Host, ended
 from workers.engine.resources.base import Action, Context, ResourceError, SpecError
-from workers.engine.resources.ownership import Entry
+from workers.engine.resources.ownership import Inode
 from workers.engine.resources.paths import path_errors
 
 
@@ -78,7 +78,7 @@ class Commands:
                 seen = target.lstat(cwd)
             except FileNotFoundError:
                 seen = None
-            if seen is None or Entry.of(seen).kind != "directory":
+            if seen is None or Inode.of(seen).kind != "directory":
                 raise CommandFailed(f"working directory {cwd} does not exist")
             if desired.creates is not None and _exists(target, desired.creates):
                 return ObservedCommand(cwd, f"{desired.creates} exists")

@@ -10,7 +10,7 @@ from workers.engine.hosts import Host
 from workers.engine.resources.base import Action, Context, ResourceError, join_summaries
 from workers.engine.resources.ownership import (
     DEFAULT_DIR_MODE,
-    Entry,
+    Inode,
     check_hardlinks,
     lookup_gid,
     lookup_uid,
@@ -37,8 +37,8 @@ class ObservedDirectory:
     """The directory's entry (None if absent) and, when recursing, what lies beneath."""
 
     path: str
-    entry: Entry | None = None
-    beneath: tuple[tuple[str, Entry], ...] = ()
+    entry: Inode | None = None
+    beneath: tuple[tuple[str, Inode], ...] = ()
 
 
 class Directories:
@@ -65,11 +65,11 @@ class Directories:
                 seen = None
             if seen is None:
                 return ObservedDirectory(path)
-            entry = Entry.of(seen)
-            beneath: tuple[tuple[str, Entry], ...] = ()
+            entry = Inode.of(seen)
+            beneath: tuple[tuple[str, Inode], ...] = ()
             if desired.recurse and entry.kind == "directory":
                 beneath = tuple(
-                    (path.rstrip("/") + "/" + relative, Entry.of(child))
+                    (path.rstrip("/") + "/" + relative, Inode.of(child))
                     for relative, child in target.scan(path)
                 )
         return ObservedDirectory(path, entry, beneath)
@@ -92,7 +92,7 @@ class Directories:
         return changes
 
     @staticmethod
-    def _differs(desired: DesiredDirectory, seen: Entry) -> bool:
+    def _differs(desired: DesiredDirectory, seen: Inode) -> bool:
         if seen.kind == "symlink":
             return False
         mode = desired.mode if seen.kind == "directory" else None

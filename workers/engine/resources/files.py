@@ -12,7 +12,7 @@ from workers.engine.resources.base import Action, Context, ResourceError, SpecEr
 from workers.engine.resources.contents import digest, unified_diff
 from workers.engine.resources.ownership import (
     DEFAULT_FILE_MODE,
-    Entry,
+    Inode,
     check_hardlinks,
     check_setid,
     lookup_gid,
@@ -43,7 +43,7 @@ class ObservedFile:
     """What is at the file's path (a link followed inside the root): entry and bytes."""
 
     location: str
-    entry: Entry | None = None
+    entry: Inode | None = None
     content: bytes | None = None
 
 
@@ -179,10 +179,10 @@ def observe_file(target: Host, path: str) -> ObservedFile:
             return ObservedFile(path)
     if seen is None:
         return ObservedFile(path)
-    return ObservedFile(path, Entry.of(seen), content)
+    return ObservedFile(path, Inode.of(seen), content)
 
 
-def kept_owner(entry: Entry | None) -> tuple[int, int]:
+def kept_owner(entry: Inode | None) -> tuple[int, int]:
     """The owner a rewritten file keeps: the old one if we may set it, else ours (-1)."""
     if entry is None or os.geteuid() != 0:
         return -1, -1

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from contracts.resources import SymlinkSpec
 from workers.engine.hosts import Host
 from workers.engine.resources.base import Action, Context, ResourceError, SpecError, join_summaries
-from workers.engine.resources.ownership import Entry
+from workers.engine.resources.ownership import Inode
 from workers.engine.resources.paths import is_root, path_errors
 
 
@@ -54,7 +54,7 @@ class Links:
                 return ObservedLink(path)
             if seen is None:
                 return ObservedLink(path)
-            kind = Entry.of(seen).kind
+            kind = Inode.of(seen).kind
             if kind == "symlink":
                 return ObservedLink(path, "symlink", target.readlink(path))
             empty = kind == "directory" and not target.listdir(path)

@@ -14,7 +14,7 @@ DEFAULT_DIR_MODE = 0o755
 
 
 @dataclass(frozen=True)
-class Entry:
+class Inode:
     """What one lstat saw: the kind of entry, its permission bits and its owner."""
 
     kind: str
@@ -24,7 +24,7 @@ class Entry:
     links: int = 1
 
     @classmethod
-    def of(cls, seen: os.stat_result) -> Entry:
+    def of(cls, seen: os.stat_result) -> Inode:
         """Classify an lstat (or stat) result."""
         kind = (
             "file"
@@ -85,7 +85,7 @@ def lookup_gid(group: str | int | None) -> int | None:
 
 
 def ownership_changes(
-    mode: int | None, uid: int | None, gid: int | None, seen: Entry | None
+    mode: int | None, uid: int | None, gid: int | None, seen: Inode | None
 ) -> list[Action]:
     """Pure: the mode and owner changes that take an existing entry (`seen`) to the spec."""
     if seen is None:
@@ -104,7 +104,7 @@ def ownership_changes(
 SETID_BITS = stat.S_ISUID | stat.S_ISGID
 
 
-def check_hardlinks(path: str, entry: Entry | None, allowed: bool) -> None:
+def check_hardlinks(path: str, entry: Inode | None, allowed: bool) -> None:
     """Refuse a regular file with other names: one of them may be outside the root.
 
     Raises:

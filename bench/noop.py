@@ -1,6 +1,6 @@
 """The plain Celery baseline: a no-op task on the same broker with our workers' settings.
 
-The settings are copied from `workers.app` at import, so the baseline follows any change
+The settings are copied from `workers.delivery.app` at import, so the baseline follows any change
 to them. The task records its own completion in Redis (a counter per run, and a hash per
 message whose write the latency watcher sees), so the measure is end to end.
 Run it as `celery -A bench.noop worker -Q bench.noop`.
@@ -15,12 +15,12 @@ import redis
 from celery import Celery
 from kombu import Queue
 
-from workers.app import app as provision_app
+from workers.delivery.app import app as provision_app
 
 NOOP_QUEUE = "bench.noop"
 TASK = "bench.noop"
 
-#: Settings of `workers.app` that shape how a task is delivered, run and acknowledged.
+#: Settings of `workers.delivery.app` that shape how a task is delivered, run and acknowledged.
 SAME_AS_WORKERS = (
     "broker_connection_retry_on_startup",
     "broker_connection_max_retries",
@@ -77,7 +77,7 @@ def noop(tag: str, index: int) -> None:
 
 
 def worker_argv(concurrency: int) -> list[str]:
-    """The no-op worker's command line: the flags `workers.runner` gives our worker."""
+    """The no-op worker's command line: the flags `workers.delivery.runner` gives our worker."""
     return [
         "-m",
         "celery",

@@ -1,7 +1,7 @@
 """Resource specs: one declared item of a desired state, as one union keyed on `kind`.
 
 Adding a resource type means adding one spec model here (and its module in
-`workers/resources/`); the union below is the literal list the wire accepts.
+`workers/engine/resources/`); the union below is the literal list the wire accepts.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
 def converge(root: Path, state_file: Path, dry_run: bool, as_json: bool) -> None:
     """Converge the local directory ROOT to STATE_FILE with the engine, without a broker."""
-    from workers.local import run
+    from workers.standalone import run
 
     sys.exit(run(root, state_file, dry_run=dry_run, as_json=as_json))
 
@@ -55,7 +55,7 @@ def worker(
     loglevel: str,
 ) -> None:
     """Consume region REGION's change queue and converge its targets."""
-    from workers.runner import run_worker
+    from workers.delivery.runner import run_worker
 
     run_worker(
         region=region,
@@ -110,7 +110,7 @@ def agent(
     report_only: bool,
 ) -> None:
     """Pull mode: check in, converge this target with the engine, report; every --interval."""
-    from workers.agent import run_agent
+    from workers.pull.agent import run_agent
 
     sys.exit(
         run_agent(

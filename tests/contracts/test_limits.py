@@ -16,7 +16,7 @@ from contracts import ContractError, limits
 from contracts.documents import read_document
 from contracts.events import RolloutPolicy
 from producers.checkins import is_direct_reply_to
-from workers.admission import Refused, admit
+from workers.delivery.admission import Refused, admit
 
 LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True)

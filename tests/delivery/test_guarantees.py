@@ -20,7 +20,7 @@ from tests.delivery.conftest import (
     request,
 )
 from tests.support import Process, wait_until
-from workers.guard import DELIVERIES_KEY
+from workers.delivery.guard import DELIVERIES_KEY
 
 
 def starts(rdb: Any, change: Any, round_id: str = "0:0") -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from contracts import DesiredState, Target
-from workers.engine import Convergence, converge
+from workers.engine.convergence import Convergence, converge
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def tree_hash(path: Path) -> str:
 @pytest.fixture(params=["openat2", "walk"])
 def resolution(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test with the kernel's openat2, then with the component walk alone."""
-    from workers.targets import openat2
+    from workers.engine.hosts import openat2
 
     if request.param == "openat2" and not openat2.AVAILABLE:
         pytest.skip("this kernel has no openat2")

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from contracts import DesiredState, OutcomeStatus, ResourceStatus, Target
 from tests.engine.conftest import tree_hash
-from workers.engine import Convergence, converge
+from workers.engine.convergence import Convergence, converge
 
 pytestmark = pytest.mark.usefixtures("resolution")
 

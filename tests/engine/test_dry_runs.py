@@ -10,7 +10,7 @@ from pathlib import Path
 from contracts import OutcomeStatus, ResourceStatus
 from contracts.engine_limits import DIFF_BYTES
 from tests.engine.conftest import tree_hash
-from workers.engine import Convergence
+from workers.engine.convergence import Convergence
 
 
 def _shown(result: Convergence) -> str:

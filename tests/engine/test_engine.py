@@ -14,9 +14,9 @@ import pytest
 from contracts import DesiredState, OutcomeStatus, ResourceSpec, ResourceStatus, Target
 from contracts.state import CheckSpec
 from tests.engine.conftest import tree_hash
-from workers.engine import Convergence, converge
-from workers.readiness import CHECKS
-from workers.resources import RESOURCES
+from workers.engine.convergence import Convergence, converge
+from workers.engine.readiness import CHECKS
+from workers.engine.resources import RESOURCES
 
 
 def kinds(union: object) -> set[str]:

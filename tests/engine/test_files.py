@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from contracts import OutcomeStatus, ResourceStatus
-from workers.engine import Convergence
-from workers.resources import ResourceError
-from workers.resources.directories import DesiredDirectory, Directories, ObservedDirectory
-from workers.resources.files import DesiredFile, Files, ObservedFile
-from workers.resources.ownership import Entry
+from workers.engine.convergence import Convergence
+from workers.engine.resources import ResourceError
+from workers.engine.resources.directories import DesiredDirectory, Directories, ObservedDirectory
+from workers.engine.resources.files import DesiredFile, Files, ObservedFile
+from workers.engine.resources.ownership import Inode
 
-FILE = Entry("file", 0o644, 1000, 1000)
-DIRECTORY = Entry("directory", 0o755, 1000, 1000)
+FILE = Inode("file", 0o644, 1000, 1000)
+DIRECTORY = Inode("directory", 0o755, 1000, 1000)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_file_summary_names_old_and_new_hash_and_mode() -> None:
             DesiredDirectory("/d", mode=0o700, recurse=True),
             ObservedDirectory(
                 "/r/d",
-                Entry("directory", 0o700, 1000, 1000),
+                Inode("directory", 0o700, 1000, 1000),
                 (("/r/d/x", FILE), ("/r/d/y", DIRECTORY)),
             ),
             ["beneath"],

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from contracts import OutcomeStatus, ResourceStatus
-from workers.engine import Convergence
-from workers.resources import ResourceError
-from workers.resources.absent import Absent, DesiredAbsence, ObservedAbsence
-from workers.resources.commands import Commands, DesiredCommand, ObservedCommand
-from workers.resources.files import ObservedFile
-from workers.resources.lines import DesiredLine, Lines, edit
-from workers.resources.links import DesiredLink, Links, ObservedLink
-from workers.resources.ownership import Entry
+from workers.engine.convergence import Convergence
+from workers.engine.resources import ResourceError
+from workers.engine.resources.absent import Absent, DesiredAbsence, ObservedAbsence
+from workers.engine.resources.commands import Commands, DesiredCommand, ObservedCommand
+from workers.engine.resources.files import ObservedFile
+from workers.engine.resources.lines import DesiredLine, Lines, edit
+from workers.engine.resources.links import DesiredLink, Links, ObservedLink
+from workers.engine.resources.ownership import Inode
 
-FILE = Entry("file", 0o644, 0, 0)
+FILE = Inode("file", 0o644, 0, 0)
 
 
 @pytest.mark.parametrize(

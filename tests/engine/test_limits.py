@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from contracts import DesiredState, OutcomeStatus, ResourceStatus
 from contracts.engine_limits import COMMAND_TIMEOUT_S, FILE_CONTENT_BYTES, TEMPLATE_RENDER_S
 from tests.engine.conftest import tree_hash
-from workers.engine import Convergence
+from workers.engine.convergence import Convergence
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from contracts import ContractError
-from workers.local import load_state, run
+from tests.support import flock_held
+from workers.engine.target_lock import LOCK_FILE, TargetLocked
+from workers.standalone import load_state, run
 
 STATE = """\
 resources:
@@ -87,11 +89,31 @@ def test_unknown_template_variable_exits_2_and_applies_nothing(
     )
     assert run(root, state, dry_run=False, as_json=False) == 2
     assert "resources.1 (/t).template" in capsys.readouterr().err
-    assert list(root.iterdir()) == []
+    assert files(root) == [LOCK_FILE.lstrip("/")]  # the target's lock only: nothing applied
+
+
+def files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_converge_waits_for_the_target_lock_and_changes_nothing_while_it_is_held(
+    tmp_path: Path, root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A worker or an agent converging the same root keeps `provision converge` out."""
+    state = write(tmp_path, STATE)
+    with flock_held(root / LOCK_FILE.lstrip("/")):
+        with pytest.raises(TargetLocked, match="lock busy"):
+            run(root, state, dry_run=False, as_json=False, lock_wait_s=0.3)
+        with pytest.raises(TargetLocked):  # a dry run waits for the lock too
+            run(root, state, dry_run=True, as_json=False, lock_wait_s=0)
+        assert files(root) == [LOCK_FILE.lstrip("/")]
+    assert run(root, state, dry_run=False, as_json=False, lock_wait_s=5) == 0
+    assert "2 changed" in capsys.readouterr().out
+    assert (root / "etc/app/motd").read_text() == "hello\n"
 
 
 def test_converge_command_runs_lean_and_prints_json_last(tmp_path: Path, root: Path) -> None:
-    """The CLI path imports neither the broker clients nor Jinja2 when no template is used."""
+    """The CLI path imports no broker client, no producers, nor Jinja2 without a template."""
     state = write(tmp_path, STATE)
     probe = (
         "import sys\n"
@@ -100,7 +122,8 @@ def test_converge_command_runs_lean_and_prints_json_last(tmp_path: Path, root: P
         "try:\n"
         "    main()\n"
         "except SystemExit as exit:\n"
-        "    heavy = {'celery', 'kombu', 'pika', 'redis', 'rich', 'jinja2'} & set(sys.modules)\n"
+        "    heavy = {'celery', 'kombu', 'pika', 'redis', 'rich', 'jinja2', 'producers'}\n"
+        "    heavy &= set(sys.modules)\n"
         "    print(exit.code, sorted(heavy), file=sys.stderr)\n"
     )
     done = subprocess.run(

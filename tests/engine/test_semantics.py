@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from contracts import DesiredState, OutcomeStatus, ResourceStatus
 from tests.engine.conftest import tree_hash
-from workers.engine import Convergence
+from workers.engine.convergence import Convergence
 
 pytestmark = pytest.mark.usefixtures("resolution")
 

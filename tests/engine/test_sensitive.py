@@ -15,7 +15,7 @@ from pathlib import Path
 from contracts import DesiredState, ResourceStatus, Target
 from contracts.redaction import has_sensitive, redact, redact_text, sensitive_paths
 from tests.engine.conftest import tree_hash
-from workers.engine import Convergence, converge
+from workers.engine.convergence import Convergence, converge
 
 SECRET = "password=hunter2"
 

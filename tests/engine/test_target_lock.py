@@ -11,7 +11,7 @@ import pytest
 from contracts import Target
 from tests.engine.conftest import tree_hash
 from tests.support import flock_held
-from workers.target_lock import LOCK_FILE, TargetLocked, held
+from workers.engine.target_lock import LOCK_FILE, TargetLocked, held
 
 
 def test_a_held_lock_is_busy_until_its_holder_lets_go(root: Path, target: Target) -> None:

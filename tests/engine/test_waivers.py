@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contracts import DesiredState, OutcomeStatus, ResourceStatus, Target
-from workers.engine import converge
+from workers.engine.convergence import converge
 
 FILE = {"kind": "file", "path": "/etc/motd", "content": "managed\n"}
 

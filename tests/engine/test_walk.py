@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.targets import PathError, openat2
-from workers.targets.walk import walk
+from workers.engine.hosts import PathError, openat2
+from workers.engine.hosts.walk import walk
 
 
 @pytest.fixture

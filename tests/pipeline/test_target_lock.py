@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.pipeline.conftest import change_file, local_target
 from tests.support import ROOT, Process, flock_held, wait_until
-from workers.target_lock import LOCK_FILE
+from workers.engine.target_lock import LOCK_FILE
 
 
 def test_a_push_waits_for_the_targets_own_lock_without_any_redis_lock(

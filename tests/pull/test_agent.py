@@ -11,7 +11,7 @@ from contracts import OutcomeEvent, OutcomeStatus
 from producers.checkins import REFUSALS_KEY
 from producers.compliance import Compliance
 from tests.pull.conftest import PullPlane
-from workers.agent_state import AgentState
+from workers.pull.state import AgentState
 
 MOTD = "etc/motd"
 

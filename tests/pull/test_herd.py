@@ -12,7 +12,7 @@ from producers.checkins import ADMISSIONS_KEY
 from producers.enrollment import Enrollment, write_credentials
 from tests.pull.conftest import BURST, HERD, RATE_PER_S, PullPlane
 from tests.support import wait_until
-from workers.agent import Agent, PullResult
+from workers.pull.agent import Agent, PullResult
 
 
 def max_in_any_window(times: list[float], window_s: float = 1.0) -> int:

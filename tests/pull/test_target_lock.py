@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.pull.conftest import PullPlane
 from tests.support import Process, flock_held, wait_until
-from workers.target_lock import LOCK_FILE
+from workers.engine.target_lock import LOCK_FILE
 
 
 def test_an_agent_does_not_apply_while_the_target_is_locked_then_converges(

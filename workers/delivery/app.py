@@ -1,0 +1,59 @@
+"""The Celery app of the workers: at-least-once settings, and the queue of one region.
+
+The topology is declared with pika by `broker_config.declare` at start, so Celery is told
+never to declare (`no_declare`): queue arguments stay defined in one place.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from broker_config import Endpoints, region_queue
+from contracts import limits
+from contracts.changes import TASK_NAME
+
+app = Celery("provision", include=["workers.delivery.task"])
+app.conf.update(
+    broker_url=Endpoints.from_env().broker_url,
+    broker_connection_retry_on_startup=True,
+    broker_connection_max_retries=None,
+    broker_heartbeat=30,
+    broker_transport_options={"confirm_publish": True, "confirm_timeout": 10.0},
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    # A task that raises unexpectedly is rejected into provision.dead, never acked away.
+    task_acks_on_failure_or_timeout=False,
+    worker_prefetch_multiplier=1,
+    worker_cancel_long_running_tasks_on_connection_loss=True,
+    task_ignore_result=True,
+    task_serializer="json",
+    accept_content=["json"],
+    task_create_missing_queues=False,
+    worker_send_task_events=False,
+    # No `celery control` (shutdown, revoke, add_consumer) for anyone with broker access.
+    worker_enable_remote_control=False,
+    # A ceiling; each message gets its own limit from its deadline (workers.delivery.admission).
+    task_time_limit=limits.TASK_TIME_LIMIT_S + 5.0,
+    task_soft_time_limit=limits.TASK_TIME_LIMIT_S,
+    worker_hijack_root_logger=False,
+    # Unreadable messages die with a reason instead of being acked or bare-rejected.
+    worker_consumer="workers.delivery.consumer:Consumer",
+    enable_utc=True,
+)
+
+
+def configure(
+    region: str, *, broker_url: str | None = None, rate_limit: str | None = None
+) -> Celery:
+    """Point the app at one region's queue (and an optional per-worker rate limit)."""
+    # Bound to the default exchange: a retry goes straight back to this queue, so only
+    # the producers' requests travel through provision.changes.
+    name = region_queue(region)
+    queue = Queue(name, Exchange(""), routing_key=name, no_declare=True)
+    app.conf.update(task_queues=[queue], task_default_queue=queue.name)
+    if broker_url:
+        app.conf.broker_url = broker_url
+    if rate_limit:
+        app.conf.task_annotations = {TASK_NAME: {"rate_limit": rate_limit}}
+    return app

@@ -1,0 +1,191 @@
+"""The fate of a request that was not simply converged and reported.
+
+Dead letter (bad, expired, poison, out of attempts), a wait or a retry with backoff
+(transient), or a `rejected` outcome; and the outcome's publication, requeued when the
+broker stays away so a redelivery re-publishes it. `task.py` decides which; this carries it out.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery.exceptions import Reject
+from celery.utils.log import get_task_logger
+
+from broker_config import CHANGES_EXCHANGE, dead_letters, region_queue
+from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus
+from contracts.changes import TASK_NAME, utcnow
+from workers.delivery.app import app
+from workers.delivery.report import kombu_send, outcome, report
+from workers.delivery.retry import (
+    MAX_ATTEMPTS,
+    MAX_WAITS,
+    WAIT_CAP_S,
+    backoff_cap_s,
+    backoff_s,
+)
+from workers.engine.convergence import Convergence
+
+log = get_task_logger("provision.tasks")
+
+EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+def report_or_requeue(event: OutcomeEvent, change: ChangeRequest) -> None:
+    """Publish the outcome; if the broker stays away, requeue so a redelivery re-publishes."""
+    try:
+        report(app, event, change.target.routing_key)
+    except Exception as exc:
+        log.warning(
+            "outcome of %s/%s not published (%s); requeued", event.change_id, event.target, exc
+        )
+        raise Reject(exc, requeue=True) from exc
+
+
+def retry_or_fail(
+    task: Any,
+    change: ChangeRequest,
+    result: Convergence,
+    started: Any,
+    attempts: int,
+    waits: int,
+    replay: str | None,
+) -> str:
+    """A transient failure: retry with backoff, or fail (and dead-letter) when out of budget."""
+    delay = backoff_s(attempts)
+    if attempts < MAX_ATTEMPTS and utcnow() + timedelta(seconds=delay) < change.expires_at:
+        log.info(
+            "retry %d of %s/%s in %.2fs (cap %.2fs): %s",
+            attempts,
+            change.change_id,
+            change.target.id,
+            delay,
+            backoff_cap_s(attempts),
+            result.error.type if result.error else result.status,
+        )
+        raise retry(task, change, delay, waits, replay)
+    worker = str(task.request.hostname or "worker")
+    event = outcome(
+        change, result.status, attempts, worker, started, result.resources, result.error
+    )
+    why = f"{result.error.type}: {result.error.message}" if result.error else str(result.status)
+    dead_letter(task, f"exhausted after {attempts} attempt(s): {why}", attempts, change)
+    report_or_requeue(event, change)
+    return event.status.value
+
+
+def wait(
+    task: Any,
+    change: ChangeRequest,
+    exc: Exception,
+    started: Any,
+    attempts: int,
+    waits: int,
+    replay: str | None,
+) -> str:
+    """Lock busy or Redis away: come back later, within the wait budget and the deadline."""
+    delay = backoff_s(waits + 1, cap_s=WAIT_CAP_S)
+    if waits < MAX_WAITS and utcnow() + timedelta(seconds=delay) < change.expires_at:
+        log.info(
+            "wait %d of %s/%s in %.2fs: %s: %s",
+            waits + 1,
+            change.change_id,
+            change.target.id,
+            delay,
+            type(exc).__name__,
+            exc,
+        )
+        raise retry(task, change, delay, waits + 1, replay)
+    error = ErrorInfo(type=type(exc).__name__, message=str(exc), transient=True)
+    worker = str(task.request.hostname or "worker")
+    event = outcome(change, OutcomeStatus.FAILED, attempts, worker, started, error=error)
+    dead_letter(task, f"exhausted after {waits} wait(s): {error.type}: {exc}", attempts, change)
+    report_or_requeue(event, change)
+    return event.status.value
+
+
+def retry(task: Any, change: ChangeRequest, delay: float, waits: int, replay: str | None) -> Any:
+    headers = trace_headers(task)
+    kwargs = {"request": change.model_dump(mode="json"), "waits": waits, "replay": replay}
+    queue = region_queue(change.target.region)
+    shown = f"{{'change_id': {change.change_id!r}, 'target': {change.target.id!r}}}"
+    options = {"argsrepr": "()", "kwargsrepr": shown}  # a repr of the state would show secrets
+    return task.retry(kwargs=kwargs, countdown=delay, headers=headers, queue=queue, **options)
+
+
+def reject(
+    task: Any,
+    request: Any,
+    reason: str,
+    started: Any,
+    attempts: int,
+    change: ChangeRequest | None = None,
+) -> str:
+    """Dead-letter the original message with its reason, and report `rejected` if we can."""
+    dead_letter(task, reason, attempts, change)
+    change_id, target = identify(change, request)
+    if change_id is not None and target is not None:
+        event = outcome(
+            change,
+            OutcomeStatus.REJECTED,
+            attempts,
+            str(task.request.hostname or "worker"),
+            started,
+            error=ErrorInfo(type="RejectedRequest", message=reason, transient=False),
+            change_id=change_id,
+            target=target,
+        )
+        routing_key = str((task.request.delivery_info or {}).get("routing_key") or "rejected")
+        report(app, event, routing_key)
+    return OutcomeStatus.REJECTED.value
+
+
+def dead_letter(task: Any, reason: str, attempts: int, change: ChangeRequest | None = None) -> None:
+    """Publish the original message (as first sent) to provision.dead with `reason`.
+
+    A retry arrives straight from the queue, so the original exchange and routing key are
+    the change's own, not the retry's delivery info.
+    """
+    delivery = task.request.delivery_info or {}
+    routing_key = str(delivery.get("routing_key") or "")
+    exchange = str(delivery.get("exchange") or CHANGES_EXCHANGE)
+    if change is not None:
+        exchange, routing_key = CHANGES_EXCHANGE, change.target.routing_key
+    headers: dict[str, Any] = {"task": TASK_NAME, "id": task.request.id}
+    headers.update(
+        {k: getattr(task.request, k) for k in TRACE_HEADERS if getattr(task.request, k, None)}
+    )
+    kwargs = dict(task.request.kwargs or {})
+    kwargs.pop("waits", None)
+    kwargs.pop("replay", None)
+    dead_letters.dead_letter(
+        kombu_send(app),
+        body=[list(task.request.args or []), kwargs, EMBED],
+        headers=headers,
+        reason=reason,
+        source=routing_key,
+        exchange=exchange,
+        routing_key=routing_key,
+        attempts=attempts,
+    )
+
+
+def identify(change: ChangeRequest | None, request: Any) -> tuple[str | None, str | None]:
+    """The change id and target id of a request, even a malformed one, where present."""
+    if change is not None:
+        return change.change_id, change.target.id
+    if not isinstance(request, dict):
+        return None, None
+    target = request.get("target")
+    target_id = target.get("id") if isinstance(target, dict) else None
+    change_id = request.get("change_id")
+    if isinstance(change_id, str) and isinstance(target_id, str):
+        return change_id, target_id
+    return None, None
+
+
+def trace_headers(task: Any) -> dict[str, Any]:
+    """The W3C trace context the message carried, to pass on."""
+    return {k: getattr(task.request, k) for k in TRACE_HEADERS if getattr(task.request, k, None)}

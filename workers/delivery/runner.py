@@ -1,0 +1,47 @@
+"""`provision worker --region R`: declare the topology, then run a Celery worker on R's queue."""
+
+from __future__ import annotations
+
+import os
+
+from broker_config import Endpoints, declare, region_queue
+from broker_config.connections import connect_broker
+
+
+def run_worker(
+    *,
+    region: str,
+    concurrency: int,
+    rate_limit: str | None,
+    pool: str,
+    name: str | None,
+    loglevel: str,
+) -> None:
+    """Fail fast if RabbitMQ is unreachable; otherwise consume until stopped."""
+    from workers.delivery.app import configure
+
+    endpoints = Endpoints.from_env()
+    connection = connect_broker(endpoints)
+    try:
+        declare(connection, [region])
+    finally:
+        connection.close()
+    app = configure(region, broker_url=endpoints.broker_url, rate_limit=rate_limit)
+    node = name or f"{region}-{os.getpid()}@%h"
+    app.worker_main(
+        [
+            "worker",
+            "--queues",
+            region_queue(region),
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            pool,
+            "--hostname",
+            node,
+            "--loglevel",
+            loglevel,
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )

@@ -1,0 +1,107 @@
+"""What a pull agent keeps on its own disk: credentials, the last applied state, an outbox.
+
+Everything lives in the credentials directory (DIR/credentials.json from `provision
+enroll`, then DIR/state/): the last applied revision with its exact rendered bytes and
+the target it was for, so the agent can converge and detect drift while the control plane
+is unreachable (as a Puppet agent falls back to its cached catalog); and the outcomes it
+could not send yet, one file each, sent at the next successful connection.
+
+Writes are atomic (temporary file, fsync, rename), so a crash leaves the old file or the
+new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from contracts import ContractError, OutcomeEvent, Target
+from contracts.checkins import Credentials
+
+CREDENTIALS_FILE = "credentials.json"
+
+
+def load_credentials(directory: Path) -> Credentials:
+    """DIR/credentials.json. Raises ContractError naming the file and the problem."""
+    path = directory / CREDENTIALS_FILE
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        reason = f"cannot read it ({exc.strerror or exc}); run `provision enroll` first"
+        raise ContractError(str(path), [("", reason)]) from exc
+    try:
+        return Credentials.model_validate_json(text)
+    except ValidationError as exc:
+        raise ContractError.from_validation(str(path), exc) from exc
+
+
+class LastApplied(BaseModel):
+    """The last state this target applied successfully (not in report-only mode)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    revision: int
+    change_id: str
+    state: str  # the RenderedState's canonical bytes, exactly as received
+    target: Target
+
+
+class Pending(BaseModel):
+    """An outcome waiting to be sent, with where it goes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    routing_key: str
+    event: OutcomeEvent
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+class AgentState:
+    """DIR/state/: `applied.json` and `outbox/<event id>.json`."""
+
+    def __init__(self, directory: Path) -> None:
+        self.root = directory / "state"
+        self.applied_file = self.root / "applied.json"
+        self.outbox = self.root / "outbox"
+
+    def applied(self) -> LastApplied | None:
+        """The last applied state, or None (never applied, or the file is unreadable)."""
+        try:
+            return LastApplied.model_validate_json(self.applied_file.read_text())
+        except (OSError, ValidationError):
+            return None
+
+    def save(self, applied: LastApplied) -> None:
+        _write(self.applied_file, applied.model_dump_json())
+
+    def keep(self, routing_key: str, event: OutcomeEvent) -> None:
+        """Put an outcome in the outbox."""
+        pending = Pending(routing_key=routing_key, event=event)
+        _write(self.outbox / f"{event.event_id}.json", pending.model_dump_json())
+
+    def pending(self) -> list[Pending]:
+        """The outbox, oldest first; unreadable entries are dropped."""
+        if not self.outbox.is_dir():
+            return []
+        found = []
+        for path in sorted(self.outbox.glob("*.json"), key=lambda p: p.stat().st_mtime):
+            try:
+                found.append(Pending.model_validate_json(path.read_text()))
+            except (OSError, ValidationError):
+                path.unlink(missing_ok=True)
+        return found
+
+    def sent(self, event: OutcomeEvent) -> None:
+        (self.outbox / f"{event.event_id}.json").unlink(missing_ok=True)

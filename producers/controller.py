@@ -25,6 +25,7 @@ from broker_config import (
     declare,
 )
 from broker_config.connections import connect_broker, connect_redis
+from broker_config.dead_letters import dead_letter_delivery
 from contracts import ChangeRequest, DesiredState, OutcomeEvent, limits
 from contracts.changes import utcnow
 from contracts.events import RolloutState
@@ -32,8 +33,8 @@ from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
 from contracts.truth import Layer, RenderedState
 from producers.assignments import Assignments
 from producers.checkins import CheckinDesk
-from producers.dead_letter import dead_letter, infrastructure
 from producers.errors import PublishError
+from producers.failures import infrastructure
 from producers.intake import Refusal, parse_event, plan_event
 from producers.inventory import InventoryStore
 from producers.ledger import Ledger
@@ -123,7 +124,7 @@ class Controller:
         except Refusal as refusal:
             if refusal.event_id:
                 self.book.reject(refusal.event_id, refusal.reason, body)
-            dead_letter(
+            dead_letter_delivery(
                 channel, method, properties, body, reason=refusal.reason, source=EVENTS_QUEUE
             )
         except infrastructure():
@@ -131,7 +132,9 @@ class Controller:
         except Exception as exc:
             log.exception("event failed unexpectedly; dead-lettered")
             reason = f"unexpected error admitting the event: {exc!r}"[:500]
-            dead_letter(channel, method, properties, body, reason=reason, source=EVENTS_QUEUE)
+            dead_letter_delivery(
+                channel, method, properties, body, reason=reason, source=EVENTS_QUEUE
+            )
         channel.basic_ack(method.delivery_tag)
 
     def admit(self, body: bytes, headers: dict[str, Any] | None = None) -> str:

@@ -18,9 +18,10 @@ import pika.exceptions
 
 from broker_config import CHECKINS_QUEUE, Endpoints
 from broker_config.connections import connect_broker
+from broker_config.dead_letters import dead_letter_delivery
 from contracts.checkins import CheckinReply
 from producers.checkins import REFUSED, CheckinDesk, Malformed, is_direct_reply_to
-from producers.dead_letter import dead_letter, infrastructure
+from producers.failures import infrastructure
 
 log = logging.getLogger("provision.replies")
 
@@ -46,7 +47,9 @@ class Replies:
             request = self.desk.read(body, properties.reply_to)
         except Malformed as exc:
             self.desk.refuse(exc.target, exc.reason)
-            dead_letter(channel, method, properties, body, reason=exc.reason, source=CHECKINS_QUEUE)
+            dead_letter_delivery(
+                channel, method, properties, body, reason=exc.reason, source=CHECKINS_QUEUE
+            )
             if is_direct_reply_to(properties.reply_to):
                 self._reply(properties, CheckinReply(admitted=False, refused=REFUSED))
             return

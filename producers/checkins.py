@@ -188,7 +188,7 @@ class CheckinDesk:
 
     def _bootstrap(self, target_id: str) -> Assignment | None:
         """A first check-in: the latest revision, if it renders this target, is assigned."""
-        latest = self.revisions.latest_sequence()
+        latest = self.revisions.latest_number()
         if not latest:
             return None
         try:

@@ -134,7 +134,7 @@ def run_demo(
             end = wait_for(
                 RolloutBook(client),
                 Ledger(client),
-                event.rollout_id,
+                event.change_id,
                 timeout_s=timeout_s,
                 show=show,
             )

@@ -139,7 +139,7 @@ class Ledger:
         """Record one outcome. Returns False when it was a duplicate or older than the latest."""
         keys = [change_key(event.change_id, part) for part in ("outcomes", "latest", "counts")]
         order = f"{event.finished_at.timestamp():.6f}"
-        args = [event.target, event.model_dump_json(), event.status.value, order, event.event_id]
+        args = [event.target, event.model_dump_json(), event.status.value, order, event.outcome_id]
         return bool(self._record(keys=keys, args=args))
 
     def status(self, change_id: str) -> ChangeStatus:

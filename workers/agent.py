@@ -274,7 +274,7 @@ class Agent:
             self._flush(plane)
         except ServiceUnreachable:
             log.warning(
-                "outcome %s kept in the outbox: the control plane went away", event.event_id
+                "outcome %s kept in the outbox: the control plane went away", event.outcome_id
             )
 
     def _flush(self, plane: ControlPlane) -> None:
@@ -305,7 +305,7 @@ class Agent:
         self, target: Target, change_id: str, revision: int, started: datetime, *, status: str
     ) -> OutcomeEvent:
         return OutcomeEvent(
-            event_id=str(uuid.uuid4()),
+            outcome_id=str(uuid.uuid4()),
             change_id=change_id,
             target=target.id,
             status=OutcomeStatus(status),

@@ -132,27 +132,27 @@ def apply(
     finally:
         if connection.is_open:
             connection.close()
-    rid = event.rollout_id
+    change_id = event.change_id
     result: dict[str, object] = {
-        "change_id": rid,
+        "change_id": change_id,
         "targets": [t.id for t in targets],
         "waves": [len(w.targets) for w in plan.waves],
         "dry_run": dry_run,
     }
     if not as_json:
         click.echo(
-            f"change {rid}: {len(targets)} target(s) in {len(plan.waves)} wave(s)"
+            f"change {change_id}: {len(targets)} target(s) in {len(plan.waves)} wave(s)"
             f"{' (dry run)' if dry_run else ''}"
         )
     code = ExitCode.OK
     if wait:
-        end = wait_for(RolloutBook(client), Ledger(client), rid, timeout_s=timeout_s)
+        end = wait_for(RolloutBook(client), Ledger(client), change_id, timeout_s=timeout_s)
         code = exit_code_of(end)
         if end.status is not None:
             result = {**end.status.as_json(), "finished": end.finished}
         result.update(
             {
-                "change_id": rid,
+                "change_id": change_id,
                 "state": end.state.value if end.state else None,
                 "reason": end.reason,
                 "finished": end.finished,
@@ -168,7 +168,7 @@ def apply(
             if not end.finished:
                 click.echo(
                     f"timed out after {timeout_s:g}s (is `provision controller` "
-                    f"running?); `provision status {rid}` follows up",
+                    f"running?); `provision status {change_id}` follows up",
                     err=True,
                 )
     if as_json:

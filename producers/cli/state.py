@@ -1,6 +1,6 @@
 """`provision state publish|show|diff|revisions` and `provision waiver add|list|remove`.
 
-REV is a sequence number or `latest`. `state show --json` prints the exact canonical bytes
+REV is a revision number or `latest`. `state show --json` prints the exact canonical bytes
 a target is given (the bytes push and pull deliver), so `sha256sum` can compare them.
 """
 
@@ -69,10 +69,10 @@ def _published_line(published: Published, changes: StateDiff | None) -> str:
     rev = published.revision
     if not published.created:
         return (
-            f"unchanged: identical to revision {rev.sequence} ({rev.content_hash[:19]}); "
+            f"unchanged: identical to revision {rev.number} ({rev.content_hash[:19]}); "
             "no new revision stored"
         )
-    line = f"revision {rev.sequence} ({rev.content_hash[:19]}) published by {rev.author}"
+    line = f"revision {rev.number} ({rev.content_hash[:19]}) published by {rev.author}"
     if changes is not None:
         line += (
             f": {len(changes.changed)} target(s) changed, {len(changes.targets_added)} added, "
@@ -89,14 +89,14 @@ def _publish(
     Layers pushed inline by change events carry over, so a publish from the directory
     never reverts a pushed change; the inventory in Redis follows the truth's.
     """
-    before = store.latest_sequence()
+    before = store.latest_number()
     if before and not bundle.layers:
         bundle = bundle.model_copy(update={"layers": store.bundle(before).layers})
     published = store.publish(bundle, author=author, message=message)
     InventoryStore(store.redis).load(bundle.inventory)
     changes = None
     if published.created and before:
-        changes = diff(store.bundle(before), before, bundle, published.revision.sequence)
+        changes = diff(store.bundle(before), before, bundle, published.revision.number)
     return published, changes
 
 
@@ -140,8 +140,8 @@ def publish(directory: Path, message: str, author: str | None, as_json: bool) ->
 def show(target: str, rev: str | None, as_json: bool) -> None:
     """Print the rendered desired state of TARGET at a revision."""
     store = _store()
-    sequence = store.resolve(rev)
-    raw = store.rendered(sequence, target)
+    number = store.resolve(rev)
+    raw = store.rendered(number, target)
     document = json.loads(raw)
     shown = redact(document)
     if as_json:
@@ -154,7 +154,7 @@ def show(target: str, rev: str | None, as_json: bool) -> None:
     RenderedState.model_validate_json(raw)  # what is shown is what an engine accepts
     digest = hashlib.sha256(raw).hexdigest()
     click.echo(
-        f"# target {target} at revision {sequence} ({len(raw)} canonical bytes, sha256:{digest})"
+        f"# target {target} at revision {number} ({len(raw)} canonical bytes, sha256:{digest})"
     )
     if shown is not document:
         click.echo("# sensitive paths: their content is shown as its sha256 and size")
@@ -196,7 +196,7 @@ def revisions(as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(
-            str(r.sequence),
+            str(r.number),
             r.content_hash[7:19],
             r.author,
             r.created_at.isoformat(timespec="seconds"),
@@ -215,11 +215,11 @@ def _base(store: RevisionStore, directory: Path | None) -> SourceBundle:
         if latest is None:
             store.resolve(None)  # raises: nothing published yet
         assert latest is not None
-        return store.bundle(latest.sequence)
+        return store.bundle(latest.number)
     bundle = source.load(directory)
     if latest is not None and content_hash(bundle) != latest.content_hash:
         raise WaiverError(
-            f"{directory} differs from revision {latest.sequence}; publish it first "
+            f"{directory} differs from revision {latest.number}; publish it first "
             f"(provision state publish {directory} -m ...) so no other edit rides along"
         )
     return bundle
@@ -328,8 +328,8 @@ def waiver_remove(
 def waiver_list(rev: str | None, as_json: bool) -> None:
     """The waivers of a revision, with their status (active or expired) and targets."""
     store = _store()
-    sequence = store.resolve(rev)
-    bundle = store.bundle(sequence)
+    number = store.resolve(rev)
+    bundle = store.bundle(number)
     now = datetime.now(UTC)
     rows = []
     for w in bundle.waivers:
@@ -345,7 +345,7 @@ def waiver_list(rev: str | None, as_json: bool) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table(title=f"waivers at revision {sequence}", title_justify="left")
+    table = Table(title=f"waivers at revision {number}", title_justify="left")
     for column in ("id", "selector", "resource", "owner", "expires", "status", "reason"):
         table.add_column(column, overflow="fold")
     for w, row in zip(bundle.waivers, rows, strict=True):

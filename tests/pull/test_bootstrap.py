@@ -17,7 +17,7 @@ FRESH = ["p00", "p01", "p02"]
 
 
 def test_a_target_that_applied_nothing_is_pending_never_aligned(plane: PullPlane) -> None:
-    assert plane.store.latest_sequence() == 0
+    assert plane.store.latest_number() == 0
     InventoryStore(plane.redis).load(Inventory(targets=tuple(plane.targets)))
     plane.enroll("p03")
 

@@ -24,9 +24,10 @@ from bench.section import Section
 from bench.stats import median, percentile
 from broker_config import Endpoints
 from broker_config.connections import connect_broker, connect_redis
+from broker_config.redis_keys import change_key
 from contracts import ChangeRequest, DesiredState, FileSpec, Target
 from contracts.changes import utcnow
-from producers.ledger import Ledger, change_key
+from producers.ledger import Ledger
 from producers.publisher import Publisher
 
 log = logging.getLogger("bench")

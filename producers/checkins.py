@@ -34,6 +34,7 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
+from broker_config import redis_keys
 from contracts import ContractError, Target, limits
 from contracts.checkins import CheckinReply, CheckinRequest
 from producers.assignments import Assignment, Assignments
@@ -47,15 +48,15 @@ from producers.truth.revisions import RevisionStore
 log = logging.getLogger("provision.checkins")
 
 #: The GCRA state of the global check-in rate.
-ADMISSION_RATE_KEY = "provision:checkins:rate"
+ADMISSION_RATE_KEY = redis_keys.CHECKIN_RATE
 #: Sorted set of admissions (member `<target> <n>`), scored by Redis time; capped.
-ADMISSIONS_KEY = "provision:admissions"
+ADMISSIONS_KEY = redis_keys.ADMISSIONS
 #: Sorted set of targets told to come back, scored by when: the backlog the jitter spreads.
-WAITING_KEY = "provision:checkins:waiting"
+WAITING_KEY = redis_keys.CHECKINS_WAITING
 #: List of refusals, newest first, JSON {at, target, reason}; capped.
-REFUSALS_KEY = "provision:refusals"
+REFUSALS_KEY = redis_keys.REFUSALS
 #: Refusals ever recorded (the list keeps only the newest).
-REFUSALS_COUNT_KEY = "provision:refusals:count"
+REFUSALS_COUNT_KEY = redis_keys.REFUSALS_COUNT
 #: How many admissions are kept.
 LOG_CAP = 10_000
 #: The one word a refused agent is told.

@@ -26,6 +26,7 @@ from broker_config import (
 )
 from broker_config.connections import connect_broker, connect_redis
 from broker_config.dead_letters import dead_letter_delivery
+from broker_config.redis_keys import inflight_key, rate_key
 from contracts import ChangeRequest, DesiredState, OutcomeEvent, limits
 from contracts.changes import utcnow
 from contracts.events import RolloutState
@@ -42,7 +43,7 @@ from producers.pacing import Pacer
 from producers.publisher import Publisher
 from producers.reconnect import serve_until_stopped
 from producers.replies import Replies
-from producers.rollout import Rollout, RolloutBook, failures, inflight_key, rate_key
+from producers.rollout import Rollout, RolloutBook, failures
 from producers.sequence import next_sequences
 from producers.truth.revisions import RevisionStore
 

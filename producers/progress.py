@@ -21,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from broker_config import redis_keys
 from contracts.events import RolloutState
 from producers.ledger import ChangeStatus, Ledger
 from producers.rollout import RolloutBook, failures
@@ -55,7 +56,7 @@ def settled(book: RolloutBook, ledger: Ledger, change_id: str) -> Settled | None
     if state not in STOPPED:
         return None
     counts = ledger.counts(change_id)
-    total = int(ledger.redis.hget(f"provision:change:{change_id}", "target_count") or 0)
+    total = int(ledger.redis.hget(redis_keys.change_key(change_id), "target_count") or 0)
     recorded = total - counts["pending"]
     if recorded < book.published_count(change_id):
         return None

@@ -14,6 +14,8 @@ from typing import Any
 
 import redis
 
+from broker_config import redis_keys
+from broker_config.redis_keys import inflight_key, rollout_key
 from contracts import OutcomeEvent, OutcomeStatus, Target, limits
 from contracts.changes import utcnow
 from contracts.events import ChangeEvent, RolloutState
@@ -22,16 +24,11 @@ from contracts.state import DesiredState
 from producers.planner import RolloutPlan, Wave
 
 #: Sorted set of every rollout id, by creation time.
-ROLLOUTS_KEY = "provision:rollouts"
+ROLLOUTS_KEY = redis_keys.ROLLOUTS
 #: Set of rollouts a controller must keep driving.
-ACTIVE_KEY = "provision:rollouts:active"
+ACTIVE_KEY = redis_keys.ACTIVE_ROLLOUTS
 #: Statuses that count against a wave's error budget.
 FAILURES = (OutcomeStatus.FAILED, OutcomeStatus.REJECTED, OutcomeStatus.NOT_READY)
-
-
-def rollout_key(change_id: str, part: str = "") -> str:
-    """`provision:rollout:<id>` and its parts."""
-    return f"provision:rollout:{change_id}" + (f":{part}" if part else "")
 
 
 # KEYS: latest, counts, in-flight zset. ARGV: target, status, order, event id, wave.
@@ -245,14 +242,6 @@ class RolloutBook:
 
     def active(self) -> list[str]:
         return sorted(self.redis.smembers(ACTIVE_KEY))
-
-
-def inflight_key(change_id: str, region: str) -> str:
-    return rollout_key(change_id, f"inflight:{region}")
-
-
-def rate_key(change_id: str, region: str) -> str:
-    return rollout_key(change_id, f"rate:{region}")
 
 
 def failures(counts: dict[str, int]) -> int:

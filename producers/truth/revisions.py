@@ -24,26 +24,17 @@ from typing import Any
 
 import redis
 
+from broker_config import redis_keys
+from broker_config.redis_keys import rendered_key, revision_key
 from contracts.truth import Layer, Revision, SourceBundle, canonical_bytes, content_hash
-from producers.ledger import PREFIX
 from producers.truth.errors import UnknownRevision, UnknownTarget
 from producers.truth.render import render_all
 
 #: Every key of the store starts with this; tests pass their own to stay apart.
-NAMESPACE = f"{PREFIX}:state"
+NAMESPACE = redis_keys.STATE
 #: The latest revision number.
-COUNTER_KEY = f"{NAMESPACE}:revisions"
+COUNTER_KEY = redis_keys.revisions_counter(NAMESPACE)
 _META = ("content_hash", "author", "message", "created_at")
-
-
-def revision_key(number: int, namespace: str = NAMESPACE) -> str:
-    """`provision:state:revision:<seq>`."""
-    return f"{namespace}:revision:{number}"
-
-
-def rendered_key(number: int, namespace: str = NAMESPACE) -> str:
-    """`provision:state:revision:<seq>:rendered`."""
-    return f"{revision_key(number, namespace)}:rendered"
 
 
 def _text(value: Any) -> str:

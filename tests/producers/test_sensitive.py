@@ -15,11 +15,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from broker_config.redis_keys import rollout_key
 from contracts import Target
 from contracts.events import ChangeEvent, RolloutState
 from producers.dlq import DeadLetter
 from producers.planner import plan_rollout
-from producers.rollout import RolloutBook, rollout_key
+from producers.rollout import RolloutBook
 from tests.support import ROOT
 
 SECRET = "db_password=hunter2"

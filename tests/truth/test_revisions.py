@@ -96,9 +96,6 @@ def test_unknown_revisions_and_targets_are_named(store: RevisionStore) -> None:
 def test_the_default_keys_are_the_documented_ones(redis_client: Any) -> None:
     from producers.truth import revisions
 
-    assert revisions.COUNTER_KEY == "provision:state:revisions"
-    assert revisions.revision_key(3) == "provision:state:revision:3"
-    assert revisions.rendered_key(3) == "provision:state:revision:3:rendered"
     assert RevisionStore(redis_client).counter_key == revisions.COUNTER_KEY
 
 

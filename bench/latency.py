@@ -27,8 +27,8 @@ from broker_config.connections import connect_broker, connect_redis
 from broker_config.redis_keys import change_key
 from contracts import ChangeRequest, DesiredState, FileSpec, Target
 from contracts.changes import utcnow
-from producers.ledger import Ledger
-from producers.publisher import Publisher
+from producers.messaging.publisher import Publisher
+from producers.records.ledger import Ledger
 
 log = logging.getLogger("bench")
 

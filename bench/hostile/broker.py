@@ -29,7 +29,7 @@ from broker_config import (
 from broker_config.redis_keys import change_key, rollout_key
 from contracts.dead import reason_of
 from contracts.events import RolloutState
-from producers.rollout import RolloutBook
+from producers.rollouts.store import RolloutBook
 
 EXCHANGE = {
     Entry.EVENTS: EVENTS_EXCHANGE,

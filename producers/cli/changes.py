@@ -15,17 +15,17 @@ from broker_config import Endpoints
 from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeFile, ContractError, ExitCode, OutcomeStatus, load_document
 from contracts.events import ChangeEvent, RolloutState
-from producers.changes import default_issuer
 from producers.cli import cli
-from producers.cli.selectors import parse_selector, selector_option
+from producers.cli.options import parse_selector, selector_option
 from producers.errors import SelectionError
-from producers.events import publish_event
-from producers.intake import Refusal, event_from_file, plan_event
-from producers.inventory import InventoryStore
-from producers.ledger import ChangeStatus, Ledger
-from producers.progress import Settled, wait_for
-from producers.publisher import Publisher
-from producers.rollout import RolloutBook
+from producers.messaging.emitter import publish_event
+from producers.messaging.publisher import Publisher
+from producers.records.inventory import InventoryStore
+from producers.records.ledger import ChangeStatus, Ledger
+from producers.rollouts.direct import default_issuer
+from producers.rollouts.intake import Refusal, event_from_file, plan_event
+from producers.rollouts.progress import Settled, wait_for
+from producers.rollouts.store import RolloutBook
 from producers.truth.revisions import RevisionStore
 
 #: Statuses that make `apply --wait` and `demo` exit non-zero.

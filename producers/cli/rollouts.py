@@ -15,11 +15,11 @@ from contracts import ExitCode, load_document
 from contracts.events import RolloutState
 from contracts.inventory import Inventory
 from producers.cli import cli
-from producers.cli.selectors import parse_selector, selector_option
+from producers.cli.options import parse_selector, selector_option
 from producers.errors import UnknownChange
-from producers.inventory import InventoryStore
-from producers.progress import watch
-from producers.rollout import RolloutBook, status_json
+from producers.records.inventory import InventoryStore
+from producers.rollouts.progress import watch
+from producers.rollouts.store import RolloutBook, status_json
 
 
 @cli.command()
@@ -39,7 +39,7 @@ from producers.rollout import RolloutBook, status_json
 )
 def controller(checkin_rate: float, checkin_burst: int) -> None:
     """Drive rollouts from provision.events and answer pull agents, until stopped."""
-    from producers.controller import run_controller
+    from producers.rollouts.controller import run_controller
 
     run_controller(
         Endpoints.from_env(), checkin_rate_per_s=checkin_rate, checkin_burst=checkin_burst

@@ -24,10 +24,10 @@ from broker_config.connections import connect_redis
 from contracts import ContractError
 from contracts.redaction import redact
 from contracts.truth import RenderedState, SourceBundle, Waiver, content_hash
-from producers.changes import default_issuer
 from producers.cli import cli
-from producers.cli.selectors import parse_selector, selector_option
-from producers.inventory import InventoryStore
+from producers.cli.options import parse_selector, selector_option
+from producers.records.inventory import InventoryStore
+from producers.rollouts.direct import default_issuer
 from producers.truth import source, waivers
 from producers.truth.diff import StateDiff, diff
 from producers.truth.errors import WaiverError

@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 
-from producers.publisher import task_id
+from producers.messaging.publisher import task_id
 from tests.delivery.conftest import (
     append_effect,
     effects,

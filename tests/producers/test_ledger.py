@@ -10,7 +10,7 @@ import pytest
 
 from contracts import OutcomeEvent, OutcomeStatus
 from producers.errors import UnknownChange
-from producers.ledger import Ledger
+from producers.records.ledger import Ledger
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -18,9 +18,9 @@ from typing import Any
 from broker_config.redis_keys import rollout_key
 from contracts import Target
 from contracts.events import ChangeEvent, RolloutState
-from producers.dlq import DeadLetter
-from producers.planner import plan_rollout
-from producers.rollout import RolloutBook
+from producers.messaging.dlq import DeadLetter
+from producers.rollouts.planner import plan_rollout
+from producers.rollouts.store import RolloutBook
 from tests.support import ROOT
 
 SECRET = "db_password=hunter2"

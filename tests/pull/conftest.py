@@ -20,7 +20,7 @@ import redis
 from contracts import FileSpec, Target
 from contracts.inventory import Inventory
 from contracts.truth import RoleFile, SourceBundle
-from producers.assignments import ASSIGNED_KEY
+from producers.pull.assignments import ASSIGNED_KEY
 from producers.truth.revisions import RevisionStore
 from tests.support import ROOT, Process, drop_vhost, make_vhost, need, reachable, wait_until
 

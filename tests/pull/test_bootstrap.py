@@ -8,8 +8,8 @@ published.
 from __future__ import annotations
 
 from contracts.inventory import Inventory
-from producers.assignments import Assignment, Assignments, bootstrap_id
-from producers.inventory import InventoryStore
+from producers.pull.assignments import Assignment, Assignments, bootstrap_id
+from producers.records.inventory import InventoryStore
 from tests.pull.conftest import PullPlane
 
 MOTD = "etc/motd"

@@ -13,7 +13,7 @@ import yaml
 from broker_config import CHANGES_EXCHANGE
 from contracts import DesiredState
 from contracts.truth import RenderedState, canonical_bytes
-from producers.assignments import Assignments
+from producers.pull.assignments import Assignments
 from producers.truth.revisions import RevisionStore
 from producers.truth.source import load
 from tests.rollouts.conftest import Fleet

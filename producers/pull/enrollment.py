@@ -24,7 +24,7 @@ import redis
 from broker_config import redis_keys
 from contracts.checkins import Credentials
 from contracts.targets import Target
-from producers.inventory import INVENTORY_KEY
+from producers.records.inventory import INVENTORY_KEY
 from producers.truth.errors import UnknownRevision, UnknownTarget
 from producers.truth.revisions import RevisionStore
 

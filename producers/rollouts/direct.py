@@ -14,10 +14,10 @@ from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeFile, ChangeRequest, DesiredState, Selector, Target
 from contracts.changes import utcnow
 from contracts.telemetry import ATTR_CHANGE_ID, setup_tracing, tracer
+from producers.counters.sequences import next_sequences
 from producers.errors import SelectionError
-from producers.ledger import Ledger
-from producers.publisher import Publisher
-from producers.sequence import next_sequences
+from producers.messaging.publisher import Publisher
+from producers.records.ledger import Ledger
 
 
 def default_issuer() -> str:

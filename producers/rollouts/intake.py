@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from contracts import ChangeFile, ContractError, Target, limits
 from contracts.changes import utcnow
 from contracts.events import ChangeEvent
-from producers.changes import select
 from producers.errors import SelectionError
-from producers.planner import RolloutPlan, plan_rollout
+from producers.rollouts.direct import select
+from producers.rollouts.planner import RolloutPlan, plan_rollout
 from producers.truth.errors import UnknownRevision
 from producers.truth.revisions import RevisionStore
 

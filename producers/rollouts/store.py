@@ -21,7 +21,7 @@ from contracts.changes import utcnow
 from contracts.events import ChangeEvent, RolloutState
 from contracts.redaction import has_sensitive, redact
 from contracts.state import DesiredState
-from producers.planner import RolloutPlan, Wave
+from producers.rollouts.planner import RolloutPlan, Wave
 
 #: Sorted set of every rollout id, by creation time.
 ROLLOUTS_KEY = redis_keys.ROLLOUTS

@@ -32,19 +32,19 @@ from contracts.changes import utcnow
 from contracts.events import RolloutState
 from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
 from contracts.truth import Layer, RenderedState
-from producers.assignments import Assignments
-from producers.checkins import CheckinDesk
+from producers.counters.pacing import Pacer
+from producers.counters.sequences import next_sequences
 from producers.errors import PublishError
-from producers.failures import infrastructure
-from producers.intake import Refusal, parse_event, plan_event
-from producers.inventory import InventoryStore
-from producers.ledger import Ledger
-from producers.pacing import Pacer
-from producers.publisher import Publisher
-from producers.reconnect import serve_until_stopped
-from producers.replies import Replies
-from producers.rollout import Rollout, RolloutBook, failures
-from producers.sequence import next_sequences
+from producers.messaging.failures import infrastructure
+from producers.messaging.publisher import Publisher
+from producers.messaging.serving import serve_until_stopped
+from producers.pull.assignments import Assignments
+from producers.pull.desk import CheckinDesk
+from producers.pull.replies import Replies
+from producers.records.inventory import InventoryStore
+from producers.records.ledger import Ledger
+from producers.rollouts.intake import Refusal, parse_event, plan_event
+from producers.rollouts.store import Rollout, RolloutBook, failures
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")

@@ -18,10 +18,10 @@ from broker_config.connections import connect_broker, connect_redis
 from broker_config.dead_letters import dead_letter_delivery
 from contracts import ContractError, OutcomeEvent, limits
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
-from producers.compliance import Compliance
-from producers.failures import infrastructure
-from producers.ledger import Ledger
-from producers.reconnect import serve_until_stopped
+from producers.messaging.failures import infrastructure
+from producers.messaging.serving import serve_until_stopped
+from producers.records.compliance import Compliance
+from producers.records.ledger import Ledger
 
 log = logging.getLogger("provision.aggregator")
 

@@ -23,8 +23,8 @@ from rich.progress import (
 
 from broker_config import redis_keys
 from contracts.events import RolloutState
-from producers.ledger import ChangeStatus, Ledger
-from producers.rollout import RolloutBook, failures
+from producers.records.ledger import ChangeStatus, Ledger
+from producers.rollouts.store import RolloutBook, failures
 
 POLL_INTERVAL_S = 0.1
 #: States after which no more requests are published.

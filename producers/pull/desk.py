@@ -37,11 +37,11 @@ from pydantic import ValidationError
 from broker_config import redis_keys
 from contracts import ContractError, Target, limits
 from contracts.checkins import CheckinReply, CheckinRequest
-from producers.assignments import Assignment, Assignments
-from producers.compliance import Compliance
-from producers.enrollment import Enrollment
-from producers.inventory import INVENTORY_KEY
-from producers.pacing import Pacer
+from producers.counters.pacing import Pacer
+from producers.pull.assignments import Assignment, Assignments
+from producers.pull.enrollment import Enrollment
+from producers.records.compliance import Compliance
+from producers.records.inventory import INVENTORY_KEY
 from producers.truth.errors import UnknownRevision, UnknownTarget
 from producers.truth.revisions import RevisionStore
 

@@ -20,8 +20,8 @@ from broker_config import CHECKINS_QUEUE, Endpoints
 from broker_config.connections import connect_broker
 from broker_config.dead_letters import dead_letter_delivery
 from contracts.checkins import CheckinReply
-from producers.checkins import REFUSED, CheckinDesk, Malformed, is_direct_reply_to
-from producers.failures import infrastructure
+from producers.messaging.failures import infrastructure
+from producers.pull.desk import REFUSED, CheckinDesk, Malformed, is_direct_reply_to
 
 log = logging.getLogger("provision.replies")
 

@@ -19,7 +19,8 @@ from producers.cli.options import parse_selector, selector_option
 from producers.errors import UnknownChange
 from producers.records.inventory import InventoryStore
 from producers.rollouts.progress import watch
-from producers.rollouts.store import RolloutBook, status_json
+from producers.rollouts.status import status_json
+from producers.rollouts.store import RolloutBook
 
 
 @cli.command()

@@ -263,36 +263,6 @@ def _plan_from(text: str) -> RolloutPlan:
     )
 
 
-def status_json(book: RolloutBook, change_id: str) -> dict[str, Any]:
-    """The `provision rollout status --json` object."""
-    rollout = book.load(change_id)
-    if rollout is None:
-        return {"rollout_id": change_id, "state": None, "reason": "unknown rollout", "waves": []}
-    counts = book.wave_counts(rollout) if rollout.plan.waves else []
-    meta = book.meta(change_id)
-    return {
-        "rollout_id": change_id,
-        "revision": rollout.revision,
-        "state": rollout.state.value,
-        "reason": rollout.reason,
-        "wave": rollout.wave,
-        "issued_by": meta.get("issued_by"),
-        "created_at": meta.get("created_at"),
-        "updated_at": meta.get("updated_at"),
-        "published": book.published_count(change_id),
-        "waves": [
-            {
-                "index": w.index,
-                "targets": list(w.targets),
-                "size": len(w.targets),
-                "max_failures": w.max_failures,
-                "counts": c,
-            }
-            for w, c in zip(rollout.plan.waves, counts, strict=True)
-        ],
-    }
-
-
 def _redacted_json(event: ChangeEvent) -> str:
     """The event as the book keeps it: no sensitive path's content, a digest instead."""
     document = event.model_dump(mode="json")

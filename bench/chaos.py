@@ -50,8 +50,8 @@ import redis
 
 from broker_config import CHANGES_EXCHANGE, declare, region_queue
 from contracts import ChangeRequest, DesiredState, Target
-from producers.dlq import DeadLetters
-from producers.publisher import Publisher, task_message
+from producers.messaging.dlq import DeadLetters
+from producers.messaging.publisher import Publisher, task_message
 
 REGION = "chaos"
 VHOST = "provision-chaos"

@@ -24,10 +24,11 @@ from bench.section import Section
 from bench.stats import median, percentile
 from broker_config import Endpoints
 from broker_config.connections import connect_broker, connect_redis
+from broker_config.redis_keys import change_key
 from contracts import ChangeRequest, DesiredState, FileSpec, Target
 from contracts.changes import utcnow
-from producers.ledger import Ledger, change_key
-from producers.publisher import Publisher
+from producers.messaging.publisher import Publisher
+from producers.records.ledger import Ledger
 
 log = logging.getLogger("bench")
 

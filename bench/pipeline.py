@@ -1,7 +1,8 @@
 """Our pipeline, driven the way a user drives it: regional worker, aggregator, real publisher.
 
-Changes go out through `producers.changes.publish_change` (or `producers.publisher.Publisher`
-for single-target changes), never through a faster path of the harness's own.
+Changes go out through `producers.rollouts.direct.publish_change` (or
+`producers.messaging.publisher.Publisher` for single-target changes), never through a faster path
+of the harness's own.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from bench.processes import Child, Children, wait_for_consumers
 from bench.sandbox import Sandbox
 from broker_config import RESULTS_QUEUE, Endpoints, region_queue
 from contracts import ChangeFile, FileSpec, OutcomeStatus, Target
-from producers.changes import publish_change
-from producers.ledger import Ledger
+from producers.records.ledger import Ledger
+from producers.rollouts.direct import publish_change
 
 ENVIRONMENT = "bench"
 ISSUER = "bench@localhost"

@@ -19,7 +19,7 @@ from bench.section import Section
 from bench.stats import median, paired_ratio
 from broker_config import Endpoints
 from broker_config.connections import connect_redis
-from producers.ledger import Ledger
+from producers.records.ledger import Ledger
 
 log = logging.getLogger("bench")
 

@@ -145,7 +145,7 @@ class ChangeEvent(BaseModel):
         return self
 
     @property
-    def rollout_id(self) -> str:
+    def change_id(self) -> str:
         return str(self.event_id)
 
 

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from contracts import limits
 
@@ -77,7 +85,11 @@ class OutcomeEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    event_id: str = Field(description="Unique per event; recording it twice changes nothing.")
+    outcome_id: str = Field(
+        validation_alias=AliasChoices("outcome_id", "event_id"),
+        description="The outcome's own id: unique per event; recording it twice changes "
+        "nothing. Was `event_id`, which is still accepted on input.",
+    )
     change_id: str
     target: str
     status: OutcomeStatus

@@ -23,6 +23,7 @@ import json
 from typing import Any
 
 from pydantic import (
+    AliasChoices,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -141,9 +142,16 @@ class SourceBundle(BaseModel):
 class Revision(BaseModel):
     """One published, immutable version of the source of truth."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", serialize_by_alias=True)
 
-    sequence: int = Field(ge=1, description="Increases by one with every new revision.")
+    #: Called `number` in code, so that "sequence" means only the request fence; the JSON
+    #: key stays `sequence` (read and written), as the CLI and the stored data have it.
+    number: int = Field(
+        ge=1,
+        validation_alias=AliasChoices("number", "sequence"),
+        serialization_alias="sequence",
+        description="Increases by one with every new revision.",
+    )
     content_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     author: Text
     message: Text

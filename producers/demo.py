@@ -19,11 +19,11 @@ from broker_config import Endpoints, declare
 from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeFile, Selector, Target
 from producers.children import Children
-from producers.events import publish_event
-from producers.intake import event_from_file
-from producers.ledger import Ledger
-from producers.progress import Settled, wait_for
-from producers.rollout import RolloutBook
+from producers.messaging.emitter import publish_event
+from producers.records.ledger import Ledger
+from producers.rollouts.intake import event_from_file
+from producers.rollouts.progress import Settled, wait_for
+from producers.rollouts.store import RolloutBook
 
 REGIONS = ("eu", "us")
 STATE_DIR_ENV = "PROVISION_STATE_DIR"
@@ -134,7 +134,7 @@ def run_demo(
             end = wait_for(
                 RolloutBook(client),
                 Ledger(client),
-                event.rollout_id,
+                event.change_id,
                 timeout_s=timeout_s,
                 show=show,
             )

@@ -26,10 +26,10 @@ from broker_config import (
     EVENTS_EXCHANGE,
     RESULTS_EXCHANGE,
 )
+from broker_config.redis_keys import change_key, rollout_key
 from contracts.dead import reason_of
 from contracts.events import RolloutState
-from producers.ledger import change_key
-from producers.rollout import RolloutBook, rollout_key
+from producers.rollouts.store import RolloutBook
 
 EXCHANGE = {
     Entry.EVENTS: EVENTS_EXCHANGE,

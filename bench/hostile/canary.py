@@ -17,8 +17,8 @@ import redis
 
 from contracts import FileSpec, Target
 from contracts.events import ChangeEvent
-from producers.events import publish_event
-from producers.ledger import Ledger
+from producers.messaging.emitter import publish_event
+from producers.records.ledger import Ledger
 
 GOOD = {"changed", "converged"}
 PATH = "/etc/canary.conf"

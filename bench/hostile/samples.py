@@ -103,7 +103,7 @@ def task_body(req: Any, embed: dict[str, Any] | None = None) -> bytes:
 
 def outcome(change_id: str, target_id: str, **override: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "event_id": str(uuid.uuid4()),
+        "outcome_id": str(uuid.uuid4()),
         "change_id": change_id,
         "target": target_id,
         "status": "converged",

@@ -14,10 +14,10 @@ from broker_config import Endpoints
 from broker_config.connections import connect_redis
 from contracts import Target
 from producers.cli import cli
-from producers.cli.selectors import parse_selector, selector_option
-from producers.compliance import Compliance, counts
-from producers.enrollment import Enrollment, write_credentials
-from producers.inventory import InventoryStore
+from producers.cli.options import parse_selector, selector_option
+from producers.pull.enrollment import Enrollment, write_credentials
+from producers.records.compliance import Compliance, counts
+from producers.records.inventory import InventoryStore
 from producers.truth.errors import UnknownRevision
 from producers.truth.revisions import RevisionStore
 

@@ -15,17 +15,17 @@ from broker_config import Endpoints
 from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeFile, ContractError, ExitCode, OutcomeStatus, load_document
 from contracts.events import ChangeEvent, RolloutState
-from producers.changes import default_issuer
 from producers.cli import cli
-from producers.cli.selectors import parse_selector, selector_option
+from producers.cli.options import parse_selector, selector_option
 from producers.errors import SelectionError
-from producers.events import publish_event
-from producers.intake import Refusal, event_from_file, plan_event
-from producers.inventory import InventoryStore
-from producers.ledger import ChangeStatus, Ledger
-from producers.progress import Settled, wait_for
-from producers.publisher import Publisher
-from producers.rollout import RolloutBook
+from producers.messaging.emitter import publish_event
+from producers.messaging.publisher import Publisher
+from producers.records.inventory import InventoryStore
+from producers.records.ledger import ChangeStatus, Ledger
+from producers.rollouts.direct import default_issuer
+from producers.rollouts.intake import Refusal, event_from_file, plan_event
+from producers.rollouts.progress import Settled, wait_for
+from producers.rollouts.store import RolloutBook
 from producers.truth.revisions import RevisionStore
 
 #: Statuses that make `apply --wait` and `demo` exit non-zero.
@@ -132,27 +132,27 @@ def apply(
     finally:
         if connection.is_open:
             connection.close()
-    rid = event.rollout_id
+    change_id = event.change_id
     result: dict[str, object] = {
-        "change_id": rid,
+        "change_id": change_id,
         "targets": [t.id for t in targets],
         "waves": [len(w.targets) for w in plan.waves],
         "dry_run": dry_run,
     }
     if not as_json:
         click.echo(
-            f"change {rid}: {len(targets)} target(s) in {len(plan.waves)} wave(s)"
+            f"change {change_id}: {len(targets)} target(s) in {len(plan.waves)} wave(s)"
             f"{' (dry run)' if dry_run else ''}"
         )
     code = ExitCode.OK
     if wait:
-        end = wait_for(RolloutBook(client), Ledger(client), rid, timeout_s=timeout_s)
+        end = wait_for(RolloutBook(client), Ledger(client), change_id, timeout_s=timeout_s)
         code = exit_code_of(end)
         if end.status is not None:
             result = {**end.status.as_json(), "finished": end.finished}
         result.update(
             {
-                "change_id": rid,
+                "change_id": change_id,
                 "state": end.state.value if end.state else None,
                 "reason": end.reason,
                 "finished": end.finished,
@@ -168,7 +168,7 @@ def apply(
             if not end.finished:
                 click.echo(
                     f"timed out after {timeout_s:g}s (is `provision controller` "
-                    f"running?); `provision status {rid}` follows up",
+                    f"running?); `provision status {change_id}` follows up",
                     err=True,
                 )
     if as_json:

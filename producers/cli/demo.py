@@ -9,10 +9,10 @@ import click
 from rich.console import Console
 
 from contracts import ExitCode
-from producers.changes import default_issuer
 from producers.cli import cli
 from producers.cli.changes import exit_code_of, render
 from producers.demo import default_state_dir, run_demo
+from producers.rollouts.direct import default_issuer
 
 
 @cli.command()

@@ -12,7 +12,7 @@ from broker_config import Endpoints
 from broker_config.connections import connect_broker
 from contracts import ExitCode
 from producers.cli import cli
-from producers.dlq import DeadLetter, DeadLetters
+from producers.messaging.dlq import DeadLetter, DeadLetters
 
 
 def _open() -> tuple[object, DeadLetters]:

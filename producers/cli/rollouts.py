@@ -15,11 +15,12 @@ from contracts import ExitCode, load_document
 from contracts.events import RolloutState
 from contracts.inventory import Inventory
 from producers.cli import cli
-from producers.cli.selectors import parse_selector, selector_option
+from producers.cli.options import parse_selector, selector_option
 from producers.errors import UnknownChange
-from producers.inventory import InventoryStore
-from producers.progress import watch
-from producers.rollout import RolloutBook, status_json
+from producers.records.inventory import InventoryStore
+from producers.rollouts.progress import watch
+from producers.rollouts.status import status_json
+from producers.rollouts.store import RolloutBook
 
 
 @cli.command()
@@ -39,7 +40,7 @@ from producers.rollout import RolloutBook, status_json
 )
 def controller(checkin_rate: float, checkin_burst: int) -> None:
     """Drive rollouts from provision.events and answer pull agents, until stopped."""
-    from producers.controller import run_controller
+    from producers.rollouts.controller import run_controller
 
     run_controller(
         Endpoints.from_env(), checkin_rate_per_s=checkin_rate, checkin_burst=checkin_burst
@@ -102,19 +103,19 @@ def _book() -> RolloutBook:
 
 
 @rollout.command("status")
-@click.argument("rollout_id")
+@click.argument("change_id", metavar="CHANGE_ID")
 @click.option("--json", "as_json", is_flag=True)
-def rollout_status(rollout_id: str, as_json: bool) -> None:
+def rollout_status(change_id: str, as_json: bool) -> None:
     """State, reason and per-wave counts of a rollout."""
-    status = status_json(_book(), rollout_id)
+    status = status_json(_book(), change_id)
     if status["state"] is None:
-        raise UnknownChange(f"no rollout {rollout_id!r}")
+        raise UnknownChange(f"no rollout {change_id!r}")
     if as_json:
         click.echo(json.dumps(status))
         return
     console = Console()
     console.print(
-        f"rollout {rollout_id}: [bold]{status['state']}[/bold] {status['reason']}".rstrip()
+        f"rollout {change_id}: [bold]{status['state']}[/bold] {status['reason']}".rstrip()
     )
     table = Table()
     for column in ("wave", "targets", "max failures", "counts"):
@@ -126,51 +127,51 @@ def rollout_status(rollout_id: str, as_json: bool) -> None:
 
 
 @rollout.command("watch")
-@click.argument("rollout_id")
+@click.argument("change_id", metavar="CHANGE_ID")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None)
-def rollout_watch(rollout_id: str, timeout_s: float | None) -> None:
+def rollout_watch(change_id: str, timeout_s: float | None) -> None:
     """Live progress bars per wave: done, failed, in flight, remaining, rate, ETA."""
     book = _book()
-    state = watch(book, rollout_id, console=Console(), timeout_s=timeout_s)
+    state = watch(book, change_id, console=Console(), timeout_s=timeout_s)
     if state is None:
-        raise UnknownChange(f"no rollout {rollout_id!r}")
-    reason = book.meta(rollout_id).get("reason", "")
+        raise UnknownChange(f"no rollout {change_id!r}")
+    reason = book.meta(change_id).get("reason", "")
     click.echo(f"rollout {state.value}{': ' + reason if reason else ''}")
     raise SystemExit(int(ExitCode.OK if state == RolloutState.COMPLETED else ExitCode.FAILED))
 
 
-def _steer(rollout_id: str, to: RolloutState, allowed: set[RolloutState], why: str) -> None:
+def _steer(change_id: str, to: RolloutState, allowed: set[RolloutState], why: str) -> None:
     book = _book()
-    meta = book.meta(rollout_id)
+    meta = book.meta(change_id)
     if not meta.get("state"):
-        raise UnknownChange(f"no rollout {rollout_id!r}")
+        raise UnknownChange(f"no rollout {change_id!r}")
     now = RolloutState(meta["state"])
     if now not in allowed:
-        raise click.UsageError(f"rollout {rollout_id} is {now.value}; cannot {why} it")
-    book.set_state(rollout_id, to, "" if to == RolloutState.RUNNING else f"{to.value} by operator")
-    click.echo(f"rollout {rollout_id}: {now.value} -> {to.value}")
+        raise click.UsageError(f"rollout {change_id} is {now.value}; cannot {why} it")
+    book.set_state(change_id, to, "" if to == RolloutState.RUNNING else f"{to.value} by operator")
+    click.echo(f"rollout {change_id}: {now.value} -> {to.value}")
 
 
 @rollout.command("pause")
-@click.argument("rollout_id")
-def rollout_pause(rollout_id: str) -> None:
+@click.argument("change_id", metavar="CHANGE_ID")
+def rollout_pause(change_id: str) -> None:
     """Publish nothing more until resumed; requests in flight finish."""
-    _steer(rollout_id, RolloutState.PAUSED, {RolloutState.RUNNING, RolloutState.PLANNED}, "pause")
+    _steer(change_id, RolloutState.PAUSED, {RolloutState.RUNNING, RolloutState.PLANNED}, "pause")
 
 
 @rollout.command("resume")
-@click.argument("rollout_id")
-def rollout_resume(rollout_id: str) -> None:
+@click.argument("change_id", metavar="CHANGE_ID")
+def rollout_resume(change_id: str) -> None:
     """Carry on from where the rollout was paused."""
-    _steer(rollout_id, RolloutState.RUNNING, {RolloutState.PAUSED}, "resume")
+    _steer(change_id, RolloutState.RUNNING, {RolloutState.PAUSED}, "resume")
 
 
 @rollout.command("abort")
-@click.argument("rollout_id")
-def rollout_abort(rollout_id: str) -> None:
+@click.argument("change_id", metavar="CHANGE_ID")
+def rollout_abort(change_id: str) -> None:
     """Stop for good: nothing more is published; requests in flight finish."""
     _steer(
-        rollout_id,
+        change_id,
         RolloutState.ABORTED,
         {RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.PLANNED, RolloutState.HALTED},
         "abort",

@@ -53,6 +53,6 @@ def broker_declare(regions: tuple[str, ...]) -> None:
 @cli.command()
 def aggregator() -> None:
     """Record outcome events from provision.results in Redis, until stopped."""
-    from producers.aggregator import run_aggregator
+    from producers.records.aggregator import run_aggregator
 
     run_aggregator(Endpoints.from_env())

@@ -1,6 +1,6 @@
-"""`provision state publish|show|diff|revisions` and `provision waiver add|list|remove`.
+"""`provision state publish|show|diff|revisions` (`provision waiver` is in cli/waiver.py).
 
-REV is a sequence number or `latest`. `state show --json` prints the exact canonical bytes
+REV is a revision number or `latest`. `state show --json` prints the exact canonical bytes
 a target is given (the bytes push and pull deliver), so `sha256sum` can compare them.
 """
 
@@ -9,25 +9,21 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from broker_config import Endpoints
 from broker_config.connections import connect_redis
-from contracts import ContractError
 from contracts.redaction import redact
-from contracts.truth import RenderedState, SourceBundle, Waiver, content_hash
-from producers.changes import default_issuer
+from contracts.truth import RenderedState, SourceBundle, content_hash
 from producers.cli import cli
-from producers.cli.selectors import parse_selector, selector_option
-from producers.inventory import InventoryStore
+from producers.records.inventory import InventoryStore
+from producers.rollouts.direct import default_issuer
 from producers.truth import source, waivers
 from producers.truth.diff import StateDiff, diff
 from producers.truth.errors import WaiverError
@@ -69,10 +65,10 @@ def _published_line(published: Published, changes: StateDiff | None) -> str:
     rev = published.revision
     if not published.created:
         return (
-            f"unchanged: identical to revision {rev.sequence} ({rev.content_hash[:19]}); "
+            f"unchanged: identical to revision {rev.number} ({rev.content_hash[:19]}); "
             "no new revision stored"
         )
-    line = f"revision {rev.sequence} ({rev.content_hash[:19]}) published by {rev.author}"
+    line = f"revision {rev.number} ({rev.content_hash[:19]}) published by {rev.author}"
     if changes is not None:
         line += (
             f": {len(changes.changed)} target(s) changed, {len(changes.targets_added)} added, "
@@ -89,14 +85,14 @@ def _publish(
     Layers pushed inline by change events carry over, so a publish from the directory
     never reverts a pushed change; the inventory in Redis follows the truth's.
     """
-    before = store.latest_sequence()
+    before = store.latest_number()
     if before and not bundle.layers:
         bundle = bundle.model_copy(update={"layers": store.bundle(before).layers})
     published = store.publish(bundle, author=author, message=message)
     InventoryStore(store.redis).load(bundle.inventory)
     changes = None
     if published.created and before:
-        changes = diff(store.bundle(before), before, bundle, published.revision.sequence)
+        changes = diff(store.bundle(before), before, bundle, published.revision.number)
     return published, changes
 
 
@@ -140,8 +136,8 @@ def publish(directory: Path, message: str, author: str | None, as_json: bool) ->
 def show(target: str, rev: str | None, as_json: bool) -> None:
     """Print the rendered desired state of TARGET at a revision."""
     store = _store()
-    sequence = store.resolve(rev)
-    raw = store.rendered(sequence, target)
+    number = store.resolve(rev)
+    raw = store.rendered(number, target)
     document = json.loads(raw)
     shown = redact(document)
     if as_json:
@@ -154,7 +150,7 @@ def show(target: str, rev: str | None, as_json: bool) -> None:
     RenderedState.model_validate_json(raw)  # what is shown is what an engine accepts
     digest = hashlib.sha256(raw).hexdigest()
     click.echo(
-        f"# target {target} at revision {sequence} ({len(raw)} canonical bytes, sha256:{digest})"
+        f"# target {target} at revision {number} ({len(raw)} canonical bytes, sha256:{digest})"
     )
     if shown is not document:
         click.echo("# sensitive paths: their content is shown as its sha256 and size")
@@ -196,7 +192,7 @@ def revisions(as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(
-            str(r.sequence),
+            str(r.number),
             r.content_hash[7:19],
             r.author,
             r.created_at.isoformat(timespec="seconds"),
@@ -215,11 +211,11 @@ def _base(store: RevisionStore, directory: Path | None) -> SourceBundle:
         if latest is None:
             store.resolve(None)  # raises: nothing published yet
         assert latest is not None
-        return store.bundle(latest.sequence)
+        return store.bundle(latest.number)
     bundle = source.load(directory)
     if latest is not None and content_hash(bundle) != latest.content_hash:
         raise WaiverError(
-            f"{directory} differs from revision {latest.sequence}; publish it first "
+            f"{directory} differs from revision {latest.number}; publish it first "
             f"(provision state publish {directory} -m ...) so no other edit rides along"
         )
     return bundle
@@ -245,117 +241,3 @@ def _commit(
             "(or use --dir), or the next `provision state publish` undoes this",
             err=True,
         )
-
-
-@cli.group()
-def waiver() -> None:
-    """Waivers: managed deviations with an owner and an expiry. Each edit is a revision."""
-
-
-_dir_option = click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Source directory to rewrite waivers.yaml in (must equal the latest revision).",
-)
-
-
-@waiver.command("add")
-@selector_option
-@click.option("--resource", required=True, help="Path of the covered resource.")
-@click.option("--owner", required=True, help="Who answers for the deviation.")
-@click.option("--reason", required=True, help="Why the deviation is allowed.")
-@click.option("--expires-at", required=True, help="ISO 8601 with a timezone, e.g. ...Z.")
-@click.option("--replace", is_flag=True, help="Replace a waiver with this selector+resource.")
-@_dir_option
-@click.option("-m", "--message", default=None, help="Revision message (default: generated).")
-@click.option("--author", default=None, help="Who publishes (default user@host).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def waiver_add(
-    selector: tuple[str, ...],
-    resource: str,
-    owner: str,
-    reason: str,
-    expires_at: str,
-    replace: bool,
-    directory: Path | None,
-    message: str | None,
-    author: str | None,
-    as_json: bool,
-) -> None:
-    """Add a waiver and publish the result as a new revision."""
-    try:
-        new = Waiver.model_validate(
-            {
-                "selector": parse_selector(selector),
-                "resource": resource,
-                "owner": owner,
-                "reason": reason,
-                "expires_at": expires_at,
-            }
-        )
-    except ValidationError as exc:
-        raise ContractError.from_validation("waiver add", exc) from exc
-    store = _store()
-    bundle = waivers.add(_base(store, directory), new, now=datetime.now(UTC), replace=replace)
-    message = message or (
-        f"waiver {'replace' if replace else 'add'} {new.id}: {new.resource} "
-        f"for {new.selector.describe()} (owner {new.owner}, until {new.expires_at:%Y-%m-%d})"
-    )
-    _commit(store, bundle, directory, author, message, as_json)
-
-
-@waiver.command("remove")
-@click.argument("waiver_id")
-@_dir_option
-@click.option("-m", "--message", default=None, help="Revision message (default: generated).")
-@click.option("--author", default=None, help="Who publishes (default user@host).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def waiver_remove(
-    waiver_id: str, directory: Path | None, message: str | None, author: str | None, as_json: bool
-) -> None:
-    """Remove waiver WAIVER_ID (see `provision waiver list`) as a new revision."""
-    store = _store()
-    bundle, gone = waivers.remove(_base(store, directory), waiver_id)
-    message = message or f"waiver remove {gone.id}: {gone.resource} for {gone.selector.describe()}"
-    _commit(store, bundle, directory, author, message, as_json)
-
-
-@waiver.command("list")
-@click.option("--rev", default=None, help="Revision number or 'latest' (default).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
-def waiver_list(rev: str | None, as_json: bool) -> None:
-    """The waivers of a revision, with their status (active or expired) and targets."""
-    store = _store()
-    sequence = store.resolve(rev)
-    bundle = store.bundle(sequence)
-    now = datetime.now(UTC)
-    rows = []
-    for w in bundle.waivers:
-        chosen = [t.id for t in bundle.inventory.targets if w.applies_to(t)]
-        rows.append(
-            {
-                "id": w.id,
-                **w.model_dump(mode="json", exclude_defaults=True),
-                "status": "expired" if w.expired(now) else "active",
-                "targets": chosen,
-            }
-        )
-    if as_json:
-        _print_json(rows)
-        return
-    table = Table(title=f"waivers at revision {sequence}", title_justify="left")
-    for column in ("id", "selector", "resource", "owner", "expires", "status", "reason"):
-        table.add_column(column, overflow="fold")
-    for w, row in zip(bundle.waivers, rows, strict=True):
-        table.add_row(
-            w.id,
-            w.selector.describe(),
-            w.resource,
-            w.owner,
-            w.expires_at.isoformat(timespec="seconds"),
-            row["status"],
-            w.reason,
-        )
-    Console().print(table)

@@ -58,7 +58,7 @@ def record(conn: psycopg.Connection, records: Sequence[OutcomeRecord]) -> list[s
     """
     unique: dict[str, OutcomeRecord] = {}
     for r in records:
-        unique.setdefault(clean(r.event.event_id, 200), r)
+        unique.setdefault(clean(r.event.outcome_id, 200), r)
     if not unique:
         return []
     columns: list[list[object]] = [[] for _ in range(16)]
@@ -100,7 +100,7 @@ def record(conn: psycopg.Connection, records: Sequence[OutcomeRecord]) -> list[s
             columns,
         ).fetchall()
     new = {row[0] for row in rows}
-    return [r.event.event_id for event_id, r in unique.items() if event_id in new]
+    return [r.event.outcome_id for event_id, r in unique.items() if event_id in new]
 
 
 def current(conn: psycopg.Connection, target: str) -> Stored | None:

@@ -36,7 +36,7 @@ class SourceInvalid(ContractError):
 
 
 class UnknownRevision(ProvisioningError):
-    """No revision with that sequence number (or none published yet)."""
+    """No revision with that number (or none published yet)."""
 
     exit_code = ExitCode.INPUT
 

@@ -2,7 +2,7 @@
 
 Keys (all under the ledger's `provision:` prefix):
 
-- `provision:state:revisions`: the latest sequence number (0 or absent: none yet);
+- `provision:state:revisions`: the latest revision number (0 or absent: none yet);
 - `provision:state:revision:<seq>`: a hash, written once: `content_hash`, `author`,
   `message`, `created_at` and `bundle` (the validated SourceBundle as canonical JSON);
 - `provision:state:revision:<seq>:rendered`: a hash, written once with the revision:
@@ -24,36 +24,27 @@ from typing import Any
 
 import redis
 
+from broker_config import redis_keys
+from broker_config.redis_keys import rendered_key, revision_key
 from contracts.truth import Layer, Revision, SourceBundle, canonical_bytes, content_hash
-from producers.ledger import PREFIX
 from producers.truth.errors import UnknownRevision, UnknownTarget
 from producers.truth.render import render_all
 
 #: Every key of the store starts with this; tests pass their own to stay apart.
-NAMESPACE = f"{PREFIX}:state"
-#: The latest sequence number.
-COUNTER_KEY = f"{NAMESPACE}:revisions"
+NAMESPACE = redis_keys.STATE
+#: The latest revision number.
+COUNTER_KEY = redis_keys.revisions_counter(NAMESPACE)
 _META = ("content_hash", "author", "message", "created_at")
-
-
-def revision_key(sequence: int, namespace: str = NAMESPACE) -> str:
-    """`provision:state:revision:<seq>`."""
-    return f"{namespace}:revision:{sequence}"
-
-
-def rendered_key(sequence: int, namespace: str = NAMESPACE) -> str:
-    """`provision:state:revision:<seq>:rendered`."""
-    return f"{revision_key(sequence, namespace)}:rendered"
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _revision(sequence: int, values: Any) -> Revision:
+def _revision(number: int, values: Any) -> Revision:
     """A Revision from the HMGET of its metadata fields."""
     meta: dict[str, Any] = dict(zip(_META, (_text(v) for v in values), strict=True))
-    return Revision.model_validate({"sequence": sequence, **meta})
+    return Revision.model_validate({"number": number, **meta})
 
 
 @dataclass(frozen=True)
@@ -72,8 +63,8 @@ class RevisionStore:
         self.namespace = namespace
         self.counter_key = f"{namespace}:revisions"
 
-    def _key(self, sequence: int) -> str:
-        return revision_key(sequence, self.namespace)
+    def _key(self, number: int) -> str:
+        return revision_key(number, self.namespace)
 
     def publish(
         self, bundle: SourceBundle, *, author: str, message: str, now: datetime | None = None
@@ -90,23 +81,23 @@ class RevisionStore:
             if latest and _text(pipe.hget(self._key(latest), "content_hash")) == digest:
                 outcome["existing"] = latest
                 return
-            sequence = latest + 1
-            pipe.watch(self.counter_key, self._key(sequence))
-            if pipe.exists(self._key(sequence)):
+            number = latest + 1
+            pipe.watch(self.counter_key, self._key(number))
+            if pipe.exists(self._key(number)):
                 if int(_text(pipe.get(self.counter_key) or 0)) != latest:
                     raise redis.WatchError("another revision was published meanwhile")
-                raise RuntimeError(f"{self._key(sequence)} exists; the counter is behind")
+                raise RuntimeError(f"{self._key(number)} exists; the counter is behind")
             revision = Revision(
-                sequence=sequence,
+                number=number,
                 content_hash=digest,
                 author=author,
                 message=message,
                 created_at=created_at,
             )
-            rendered = {k: v.decode() for k, v in render_all(bundle, sequence).items()}
+            rendered = {k: v.decode() for k, v in render_all(bundle, number).items()}
             pipe.multi()
             pipe.hset(
-                self._key(sequence),
+                self._key(number),
                 mapping={
                     "content_hash": digest,
                     "author": revision.author,
@@ -116,8 +107,8 @@ class RevisionStore:
                 },
             )
             if rendered:
-                pipe.hset(rendered_key(sequence, self.namespace), mapping=rendered)
-            pipe.set(self.counter_key, sequence)
+                pipe.hset(rendered_key(number, self.namespace), mapping=rendered)
+            pipe.set(self.counter_key, number)
             outcome["new"] = revision
 
         self.redis.transaction(attempt, self.counter_key)
@@ -131,7 +122,7 @@ class RevisionStore:
         Idempotent per event: if the latest revision already holds a layer of this event
         (a controller that crashed after recording it), that revision is returned.
         """
-        latest = self.latest_sequence()
+        latest = self.latest_number()
         if not latest:
             raise UnknownRevision("no revision published yet: nothing to layer on")
         bundle = self.bundle(latest)
@@ -140,18 +131,18 @@ class RevisionStore:
         layered = bundle.model_copy(update={"layers": (*bundle.layers, layer)})
         return self.publish(layered, author=author, message=f"event {layer.event_id}")
 
-    def latest_sequence(self) -> int:
-        """The latest sequence number, 0 when nothing is published."""
+    def latest_number(self) -> int:
+        """The latest revision number, 0 when nothing is published."""
         return int(_text(self.redis.get(self.counter_key) or 0))
 
     def latest(self) -> Revision | None:
         """The latest revision, or None."""
-        sequence = self.latest_sequence()
-        return self.get(sequence) if sequence else None
+        number = self.latest_number()
+        return self.get(number) if number else None
 
     def resolve(self, ref: str | int | None) -> int:
-        """A sequence from `3`, `"3"`, `"latest"` or None (latest). Raises UnknownRevision."""
-        latest = self.latest_sequence()
+        """A number from `3`, `"3"`, `"latest"` or None (latest). Raises UnknownRevision."""
+        latest = self.latest_number()
         if not latest:
             raise UnknownRevision(
                 "no revision published yet; run `provision state publish DIR -m MESSAGE`"
@@ -159,40 +150,40 @@ class RevisionStore:
         if ref is None or ref == "latest":
             return latest
         try:
-            sequence = int(ref)
+            number = int(ref)
         except ValueError:
             raise UnknownRevision(f"revision {ref!r} is not a number or 'latest'") from None
-        if not 1 <= sequence <= latest:
-            raise UnknownRevision(f"no revision {sequence} (revisions: 1..{latest})")
-        return sequence
+        if not 1 <= number <= latest:
+            raise UnknownRevision(f"no revision {number} (revisions: 1..{latest})")
+        return number
 
-    def get(self, sequence: int) -> Revision:
+    def get(self, number: int) -> Revision:
         """The metadata of one revision. Raises UnknownRevision."""
-        values = self.redis.hmget(self._key(sequence), list(_META))
+        values = self.redis.hmget(self._key(number), list(_META))
         if values[0] is None:
-            raise UnknownRevision(f"no revision {sequence} (latest: {self.latest_sequence()})")
-        return _revision(sequence, values)
+            raise UnknownRevision(f"no revision {number} (latest: {self.latest_number()})")
+        return _revision(number, values)
 
     def list(self) -> list[Revision]:
         """Every revision, oldest first."""
-        latest = self.latest_sequence()
+        latest = self.latest_number()
         pipe = self.redis.pipeline(transaction=False)
-        for sequence in range(1, latest + 1):
-            pipe.hmget(self._key(sequence), list(_META))
+        for number in range(1, latest + 1):
+            pipe.hmget(self._key(number), list(_META))
         rows = pipe.execute() if latest else []
         return [_revision(seq, row) for seq, row in enumerate(rows, start=1) if row[0] is not None]
 
-    def bundle(self, sequence: int) -> SourceBundle:
+    def bundle(self, number: int) -> SourceBundle:
         """The validated source bundle stored with a revision. Raises UnknownRevision."""
-        raw = self.redis.hget(self._key(sequence), "bundle")
+        raw = self.redis.hget(self._key(number), "bundle")
         if raw is None:
-            raise UnknownRevision(f"no revision {sequence} (latest: {self.latest_sequence()})")
+            raise UnknownRevision(f"no revision {number} (latest: {self.latest_number()})")
         return SourceBundle.model_validate_json(_text(raw))
 
-    def rendered(self, sequence: int, target_id: str) -> bytes:
+    def rendered(self, number: int, target_id: str) -> bytes:
         """The stored canonical bytes of one target's RenderedState at one revision."""
-        raw = self.redis.hget(rendered_key(sequence, self.namespace), target_id)
+        raw = self.redis.hget(rendered_key(number, self.namespace), target_id)
         if raw is None:
-            self.get(sequence)  # an unknown revision says so first
-            raise UnknownTarget(f"no target {target_id!r} at revision {sequence}")
+            self.get(number)  # an unknown revision says so first
+            raise UnknownTarget(f"no target {target_id!r} at revision {number}")
         return raw if isinstance(raw, bytes) else raw.encode()

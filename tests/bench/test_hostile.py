@@ -23,7 +23,7 @@ from bench.hostile.model import Ctx, Entry
 from contracts import ChangeFile, ChangeRequest, DesiredState, OutcomeEvent
 from contracts.checkins import CheckinRequest
 from contracts.events import ChangeEvent
-from producers.publisher import task_message
+from producers.messaging.publisher import task_message
 from producers.truth.source import load
 from tests.support import ROOT, need
 

@@ -13,7 +13,7 @@ import pytest
 from broker_config import RESULTS_QUEUE, TopologyMismatch, declare, region_queue
 from contracts import ChangeRequest, DesiredState, Target
 from producers.errors import PublishError, SelectionError
-from producers.publisher import Publisher, task_message
+from producers.messaging.publisher import Publisher, task_message
 
 
 def request_for(region: str) -> ChangeRequest:

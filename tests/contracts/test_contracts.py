@@ -52,7 +52,7 @@ def test_change_request_round_trips_through_json() -> None:
 def test_outcome_event_round_trips_and_lists_changes() -> None:
     now = datetime.now(UTC)
     event = OutcomeEvent(
-        event_id="e1",
+        outcome_id="e1",
         change_id="c1",
         target="web-1",
         status=OutcomeStatus.CHANGED,
@@ -69,6 +69,17 @@ def test_outcome_event_round_trips_and_lists_changes() -> None:
     )
     assert OutcomeEvent.model_validate_json(event.model_dump_json()) == event
     assert [c.path for c in event.changes] == ["/a"]
+
+
+def test_an_outcome_written_with_the_old_event_id_still_reads_and_writes_outcome_id() -> None:
+    now = datetime.now(UTC).isoformat()
+    old = {"event_id": "e1", "change_id": "c1", "target": "web-1", "status": "converged"}
+    event = OutcomeEvent.model_validate(
+        {**old, "worker": "w", "started_at": now, "finished_at": now}
+    )
+    assert event.outcome_id == "e1"
+    dumped = event.model_dump(mode="json")
+    assert dumped["outcome_id"] == "e1" and "event_id" not in dumped
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
@@ -139,3 +150,20 @@ def test_a_templated_file_survives_a_full_dump_as_on_the_wire() -> None:
         DesiredState.model_validate(
             {"resources": [{"kind": "file", "path": "/x", "template": "a", "content": "b"}]}
         )
+
+
+def test_a_revision_is_number_in_code_and_sequence_on_the_wire() -> None:
+    from contracts.truth import Revision
+
+    raw = {
+        "sequence": 3,
+        "content_hash": "sha256:" + "0" * 64,
+        "author": "a",
+        "message": "m",
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    revision = Revision.model_validate(raw)
+    assert revision.number == 3
+    dumped = revision.model_dump(mode="json")
+    assert dumped["sequence"] == 3 and "number" not in dumped
+    assert Revision.model_validate_json(revision.model_dump_json()) == revision

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from contracts import ContractError, limits
 from contracts.documents import read_document
 from contracts.events import RolloutPolicy
-from producers.checkins import is_direct_reply_to
+from producers.pull.desk import is_direct_reply_to
 from workers.delivery.admission import Refused, admit
 
 LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(

@@ -19,8 +19,8 @@ import redis
 
 from broker_config import declare
 from contracts import ChangeRequest, DesiredState, Target
-from producers.ledger import Ledger
-from producers.publisher import Publisher
+from producers.messaging.publisher import Publisher
+from producers.records.ledger import Ledger
 from tests.support import Process, drop_vhost, make_vhost, need, reachable, wait_until
 
 VHOST = f"provision-delivery-{os.getpid()}"

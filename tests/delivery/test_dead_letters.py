@@ -13,7 +13,7 @@ from typing import Any
 import pika
 
 from broker_config import CHANGES_EXCHANGE
-from producers.publisher import task_id, task_message
+from producers.messaging.publisher import task_id, task_message
 from tests.delivery.conftest import (
     append_effect,
     effects,

@@ -17,8 +17,8 @@ import pika
 from broker_config import CHANGES_EXCHANGE, DEAD_QUEUE, declare, region_queue
 from contracts import ChangeRequest, DesiredState, Target
 from contracts.dead import REASON
-from producers.ledger import Ledger
-from producers.publisher import task_message
+from producers.messaging.publisher import task_message
+from producers.records.ledger import Ledger
 from tests.pipeline.conftest import change_file, local_target
 from tests.support import ROOT, Process, wait_until
 

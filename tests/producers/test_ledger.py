@@ -10,16 +10,16 @@ import pytest
 
 from contracts import OutcomeEvent, OutcomeStatus
 from producers.errors import UnknownChange
-from producers.ledger import Ledger
+from producers.records.ledger import Ledger
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def event(
-    change_id: str, target: str, status: OutcomeStatus, at_s: float, event_id: str | None = None
+    change_id: str, target: str, status: OutcomeStatus, at_s: float, outcome_id: str | None = None
 ) -> OutcomeEvent:
     return OutcomeEvent(
-        event_id=event_id or str(uuid.uuid4()),
+        outcome_id=outcome_id or str(uuid.uuid4()),
         change_id=change_id,
         target=target,
         status=status,

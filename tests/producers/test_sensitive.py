@@ -15,11 +15,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from broker_config.redis_keys import rollout_key
 from contracts import Target
 from contracts.events import ChangeEvent, RolloutState
-from producers.dlq import DeadLetter
-from producers.planner import plan_rollout
-from producers.rollout import RolloutBook, rollout_key
+from producers.messaging.dlq import DeadLetter
+from producers.rollouts.planner import plan_rollout
+from producers.rollouts.store import RolloutBook
 from tests.support import ROOT
 
 SECRET = "db_password=hunter2"
@@ -41,8 +42,8 @@ def _event() -> ChangeEvent:
     )
 
 
-def _everything(redis_client: Any, rid: str) -> str:
-    keys = list(redis_client.scan_iter(f"{rollout_key(rid)}*"))
+def _everything(redis_client: Any, change_id: str) -> str:
+    keys = list(redis_client.scan_iter(f"{rollout_key(change_id)}*"))
     dump = [redis_client.hgetall(k) for k in keys if redis_client.type(k) == "hash"]
     return json.dumps(dump)
 
@@ -50,33 +51,33 @@ def _everything(redis_client: Any, rid: str) -> str:
 def test_a_rollout_book_keeps_no_secret_but_still_delivers_it(redis_client: Any) -> None:
     book = RolloutBook(redis_client)
     event = _event()
-    rid = event.rollout_id
+    change_id = event.change_id
     try:
         assert book.create(event, plan_rollout([TARGET], event.rollout), [TARGET])
-        stored = redis_client.hget(rollout_key(rid), "event")
+        stored = redis_client.hget(rollout_key(change_id), "event")
         assert "hunter2" not in stored and "0p3n" not in stored
         assert "sha256:" in stored
-        loaded = book.load(rid)
+        loaded = book.load(change_id)
         assert loaded is not None and loaded.event is not None
         assert loaded.event.resources[0].content == SECRET + "\n"  # what the waves deliver
-        book.set_state(rid, RolloutState.COMPLETED)
-        assert "hunter2" not in _everything(redis_client, rid)
+        book.set_state(change_id, RolloutState.COMPLETED)
+        assert "hunter2" not in _everything(redis_client, change_id)
     finally:
-        for key in redis_client.scan_iter(f"{rollout_key(rid)}*"):
+        for key in redis_client.scan_iter(f"{rollout_key(change_id)}*"):
             redis_client.delete(key)
 
 
 def test_a_rejected_event_is_recorded_redacted(redis_client: Any) -> None:
     book = RolloutBook(redis_client)
-    rid = str(uuid.uuid4())
-    raw = {"event_id": rid, "resources": RESOURCES, "bogus": 1}
+    change_id = str(uuid.uuid4())
+    raw = {"event_id": change_id, "resources": RESOURCES, "bogus": 1}
     try:
-        book.reject(rid, "bogus: extra inputs are not permitted", json.dumps(raw).encode())
-        stored = redis_client.hget(rollout_key(rid), "excerpt")
+        book.reject(change_id, "bogus: extra inputs are not permitted", json.dumps(raw).encode())
+        stored = redis_client.hget(rollout_key(change_id), "excerpt")
         assert stored and "hunter2" not in stored and "0p3n" not in stored
         assert "sensitive sha256:" in stored
     finally:
-        redis_client.delete(rollout_key(rid))
+        redis_client.delete(rollout_key(change_id))
 
 
 def test_dlq_show_redacts_the_body_and_celerys_reprs() -> None:

@@ -20,7 +20,7 @@ import redis
 from contracts import FileSpec, Target
 from contracts.inventory import Inventory
 from contracts.truth import RoleFile, SourceBundle
-from producers.assignments import ASSIGNED_KEY
+from producers.pull.assignments import ASSIGNED_KEY
 from producers.truth.revisions import RevisionStore
 from tests.support import ROOT, Process, drop_vhost, make_vhost, need, reachable, wait_until
 
@@ -71,7 +71,7 @@ class PullPlane:
             inventory=Inventory(targets=tuple(self.targets)),
             roles={"base": RoleFile(resources=(FileSpec(path="/etc/motd", content=motd),))},
         )
-        return self.store.publish(bundle, author="tests", message=motd).revision.sequence
+        return self.store.publish(bundle, author="tests", message=motd).revision.number
 
     def assign(self, target_ids: list[str], revision: int, change_id: str = "tests") -> None:
         """Assign as a rollout would, or backwards (as after Redis lost its assignments)."""

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contracts import OutcomeEvent, OutcomeStatus
-from producers.checkins import REFUSALS_KEY
-from producers.compliance import Compliance
+from producers.pull.desk import REFUSALS_KEY
+from producers.records.compliance import Compliance
 from tests.pull.conftest import PullPlane
 from workers.pull.state import AgentState
 

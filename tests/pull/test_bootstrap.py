@@ -8,8 +8,8 @@ published.
 from __future__ import annotations
 
 from contracts.inventory import Inventory
-from producers.assignments import Assignment, Assignments, bootstrap_id
-from producers.inventory import InventoryStore
+from producers.pull.assignments import Assignment, Assignments, bootstrap_id
+from producers.records.inventory import InventoryStore
 from tests.pull.conftest import PullPlane
 
 MOTD = "etc/motd"
@@ -17,7 +17,7 @@ FRESH = ["p00", "p01", "p02"]
 
 
 def test_a_target_that_applied_nothing_is_pending_never_aligned(plane: PullPlane) -> None:
-    assert plane.store.latest_sequence() == 0
+    assert plane.store.latest_number() == 0
     InventoryStore(plane.redis).load(Inventory(targets=tuple(plane.targets)))
     plane.enroll("p03")
 

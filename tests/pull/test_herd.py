@@ -8,8 +8,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from producers.checkins import ADMISSIONS_KEY
-from producers.enrollment import Enrollment, write_credentials
+from producers.pull.desk import ADMISSIONS_KEY
+from producers.pull.enrollment import Enrollment, write_credentials
 from tests.pull.conftest import BURST, HERD, RATE_PER_S, PullPlane
 from tests.support import wait_until
 from workers.pull.agent import Agent, PullResult

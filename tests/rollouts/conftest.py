@@ -57,16 +57,14 @@ class Fleet:
         )
         connection.close()
 
-    def state(self, rollout_id: str) -> dict[str, str]:
-        return self.redis.hgetall(f"provision:rollout:{rollout_id}")
+    def state(self, change_id: str) -> dict[str, str]:
+        return self.redis.hgetall(f"provision:rollout:{change_id}")
 
-    def wait_state(self, rollout_id: str, states: set[str], timeout_s: float = 60) -> str:
+    def wait_state(self, change_id: str, states: set[str], timeout_s: float = 60) -> str:
         return wait_until(
-            lambda: (
-                self.state(rollout_id).get("state") in states and self.state(rollout_id)["state"]
-            ),
+            lambda: self.state(change_id).get("state") in states and self.state(change_id)["state"],
             timeout_s,
-            f"rollout {rollout_id} to reach {states}",
+            f"rollout {change_id} to reach {states}",
         )
 
 

@@ -24,7 +24,7 @@ from broker_config import (
 )
 from contracts import ChangeRequest, DesiredState, Target
 from contracts.dead import REASON
-from producers.publisher import task_message
+from producers.messaging.publisher import task_message
 from tests.rollouts.conftest import Fleet, event, targets
 from tests.support import Process, wait_until
 

@@ -6,7 +6,7 @@ import pytest
 
 from contracts import Target
 from contracts.events import RolloutPolicy
-from producers.planner import PlanError, failure_budget, plan_rollout, wave_bounds
+from producers.rollouts.planner import PlanError, failure_budget, plan_rollout, wave_bounds
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import yaml
 from broker_config import CHANGES_EXCHANGE
 from contracts import DesiredState
 from contracts.truth import RenderedState, canonical_bytes
-from producers.assignments import Assignments
+from producers.pull.assignments import Assignments
 from producers.truth.revisions import RevisionStore
 from producers.truth.source import load
 from tests.rollouts.conftest import Fleet
@@ -79,7 +79,7 @@ def test_a_pushed_revision_carries_the_stored_rendering_byte_for_byte(
     tmp_path: Path, fleet: Fleet, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["r1", "r2"])
-    revision = truth.publish(load(source), author="t", message="first").revision.sequence
+    revision = truth.publish(load(source), author="t", message="first").revision.number
     connection, channel, copies = request_copies(fleet)
     event = {
         "event_id": "8a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d",
@@ -111,7 +111,7 @@ def test_an_inline_push_is_recorded_as_a_layer_and_survives_the_next_publish(
     tmp_path: Path, fleet: Fleet, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["l1", "l2"])
-    base = truth.publish(load(source), author="t", message="base").revision.sequence
+    base = truth.publish(load(source), author="t", message="base").revision.number
     event = {
         "event_id": "1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7a8b",
         "issued_by": "svc",
@@ -120,7 +120,7 @@ def test_an_inline_push_is_recorded_as_a_layer_and_survives_the_next_publish(
     }
     fleet.emit(event)
     assert fleet.wait_state(event["event_id"], {"completed", "halted"}) == "completed"
-    layered = truth.latest_sequence()
+    layered = truth.latest_number()
     assert layered == base + 1
     assert truth.get(layered).message == f"event {event['event_id']}"
     shown = RenderedState.model_validate_json(truth.rendered(layered, "l1"))
@@ -132,7 +132,7 @@ def test_an_inline_push_is_recorded_as_a_layer_and_survives_the_next_publish(
     from producers.cli.state import _publish
 
     republished, _ = _publish(truth, load(source), "t", "again from the directory")
-    again = RenderedState.model_validate_json(truth.rendered(republished.revision.sequence, "l1"))
+    again = RenderedState.model_validate_json(truth.rendered(republished.revision.number, "l1"))
     assert "/etc/hotfix" in [r.path for r in again.desired.resources], "a publish keeps it"
 
 
@@ -140,7 +140,7 @@ def test_a_halted_rollout_leaves_later_waves_on_their_old_revision(
     tmp_path: Path, fleet: Fleet, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["h0", "h1", "h2"], missing=("h0",))
-    first = truth.publish(load(source), author="t", message="one").revision.sequence
+    first = truth.publish(load(source), author="t", message="one").revision.number
     assignments = Assignments(fleet.redis)
     for target in ("h0", "h1", "h2"):
         assignments.assign(target, first, "earlier")
@@ -149,7 +149,7 @@ def test_a_halted_rollout_leaves_later_waves_on_their_old_revision(
             {"resources": [{"kind": "file", "path": "/etc/web.conf", "content": "v2\n"}]}
         )
     )
-    second = truth.publish(load(source), author="t", message="two").revision.sequence
+    second = truth.publish(load(source), author="t", message="two").revision.number
     event = {
         "event_id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
         "issued_by": "t",
@@ -169,13 +169,13 @@ def test_pushing_an_older_revision_than_the_applied_one_is_superseded(
     tmp_path: Path, fleet: Fleet, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["s1"])
-    old = truth.publish(load(source), author="t", message="old").revision.sequence
+    old = truth.publish(load(source), author="t", message="old").revision.number
     (source / "roles" / "web.yaml").write_text(
         yaml.safe_dump(
             {"resources": [{"kind": "file", "path": "/etc/web.conf", "content": "new\n"}]}
         )
     )
-    new = truth.publish(load(source), author="t", message="new").revision.sequence
+    new = truth.publish(load(source), author="t", message="new").revision.number
     newer = {"event_id": "3d4e5f6a-7b8c-4d9e-8f0a-1b2c3d4e5f6a", "issued_by": "t", "revision": new}
     fleet.emit(newer)
     assert fleet.wait_state(newer["event_id"], {"completed", "halted"}) == "completed"

@@ -31,27 +31,27 @@ def provision(fleet: Fleet, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def status(fleet: Fleet, rollout_id: str) -> dict[str, Any]:
-    done = provision(fleet, "rollout", "status", rollout_id, "--json")
+def status(fleet: Fleet, change_id: str) -> dict[str, Any]:
+    done = provision(fleet, "rollout", "status", change_id, "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-def outcomes(fleet: Fleet, rollout_id: str) -> dict[str, dict[str, Any]]:
-    raw = fleet.redis.hgetall(f"provision:change:{rollout_id}:outcomes")
+def outcomes(fleet: Fleet, change_id: str) -> dict[str, dict[str, Any]]:
+    raw = fleet.redis.hgetall(f"provision:change:{change_id}:outcomes")
     return {target: json.loads(value) for target, value in raw.items()}
 
 
 def test_an_event_from_a_plain_pika_client_rolls_out_in_waves(tmp_path: Path, fleet: Fleet) -> None:
     body = event(targets(tmp_path, 5), waves=[1, "50%", "100%"])
     fleet.emit(body)
-    rid = body["event_id"]
-    assert fleet.wait_state(rid, {"completed", "halted"}) == "completed"
-    result = status(fleet, rid)
+    change_id = body["event_id"]
+    assert fleet.wait_state(change_id, {"completed", "halted"}) == "completed"
+    result = status(fleet, change_id)
     assert [w["size"] for w in result["waves"]] == [1, 2, 2]
     assert all(w["counts"]["changed"] == w["size"] for w in result["waves"])
     assert (tmp_path / "t04" / "etc/motd").read_text() == "hi\n"
-    watched = provision(fleet, "rollout", "watch", rid, "--timeout", "20")
+    watched = provision(fleet, "rollout", "watch", change_id, "--timeout", "20")
     assert watched.returncode == 0, watched.stderr
     assert "wave 2" in watched.stdout and "rollout completed" in watched.stdout
 
@@ -61,15 +61,15 @@ def test_a_failing_canary_halts_the_rollout_and_no_later_wave_is_published(
 ) -> None:
     body = event(targets(tmp_path, 6, prefix="c", missing=("c00",)), waves=[1, "100%"])
     fleet.emit(body)
-    rid = body["event_id"]
-    assert fleet.wait_state(rid, {"completed", "halted"}) == "halted"
-    result = status(fleet, rid)
+    change_id = body["event_id"]
+    assert fleet.wait_state(change_id, {"completed", "halted"}) == "halted"
+    result = status(fleet, change_id)
     assert "wave 0" in result["reason"] and "max_failures" in result["reason"]
     assert result["published"] == 1
     assert result["waves"][0]["counts"]["failed"] == 1
     assert result["waves"][1]["counts"]["pending"] == 5
     assert not any((tmp_path / f"c{i:02d}" / "etc").exists() for i in range(1, 6))
-    assert set(outcomes(fleet, rid)) == {"c00"}
+    assert set(outcomes(fleet, change_id)) == {"c00"}
 
 
 def _overlap(rows: list[dict[str, Any]]) -> int:
@@ -129,20 +129,20 @@ def test_a_controller_killed_mid_rollout_resumes_without_publishing_twice(
 ) -> None:
     connection, channel, copies = _copies(fleet)
     body = event(targets(tmp_path, 12, prefix="k"), waves=[2, "100%"], rate_per_s=8)
-    rid = body["event_id"]
+    change_id = body["event_id"]
     fleet.emit(body)
     wait_until(
-        lambda: fleet.redis.scard(f"provision:rollout:{rid}:published") >= 5,
+        lambda: fleet.redis.scard(f"provision:rollout:{change_id}:published") >= 5,
         30,
         "the second wave to be under way",
     )
     assert fleet.controller is not None
     os.killpg(fleet.controller.proc.pid, signal.SIGKILL)
     fleet.controller.proc.wait(10)
-    in_between = fleet.redis.scard(f"provision:rollout:{rid}:published")
+    in_between = fleet.redis.scard(f"provision:rollout:{change_id}:published")
     assert in_between < 12, "killed mid-rollout"
     fleet.start_controller()
-    assert fleet.wait_state(rid, {"completed", "halted"}) == "completed"
+    assert fleet.wait_state(change_id, {"completed", "halted"}) == "completed"
     seen: dict[str, int] = {}
     while True:
         method, _, raw = channel.basic_get(copies, auto_ack=True)
@@ -191,11 +191,11 @@ def test_an_invalid_event_is_dead_lettered_and_its_rejection_recorded(
 ) -> None:
     body = event(targets(tmp_path, 1, prefix="x"), waves=["150%"])
     fleet.emit(body)
-    rid = body["event_id"]
-    assert fleet.wait_state(rid, {"rejected"}) == "rejected"
-    result = status(fleet, rid)
+    change_id = body["event_id"]
+    assert fleet.wait_state(change_id, {"rejected"}) == "rejected"
+    result = status(fleet, change_id)
     assert "rollout.waves.0" in result["reason"] and "150%" in result["reason"]
-    reason = wait_until(lambda: _dead_reason(fleet, rid), 20, "the dead letter")
+    reason = wait_until(lambda: _dead_reason(fleet, change_id), 20, "the dead letter")
     assert "150%" in reason
 
     no_target = event(targets(tmp_path, 1, prefix="y"))
@@ -226,34 +226,34 @@ def test_an_invalid_event_is_dead_lettered_and_its_rejection_recorded(
 
 def test_pause_resume_and_abort_steer_a_running_rollout(tmp_path: Path, fleet: Fleet) -> None:
     body = event(targets(tmp_path, 30, prefix="p"), rate_per_s=10)
-    rid = body["event_id"]
+    change_id = body["event_id"]
     fleet.emit(body)
     wait_until(
-        lambda: fleet.redis.scard(f"provision:rollout:{rid}:published") >= 3,
+        lambda: fleet.redis.scard(f"provision:rollout:{change_id}:published") >= 3,
         30,
         "publishing to start",
     )
-    paused = provision(fleet, "rollout", "pause", rid)
+    paused = provision(fleet, "rollout", "pause", change_id)
     assert paused.returncode == 0 and "running -> paused" in paused.stdout
-    at_pause = fleet.redis.scard(f"provision:rollout:{rid}:published")
+    at_pause = fleet.redis.scard(f"provision:rollout:{change_id}:published")
 
     def drained() -> bool:
-        published = fleet.redis.scard(f"provision:rollout:{rid}:published")
-        return 30 - status(fleet, rid)["waves"][0]["counts"]["pending"] >= published
+        published = fleet.redis.scard(f"provision:rollout:{change_id}:published")
+        return 30 - status(fleet, change_id)["waves"][0]["counts"]["pending"] >= published
 
     wait_until(drained, 30, "every published request to report while paused")
-    settled = fleet.redis.scard(f"provision:rollout:{rid}:published")
+    settled = fleet.redis.scard(f"provision:rollout:{change_id}:published")
     assert settled <= at_pause + 1, "at most the request in hand is published after a pause"
-    assert provision(fleet, "rollout", "resume", rid).returncode == 0
+    assert provision(fleet, "rollout", "resume", change_id).returncode == 0
     wait_until(
-        lambda: fleet.redis.scard(f"provision:rollout:{rid}:published") > settled + 2,
+        lambda: fleet.redis.scard(f"provision:rollout:{change_id}:published") > settled + 2,
         30,
         "publishing to resume",
     )
-    aborted = provision(fleet, "rollout", "abort", rid)
+    aborted = provision(fleet, "rollout", "abort", change_id)
     assert aborted.returncode == 0 and "-> aborted" in aborted.stdout
-    assert fleet.wait_state(rid, {"aborted"}) == "aborted"
-    final = fleet.redis.scard(f"provision:rollout:{rid}:published")
+    assert fleet.wait_state(change_id, {"aborted"}) == "aborted"
+    final = fleet.redis.scard(f"provision:rollout:{change_id}:published")
     assert final < 30
-    again = provision(fleet, "rollout", "resume", rid)
+    again = provision(fleet, "rollout", "resume", change_id)
     assert again.returncode == 2 and "aborted" in again.stderr

@@ -28,11 +28,11 @@ def outcome(
     *,
     change_id: str = "change-1",
     finished_at: datetime = T0,
-    event_id: str | None = None,
+    outcome_id: str | None = None,
     **extra: Any,
 ) -> OutcomeEvent:
     fields: dict[str, Any] = {
-        "event_id": event_id or uuid.uuid4().hex,
+        "outcome_id": outcome_id or uuid.uuid4().hex,
         "change_id": change_id,
         "target": target,
         "status": status,

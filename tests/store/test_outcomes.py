@@ -21,7 +21,7 @@ def _count(db: psycopg.Connection) -> int:
 
 def test_a_batch_is_inserted_at_once_and_returns_the_new_event_ids(db: psycopg.Connection) -> None:
     batch = [received(outcome(f"web-{i}"), 1, i) for i in range(50)]
-    assert outcomes.record(db, batch) == [r.event.event_id for r in batch]
+    assert outcomes.record(db, batch) == [r.event.outcome_id for r in batch]
     assert _count(db) == 50
     stored = outcomes.current(db, "web-7")
     assert stored is not None and stored.event == batch[7].event
@@ -31,10 +31,10 @@ def test_a_batch_is_inserted_at_once_and_returns_the_new_event_ids(db: psycopg.C
 def test_a_duplicate_changes_nothing_within_a_batch_or_across_batches(
     db: psycopg.Connection,
 ) -> None:
-    first = outcome("web-1", OutcomeStatus.CHANGED, event_id="ev-1")
+    first = outcome("web-1", OutcomeStatus.CHANGED, outcome_id="ev-1")
     assert outcomes.record(db, [received(first, 1, 0)]) == ["ev-1"]
-    again = outcome("web-1", OutcomeStatus.FAILED, event_id="ev-1")  # same id, other content
-    fresh = outcome("web-2", event_id="ev-2")
+    again = outcome("web-1", OutcomeStatus.FAILED, outcome_id="ev-1")  # same id, other content
+    fresh = outcome("web-2", outcome_id="ev-2")
     batch = [received(again, 9, 5), received(fresh, 1, 5), received(fresh, 1, 6)]
     assert outcomes.record(db, batch) == ["ev-2"]
     assert _count(db) == 2
@@ -50,10 +50,10 @@ def test_a_forged_future_finished_at_does_not_hide_later_outcomes(db: psycopg.Co
     outcomes.record(db, [received(forged, 100, 0)])
     outcomes.record(db, [received(later, 200, 10)])
     current = outcomes.current(db, "web-1")
-    assert current is not None and current.event.event_id == later.event_id
-    assert [s.event.event_id for s in outcomes.history(db, "web-1")] == [
-        later.event_id,
-        forged.event_id,
+    assert current is not None and current.event.outcome_id == later.outcome_id
+    assert [s.event.outcome_id for s in outcomes.history(db, "web-1")] == [
+        later.outcome_id,
+        forged.outcome_id,
     ]
 
 
@@ -64,7 +64,7 @@ def test_same_sequence_retries_are_ordered_by_receive_time_not_by_the_sender(
     retry = outcome("web-1", OutcomeStatus.CHANGED, finished_at=T0)
     outcomes.record(db, [received(forged, 7, 0), received(retry, 7, 3)])
     latest = outcomes.latest_in_change(db, "change-1")
-    assert latest["web-1"].event.event_id == retry.event_id
+    assert latest["web-1"].event.outcome_id == retry.outcome_id
 
 
 def test_the_higher_sequence_wins_even_when_it_arrived_first(db: psycopg.Connection) -> None:
@@ -73,7 +73,7 @@ def test_the_higher_sequence_wins_even_when_it_arrived_first(db: psycopg.Connect
     outcomes.record(db, [received(newer, 20, 0)])
     outcomes.record(db, [received(older, 10, 60)])  # a late redelivery of an older request
     current = outcomes.current(db, "web-1")
-    assert current is not None and current.event.event_id == newer.event_id
+    assert current is not None and current.event.outcome_id == newer.outcome_id
 
 
 def test_outcomes_of_a_change_by_status_and_counts_with_pending(db: psycopg.Connection) -> None:
@@ -100,9 +100,9 @@ def test_a_targets_history_spans_changes_newest_first(db: psycopg.Connection) ->
     for n in range(3):
         event = outcome("web-1", change_id=f"c{n}")
         outcomes.record(db, [received(event, 10 * (n + 1), n)])
-        ids.append(event.event_id)
+        ids.append(event.outcome_id)
     outcomes.record(db, [received(outcome("web-2"), 99, 9)])
-    assert [s.event.event_id for s in outcomes.history(db, "web-1")] == ids[::-1]
+    assert [s.event.outcome_id for s in outcomes.history(db, "web-1")] == ids[::-1]
     assert [s.event.change_id for s in outcomes.history(db, "web-1", limit=2)] == ["c2", "c1"]
 
 
@@ -122,7 +122,7 @@ def test_failed_targets_of_the_last_hour_by_receive_time(db: psycopg.Connection)
         ],
     )
     failed = outcomes.failed_since(db, timedelta(hours=1), now=now)
-    assert [(s.event.target, s.event.event_id) for s in failed] == [("web-1", also.event_id)]
+    assert [(s.event.target, s.event.outcome_id) for s in failed] == [("web-1", also.outcome_id)]
 
 
 def test_hostile_text_is_stored_harmlessly_without_failing_the_batch(

@@ -35,13 +35,13 @@ def test_revisions_are_numbered_without_gaps_and_keep_the_exact_bytes(
     base = revisions.latest_sequence(db)  # other tests of the run may have published
     state = b'{"b":1,"a":"\xc3\xa9"}\n'
     first, created = _publish(db, '{"v":1}', {"web-1": state, "web-2": b"{}"})
-    assert created and first.sequence == base + 1 and first.author == "alice"
+    assert created and first.number == base + 1 and first.author == "alice"
     same, created = _publish(db, '{"v":1}')
     assert not created and same == first
     second, created = _publish(db, '{"v":2}')
-    assert created and second.sequence == base + 2
+    assert created and second.number == base + 2
     assert revisions.latest_sequence(db) == base + 2
-    assert [r.sequence for r in revisions.all_revisions(db)] == list(range(1, base + 3))
+    assert [r.number for r in revisions.all_revisions(db)] == list(range(1, base + 3))
     assert revisions.rendered(db, base + 1, "web-1") == state
     assert revisions.rendered(db, base + 2, "web-1") is None
     assert revisions.bundle_json(db, base + 2) == '{"v":2}'
@@ -57,7 +57,7 @@ def test_concurrent_publishers_get_consecutive_numbers(store_url: str) -> None:
     def publish(n: int) -> None:
         with psycopg.connect(store_url) as conn:
             revision, _ = _publish(conn, f'{{"race":"{tag}","n":{n}}}')
-            got.append(revision.sequence)
+            got.append(revision.number)
 
     with psycopg.connect(store_url) as conn:
         before = revisions.latest_sequence(conn)

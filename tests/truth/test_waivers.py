@@ -33,11 +33,11 @@ def web_waiver(**change: object) -> Waiver:
 def test_add_list_remove_each_make_a_new_revision(store: RevisionStore) -> None:
     store.publish(load(EXAMPLE), author="a", message="base")
     added = validate(waivers.add(store.bundle(1), web_waiver(), now=NOW))
-    assert store.publish(added, author="a", message="add").revision.sequence == 2
+    assert store.publish(added, author="a", message="add").revision.number == 2
     assert [w.resource for w in store.bundle(2).waivers] == ["/etc/db.conf", "/etc/app/app.conf"]
     removed, gone = waivers.remove(store.bundle(2), web_waiver().id)
     assert gone == web_waiver()
-    assert store.publish(validate(removed), author="a", message="rm").revision.sequence == 3
+    assert store.publish(validate(removed), author="a", message="rm").revision.number == 3
     assert store.bundle(3) == store.bundle(1)
     assert store.get(3).content_hash == store.get(1).content_hash
 

@@ -38,7 +38,7 @@ def outcome(
 ) -> OutcomeEvent:
     """The outcome event of one (change, target); ids come from `change` when it parsed."""
     return OutcomeEvent(
-        event_id=str(uuid.uuid4()),
+        outcome_id=str(uuid.uuid4()),
         change_id=change.change_id if change is not None else str(change_id),
         target=change.target.id if change is not None else str(target),
         status=status,

@@ -170,7 +170,7 @@ class Agent:
             self._flush(plane)
         except ServiceUnreachable:
             log.warning(
-                "outcome %s kept in the outbox: the control plane went away", event.event_id
+                "outcome %s kept in the outbox: the control plane went away", event.outcome_id
             )
 
     def _flush(self, plane: ControlPlane) -> None:

@@ -177,7 +177,7 @@ class PullRun:
     ) -> OutcomeEvent:
         """A fresh outcome of this run (delivery `pull`), without resources yet."""
         return OutcomeEvent(
-            event_id=str(uuid.uuid4()),
+            outcome_id=str(uuid.uuid4()),
             change_id=change_id,
             target=target.id,
             status=OutcomeStatus(status),

@@ -89,7 +89,7 @@ class AgentState:
     def keep(self, routing_key: str, event: OutcomeEvent) -> None:
         """Put an outcome in the outbox."""
         pending = Pending(routing_key=routing_key, event=event)
-        _write(self.outbox / f"{event.event_id}.json", pending.model_dump_json())
+        _write(self.outbox / f"{event.outcome_id}.json", pending.model_dump_json())
 
     def pending(self) -> list[Pending]:
         """The outbox, oldest first; unreadable entries are dropped."""
@@ -104,4 +104,4 @@ class AgentState:
         return found
 
     def sent(self, event: OutcomeEvent) -> None:
-        (self.outbox / f"{event.event_id}.json").unlink(missing_ok=True)
+        (self.outbox / f"{event.outcome_id}.json").unlink(missing_ok=True)

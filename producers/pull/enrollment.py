@@ -21,14 +21,15 @@ from pathlib import Path
 
 import redis
 
+from broker_config import redis_keys
 from contracts.checkins import Credentials
 from contracts.targets import Target
-from producers.inventory import INVENTORY_KEY
+from producers.records.inventory import INVENTORY_KEY
 from producers.truth.errors import UnknownRevision, UnknownTarget
 from producers.truth.revisions import RevisionStore
 
 #: Hash per enrolled target: `token_sha256`, `enrolled_at`.
-AGENT_KEY = "provision:agent:{target}"
+AGENT_KEY = redis_keys.AGENT
 #: The file `provision enroll` writes in DIR.
 CREDENTIALS_FILE = "credentials.json"
 

@@ -35,28 +35,29 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
+from broker_config import redis_keys
 from contracts import ContractError, Target, limits
 from contracts.checkins import CheckinReply, CheckinRequest
-from producers.assignments import Assignment, Assignments
-from producers.compliance import Compliance
-from producers.enrollment import Enrollment
-from producers.inventory import INVENTORY_KEY
-from producers.pacing import Pacer
+from producers.counters.pacing import Pacer
+from producers.pull.assignments import Assignment, Assignments
+from producers.pull.enrollment import Enrollment
+from producers.records.compliance import Compliance
+from producers.records.inventory import INVENTORY_KEY
 from producers.truth.errors import UnknownRevision, UnknownTarget
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.checkins")
 
 #: The GCRA state of the global check-in rate.
-ADMISSION_RATE_KEY = "provision:checkins:rate"
+ADMISSION_RATE_KEY = redis_keys.CHECKIN_RATE
 #: Sorted set of admissions (member `<target> <n>`), scored by Redis time; capped.
-ADMISSIONS_KEY = "provision:admissions"
+ADMISSIONS_KEY = redis_keys.ADMISSIONS
 #: Sorted set of targets told to come back, scored by when: the backlog the jitter spreads.
-WAITING_KEY = "provision:checkins:waiting"
+WAITING_KEY = redis_keys.CHECKINS_WAITING
 #: List of refusals, newest first, JSON {at, target, reason}; capped.
-REFUSALS_KEY = "provision:refusals"
+REFUSALS_KEY = redis_keys.REFUSALS
 #: Refusals ever recorded (the list keeps only the newest).
-REFUSALS_COUNT_KEY = "provision:refusals:count"
+REFUSALS_COUNT_KEY = redis_keys.REFUSALS_COUNT
 #: How many admissions are kept.
 LOG_CAP = 10_000
 #: The one word a refused agent is told.
@@ -193,7 +194,7 @@ class CheckinDesk:
 
     def _bootstrap(self, target_id: str) -> Assignment | None:
         """A first check-in: the latest revision, if it renders this target, is assigned."""
-        latest = self.revisions.latest_sequence()
+        latest = self.revisions.latest_number()
         if not latest:
             return None
         try:

@@ -14,24 +14,21 @@ from typing import Any
 
 import redis
 
+from broker_config import redis_keys
+from broker_config.redis_keys import inflight_key, rollout_key
 from contracts import OutcomeEvent, OutcomeStatus, Target, limits
 from contracts.changes import utcnow
 from contracts.events import ChangeEvent, RolloutState
 from contracts.redaction import has_sensitive, redact
 from contracts.state import DesiredState
-from producers.planner import RolloutPlan, Wave
+from producers.rollouts.planner import RolloutPlan, Wave
 
 #: Sorted set of every rollout id, by creation time.
-ROLLOUTS_KEY = "provision:rollouts"
+ROLLOUTS_KEY = redis_keys.ROLLOUTS
 #: Set of rollouts a controller must keep driving.
-ACTIVE_KEY = "provision:rollouts:active"
+ACTIVE_KEY = redis_keys.ACTIVE_ROLLOUTS
 #: Statuses that count against a wave's error budget.
 FAILURES = (OutcomeStatus.FAILED, OutcomeStatus.REJECTED, OutcomeStatus.NOT_READY)
-
-
-def rollout_key(rollout_id: str, part: str = "") -> str:
-    """`provision:rollout:<id>` and its parts."""
-    return f"provision:rollout:{rollout_id}" + (f":{part}" if part else "")
 
 
 # KEYS: latest, counts, in-flight zset. ARGV: target, status, order, event id, wave.
@@ -53,7 +50,7 @@ return 1
 class Rollout:
     """One rollout as loaded from Redis: what a controller drives."""
 
-    rollout_id: str
+    change_id: str
     state: RolloutState
     reason: str
     wave: int
@@ -82,8 +79,8 @@ class RolloutBook:
         self.redis = client
         self._record = client.register_script(_RECORD)
 
-    def exists(self, rollout_id: str) -> bool:
-        return bool(self.redis.hexists(rollout_key(rollout_id), "state"))
+    def exists(self, change_id: str) -> bool:
+        return bool(self.redis.hexists(rollout_key(change_id), "state"))
 
     def create(
         self,
@@ -98,14 +95,18 @@ class RolloutBook:
 
         Returns False when a rollout with this id exists already (a repeated event).
         """
-        rid = event.rollout_id
-        if self.exists(rid):
+        change_id = event.change_id
+        if self.exists(change_id):
             return False
         pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(*(rollout_key(rid, p) for p in ("targets", "published", "latest", "counts")))
-        pipe.hset(rollout_key(rid, "targets"), mapping={t.id: t.model_dump_json() for t in targets})
+        pipe.delete(
+            *(rollout_key(change_id, p) for p in ("targets", "published", "latest", "counts"))
+        )
         pipe.hset(
-            rollout_key(rid),
+            rollout_key(change_id, "targets"), mapping={t.id: t.model_dump_json() for t in targets}
+        )
+        pipe.hset(
+            rollout_key(change_id),
             mapping={
                 # Shown and kept for the record with sensitive content redacted; the real
                 # resources are kept apart only while the rollout still has to deliver them.
@@ -120,20 +121,20 @@ class RolloutBook:
                 "created_at": utcnow().isoformat(),
             },
         )
-        pipe.zadd(ROLLOUTS_KEY, {rid: utcnow().timestamp()})
+        pipe.zadd(ROLLOUTS_KEY, {change_id: utcnow().timestamp()})
         pipe.execute()
-        created = self.redis.hsetnx(rollout_key(rid), "state", RolloutState.PLANNED.value)
+        created = self.redis.hsetnx(rollout_key(change_id), "state", RolloutState.PLANNED.value)
         return bool(created)
 
-    def reject(self, rollout_id: str, reason: str, body: bytes = b"") -> None:
+    def reject(self, change_id: str, reason: str, body: bytes = b"") -> None:
         """Record why an event was refused, under its id, so the emitter can see why.
 
         Only the reason, the body's sha256 and a short excerpt are kept, and only for
         `REJECTED_TTL_S`: a refused event costs Redis a bounded amount whatever its size.
         """
-        if self.exists(rollout_id):
+        if self.exists(change_id):
             return
-        key = rollout_key(rollout_id)
+        key = rollout_key(change_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(
             key,
@@ -150,33 +151,33 @@ class RolloutBook:
             },
         )
         pipe.expire(key, limits.REJECTED_TTL_S)
-        pipe.zadd(ROLLOUTS_KEY, {rollout_id: utcnow().timestamp()})
+        pipe.zadd(ROLLOUTS_KEY, {change_id: utcnow().timestamp()})
         pipe.execute()
 
-    def set_state(self, rollout_id: str, state: RolloutState, reason: str = "") -> None:
+    def set_state(self, change_id: str, state: RolloutState, reason: str = "") -> None:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(
-            rollout_key(rollout_id),
+            rollout_key(change_id),
             mapping={"state": state.value, "reason": reason, "updated_at": utcnow().isoformat()},
         )
         if state in (RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.PLANNED):
-            pipe.sadd(ACTIVE_KEY, rollout_id)
+            pipe.sadd(ACTIVE_KEY, change_id)
         else:
-            pipe.srem(ACTIVE_KEY, rollout_id)
-            pipe.hdel(rollout_key(rollout_id), "resources")  # nothing more to deliver
+            pipe.srem(ACTIVE_KEY, change_id)
+            pipe.hdel(rollout_key(change_id), "resources")  # nothing more to deliver
         pipe.execute()
 
-    def advance_wave(self, rollout_id: str, wave: int) -> None:
-        self.redis.hset(rollout_key(rollout_id), mapping={"wave": str(wave), "next_wave_at": ""})
+    def advance_wave(self, change_id: str, wave: int) -> None:
+        self.redis.hset(rollout_key(change_id), mapping={"wave": str(wave), "next_wave_at": ""})
 
-    def pause_until(self, rollout_id: str, at_s: float) -> None:
-        self.redis.hset(rollout_key(rollout_id), "next_wave_at", f"{at_s:.3f}")
+    def pause_until(self, change_id: str, at_s: float) -> None:
+        self.redis.hset(rollout_key(change_id), "next_wave_at", f"{at_s:.3f}")
 
-    def load(self, rollout_id: str) -> Rollout | None:
-        meta = self.redis.hgetall(rollout_key(rollout_id))
+    def load(self, change_id: str) -> Rollout | None:
+        meta = self.redis.hgetall(rollout_key(change_id))
         if not meta.get("state"):
             return None
-        raw_targets = self.redis.hgetall(rollout_key(rollout_id, "targets"))
+        raw_targets = self.redis.hgetall(rollout_key(change_id, "targets"))
         event = None
         if meta.get("event") and meta["state"] != RolloutState.REJECTED.value:
             event = ChangeEvent.model_validate_json(meta["event"])
@@ -184,7 +185,7 @@ class RolloutBook:
                 real = DesiredState.model_validate_json(meta["resources"]).resources
                 event = event.model_copy(update={"resources": real})
         return Rollout(
-            rollout_id=rollout_id,
+            change_id=change_id,
             state=RolloutState(meta["state"]),
             reason=meta.get("reason", ""),
             wave=int(meta.get("wave") or 0),
@@ -196,17 +197,17 @@ class RolloutBook:
             revision=int(meta["revision"]) if meta.get("revision") else None,
         )
 
-    def meta(self, rollout_id: str) -> dict[str, str]:
-        return dict(self.redis.hgetall(rollout_key(rollout_id)))
+    def meta(self, change_id: str) -> dict[str, str]:
+        return dict(self.redis.hgetall(rollout_key(change_id)))
 
-    def published(self, rollout_id: str) -> set[str]:
-        return set(self.redis.smembers(rollout_key(rollout_id, "published")))
+    def published(self, change_id: str) -> set[str]:
+        return set(self.redis.smembers(rollout_key(change_id, "published")))
 
-    def published_count(self, rollout_id: str) -> int:
-        return int(self.redis.scard(rollout_key(rollout_id, "published")))
+    def published_count(self, change_id: str) -> int:
+        return int(self.redis.scard(rollout_key(change_id, "published")))
 
-    def mark_published(self, rollout_id: str, target: str) -> None:
-        self.redis.sadd(rollout_key(rollout_id, "published"), target)
+    def mark_published(self, change_id: str, target: str) -> None:
+        self.redis.sadd(rollout_key(change_id, "published"), target)
 
     def record(self, rollout: Rollout, event: OutcomeEvent) -> bool:
         """Count one outcome in its wave. False for a duplicate, stale or foreign outcome."""
@@ -214,22 +215,22 @@ class RolloutBook:
             return False
         wave = rollout.wave_of(event.target)
         keys = [
-            rollout_key(rollout.rollout_id, "latest"),
-            rollout_key(rollout.rollout_id, "counts"),
-            inflight_key(rollout.rollout_id, rollout.region_of(event.target)),
+            rollout_key(rollout.change_id, "latest"),
+            rollout_key(rollout.change_id, "counts"),
+            inflight_key(rollout.change_id, rollout.region_of(event.target)),
         ]
         args = [
             event.target,
             event.status.value,
             f"{event.finished_at.timestamp():.6f}",
-            event.event_id,
+            event.outcome_id,
             str(wave),
         ]
         return bool(self._record(keys=keys, args=args))
 
     def wave_counts(self, rollout: Rollout) -> list[dict[str, int]]:
         """Per wave, a count for every status word (pending = neither reported nor done)."""
-        raw = self.redis.hgetall(rollout_key(rollout.rollout_id, "counts"))
+        raw = self.redis.hgetall(rollout_key(rollout.change_id, "counts"))
         result = []
         for wave in rollout.plan.waves:
             counts = {status.value: 0 for status in OutcomeStatus}
@@ -241,14 +242,6 @@ class RolloutBook:
 
     def active(self) -> list[str]:
         return sorted(self.redis.smembers(ACTIVE_KEY))
-
-
-def inflight_key(rollout_id: str, region: str) -> str:
-    return rollout_key(rollout_id, f"inflight:{region}")
-
-
-def rate_key(rollout_id: str, region: str) -> str:
-    return rollout_key(rollout_id, f"rate:{region}")
 
 
 def failures(counts: dict[str, int]) -> int:
@@ -268,36 +261,6 @@ def _plan_from(text: str) -> RolloutPlan:
             for i, w in enumerate(json.loads(text))
         )
     )
-
-
-def status_json(book: RolloutBook, rollout_id: str) -> dict[str, Any]:
-    """The `provision rollout status --json` object."""
-    rollout = book.load(rollout_id)
-    if rollout is None:
-        return {"rollout_id": rollout_id, "state": None, "reason": "unknown rollout", "waves": []}
-    counts = book.wave_counts(rollout) if rollout.plan.waves else []
-    meta = book.meta(rollout_id)
-    return {
-        "rollout_id": rollout_id,
-        "revision": rollout.revision,
-        "state": rollout.state.value,
-        "reason": rollout.reason,
-        "wave": rollout.wave,
-        "issued_by": meta.get("issued_by"),
-        "created_at": meta.get("created_at"),
-        "updated_at": meta.get("updated_at"),
-        "published": book.published_count(rollout_id),
-        "waves": [
-            {
-                "index": w.index,
-                "targets": list(w.targets),
-                "size": len(w.targets),
-                "max_failures": w.max_failures,
-                "counts": c,
-            }
-            for w, c in zip(rollout.plan.waves, counts, strict=True)
-        ],
-    }
 
 
 def _redacted_json(event: ChangeEvent) -> str:

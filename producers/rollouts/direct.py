@@ -13,11 +13,11 @@ from broker_config import Endpoints
 from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeFile, ChangeRequest, DesiredState, Selector, Target
 from contracts.changes import utcnow
-from contracts.telemetry import setup_tracing, tracer
+from contracts.telemetry import ATTR_CHANGE_ID, setup_tracing, tracer
+from producers.counters.sequences import next_sequences
 from producers.errors import SelectionError
-from producers.ledger import Ledger
-from producers.publisher import Publisher
-from producers.sequence import next_sequences
+from producers.messaging.publisher import Publisher
+from producers.records.ledger import Ledger
 
 
 def default_issuer() -> str:
@@ -88,7 +88,7 @@ def publish_change(
         )
         sequences = next_sequences(client, (t.id for t in chosen))
         with tracer().start_as_current_span("provision.apply") as span:
-            span.set_attribute("provision.change_id", change_id)
+            span.set_attribute(ATTR_CHANGE_ID, change_id)
             for target in chosen:
                 publisher.publish(
                     ChangeRequest(

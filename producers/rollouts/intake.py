@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from contracts import ChangeFile, ContractError, Target, limits
 from contracts.changes import utcnow
 from contracts.events import ChangeEvent
-from producers.changes import select
 from producers.errors import SelectionError
-from producers.planner import RolloutPlan, plan_rollout
+from producers.rollouts.direct import select
+from producers.rollouts.planner import RolloutPlan, plan_rollout
 from producers.truth.errors import UnknownRevision
 from producers.truth.revisions import RevisionStore
 
@@ -28,9 +28,9 @@ from producers.truth.revisions import RevisionStore
 class Refusal(Exception):
     """An event the controller will not roll out, with the reason recorded for its emitter."""
 
-    def __init__(self, reason: str, event_id: str | None, raw: Any = None) -> None:
+    def __init__(self, reason: str, change_id: str | None, raw: Any = None) -> None:
         self.reason = reason
-        self.event_id = event_id
+        self.change_id = change_id
         self.raw = raw
         super().__init__(reason)
 
@@ -45,13 +45,13 @@ def parse_event(body: bytes) -> ChangeEvent:
         raw = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise Refusal(f"not JSON: {exc}"[:500], None) from exc
-    event_id = raw.get("event_id") if isinstance(raw, dict) else None
-    event_id = event_id if isinstance(event_id, str) and len(event_id) <= 64 else None
+    change_id = raw.get("event_id") if isinstance(raw, dict) else None  # the change's id
+    change_id = change_id if isinstance(change_id, str) and len(change_id) <= 64 else None
     try:
         return ChangeEvent.model_validate(raw)
     except ValidationError as exc:
         problem = ContractError.from_validation("change event", exc)
-        raise Refusal(str(problem), event_id, raw) from exc
+        raise Refusal(str(problem), change_id, raw) from exc
 
 
 @dataclass(frozen=True)
@@ -76,17 +76,17 @@ def plan_event(
     The fleet is the event's inline `targets` if it has them, else the inventory of the
     source of truth (the named revision, or the latest), else the inventory in Redis.
     """
-    rid = event.rollout_id
+    change_id = event.change_id
     if event.deadline is not None and event.deadline <= utcnow():
-        raise Refusal(f"deadline {event.deadline.isoformat()} has passed", rid)
+        raise Refusal(f"deadline {event.deadline.isoformat()} has passed", change_id)
     horizon = limits.DEADLINE_HORIZON_S
     if event.deadline is not None and (event.deadline - utcnow()).total_seconds() > horizon:
         raise Refusal(
             f"deadline {event.deadline.isoformat()} is more than {horizon:g}s ahead, the limit "
             f"{limits.limit('DEADLINE_HORIZON_S').env}",
-            rid,
+            change_id,
         )
-    latest = truth.latest_sequence() if truth is not None else 0
+    latest = truth.latest_number() if truth is not None else 0
     revision = event.revision if event.revision is not None else None
     try:
         if revision is not None:
@@ -94,7 +94,7 @@ def plan_event(
                 raise Refusal(
                     "an inline fleet (targets) cannot be combined with a revision: "
                     "the revision's inventory is the fleet",
-                    rid,
+                    change_id,
                 )
             if truth is None:
                 raise UnknownRevision("no source of truth is published")
@@ -112,18 +112,18 @@ def plan_event(
             raise Refusal(
                 f"the event selects {len(chosen)} targets, more than the limit "
                 f"{limit}={limits.TARGETS_PER_EVENT}",
-                rid,
+                change_id,
             )
         plan = plan_rollout(chosen, event.rollout)
         regions_exist(t.region for t in chosen if t.delivery == "push")
     except (SelectionError, UnknownRevision) as exc:
-        raise Refusal(str(exc), rid) from exc
+        raise Refusal(str(exc), change_id) from exc
     pulling = sorted(t.id for t in chosen if t.delivery == "pull")
     if pulling and revision is None:
         raise Refusal(
             f"pull targets ({', '.join(pulling[:5])}) take their state from the "
             "source of truth: publish one with `provision state publish`",
-            rid,
+            change_id,
         )
     return Admission(chosen, plan, revision)
 

@@ -13,8 +13,10 @@ from collections.abc import Iterable
 
 import redis
 
+from broker_config import redis_keys
+
 #: The last sequence handed out for a target.
-SEQUENCE_KEY = "provision:sequence:{target}"
+SEQUENCE_KEY = redis_keys.SEQUENCE
 
 # KEYS[1]: the target's key. ARGV[1]: now in microseconds.
 _NEXT = """

@@ -29,11 +29,12 @@ from typing import Any
 
 import redis
 
+from broker_config import redis_keys
 from contracts import OutcomeEvent, OutcomeStatus, ResourceStatus, Target
 
 #: Hash of target id → JSON {state, revision, last_seen, delivery, interval_s, change_id,
 #: differed}.
-COMPLIANCE_KEY = "provision:compliance"
+COMPLIANCE_KEY = redis_keys.COMPLIANCE
 #: Assumed check-in interval of a target that never said (push targets): the agent default.
 DEFAULT_INTERVAL_S = 1800.0
 

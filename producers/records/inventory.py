@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import redis
 
+from broker_config import redis_keys
 from contracts import Selector, Target
 from contracts.inventory import Inventory
 
 #: Hash of target id → target JSON.
-INVENTORY_KEY = "provision:inventory"
+INVENTORY_KEY = redis_keys.INVENTORY
 
 
 @dataclass(frozen=True)

@@ -25,25 +25,27 @@ from broker_config import (
     declare,
 )
 from broker_config.connections import connect_broker, connect_redis
+from broker_config.dead_letters import dead_letter_delivery
+from broker_config.redis_keys import inflight_key, rate_key
 from contracts import ChangeRequest, DesiredState, OutcomeEvent, limits
 from contracts.changes import utcnow
 from contracts.events import RolloutState
 from contracts.outcomes import ARRIVING
 from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
 from contracts.truth import Layer, RenderedState
-from producers.assignments import Assignments
-from producers.checkins import CheckinDesk
-from producers.dead_letter import dead_letter, infrastructure
+from producers.counters.pacing import Pacer
+from producers.counters.sequences import next_sequences
 from producers.errors import PublishError
-from producers.intake import Refusal, parse_event, plan_event
-from producers.inventory import InventoryStore
-from producers.ledger import Ledger
-from producers.pacing import Pacer
-from producers.publisher import Publisher
-from producers.reconnect import serve_until_stopped
-from producers.replies import Replies
-from producers.rollout import Rollout, RolloutBook, failures, inflight_key, rate_key
-from producers.sequence import next_sequences
+from producers.messaging.failures import infrastructure
+from producers.messaging.publisher import Publisher
+from producers.messaging.serving import serve_until_stopped
+from producers.pull.assignments import Assignments
+from producers.pull.desk import CheckinDesk
+from producers.pull.replies import Replies
+from producers.records.inventory import InventoryStore
+from producers.records.ledger import Ledger
+from producers.rollouts.intake import Refusal, parse_event, plan_event
+from producers.rollouts.store import Rollout, RolloutBook, failures
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")
@@ -122,9 +124,9 @@ class Controller:
         try:
             self.admit(body, properties.headers)
         except Refusal as refusal:
-            if refusal.event_id:
-                self.book.reject(refusal.event_id, refusal.reason, body)
-            dead_letter(
+            if refusal.change_id:
+                self.book.reject(refusal.change_id, refusal.reason, body)
+            dead_letter_delivery(
                 channel, method, properties, body, reason=refusal.reason, source=EVENTS_QUEUE
             )
         except infrastructure():
@@ -132,7 +134,9 @@ class Controller:
         except Exception as exc:
             log.exception("event failed unexpectedly; dead-lettered")
             reason = f"unexpected error admitting the event: {exc!r}"[:500]
-            dead_letter(channel, method, properties, body, reason=reason, source=EVENTS_QUEUE)
+            dead_letter_delivery(
+                channel, method, properties, body, reason=reason, source=EVENTS_QUEUE
+            )
         channel.basic_ack(method.delivery_tag)
 
     def admit(self, body: bytes, headers: dict[str, Any] | None = None) -> str:
@@ -146,42 +150,42 @@ class Controller:
         except limits.LimitExceeded as exc:
             raise Refusal(str(exc), None) from exc
         event = parse_event(body)
-        rid = event.rollout_id
-        if self.book.exists(rid):
-            log.info("event %s seen before: nothing to do", rid)
-            return rid
+        change_id = event.change_id
+        if self.book.exists(change_id):
+            log.info("event %s seen before: nothing to do", change_id)
+            return change_id
         admission = plan_event(
             event, self.inventory.targets, self.publisher.ensure_regions, self.truth
         )
         revision = admission.revision
         if revision is not None and event.revision is None:
             layer = Layer(
-                event_id=rid,
+                event_id=change_id,
                 targets=tuple(t.id for t in admission.targets),
                 resources=event.resources,
             )
-            revision = self.truth.record_layer(layer, author=event.issued_by).revision.sequence
+            revision = self.truth.record_layer(layer, author=event.issued_by).revision.number
         trace: dict[str, Any] = {}
-        with span_from(headers, "provision.admit", **{ATTR_CHANGE_ID: rid}):
+        with span_from(headers, "provision.admit", **{ATTR_CHANGE_ID: change_id}):
             inject(trace)
         plan = admission.plan
         if self.book.create(event, plan, admission.targets, trace=trace, revision=revision):
             self.ledger.open_change(
-                rid,
+                change_id,
                 list(plan.targets),
                 issued_by=event.issued_by,
                 issued_at=utcnow(),
                 dry_run=event.dry_run,
             )
-            self.book.set_state(rid, RolloutState.RUNNING)
+            self.book.set_state(change_id, RolloutState.RUNNING)
             log.info(
                 "rollout %s: %d targets in %d waves%s",
-                rid,
+                change_id,
                 len(admission.targets),
                 len(plan.waves),
                 f", revision {revision}" if revision else "",
             )
-        return rid
+        return change_id
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -202,43 +206,43 @@ class Controller:
             log.exception("outcome copy failed unexpectedly; the aggregator keeps its own")
         channel.basic_ack(method.delivery_tag)
 
-    def _rollout(self, rollout_id: str) -> Rollout | None:
-        if rollout_id not in self._cache:
-            rollout = self.book.load(rollout_id)
+    def _rollout(self, change_id: str) -> Rollout | None:
+        if change_id not in self._cache:
+            rollout = self.book.load(change_id)
             if rollout is None or rollout.event is None:
                 return None
-            self._cache[rollout_id] = rollout
-            self._published[rollout_id] = self.book.published(rollout_id)
-        return self._cache[rollout_id]
+            self._cache[change_id] = rollout
+            self._published[change_id] = self.book.published(change_id)
+        return self._cache[change_id]
 
     # -- driving --------------------------------------------------------------------------
 
     def tick(self) -> None:
         """Drive every active rollout; one that fails unexpectedly is halted, not retried."""
         self.replies.pump()
-        for rid in self.book.active():
+        for change_id in self.book.active():
             try:
-                rollout = self._rollout(rid)
+                rollout = self._rollout(change_id)
                 if rollout is not None:
                     self.drive(rollout)
             except infrastructure():
                 raise
             except Exception as exc:
-                log.exception("rollout %s halted by an unexpected error", rid)
-                self._cache.pop(rid, None)
+                log.exception("rollout %s halted by an unexpected error", change_id)
+                self._cache.pop(change_id, None)
                 reason = f"unexpected error: {exc!r}"[:500]
-                self.book.set_state(rid, RolloutState.HALTED, reason)
+                self.book.set_state(change_id, RolloutState.HALTED, reason)
 
     def drive(self, rollout: Rollout) -> None:
         """Advance one rollout as far as its state, budget and pacing allow now."""
-        meta = self.book.meta(rollout.rollout_id)
+        meta = self.book.meta(rollout.change_id)
         state = RolloutState(meta["state"])
         if state != RolloutState.RUNNING:
             return
         event = rollout.event
         assert event is not None
         if event.deadline is not None and utcnow() >= event.deadline:
-            self.book.set_state(rollout.rollout_id, RolloutState.HALTED, "deadline passed")
+            self.book.set_state(rollout.change_id, RolloutState.HALTED, "deadline passed")
             return
         index = int(meta.get("wave") or 0)
         wave = rollout.plan.waves[index]
@@ -249,8 +253,8 @@ class Controller:
                 f"wave {index}: {failed} of {len(wave.targets)} failed, more than its "
                 f"max_failures of {wave.max_failures}; later waves were not published"
             )
-            self.book.set_state(rollout.rollout_id, RolloutState.HALTED, reason)
-            log.warning("rollout %s halted: %s", rollout.rollout_id, reason)
+            self.book.set_state(rollout.change_id, RolloutState.HALTED, reason)
+            log.warning("rollout %s halted: %s", rollout.change_id, reason)
             return
         if counts["pending"] == 0:
             self._next_wave(rollout, index, meta)
@@ -258,41 +262,41 @@ class Controller:
         try:
             self._publish_wave(rollout, wave.targets)
         except PublishError as exc:
-            self.book.set_state(rollout.rollout_id, RolloutState.HALTED, str(exc))
-            log.error("rollout %s halted: %s", rollout.rollout_id, exc)
+            self.book.set_state(rollout.change_id, RolloutState.HALTED, str(exc))
+            log.error("rollout %s halted: %s", rollout.change_id, exc)
 
     def _next_wave(self, rollout: Rollout, index: int, meta: dict[str, str]) -> None:
-        rid = rollout.rollout_id
+        change_id = rollout.change_id
         if index + 1 >= len(rollout.plan.waves):
-            self.book.set_state(rid, RolloutState.COMPLETED)
-            log.info("rollout %s completed", rid)
+            self.book.set_state(change_id, RolloutState.COMPLETED)
+            log.info("rollout %s completed", change_id)
             return
         pause_s = rollout.event.rollout.pause_s if rollout.event else 0.0
         if pause_s > 0:
             due = float(meta["next_wave_at"]) if meta.get("next_wave_at") else None
             if due is None:
-                self.book.pause_until(rid, time.time() + pause_s)
+                self.book.pause_until(change_id, time.time() + pause_s)
                 return
             if time.time() < due:
                 return
-        self.book.advance_wave(rid, index + 1)
+        self.book.advance_wave(change_id, index + 1)
 
     def _publish_wave(self, rollout: Rollout, targets: tuple[str, ...]) -> None:
         event = rollout.event
         assert event is not None
         policy = event.rollout
-        published = self._published[rollout.rollout_id]
+        published = self._published[rollout.change_id]
         blocked: set[str] = set()
         now = utcnow()
         expires = min(now + REQUEST_TTL, event.deadline) if event.deadline else now + REQUEST_TTL
         lease_s = (expires - now).total_seconds() + 60
         desired = DesiredState(resources=event.resources)
-        rid = rollout.rollout_id
+        change_id = rollout.change_id
         for target_id in targets:
             target = rollout.targets[target_id]
             if target_id in published or target.region in blocked:
                 continue
-            slot = inflight_key(rollout.rollout_id, target.region)
+            slot = inflight_key(rollout.change_id, target.region)
             if policy.max_in_flight and not self.pacer.acquire(
                 slot, target_id, policy.max_in_flight, lease_s
             ):
@@ -300,9 +304,7 @@ class Controller:
                 continue
             if (
                 policy.rate_per_s
-                and self.pacer.wait_s(
-                    rate_key(rollout.rollout_id, target.region), policy.rate_per_s
-                )
+                and self.pacer.wait_s(rate_key(rollout.change_id, target.region), policy.rate_per_s)
                 > 0
             ):
                 if policy.max_in_flight:
@@ -310,10 +312,10 @@ class Controller:
                 blocked.add(target.region)
                 continue
             if rollout.revision is not None and not event.dry_run:
-                self.assignments.assign(target_id, rollout.revision, rollout.rollout_id)
+                self.assignments.assign(target_id, rollout.revision, rollout.change_id)
             if target.delivery == "push":
                 request = ChangeRequest(
-                    change_id=rollout.rollout_id,
+                    change_id=rollout.change_id,
                     target=target,
                     desired=self._desired(rollout, target_id, desired),
                     issued_by=event.issued_by,
@@ -323,9 +325,9 @@ class Controller:
                     revision=rollout.revision,
                     sequence=next_sequences(self.redis, [target_id])[target_id],
                 )
-                with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: rid}):
+                with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: change_id}):
                     self.publisher.publish(request)
-            self.book.mark_published(rollout.rollout_id, target_id)
+            self.book.mark_published(rollout.change_id, target_id)
             published.add(target_id)
 
     def _desired(self, rollout: Rollout, target_id: str, inline: DesiredState) -> DesiredState:

@@ -21,9 +21,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from broker_config import redis_keys
 from contracts.events import RolloutState
-from producers.ledger import ChangeStatus, Ledger
-from producers.rollout import RolloutBook, failures
+from producers.records.ledger import ChangeStatus, Ledger
+from producers.rollouts.store import RolloutBook, failures
 
 POLL_INTERVAL_S = 0.1
 #: States after which no more requests are published.
@@ -40,13 +41,13 @@ class Settled:
     finished: bool
 
 
-def settled(book: RolloutBook, ledger: Ledger, rollout_id: str) -> Settled | None:
+def settled(book: RolloutBook, ledger: Ledger, change_id: str) -> Settled | None:
     """The end of a rollout once nothing more will happen, else None.
 
     A rollout is settled when it publishes no more (completed, halted, aborted, rejected)
     and every request it did publish has an outcome.
     """
-    meta = book.meta(rollout_id)
+    meta = book.meta(change_id)
     if not meta.get("state"):
         return None
     state = RolloutState(meta["state"])
@@ -54,16 +55,16 @@ def settled(book: RolloutBook, ledger: Ledger, rollout_id: str) -> Settled | Non
         return Settled(state, meta.get("reason", ""), None, True)
     if state not in STOPPED:
         return None
-    counts = ledger.counts(rollout_id)
-    total = int(ledger.redis.hget(f"provision:change:{rollout_id}", "target_count") or 0)
+    counts = ledger.counts(change_id)
+    total = int(ledger.redis.hget(redis_keys.change_key(change_id), "target_count") or 0)
     recorded = total - counts["pending"]
-    if recorded < book.published_count(rollout_id):
+    if recorded < book.published_count(change_id):
         return None
-    return Settled(state, meta.get("reason", ""), ledger.status(rollout_id), True)
+    return Settled(state, meta.get("reason", ""), ledger.status(change_id), True)
 
 
 def wait_for(
-    book: RolloutBook, ledger: Ledger, rollout_id: str, *, timeout_s: float, show: bool = True
+    book: RolloutBook, ledger: Ledger, change_id: str, *, timeout_s: float, show: bool = True
 ) -> Settled:
     """Wait until the rollout settles or `timeout_s` passes, with one progress bar."""
     deadline = time.monotonic() + timeout_s
@@ -78,12 +79,12 @@ def wait_for(
         console=console,
         disable=not visible,
     ) as progress:
-        bar = progress.add_task(f"change {rollout_id[:8]}", total=None, counts="waiting")
+        bar = progress.add_task(f"change {change_id[:8]}", total=None, counts="waiting")
         while True:
-            done = settled(book, ledger, rollout_id)
-            meta = book.meta(rollout_id)
+            done = settled(book, ledger, change_id)
+            meta = book.meta(change_id)
             if meta.get("state"):
-                counts = ledger.counts(rollout_id)
+                counts = ledger.counts(change_id)
                 total = sum(counts.values())
                 shown = " ".join(f"{k}={v}" for k, v in counts.items() if v and k != "pending")
                 progress.update(
@@ -95,18 +96,18 @@ def wait_for(
             if done is not None:
                 return done
             if time.monotonic() >= deadline:
-                status = ledger.status(rollout_id) if meta.get("state") else None
+                status = ledger.status(change_id) if meta.get("state") else None
                 state = RolloutState(meta["state"]) if meta.get("state") else None
                 return Settled(state, "timed out waiting", status, False)
             time.sleep(POLL_INTERVAL_S)
 
 
 def watch(
-    book: RolloutBook, rollout_id: str, *, console: Console, timeout_s: float | None = None
+    book: RolloutBook, change_id: str, *, console: Console, timeout_s: float | None = None
 ) -> RolloutState | None:
     """Live bars per wave until the rollout stops publishing and its outcomes are in."""
     started = time.monotonic()
-    rollout = book.load(rollout_id)
+    rollout = book.load(change_id)
     if rollout is None:
         return None
     columns = (
@@ -124,8 +125,8 @@ def watch(
         begun: dict[int, float] = {}  # when each wave was first seen under way, and done
         ended: dict[int, float] = {}
         while True:
-            state = RolloutState(book.meta(rollout_id)["state"])
-            published = book.published(rollout_id)
+            state = RolloutState(book.meta(change_id)["state"])
+            published = book.published(change_id)
             in_flight = 0
             for wave, counts in zip(rollout.plan.waves, book.wave_counts(rollout), strict=True):
                 size = len(wave.targets)

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 import redis
 
+from broker_config import redis_keys
+
 #: Hash of target id → {"revision": n, "change_id": rollout id}.
-ASSIGNED_KEY = "provision:assigned"
+ASSIGNED_KEY = redis_keys.ASSIGNED
 
 
 # KEYS[1]: the hash. ARGV: target, revision, value.

@@ -18,9 +18,10 @@ import pika.exceptions
 
 from broker_config import CHECKINS_QUEUE, Endpoints
 from broker_config.connections import connect_broker
+from broker_config.dead_letters import dead_letter_delivery
 from contracts.checkins import CheckinReply
-from producers.checkins import REFUSED, CheckinDesk, Malformed, is_direct_reply_to
-from producers.dead_letter import dead_letter, infrastructure
+from producers.messaging.failures import infrastructure
+from producers.pull.desk import REFUSED, CheckinDesk, Malformed, is_direct_reply_to
 
 log = logging.getLogger("provision.replies")
 
@@ -46,7 +47,9 @@ class Replies:
             request = self.desk.read(body, properties.reply_to)
         except Malformed as exc:
             self.desk.refuse(exc.target, exc.reason)
-            dead_letter(channel, method, properties, body, reason=exc.reason, source=CHECKINS_QUEUE)
+            dead_letter_delivery(
+                channel, method, properties, body, reason=exc.reason, source=CHECKINS_QUEUE
+            )
             if is_direct_reply_to(properties.reply_to):
                 self._reply(properties, CheckinReply(admitted=False, refused=REFUSED))
             return
@@ -60,7 +63,9 @@ class Replies:
         if not self._reply(properties, reply):
             reason = f"reply_to {properties.reply_to[:100]!r} is not a live direct reply-to name"
             self.desk.refuse(request.target, reason)
-            dead_letter(channel, method, properties, body, reason=reason, source=CHECKINS_QUEUE)
+            dead_letter_delivery(
+                channel, method, properties, body, reason=reason, source=CHECKINS_QUEUE
+            )
 
     def _reply(self, properties: Any, reply: CheckinReply) -> bool:
         """Send the reply; False when the broker would not take it (a forged name)."""

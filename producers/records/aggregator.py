@@ -15,13 +15,14 @@ from pydantic import ValidationError
 
 from broker_config import RESULTS_QUEUE, Endpoints, declare
 from broker_config.connections import connect_broker, connect_redis
+from broker_config.dead_letters import dead_letter_delivery
 from contracts import ContractError, OutcomeEvent, limits
 from contracts.outcomes import ARRIVING
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
-from producers.compliance import Compliance
-from producers.dead_letter import dead_letter, infrastructure
-from producers.ledger import Ledger
-from producers.reconnect import serve_until_stopped
+from producers.messaging.failures import infrastructure
+from producers.messaging.serving import serve_until_stopped
+from producers.records.compliance import Compliance
+from producers.records.ledger import Ledger
 
 log = logging.getLogger("provision.aggregator")
 
@@ -112,7 +113,7 @@ class Aggregator:
     def _dead_letter(
         self, channel: Any, method: Any, properties: Any, body: bytes, reason: str
     ) -> None:
-        dead_letter(channel, method, properties, body, reason=reason, source=RESULTS_QUEUE)
+        dead_letter_delivery(channel, method, properties, body, reason=reason, source=RESULTS_QUEUE)
         channel.basic_ack(method.delivery_tag)
 
 

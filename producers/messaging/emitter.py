@@ -7,7 +7,7 @@ from typing import Any
 from broker_config import EVENTS_EXCHANGE
 from contracts import limits
 from contracts.events import ChangeEvent
-from contracts.telemetry import inject, setup_tracing, tracer
+from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, tracer
 from producers.errors import PublishError
 
 
@@ -23,7 +23,7 @@ def publish_event(connection: Any, event: ChangeEvent, routing_key: str = "apply
     channel = connection.channel()
     channel.confirm_delivery()
     with tracer().start_as_current_span("provision.event") as span:
-        span.set_attribute("provision.change_id", event.rollout_id)
+        span.set_attribute(ATTR_CHANGE_ID, event.change_id)
         headers: dict[str, Any] = {}
         inject(headers)
         try:
@@ -35,7 +35,7 @@ def publish_event(connection: Any, event: ChangeEvent, routing_key: str = "apply
                     content_type="application/json",
                     delivery_mode=2,
                     headers=headers,
-                    message_id=event.rollout_id,
+                    message_id=event.change_id,
                 ),
                 mandatory=True,
             )

@@ -14,18 +14,13 @@ from typing import Any
 
 import redis
 
+from broker_config import redis_keys
+from broker_config.redis_keys import change_key
 from contracts import OutcomeEvent, OutcomeStatus
 from producers.errors import UnknownChange
 
-#: Every key of ours starts with this prefix.
-PREFIX = "provision"
 #: Sorted set of change ids, scored by the time they were opened.
-CHANGES_KEY = f"{PREFIX}:changes"
-
-
-def change_key(change_id: str, part: str = "") -> str:
-    """`provision:change:<id>` and its parts: `targets`, `outcomes`, `latest`, `counts`."""
-    return f"{PREFIX}:change:{change_id}" + (f":{part}" if part else "")
+CHANGES_KEY = redis_keys.CHANGES
 
 
 # KEYS: outcomes, latest, counts. ARGV: target, outcome json, status, order, event id.
@@ -139,7 +134,7 @@ class Ledger:
         """Record one outcome. Returns False when it was a duplicate or older than the latest."""
         keys = [change_key(event.change_id, part) for part in ("outcomes", "latest", "counts")]
         order = f"{event.finished_at.timestamp():.6f}"
-        args = [event.target, event.model_dump_json(), event.status.value, order, event.event_id]
+        args = [event.target, event.model_dump_json(), event.status.value, order, event.outcome_id]
         return bool(self._record(keys=keys, args=args))
 
     def status(self, change_id: str) -> ChangeStatus:

@@ -1,0 +1,1 @@
+"""What happened: the ledger of outcomes, compliance standings, the inventory, the aggregator."""

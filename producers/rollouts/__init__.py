@@ -1,0 +1,1 @@
+"""A change event's way: intake, plan, store, drive (controller), progress, direct path."""

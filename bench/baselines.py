@@ -10,19 +10,20 @@ import pika
 
 from bench import chain, noop
 from bench.errors import BenchError
-from bench.processes import Children, wait_for_consumers
+from bench.processes import wait_for_consumers
 from bench.sandbox import Sandbox
+from producers.processes.supervisor import Supervisor
 
 POLL_S = 0.01
 
 
-def start_noop(children: Children, box: Sandbox, concurrency: int) -> None:
+def start_noop(children: Supervisor, box: Sandbox, concurrency: int) -> None:
     """The plain Celery worker, ready to consume."""
     children.start("noop-worker", noop.worker_argv(concurrency), box.env)
     wait_for_consumers(children, box.broker_url, [noop.NOOP_QUEUE])
 
 
-def start_chain(children: Children, box: Sandbox, hops: int) -> None:
+def start_chain(children: Supervisor, box: Sandbox, hops: int) -> None:
     """`hops` hop processes (one per worker process) and one sink, ready to consume."""
     connection = pika.BlockingConnection(pika.URLParameters(box.broker_url))
     try:

@@ -18,10 +18,9 @@ import pytest
 from bench.figures import FIGURES
 from bench.keys import ALL_KEYS
 from bench.plan import SMOKE
-from tests.support import ROOT, need
+from tests.isolation import REDIS_DBS, ROOT, need
 
-#: Not the benchmarks' database (11) nor any of the tests' (12-15): safe beside either.
-SMOKE_REDIS_DB = 10
+SMOKE_REDIS_DB = REDIS_DBS["bench-smoke"]
 PEER_KEYS = {
     "pyinfra_first_200_s",
     "pyinfra_rerun_200_s",
@@ -39,6 +38,7 @@ def _bench_vhosts() -> list[str]:
     return [line for line in listed.stdout.split() if line.startswith("bench-")]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_the_harness_runs_at_smoke_size_and_reports_every_key(
     services: dict[str, str], tmp_path: Path

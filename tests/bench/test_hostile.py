@@ -25,10 +25,9 @@ from contracts.checkins import CheckinRequest
 from contracts.events import ChangeEvent
 from producers.publisher import task_message
 from producers.truth.source import load
-from tests.support import ROOT, need
+from tests.isolation import REDIS_DBS, ROOT, need
 
-#: Not the benchmarks' database (11) nor any of the tests' (12-15), as the bench smoke test.
-TINY_REDIS_DB = 10
+TINY_REDIS_DB = REDIS_DBS["hostile"]
 KEYS = {
     "inputs", "classes", "refused", "crashed", "accepted", "canaries_sent",
     "canaries_applied", "redis_growth_bytes", "max_rss_mb",
@@ -97,6 +96,7 @@ def tiny_run(services: dict[str, str]) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_small_version_sends_every_class_and_reports_every_key(
     tiny_run: dict[str, Any],
@@ -110,6 +110,7 @@ def test_the_small_version_sends_every_class_and_reports_every_key(
     assert "event: deeply nested JSON" in tiny_run["table"], "the table comes before the JSON"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_small_version_crashes_nothing_accepts_nothing_and_every_canary_applies(
     tiny_run: dict[str, Any],

@@ -7,9 +7,12 @@ import json
 import subprocess
 import sys
 
-from tests.support import ROOT, need, reachable
+import pytest
+
+from tests.isolation import REDIS_DBS, ROOT, need, reachable
 
 
+@pytest.mark.slow
 def test_chaos_loses_nothing_and_applies_nothing_twice(tmp_path: object) -> None:
     need(reachable(5672) and reachable(6379), "RabbitMQ and Redis are needed")
     done = subprocess.run(
@@ -30,6 +33,8 @@ def test_chaos_loses_nothing_and_applies_nothing_twice(tmp_path: object) -> None
             "--timeout",
             "150",
             "--json",
+            "--redis-db",
+            str(REDIS_DBS["chaos"]),
         ],
         capture_output=True,
         text=True,

@@ -13,6 +13,7 @@ from typing import Any
 import pika
 
 from broker_config import CHANGES_EXCHANGE
+from producers.processes.supervisor import Child
 from producers.publisher import task_id, task_message
 from tests.delivery.conftest import (
     append_effect,
@@ -22,7 +23,7 @@ from tests.delivery.conftest import (
     publish,
     request,
 )
-from tests.support import ROOT, Process, wait_until
+from tests.isolation import ROOT, wait_until
 
 
 def provision(env: dict[str, str], *args: str, stdin: str | None = None) -> Any:
@@ -48,7 +49,7 @@ def test_poison_is_dead_lettered_with_its_reason_listed_shown_and_replayed(
     conn: Any,
     rdb: Any,
     delivery_env: dict[str, str],
-    dl_pipeline: dict[str, Process],
+    dl_pipeline: dict[str, Child],
 ) -> None:
     assert provision(delivery_env, "dlq", "purge", "--all", "--yes").returncode == 0
     target = make_target(tmp_path)

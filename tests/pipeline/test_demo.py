@@ -7,21 +7,18 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.support import ROOT, drop_vhost, make_vhost, wait_until
+from tests.isolation import ROOT, Isolation, wait_until
 
 
 @pytest.fixture(scope="module")
-def demo_env(services: dict[str, str]) -> Iterator[dict[str, str]]:
-    """A vhost of the demo's own, so its workers compete with no other test's."""
-    name = f"provision-test-demo-{os.getpid()}"
-    yield {**services, "PROVISION_BROKER_URL": make_vhost(name)}
-    drop_vhost(name)
+def demo_env(isolation: Isolation) -> dict[str, str]:
+    """A vhost and database of the demo's own, so its workers compete with no other test's."""
+    return isolation("demo").env
 
 
 def ours(env: dict[str, str]) -> list[psutil.Process]:
@@ -60,6 +57,7 @@ def demo(state: Path, env: dict[str, str], *extra: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_the_demo_converges_then_a_second_run_changes_nothing(
     tmp_path: Path, demo_env: dict[str, str]
 ) -> None:
@@ -75,6 +73,7 @@ def test_the_demo_converges_then_a_second_run_changes_nothing(
     assert ours(demo_env) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_demo_and_every_child(tmp_path: Path, demo_env: dict[str, str]) -> None:
     # Enough targets that the rollout is still under way when Ctrl-C arrives, however fast.
     argv = ["-m", "producers", "demo", "--targets", "1500", "--state-dir", str(tmp_path)]

@@ -18,9 +18,10 @@ from broker_config import CHANGES_EXCHANGE, DEAD_QUEUE, declare, region_queue
 from contracts import ChangeRequest, DesiredState, Target
 from contracts.dead import REASON
 from producers.ledger import Ledger
+from producers.processes.supervisor import Child
 from producers.publisher import task_message
+from tests.isolation import ROOT, wait_until
 from tests.pipeline.conftest import change_file, local_target
-from tests.support import ROOT, Process, wait_until
 
 RESOURCES = [
     {"kind": "directory", "path": "/etc/app", "mode": "0755"},
@@ -44,7 +45,7 @@ def last_json(stdout: str) -> dict[str, Any]:
 
 
 def test_a_change_converges_local_targets_and_a_rerun_is_converged(
-    tmp_path: Path, services: dict[str, str], pipeline: dict[str, Process]
+    tmp_path: Path, services: dict[str, str], pipeline: dict[str, Child]
 ) -> None:
     targets = [local_target(tmp_path, "web-1", "eu"), local_target(tmp_path, "web-2", "us")]
     path = change_file(tmp_path, targets, RESOURCES, {"environment": "test"})
@@ -91,7 +92,7 @@ def _dead_letter_for(amqp: Any, task_id: str) -> tuple[Any, bytes] | None:
 
 
 def test_a_malformed_request_is_dead_lettered_with_its_reason_and_reported_rejected(
-    amqp: Any, redis_client: Any, pipeline: dict[str, Process]
+    amqp: Any, redis_client: Any, pipeline: dict[str, Child]
 ) -> None:
     target = Target(id="bad-1", region="eu", environment="test", address="local:///tmp/x")
     now = datetime.now(UTC)
@@ -136,7 +137,7 @@ def test_a_malformed_request_is_dead_lettered_with_its_reason_and_reported_rejec
 
 
 def test_a_message_celery_cannot_read_ends_in_the_dead_letters(
-    amqp: Any, pipeline: dict[str, Process]
+    amqp: Any, pipeline: dict[str, Child]
 ) -> None:
     marker = str(uuid.uuid4())
     channel = amqp.channel()
@@ -160,7 +161,7 @@ def test_a_worker_of_region_eu_never_receives_a_change_for_another_region(
     amqp: Any,
     redis_client: Any,
     services: dict[str, str],
-    pipeline: dict[str, Process],
+    pipeline: dict[str, Child],
 ) -> None:
     declare(amqp, ["xx"])
     amqp.channel().queue_purge(region_queue("xx"))
@@ -189,7 +190,7 @@ def test_a_wait_that_runs_out_exits_with_the_timeout_code(
 
 
 def test_a_dry_run_reports_drift_with_a_diff_and_changes_nothing(
-    tmp_path: Path, services: dict[str, str], pipeline: dict[str, Process]
+    tmp_path: Path, services: dict[str, str], pipeline: dict[str, Child]
 ) -> None:
     target = local_target(tmp_path, "dry-1", "eu")
     conf = tmp_path / "dry-1" / "etc/app/app.conf"

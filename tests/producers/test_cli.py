@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from broker_config import region_queue
-from tests.support import ROOT
+from tests.isolation import ROOT, redis_url_of
 
 
 def provision(
@@ -103,7 +103,7 @@ def test_an_unreachable_broker_is_one_line_naming_the_url_within_seconds(tmp_pat
     path = write(tmp_path / "c.yaml", {"targets": [TARGET], "resources": [FILE]})
     env = {
         "PROVISION_BROKER_URL": "amqp://guest:secret@127.0.0.1:1/%2F",
-        "PROVISION_REDIS_URL": "redis://127.0.0.1:6379/15",
+        "PROVISION_REDIS_URL": redis_url_of("session"),
     }
     started = time.monotonic()
     done = provision("apply", str(path), env=env)

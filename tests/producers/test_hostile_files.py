@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.contracts.test_limits import LAUGHS
-from tests.support import ROOT
+from tests.isolation import ROOT
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

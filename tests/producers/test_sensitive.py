@@ -20,7 +20,7 @@ from contracts.events import ChangeEvent, RolloutState
 from producers.dlq import DeadLetter
 from producers.planner import plan_rollout
 from producers.rollout import RolloutBook, rollout_key
-from tests.support import ROOT
+from tests.isolation import ROOT
 
 SECRET = "db_password=hunter2"
 TARGET = Target(id="sec-1", region="eu", environment="test", address="local:///tmp/sec-1")

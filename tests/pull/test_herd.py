@@ -8,10 +8,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from producers.checkins import ADMISSIONS_KEY
 from producers.enrollment import Enrollment, write_credentials
+from tests.isolation import wait_until
 from tests.pull.conftest import BURST, HERD, RATE_PER_S, PullPlane
-from tests.support import wait_until
 from workers.agent import Agent, PullResult
 
 
@@ -21,6 +23,7 @@ def max_in_any_window(times: list[float], window_s: float = 1.0) -> int:
     return max(bisect.bisect_left(times, t + window_s) - i for i, t in enumerate(times))
 
 
+@pytest.mark.slow
 def test_500_agents_at_once_all_converge_within_the_admission_rate(plane: PullPlane) -> None:
     revision = plane.publish("herd\n")
     plane.assign(HERD, revision, change_id="c-herd")

@@ -24,9 +24,10 @@ from broker_config import (
 )
 from contracts import ChangeRequest, DesiredState, Target
 from contracts.dead import REASON
+from producers.processes.supervisor import Child
 from producers.publisher import task_message
-from tests.rollouts.conftest import Fleet, event, targets
-from tests.support import Process, wait_until
+from tests.isolation import wait_until
+from tests.rollouts.conftest import RolloutPlane, event, targets
 
 NESTED = b"[" * 100_000  # 100 KB of `[`: valid UTF-8, RecursionError in json.loads
 
@@ -34,7 +35,7 @@ NESTED = b"[" * 100_000  # 100 KB of `[`: valid UTF-8, RecursionError in json.lo
 class Tap:
     """An exclusive queue on `provision.dead`: every dead letter from now on."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: RolloutPlane) -> None:
         self.connection = fleet.amqp()
         self.channel = self.connection.channel()
         self.queue = self.channel.queue_declare("", exclusive=True).method.queue
@@ -60,13 +61,13 @@ class Tap:
 
 
 @pytest.fixture
-def tap(fleet: Fleet) -> Iterator[Tap]:
+def tap(fleet: RolloutPlane) -> Iterator[Tap]:
     tap = Tap(fleet)
     yield tap
     tap.connection.close()
 
 
-def publish(fleet: Fleet, exchange: str, key: str, body: bytes, **props: Any) -> None:
+def publish(fleet: RolloutPlane, exchange: str, key: str, body: bytes, **props: Any) -> None:
     connection = fleet.amqp()
     channel = connection.channel()
     channel.confirm_delivery()
@@ -76,7 +77,7 @@ def publish(fleet: Fleet, exchange: str, key: str, body: bytes, **props: Any) ->
     connection.close()
 
 
-def alive(*processes: Process | None) -> list[int]:
+def alive(*processes: Child | None) -> list[int]:
     pids = []
     for process in processes:
         assert process is not None and process.proc.poll() is None, process and process.text()
@@ -84,7 +85,7 @@ def alive(*processes: Process | None) -> list[int]:
     return pids
 
 
-def converges(tmp_path: Path, fleet: Fleet) -> None:
+def converges(tmp_path: Path, fleet: RolloutPlane) -> None:
     """A normal change still rolls out end to end."""
     body = event(targets(tmp_path, 1, prefix=f"ok{uuid.uuid4().hex[:4]}-"))
     fleet.emit(body)
@@ -108,7 +109,7 @@ def task(target_id: str, **headers: Any) -> tuple[dict[str, Any], bytes]:
 
 
 def test_poison_events_are_dead_lettered_and_the_controller_lives_on(
-    tmp_path: Path, fleet: Fleet, tap: Tap
+    tmp_path: Path, fleet: RolloutPlane, tap: Tap
 ) -> None:
     before = alive(fleet.controller)
     publish(fleet, EVENTS_EXCHANGE, "x", NESTED, headers={"poison": "nested-event"})
@@ -138,7 +139,7 @@ def test_poison_events_are_dead_lettered_and_the_controller_lives_on(
 
 
 def test_poison_check_ins_are_refused_and_the_controller_lives_on(
-    tmp_path: Path, fleet: Fleet, tap: Tap
+    tmp_path: Path, fleet: RolloutPlane, tap: Tap
 ) -> None:
     before = alive(fleet.controller)
     assert ask(fleet, b"[" * 10_000, "nested-in") == {"admitted": False, "refused": "refused"}
@@ -158,7 +159,7 @@ def test_poison_check_ins_are_refused_and_the_controller_lives_on(
     assert alive(fleet.controller) == before
 
 
-def ask(fleet: Fleet, body: bytes, marker: str) -> Any:
+def ask(fleet: RolloutPlane, body: bytes, marker: str) -> Any:
     """One check-in over direct reply-to, as an agent sends it; the decoded reply."""
     connection = fleet.amqp()
     try:
@@ -178,7 +179,7 @@ def ask(fleet: Fleet, body: bytes, marker: str) -> Any:
 
 
 def test_poison_task_messages_are_dead_lettered_and_the_worker_lives_on(
-    tmp_path: Path, fleet: Fleet, tap: Tap
+    tmp_path: Path, fleet: RolloutPlane, tap: Tap
 ) -> None:
     before = alive(fleet.worker)
     cases = {
@@ -221,7 +222,7 @@ def test_poison_task_messages_are_dead_lettered_and_the_worker_lives_on(
 
 
 def test_poison_outcomes_are_dead_lettered_and_the_aggregator_lives_on(
-    tmp_path: Path, fleet: Fleet, tap: Tap
+    tmp_path: Path, fleet: RolloutPlane, tap: Tap
 ) -> None:
     before = alive(fleet.aggregator, fleet.controller)
     publish(fleet, RESULTS_EXCHANGE, "eu.test.x", NESTED, headers={"poison": "nested-outcome"})
@@ -233,7 +234,7 @@ def test_poison_outcomes_are_dead_lettered_and_the_aggregator_lives_on(
     converges(tmp_path, fleet)
 
 
-def test_remote_control_is_off(fleet: Fleet) -> None:
+def test_remote_control_is_off(fleet: RolloutPlane) -> None:
     from celery import Celery
 
     client = Celery(broker=fleet.env["PROVISION_BROKER_URL"])

@@ -16,7 +16,7 @@ from contracts.truth import RenderedState, canonical_bytes
 from producers.assignments import Assignments
 from producers.truth.revisions import RevisionStore
 from producers.truth.source import load
-from tests.rollouts.conftest import Fleet
+from tests.rollouts.conftest import RolloutPlane
 
 
 def write_truth(root: Path, targets: list[str], missing: tuple[str, ...] = ()) -> Path:
@@ -51,14 +51,14 @@ def write_truth(root: Path, targets: list[str], missing: tuple[str, ...] = ()) -
 
 
 @pytest.fixture
-def truth(fleet: Fleet) -> RevisionStore:
+def truth(fleet: RolloutPlane) -> RevisionStore:
     for key in fleet.redis.scan_iter("provision:state:*"):
         fleet.redis.delete(key)
     fleet.redis.delete("provision:assigned")
     return RevisionStore(fleet.redis)
 
 
-def request_copies(fleet: Fleet) -> tuple[Any, Any, str]:
+def request_copies(fleet: RolloutPlane) -> tuple[Any, Any, str]:
     connection = fleet.amqp()
     channel = connection.channel()
     name = channel.queue_declare("", exclusive=True).method.queue
@@ -76,7 +76,7 @@ def drain(channel: Any, queue: str) -> list[dict[str, Any]]:
 
 
 def test_a_pushed_revision_carries_the_stored_rendering_byte_for_byte(
-    tmp_path: Path, fleet: Fleet, truth: RevisionStore
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["r1", "r2"])
     revision = truth.publish(load(source), author="t", message="first").revision.sequence
@@ -108,7 +108,7 @@ def test_a_pushed_revision_carries_the_stored_rendering_byte_for_byte(
 
 
 def test_an_inline_push_is_recorded_as_a_layer_and_survives_the_next_publish(
-    tmp_path: Path, fleet: Fleet, truth: RevisionStore
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["l1", "l2"])
     base = truth.publish(load(source), author="t", message="base").revision.sequence
@@ -137,7 +137,7 @@ def test_an_inline_push_is_recorded_as_a_layer_and_survives_the_next_publish(
 
 
 def test_a_halted_rollout_leaves_later_waves_on_their_old_revision(
-    tmp_path: Path, fleet: Fleet, truth: RevisionStore
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["h0", "h1", "h2"], missing=("h0",))
     first = truth.publish(load(source), author="t", message="one").revision.sequence
@@ -166,7 +166,7 @@ def test_a_halted_rollout_leaves_later_waves_on_their_old_revision(
 
 
 def test_pushing_an_older_revision_than_the_applied_one_is_superseded(
-    tmp_path: Path, fleet: Fleet, truth: RevisionStore
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["s1"])
     old = truth.publish(load(source), author="t", message="old").revision.sequence

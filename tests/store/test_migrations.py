@@ -16,7 +16,7 @@ import pytest
 from contracts import ExitCode
 from producers.store.errors import DatabaseUnreachable, MigrationError, SchemaMismatch
 from producers.store.migrate import available, check_schema, migrate, require_schema, status
-from tests.support import ROOT
+from tests.isolation import ROOT
 
 TABLES = {
     "revisions",

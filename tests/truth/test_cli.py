@@ -17,7 +17,7 @@ import yaml
 from contracts import ExitCode
 from producers.truth.render import render_bytes
 from producers.truth.source import load
-from tests.support import ROOT
+from tests.isolation import ROOT
 from tests.truth.conftest import EXAMPLE, edit
 
 

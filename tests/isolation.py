@@ -78,6 +78,42 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any
         time.sleep(0.05)
 
 
+def provision(
+    *args: str, env: dict[str, str] | None = None, timeout_s: float = 60, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`provision ARGS...` as a user runs it, with `env` over ours: the one runner of tests."""
+    return subprocess.run(
+        [sys.executable, "-m", "producers", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+        timeout=timeout_s,
+    )
+
+
+def request_for(
+    target_id: str = "t-1", region: str = "eu", address: str = "local:///tmp/t", **fields: Any
+) -> Any:
+    """A valid change request with nothing to do, for one target: a base for hostile copies."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from contracts import ChangeRequest, DesiredState, Target
+
+    now = datetime.now(UTC)
+    return ChangeRequest(
+        change_id=str(uuid.uuid4()),
+        target=Target(id=target_id, region=region, environment="test", address=address),
+        desired=DesiredState(),
+        issued_by="tests",
+        issued_at=now,
+        expires_at=now + timedelta(minutes=5),
+        **fields,
+    )
+
+
 def drop_vhost(name: str) -> None:
     """Delete a vhost of the tests' (and everything in it)."""
     ctl = shutil.which("rabbitmqctl")
@@ -151,16 +187,11 @@ class Isolated:
         except Exception as exc:  # ChildDied or TimeoutError: the test cannot go on
             pytest.fail(f"{self.group}: {exc}")
 
-    def provision(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    def provision(
+        self, *args: str, timeout_s: float = 60, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """`provision ARGS...` as a user runs it, on this group's services."""
-        return subprocess.run(
-            [sys.executable, "-m", "producers", *args],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **self.env},
-            cwd=ROOT,
-            timeout=timeout_s,
-        )
+        return provision(*args, env=self.env, timeout_s=timeout_s, stdin=stdin)
 
     def amqp(self) -> Any:
         """A new pika connection to this group's vhost (the caller closes it)."""

@@ -4,9 +4,6 @@ shows, replays and purges them."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +20,12 @@ from tests.delivery.conftest import (
     publish,
     request,
 )
-from tests.isolation import ROOT, wait_until
+from tests.isolation import provision as run_provision
+from tests.isolation import wait_until
 
 
 def provision(env: dict[str, str], *args: str, stdin: str | None = None) -> Any:
-    return subprocess.run(
-        [sys.executable, "-m", "producers", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env={**os.environ, **env},
-        cwd=ROOT,
-        timeout=60,
-    )
+    return run_provision(*args, env=env, stdin=stdin)
 
 
 def dead_letters(env: dict[str, str]) -> dict[str, dict[str, Any]]:

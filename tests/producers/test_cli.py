@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,20 +10,7 @@ from typing import Any
 import yaml
 
 from broker_config import region_queue
-from tests.isolation import ROOT, redis_url_of
-
-
-def provision(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "producers", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=ROOT,
-        timeout=timeout,
-    )
+from tests.isolation import provision, redis_url_of
 
 
 def write(path: Path, data: Any) -> Path:

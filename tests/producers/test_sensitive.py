@@ -7,10 +7,7 @@ show` carry a digest and a size instead; what is delivered keeps the real conten
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,7 +17,7 @@ from contracts.events import ChangeEvent, RolloutState
 from producers.dlq import DeadLetter
 from producers.planner import plan_rollout
 from producers.rollout import RolloutBook, rollout_key
-from tests.isolation import ROOT
+from tests.isolation import ROOT, provision
 
 SECRET = "db_password=hunter2"
 TARGET = Target(id="sec-1", region="eu", environment="test", address="local:///tmp/sec-1")
@@ -114,16 +111,6 @@ def test_state_show_displays_a_digest_not_the_content(tmp_path: Path, redis_clie
     def wipe() -> None:
         for key in redis_client.scan_iter(f"{namespace}:*"):
             redis_client.delete(key)
-
-    def provision(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "producers", *args],
-            capture_output=True,
-            text=True,
-            env=dict(os.environ),
-            cwd=ROOT,
-            timeout=60,
-        )
 
     wipe()
     try:

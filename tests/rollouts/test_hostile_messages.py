@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,10 @@ from broker_config import (
     EVENTS_EXCHANGE,
     RESULTS_EXCHANGE,
 )
-from contracts import ChangeRequest, DesiredState, Target
 from contracts.dead import REASON
 from producers.processes.supervisor import Child
 from producers.publisher import task_message
-from tests.isolation import wait_until
+from tests.isolation import request_for, wait_until
 from tests.rollouts.conftest import RolloutPlane, event, targets
 
 NESTED = b"[" * 100_000  # 100 KB of `[`: valid UTF-8, RecursionError in json.loads
@@ -93,17 +91,7 @@ def converges(tmp_path: Path, fleet: RolloutPlane) -> None:
 
 
 def task(target_id: str, **headers: Any) -> tuple[dict[str, Any], bytes]:
-    now = datetime.now(UTC)
-    target = Target(id=target_id, region="eu", environment="test", address="local:///nowhere")
-    request = ChangeRequest(
-        change_id=str(uuid.uuid4()),
-        target=target,
-        desired=DesiredState(),
-        issued_by="tests",
-        issued_at=now,
-        expires_at=now + timedelta(minutes=5),
-    )
-    base, body = task_message(request)
+    base, body = task_message(request_for(target_id, address="local:///nowhere"))
     base.update(headers)
     return base, body
 

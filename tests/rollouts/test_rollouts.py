@@ -13,7 +13,7 @@ from typing import Any
 
 import pika
 
-from broker_config import CHANGES_EXCHANGE, DEAD_QUEUE, region_queue
+from broker_config import CHANGES_EXCHANGE, region_queue
 from contracts.dead import REASON
 from tests.isolation import wait_until
 from tests.rollouts.conftest import RolloutPlane, event, targets
@@ -185,18 +185,8 @@ def test_a_second_event_with_the_same_id_is_a_no_op(tmp_path: Path, fleet: Rollo
 
 
 def _dead_reason(fleet: RolloutPlane, marker: str) -> str | None:
-    connection = fleet.amqp()
-    channel = connection.channel()
-    try:
-        while True:
-            method, properties, raw = channel.basic_get(DEAD_QUEUE)
-            if method is None:
-                return None
-            if marker.encode() in raw:
-                channel.basic_ack(method.delivery_tag)
-                return str((properties.headers or {}).get(REASON))
-    finally:
-        connection.close()
+    found = fleet.iso.dead_letter_with(marker)
+    return None if found is None else str((found[0].headers or {}).get(REASON))
 
 
 def test_an_invalid_event_is_dead_lettered_and_its_rejection_recorded(

@@ -58,6 +58,19 @@ def truth(fleet: RolloutPlane) -> RevisionStore:
     return RevisionStore(fleet.redis)
 
 
+def roll_revision(fleet: RolloutPlane, event_id: str, revision: int) -> str:
+    """Roll a published revision out, a canary wave first; the state it ends in."""
+    fleet.emit(
+        {
+            "event_id": event_id,
+            "issued_by": "t",
+            "revision": revision,
+            "rollout": {"waves": [1, "100%"]},
+        }
+    )
+    return fleet.wait_state(event_id, {"completed", "halted"})
+
+
 def request_copies(fleet: RolloutPlane) -> tuple[Any, Any, str]:
     connection = fleet.amqp()
     channel = connection.channel()
@@ -81,14 +94,7 @@ def test_a_pushed_revision_carries_the_stored_rendering_byte_for_byte(
     source = write_truth(tmp_path, ["r1", "r2"])
     revision = truth.publish(load(source), author="t", message="first").revision.sequence
     connection, channel, copies = request_copies(fleet)
-    event = {
-        "event_id": "8a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d",
-        "issued_by": "t",
-        "revision": revision,
-        "rollout": {"waves": [1, "100%"]},
-    }
-    fleet.emit(event)
-    assert fleet.wait_state(event["event_id"], {"completed", "halted"}) == "completed"
+    assert roll_revision(fleet, "8a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", revision) == "completed"
     requests = drain(channel, copies)
     connection.close()
     assert sorted(r["target"]["id"] for r in requests) == ["r1", "r2"]
@@ -150,14 +156,7 @@ def test_a_halted_rollout_leaves_later_waves_on_their_old_revision(
         )
     )
     second = truth.publish(load(source), author="t", message="two").revision.sequence
-    event = {
-        "event_id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
-        "issued_by": "t",
-        "revision": second,
-        "rollout": {"waves": [1, "100%"]},
-    }
-    fleet.emit(event)
-    assert fleet.wait_state(event["event_id"], {"completed", "halted"}) == "halted"
+    assert roll_revision(fleet, "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", second) == "halted"
     assert assignments.get("h0").revision == second, "the canary was assigned"
     assert assignments.get("h1").revision == first, "later waves keep the old revision"
     assert assignments.get("h2").revision == first

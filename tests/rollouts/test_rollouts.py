@@ -34,6 +34,15 @@ GATE = {
 }
 
 
+def gated(tmp_path: Path, prefix: str, count: int, max_in_flight: int) -> tuple[list[str], dict]:
+    """Target ids and an event whose every target waits at its gate; max_in_flight held."""
+    ids = [f"{prefix}{i:02d}" for i in range(count)]
+    body = event(
+        targets(tmp_path, count, prefix=prefix), resources=[GATE], max_in_flight=max_in_flight
+    )
+    return ids, body
+
+
 def open_gates(tmp_path: Path, *target_ids: str) -> None:
     """Let these targets' gate commands finish (a missing root is skipped)."""
     for target_id in target_ids:
@@ -141,8 +150,7 @@ def test_a_controller_killed_mid_rollout_resumes_without_publishing_twice(
     tmp_path: Path, fleet: RolloutPlane
 ) -> None:
     connection, channel, copies = _copies(fleet)
-    ids = [f"k{i:02d}" for i in range(12)]
-    body = event(targets(tmp_path, 12, prefix="k"), resources=[GATE], max_in_flight=3)
+    ids, body = gated(tmp_path, "k", 12, max_in_flight=3)
     rid = body["event_id"]
     try:
         fleet.emit(body)
@@ -230,8 +238,7 @@ def test_an_invalid_event_is_dead_lettered_and_its_rejection_recorded(
 def test_pause_resume_and_abort_steer_a_running_rollout(
     tmp_path: Path, fleet: RolloutPlane
 ) -> None:
-    ids = [f"p{i:02d}" for i in range(30)]
-    body = event(targets(tmp_path, 30, prefix="p"), resources=[GATE], max_in_flight=1)
+    ids, body = gated(tmp_path, "p", 30, max_in_flight=1)
     rid = body["event_id"]
     try:
         fleet.emit(body)

@@ -78,12 +78,16 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any
         time.sleep(0.05)
 
 
-def provision(
-    *args: str, env: dict[str, str] | None = None, timeout_s: float = 60, stdin: str | None = None
+def run_module(
+    module: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 60,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`provision ARGS...` as a user runs it, with `env` over ours: the one runner of tests."""
+    """`python -m MODULE ARGS...` from the repository root, with `env` over ours."""
     return subprocess.run(
-        [sys.executable, "-m", "producers", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         input=stdin,
@@ -91,6 +95,13 @@ def provision(
         cwd=ROOT,
         timeout=timeout_s,
     )
+
+
+def provision(
+    *args: str, env: dict[str, str] | None = None, timeout_s: float = 60, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`provision ARGS...` as a user runs it, with `env` over ours: the one runner of tests."""
+    return run_module("producers", *args, env=env, timeout_s=timeout_s, stdin=stdin)
 
 
 def request_for(

@@ -9,10 +9,7 @@ the last test: expected to fail until issue 10's limits and dead-lettering land.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +22,7 @@ from contracts.checkins import CheckinRequest
 from contracts.events import ChangeEvent
 from producers.publisher import task_message
 from producers.truth.source import load
-from tests.isolation import REDIS_DBS, ROOT, need
+from tests.isolation import REDIS_DBS, need, run_module
 
 TINY_REDIS_DB = REDIS_DBS["hostile"]
 KEYS = {
@@ -74,22 +71,8 @@ def test_the_seeds_are_valid_so_each_mutation_is_what_makes_an_input_hostile(
 @pytest.fixture(scope="module")
 def tiny_run(services: dict[str, str]) -> dict[str, Any]:
     need(shutil.which("rabbitmqctl") is not None, "rabbitmqctl makes the corpus's vhost and user")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.hostile",
-            "--tiny",
-            "--json",
-            "--redis-db",
-            str(TINY_REDIS_DB),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **services},
-        timeout=280,
-    )
+    argv = ["--tiny", "--json", "--redis-db", str(TINY_REDIS_DB)]
+    done = run_module("bench.hostile", *argv, env=services, timeout_s=280)
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result["table"] = done.stdout

@@ -12,7 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.isolation import ROOT, Isolation, wait_until
+from producers.processes.commands import provision_argv
+from tests.isolation import ROOT, Isolation, provision, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -34,25 +35,8 @@ def ours(env: dict[str, str]) -> list[psutil.Process]:
 
 
 def demo(state: Path, env: dict[str, str], *extra: str) -> dict:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "producers",
-            "demo",
-            "--targets",
-            "6",
-            "--state-dir",
-            str(state),
-            "--json",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        cwd=ROOT,
-        timeout=240,
-    )
+    args = ["--targets", "6", "--state-dir", str(state), "--json", *extra]
+    done = provision("demo", *args, env=env, timeout_s=240)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -76,7 +60,7 @@ def test_the_demo_converges_then_a_second_run_changes_nothing(
 @pytest.mark.slow
 def test_ctrl_c_stops_the_demo_and_every_child(tmp_path: Path, demo_env: dict[str, str]) -> None:
     # Enough targets that the rollout is still under way when Ctrl-C arrives, however fast.
-    argv = ["-m", "producers", "demo", "--targets", "1500", "--state-dir", str(tmp_path)]
+    argv = provision_argv("demo", "--targets", "1500", "--state-dir", str(tmp_path))
     proc = subprocess.Popen(
         [sys.executable, *argv],
         env={**os.environ, **demo_env},

@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pika.exceptions
 import pytest
 
 from producers.checkins import ADMISSIONS_KEY
@@ -37,6 +38,11 @@ def test_500_agents_at_once_all_converge_within_the_admission_rate(plane: PullPl
     def wake(target_id: str) -> PullResult:
         agent = Agent(plane.credentials(target_id), interval_s=600, patience_s=60)
         start.wait()
+        for _ in range(2):  # 500 handshakes at once can outlast pika's connect timeout on a
+            try:  # busy 2-core box; an agent then simply runs again, as its timer would
+                return agent.check_in_once()
+            except pika.exceptions.AMQPConnectionError:
+                continue
         return agent.check_in_once()
 
     began = time.monotonic()

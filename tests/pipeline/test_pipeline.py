@@ -148,8 +148,9 @@ def test_a_worker_of_region_eu_never_receives_a_change_for_another_region(
 
 
 def test_a_wait_that_runs_out_exits_with_the_timeout_code(
-    tmp_path: Path, amqp: Any, services: dict[str, str]
+    tmp_path: Path, amqp: Any, services: dict[str, str], pipeline: dict[str, Child]
 ) -> None:
+    """Needs the running pipeline (its status has counts only once the change is booked)."""
     declare(amqp, ["yy"])
     path = change_file(tmp_path, [local_target(tmp_path, "yy-1", "yy")], RESOURCES)
     done = provision("apply", str(path), "--wait", "--json", "--timeout", "1", env=services)

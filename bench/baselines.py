@@ -10,19 +10,20 @@ import pika
 
 from bench import chain, noop
 from bench.errors import BenchError
-from bench.processes import Children, wait_for_consumers
+from bench.processes import wait_for_consumers
 from bench.sandbox import Sandbox
+from producers.processes.supervisor import Supervisor
 
 POLL_S = 0.01
 
 
-def start_noop(children: Children, box: Sandbox, concurrency: int) -> None:
+def start_noop(children: Supervisor, box: Sandbox, concurrency: int) -> None:
     """The plain Celery worker, ready to consume."""
     children.start("noop-worker", noop.worker_argv(concurrency), box.env)
     wait_for_consumers(children, box.broker_url, [noop.NOOP_QUEUE])
 
 
-def start_chain(children: Children, box: Sandbox, hops: int) -> None:
+def start_chain(children: Supervisor, box: Sandbox, hops: int) -> None:
     """`hops` hop processes (one per worker process) and one sink, ready to consume."""
     connection = pika.BlockingConnection(pika.URLParameters(box.broker_url))
     try:
@@ -44,37 +45,45 @@ def wait_count(read: Callable[[], int], total: int, timeout_s: float, what: str)
         time.sleep(POLL_S)
 
 
-def run_noop(box: Sandbox, tag: str, count: int, timeout_s: float) -> float:
-    """Send `count` no-op tasks with Celery and wait until all ran; return the seconds taken."""
-    client = noop.sender(box.broker_url)
+def _timed(
+    box: Sandbox, send: Callable[[], None], key: str, count: int, timeout_s: float, what: str
+) -> float:
+    """Seconds from the first send until the counter at `key` reached `count`."""
     counter = box.redis()
     try:
         started = time.perf_counter()
-        for index in range(count):
-            client.send_task(noop.TASK, args=[tag, index])
-        wait_count(
-            lambda: int(counter.get(noop.done_key(tag)) or 0), count, timeout_s, "no-op tasks"
-        )
+        send()
+        wait_count(lambda: int(counter.get(key) or 0), count, timeout_s, what)
         return time.perf_counter() - started
     finally:
-        client.close()
         counter.close()
+
+
+def run_noop(box: Sandbox, tag: str, count: int, timeout_s: float) -> float:
+    """Send `count` no-op tasks with Celery and wait until all ran; return the seconds taken."""
+    client = noop.sender(box.broker_url)
+
+    def send() -> None:
+        for index in range(count):
+            client.send_task(noop.TASK, args=[tag, index])
+
+    try:
+        return _timed(box, send, noop.done_key(tag), count, timeout_s, "no-op tasks")
+    finally:
+        client.close()
 
 
 def run_chain(box: Sandbox, tag: str, count: int, timeout_s: float) -> float:
     """Publish `count` messages into the chain and wait until the sink counted them all."""
     connection: Any = pika.BlockingConnection(pika.URLParameters(box.broker_url))
-    counter = box.redis()
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        started = time.perf_counter()
+    channel = connection.channel()
+    channel.confirm_delivery()
+
+    def send() -> None:
         for index in range(count):
             chain.publish(channel, chain.HOP_QUEUE, chain.body(tag, index))
-        wait_count(
-            lambda: int(counter.get(chain.done_key(tag)) or 0), count, timeout_s, "raw chain"
-        )
-        return time.perf_counter() - started
+
+    try:
+        return _timed(box, send, chain.done_key(tag), count, timeout_s, "raw chain")
     finally:
         connection.close()
-        counter.close()

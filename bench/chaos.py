@@ -25,13 +25,11 @@ its reason. RabbitMQ and Redis are left running whatever happens.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +50,8 @@ from broker_config import CHANGES_EXCHANGE, declare, region_queue
 from contracts import ChangeRequest, DesiredState, Target
 from producers.messaging.dlq import DeadLetters
 from producers.messaging.publisher import Publisher, task_message
+from producers.processes.commands import aggregator_argv, worker_argv
+from producers.processes.supervisor import Supervisor, port_open
 
 REGION = "chaos"
 VHOST = "provision-chaos"
@@ -75,11 +75,7 @@ REDIS_START = [
 
 
 def reachable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
+    return port_open(port, timeout_s=1)
 
 
 def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
@@ -114,71 +110,49 @@ def ensure_services() -> None:
 
 
 class Fleet:
-    """Our worker and aggregator processes, restarted when a kill took the main process."""
+    """Our worker and aggregator processes, restarted when a kill took the main process.
+
+    Starting, logging and stopping are the one supervisor's; the kill and restart policy is
+    the chaos run's own.
+    """
 
     def __init__(self, env: dict[str, str], logs: Path, workers: int, concurrency: int) -> None:
         self.env = env
-        self.logs = logs
+        self.children = Supervisor(logs, cwd=ROOT)
         self.concurrency = concurrency
-        self.workers: list[subprocess.Popen[bytes] | None] = [None] * workers
-        self.aggregator: subprocess.Popen[bytes] | None = None
+        self.workers = [f"worker-{index}" for index in range(workers)]
         self.restarts = 0
-
-    def _start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115  (the child keeps it)
-        return subprocess.Popen(
-            [sys.executable, *argv],
-            env={**os.environ, **self.env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            start_new_session=True,
-        )
 
     def start(self) -> None:
         for index in range(len(self.workers)):
             self._start_worker(index)
-        self.aggregator = self._start("aggregator", ["-m", "producers", "aggregator"])
-        for index in range(len(self.workers)):
-            wait_for(lambda i=index: "ready." in self.log(f"worker-{i}"), 90, f"worker {index}")
+        self.children.start("aggregator", aggregator_argv(), self.env)
+        for index, name in enumerate(self.workers):
+            wait_for(lambda n=name: "ready." in self.log(n), 90, f"worker {index}")
 
     def _start_worker(self, index: int) -> None:
-        self.workers[index] = self._start(
-            f"worker-{index}",
-            [
-                "-m",
-                "workers",
-                "worker",
-                "--region",
-                REGION,
-                "-c",
-                str(self.concurrency),
-                "--name",
-                f"{REGION}-{index}@%h",
-                "--loglevel",
-                "INFO",
-            ],
+        argv = worker_argv(
+            REGION, concurrency=self.concurrency, name=f"{REGION}-{index}@%h", loglevel="INFO"
         )
+        self.children.start(self.workers[index], argv, self.env)
 
     def log(self, name: str) -> str:
-        path = self.logs / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        child = self.children.children.get(name)
+        return child.text() if child is not None else ""
 
     def supervise(self) -> None:
         """Restart whatever died (a killed main process), like a service manager would."""
-        for index, proc in enumerate(self.workers):
-            if proc is not None and proc.poll() is not None:
+        for index, name in enumerate(self.workers):
+            if not self.children.children[name].alive():
                 self._start_worker(index)
                 self.restarts += 1
-        if self.aggregator is not None and self.aggregator.poll() is not None:
-            self.aggregator = self._start("aggregator", ["-m", "producers", "aggregator"])
+        if not self.children.children["aggregator"].alive():
+            self.children.start("aggregator", aggregator_argv(), self.env)
             self.restarts += 1
 
     def kill(self, rng: random.Random) -> str:
         """SIGKILL one worker's main process or one of its pool children."""
-        index = rng.randrange(len(self.workers))
-        proc = self.workers[index]
-        assert proc is not None
+        proc = self.children.children[rng.choice(self.workers)].proc
         try:
             main = psutil.Process(proc.pid)
             children = main.children()
@@ -192,15 +166,7 @@ class Fleet:
         return "main"
 
     def stop(self) -> None:
-        procs = [p for p in [*self.workers, self.aggregator] if p is not None]
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=20)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        self.children.stop()
 
 
 def restart_broker() -> float:

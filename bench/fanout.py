@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.pipeline import file_change, fleet, run_change, start
 from bench.plan import Plan
-from bench.processes import Children
+from bench.processes import check, pss_mb, rss_mb, supervisor
 from bench.sandbox import sandbox
 from bench.section import Section
 from bench.stats import median, ratio
@@ -32,26 +32,26 @@ def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) 
     n = plan.fanout_targets
     timeout_s = 120 + n / 10
     seconds: list[float] = []
-    with sandbox("fanout", redis_db) as box, Children(workdir / "logs" / "fan") as children:
+    with sandbox("fanout", redis_db) as box, supervisor(workdir / "logs" / "fan") as children:
         endpoints = Endpoints(box.broker_url, box.redis_url)
         ledger = Ledger(connect_redis(endpoints))
         worker = start(children, box, REGION, plan.concurrency)
         targets = fleet(workdir / "fan", REGION, n)
         time.sleep(SETTLE_S)
-        idle_mb = worker.rss_mb()
-        idle_pss = worker.pss_mb()
+        idle_mb = rss_mb(worker)
+        idle_pss = pss_mb(worker)
         warm = fleet(workdir / "fan-warm", REGION, plan.warmup_n, prefix="w")
         run_change(file_change(warm, "warm"), endpoints, ledger, "fan-warm", timeout_s)
         time.sleep(SETTLE_S)
-        warm_mb = worker.rss_mb()
+        warm_mb = rss_mb(worker)
         for rep in range(plan.fanout_reps):
             change = file_change(targets, f"r{rep}")
             seconds.append(run_change(change, endpoints, ledger, f"fan-r{rep}", timeout_s))
             log.info("fan-out rep %d: %d targets in %.1fs", rep + 1, n, seconds[-1])
-        children.check()
+        check(children)
         time.sleep(SETTLE_S)
-        after_mb = worker.rss_mb()
-        after_pss = worker.pss_mb()
+        after_mb = rss_mb(worker)
+        after_pss = pss_mb(worker)
     ideal = ratio(n, noop_per_s)
     fanout_s = median(seconds)
     section = Section(

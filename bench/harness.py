@@ -30,6 +30,7 @@ from bench.keys import ALL_KEYS, KEYS
 from bench.plan import Plan
 from bench.sandbox import remove_stale_vhosts
 from bench.section import Section
+from producers.processes.supervisor import ChildDied
 
 log = logging.getLogger("bench")
 
@@ -57,7 +58,7 @@ def _guarded(name: str, run: Callable[[], Section]) -> Section:
     log.info("%s: starting", name)
     try:
         section = _attempt(name, run)
-    except BenchError as exc:
+    except (BenchError, ChildDied) as exc:
         reason = f"{name} not measured: {exc}"
         log.error("%s", reason)
         return Section(values=dict.fromkeys(k for k, _ in KEYS[name]), notes={name: reason})

@@ -18,7 +18,7 @@ from bench.arrivals import Arrivals, keyspace_events
 from bench.errors import BenchError
 from bench.pipeline import ISSUER, fleet, start
 from bench.plan import Plan
-from bench.processes import Children
+from bench.processes import check, supervisor
 from bench.sandbox import Sandbox, sandbox
 from bench.section import Section
 from bench.stats import median, percentile
@@ -129,7 +129,7 @@ def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) 
     n = plan.latency_n
     timeout_s = 60 + n / 20
     samples: dict[str, list[dict[str, float]]] = {"e2e": [], "noop": []}
-    with sandbox("latency", redis_db) as box, Children(workdir / "logs" / "lat") as children:
+    with sandbox("latency", redis_db) as box, supervisor(workdir / "logs" / "lat") as children:
         start(children, box, REGION, plan.concurrency)
         baselines.start_noop(children, box, plan.concurrency)
         targets = fleet(workdir / "lat", REGION, n)
@@ -152,7 +152,7 @@ def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) 
                         summary["p50"],
                         summary["p99"],
                     )
-                children.check()
+                check(children)
     return Section(
         values={
             "latency_p50_ms": median([s["p50"] for s in samples["e2e"]]),

@@ -1,8 +1,8 @@
 """Our pipeline, driven the way a user drives it: regional worker, aggregator, real publisher.
 
 Changes go out through `producers.rollouts.direct.publish_change` (or
-`producers.messaging.publisher.Publisher` for single-target changes), never through a faster path
-of the harness's own.
+`producers.messaging.publisher.Publisher` for single-target changes), never through a faster
+path of the harness's own.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.errors import BenchError, ServiceLost
-from bench.processes import Child, Children, wait_for_consumers
+from bench.processes import wait_for_consumers
 from bench.sandbox import Sandbox
 from broker_config import RESULTS_QUEUE, Endpoints, region_queue
 from contracts import ChangeFile, FileSpec, OutcomeStatus, Target
+from producers.processes import commands
+from producers.processes.supervisor import Child, Supervisor
 from producers.records.ledger import Ledger
 from producers.rollouts.direct import publish_change
 
@@ -28,25 +30,13 @@ POLL_S = 0.01
 
 def worker_argv(region: str, concurrency: int) -> list[str]:
     """Our regional worker, as `provision worker` runs it, quiet so logging costs nothing."""
-    return [
-        "-m",
-        "workers",
-        "worker",
-        "--region",
-        region,
-        "--concurrency",
-        str(concurrency),
-        "--pool",
-        "prefork",
-        "--loglevel",
-        "WARNING",
-    ]
+    return commands.worker_argv(region, concurrency=concurrency, pool="prefork", loglevel="WARNING")
 
 
-def start(children: Children, box: Sandbox, region: str, concurrency: int) -> Child:
+def start(children: Supervisor, box: Sandbox, region: str, concurrency: int) -> Child:
     """Start a regional worker and the aggregator; return the worker once both consume."""
     worker = children.start(f"worker-{region}", worker_argv(region, concurrency), box.env)
-    children.start("aggregator", ["-m", "producers", "aggregator"], box.env)
+    children.start("aggregator", commands.aggregator_argv(), box.env)
     wait_for_consumers(children, box.broker_url, [region_queue(region), RESULTS_QUEUE])
     return worker
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -46,21 +46,6 @@ class Plan:
         return asdict(self)
 
 
-SMOKE = Plan(
-    mode="smoke",
-    throughput_n=30,
-    throughput_reps=1,
-    latency_n=30,
-    latency_reps=1,
-    converge_sizes=(20, 50),
-    converge_reps=1,
-    peer_reps=1,
-    ansible=False,
-    fanout_targets=30,
-    fanout_reps=1,
-    warmup_n=4,
-)
-
 QUICK = Plan(
     mode="quick",
     throughput_n=1_000,
@@ -74,14 +59,27 @@ QUICK = Plan(
     fanout_targets=2_000,
     fanout_reps=1,
 )
-
-FULL = Plan(
+#: The smoke size: every code path once, small enough for the test suite.
+SMOKE = replace(
+    QUICK,
+    mode="smoke",
+    throughput_n=30,
+    throughput_reps=1,
+    latency_n=30,
+    latency_reps=1,
+    converge_sizes=(20, 50),
+    converge_reps=1,
+    fanout_targets=30,
+    warmup_n=4,
+)
+#: The published figures: more of everything, and the Ansible peer.
+FULL = replace(
+    QUICK,
     mode="full",
     throughput_n=4_000,
     throughput_reps=5,
     latency_n=2_000,
     latency_reps=5,
-    converge_sizes=(200, 1_000),
     converge_reps=5,
     peer_reps=2,
     ansible=True,

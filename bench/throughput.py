@@ -13,7 +13,7 @@ from pathlib import Path
 from bench import baselines
 from bench.pipeline import file_change, fleet, run_change, start
 from bench.plan import Plan
-from bench.processes import Children
+from bench.processes import check, supervisor
 from bench.sandbox import sandbox
 from bench.section import Section
 from bench.stats import median, paired_ratio
@@ -32,7 +32,7 @@ def measure(plan: Plan, redis_db: int, workdir: Path) -> Section:
     n = plan.throughput_n
     timeout_s = 60 + n / 20  # far beyond any sane rate; a hang must not stall the run
     rates: dict[str, list[float]] = {path: [] for path in PATHS}
-    with sandbox("throughput", redis_db) as box, Children(workdir / "logs" / "tput") as children:
+    with sandbox("throughput", redis_db) as box, supervisor(workdir / "logs" / "tput") as children:
         endpoints = Endpoints(box.broker_url, box.redis_url)
         ledger = Ledger(connect_redis(endpoints))
         start(children, box, REGION, plan.concurrency)
@@ -59,7 +59,7 @@ def measure(plan: Plan, redis_db: int, workdir: Path) -> Section:
                 elapsed = run(path, f"r{rep}", n)
                 rates[path].append(n / elapsed)
                 log.info("throughput rep %d %s: %.0f/s", rep + 1, path, n / elapsed)
-            children.check()
+            check(children)
     return Section(
         values={
             "e2e_changes_per_s": median(rates["e2e"]),

@@ -18,8 +18,9 @@ import yaml
 from broker_config import Endpoints, declare
 from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeFile, Selector, Target
-from producers.children import Children
 from producers.messaging.emitter import publish_event
+from producers.processes.commands import aggregator_argv, controller_argv, worker_argv
+from producers.processes.supervisor import Supervisor
 from producers.records.ledger import Ledger
 from producers.rollouts.intake import event_from_file
 from producers.rollouts.progress import Settled, wait_for
@@ -107,24 +108,11 @@ def run_demo(
 
     previous = signal.signal(signal.SIGTERM, interrupted)
     try:
-        with Children(state_dir / "logs") as children:
+        with Supervisor(state_dir / "logs") as children:
             for region in REGIONS:
-                children.start(
-                    f"worker-{region}",
-                    [
-                        "-m",
-                        "workers",
-                        "worker",
-                        "--region",
-                        region,
-                        "--concurrency",
-                        "2",
-                        "--loglevel",
-                        "WARNING",
-                    ],
-                )
-            children.start("aggregator", ["-m", "producers", "aggregator"])
-            children.start("controller", ["-m", "producers", "controller"])
+                children.start(f"worker-{region}", worker_argv(region, loglevel="WARNING"))
+            children.start("aggregator", aggregator_argv())
+            children.start("controller", controller_argv())
             event = event_from_file(change, issued_by=issued_by)
             connection = connect_broker(endpoints)
             try:

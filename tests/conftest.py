@@ -1,4 +1,5 @@
-"""Shared fixtures: the real RabbitMQ and Redis, on a vhost and a database of the tests' own.
+"""Shared fixtures: the one isolation factory (tests/isolation.py) and thin wrappers over its
+session group, plus the `slow` marking rule.
 
 Under CI=true a missing service fails the test; elsewhere it skips with the reason.
 Tests never touch the default vhost or Redis database 0, so a user's data is left alone.
@@ -12,63 +13,67 @@ from typing import Any
 
 import pytest
 
-from tests.support import REDIS_DB, VHOST, Process, drop_vhost, make_vhost, need, reachable
+from producers.processes.supervisor import Child
+from tests.isolation import Isolated, Isolation
+
+#: Fixtures that start our processes: a test using one is slow (start-up alone is 5-15 s on
+#: a busy 2-core machine), so `pytest -m "not slow"` leaves it out.
+PROCESS_FIXTURES = {"pipeline", "fleet", "dl_pipeline", "plane", "demo_env", "tiny_run"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
-def broker_url() -> Iterator[str]:
-    url = make_vhost(VHOST)
-    os.environ["PROVISION_BROKER_URL"] = url
-    yield url
-    drop_vhost(VHOST)
+def isolation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Isolation]:
+    """`isolation("pull")`: that group's vhost, Redis database and supervisor (see REDIS_DBS)."""
+    factory = Isolation(tmp_path_factory.mktemp("logs"))
+    yield factory
+    factory.close()
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
-    need(reachable(6379), "Redis is not reachable on 127.0.0.1:6379")
-    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
-    import redis
-
-    redis.Redis.from_url(url).flushdb()
-    os.environ["PROVISION_REDIS_URL"] = url
-    return url
+def session_services(isolation: Isolation) -> Isolated:
+    """The session group; in-process clients find it through the environment too."""
+    iso = isolation("session")
+    os.environ.update(iso.env)
+    return iso
 
 
 @pytest.fixture(scope="session")
-def services(broker_url: str, redis_url: str) -> dict[str, str]:
+def broker_url(session_services: Isolated) -> str:
+    return session_services.broker_url
+
+
+@pytest.fixture(scope="session")
+def redis_url(session_services: Isolated) -> str:
+    return session_services.redis_url
+
+
+@pytest.fixture(scope="session")
+def services(session_services: Isolated) -> dict[str, str]:
     """Both services, and the environment that points our processes at the test ones."""
-    return {"PROVISION_BROKER_URL": broker_url, "PROVISION_REDIS_URL": redis_url}
+    return dict(session_services.env)
 
 
 @pytest.fixture
-def redis_client(redis_url: str) -> Any:
-    import redis
-
-    return redis.Redis.from_url(redis_url, decode_responses=True)
+def redis_client(session_services: Isolated) -> Any:
+    return session_services.redis
 
 
 @pytest.fixture
-def amqp(broker_url: str) -> Iterator[Any]:
+def amqp(session_services: Isolated) -> Iterator[Any]:
     """A pika connection to the test vhost."""
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(broker_url))
+    connection = session_services.amqp()
     yield connection
     if connection.is_open:
         connection.close()
 
 
 @pytest.fixture(scope="session")
-def spawn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Process]]:
-    """Start our processes (workers, aggregator); every one is stopped at session end."""
-    started: list[Process] = []
-    logs = tmp_path_factory.mktemp("logs")
-
-    def start(name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
-        process = Process(argv, env or {}, logs / f"{name}-{len(started)}.log")
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
+def spawn(session_services: Isolated) -> Callable[..., Child]:
+    """Start one of our processes on the session group; every one stops at session end."""
+    return session_services.spawn

@@ -18,7 +18,7 @@ from bench.hostile.canary import Canary
 from bench.hostile.commands import CommandJudge
 from bench.hostile.model import Ctx, Entry, Result, Verdict
 from bench.hostile.services import Services, agent_user
-from bench.processes import Children
+from bench.processes import supervisor
 from bench.sandbox import Sandbox, sandbox
 from broker_config import (
     CHECKINS_QUEUE,
@@ -81,7 +81,7 @@ def run(
         connection = pika.BlockingConnection(pika.URLParameters(box.broker_url))
         declare(connection, mode.regions)
         connection.close()
-        children = stack.enter_context(Children(logs or scratch / "logs"))
+        children = stack.enter_context(supervisor(logs or scratch / "logs"))
         services = Services(children, box, mode.regions)
         services.start()
         agent_url = stack.enter_context(agent_user(box))

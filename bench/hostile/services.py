@@ -19,10 +19,12 @@ import pika.exceptions
 
 from bench.errors import BenchError
 from bench.pipeline import worker_argv
-from bench.processes import Child, Children
+from bench.processes import rss_mb
 from bench.sandbox import Sandbox, _ctl
 from broker_config import CHECKINS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE, ROLLOUTS_QUEUE, region_queue
 from broker_config.permissions import PERMISSIONS
+from producers.processes import commands
+from producers.processes.supervisor import Child, Supervisor
 
 #: Header put on every hostile message, so a dead letter (or a leftover) names its input.
 HOSTILE = "x-hostile-id"
@@ -32,13 +34,13 @@ READY_TIMEOUT_S = 120.0
 class Services:
     """Starts, watches and restarts the consumers; keeps each one's largest RSS."""
 
-    def __init__(self, children: Children, box: Sandbox, regions: tuple[str, ...]) -> None:
+    def __init__(self, children: Supervisor, box: Sandbox, regions: tuple[str, ...]) -> None:
         self.children = children
         self.box = box
         self.argv: dict[str, list[str]] = {
             **{f"worker-{r}": worker_argv(r, 2) for r in regions},
-            "aggregator": ["-m", "producers", "aggregator"],
-            "controller": ["-m", "producers", "controller"],
+            "aggregator": commands.aggregator_argv(),
+            "controller": commands.controller_argv(),
         }
         self.queues: dict[str, list[str]] = {
             **{f"worker-{r}": [region_queue(r)] for r in regions},
@@ -73,7 +75,7 @@ class Services:
         """Note each process's RSS (its pool children included), keeping the largest."""
         for name, child in list(self.procs.items()):
             with contextlib.suppress(Exception):
-                rss = child.rss_mb()
+                rss = rss_mb(child)
                 self.max_rss_mb[name] = max(self.max_rss_mb.get(name, 0.0), rss)
 
     def wait_consuming(self, queue: str, timeout_s: float = 20.0) -> None:

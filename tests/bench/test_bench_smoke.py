@@ -7,10 +7,8 @@ from rotting. Its figures are meaningless at these sizes, so only their sanity i
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +16,9 @@ import pytest
 from bench.figures import FIGURES
 from bench.keys import ALL_KEYS
 from bench.plan import SMOKE
-from tests.support import ROOT, need
+from tests.isolation import REDIS_DBS, need, run_module
 
-#: Not the benchmarks' database (11) nor any of the tests' (12-15): safe beside either.
-SMOKE_REDIS_DB = 10
+SMOKE_REDIS_DB = REDIS_DBS["bench-smoke"]
 PEER_KEYS = {
     "pyinfra_first_200_s",
     "pyinfra_rerun_200_s",
@@ -39,6 +36,7 @@ def _bench_vhosts() -> list[str]:
     return [line for line in listed.stdout.split() if line.startswith("bench-")]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_the_harness_runs_at_smoke_size_and_reports_every_key(
     services: dict[str, str], tmp_path: Path
@@ -48,14 +46,7 @@ def test_the_harness_runs_at_smoke_size_and_reports_every_key(
     before = set(_bench_vhosts())
 
     argv = ["--smoke", "--json", "--output", str(output), "--redis-db", str(SMOKE_REDIS_DB)]
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", *argv],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **services},
-        timeout=110,
-    )
+    done = run_module("bench", *argv, env=services, timeout_s=110)
 
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])

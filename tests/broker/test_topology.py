@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pika
 import pytest
 
 from broker_config import RESULTS_QUEUE, TopologyMismatch, declare, region_queue
-from contracts import ChangeRequest, DesiredState, Target
+from contracts import ChangeRequest
 from producers.errors import PublishError, SelectionError
 from producers.messaging.publisher import Publisher, task_message
-
-
-def request_for(region: str) -> ChangeRequest:
-    target = Target(id="t-1", region=region, environment="test", address="local:///tmp/t")
-    now = datetime.now(UTC)
-    return ChangeRequest(
-        change_id=str(uuid.uuid4()),
-        target=target,
-        desired=DesiredState(),
-        issued_by="tests",
-        issued_at=now,
-        expires_at=now + timedelta(minutes=5),
-    )
+from tests.isolation import request_for
 
 
 def test_declaring_twice_is_harmless(amqp: Any) -> None:
@@ -54,7 +40,7 @@ def test_an_unroutable_publish_raises_instead_of_vanishing(amqp: Any) -> None:
     declare(amqp, [])
     publisher = Publisher(amqp)
     with pytest.raises(PublishError, match="reached no queue"):
-        publisher.publish(request_for("nowhere"))
+        publisher.publish(request_for(region="nowhere"))
 
 
 def test_an_unknown_region_is_refused_before_publishing(amqp: Any) -> None:
@@ -67,7 +53,7 @@ def test_a_request_is_a_celery_protocol_v2_message_routed_by_region(amqp: Any) -
     declare(amqp, ["topo-b"])
     channel = amqp.channel()
     channel.queue_purge(region_queue("topo-b"))
-    request = request_for("topo-b")
+    request = request_for(region="topo-b")
     task_id = Publisher(amqp).publish(request)
     method, properties, body = channel.basic_get(region_queue("topo-b"), auto_ack=True)
     assert method is not None and method.routing_key == "topo-b.test.t-1"

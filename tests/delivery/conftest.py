@@ -6,51 +6,45 @@ Own vhost and database, so killing workers or flushing Redis here disturbs no ot
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pika
 import pytest
-import redis
 
-from broker_config import declare
+from broker_config import RESULTS_QUEUE, declare, region_queue
 from contracts import ChangeRequest, DesiredState, Target
 from producers.messaging.publisher import Publisher
+from producers.processes.commands import aggregator_argv, worker_argv
+from producers.processes.supervisor import Child
 from producers.records.ledger import Ledger
-from tests.support import Process, drop_vhost, make_vhost, need, reachable, wait_until
+from tests.isolation import Isolated, Isolation, wait_until
 
-VHOST = f"provision-delivery-{os.getpid()}"
-REDIS_DB = 14
 REGION = "dl"
 
 
 @pytest.fixture(scope="session")
-def delivery_env() -> Iterator[dict[str, str]]:
+def delivery(isolation: Isolation) -> Isolated:
+    """This package's group: its own vhost and database, retries quick."""
+    return isolation("delivery", PROVISION_RETRY_BASE_S="0.2")
+
+
+@pytest.fixture(scope="session")
+def delivery_env(delivery: Isolated) -> dict[str, str]:
     """The environment that points our processes at this package's vhost and database."""
-    need(reachable(6379), "Redis is not reachable on 127.0.0.1:6379")
-    url = make_vhost(VHOST)
-    redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
-    redis.Redis.from_url(redis_url).flushdb()
-    yield {
-        "PROVISION_BROKER_URL": url,
-        "PROVISION_REDIS_URL": redis_url,
-        "PROVISION_RETRY_BASE_S": "0.2",
-    }
-    drop_vhost(VHOST)
+    return delivery.env
 
 
 @pytest.fixture
-def rdb(delivery_env: dict[str, str]) -> Any:
-    return redis.Redis.from_url(delivery_env["PROVISION_REDIS_URL"], decode_responses=True)
+def rdb(delivery: Isolated) -> Any:
+    return delivery.redis
 
 
 @pytest.fixture
-def conn(delivery_env: dict[str, str]) -> Iterator[Any]:
-    connection = pika.BlockingConnection(pika.URLParameters(delivery_env["PROVISION_BROKER_URL"]))
+def conn(delivery: Isolated) -> Iterator[Any]:
+    connection = delivery.amqp()
     declare(connection, [REGION])
     yield connection
     if connection.is_open:
@@ -58,20 +52,11 @@ def conn(delivery_env: dict[str, str]) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def dl_pipeline(delivery_env: dict[str, str], spawn: Callable[..., Process]) -> dict[str, Process]:
+def dl_pipeline(delivery: Isolated) -> dict[str, Child]:
     """One worker of region `dl` (prefork, 2 children) and the aggregator."""
-    worker = spawn(
-        "dl-worker",
-        ["-m", "workers", "worker", "--region", REGION, "-c", "2", "--name", "dl-w@%h"],
-        delivery_env,
-    )
-    aggregator = spawn("dl-aggregator", ["-m", "producers", "aggregator"], delivery_env)
-    wait_until(lambda: "ready." in worker.text() or worker.proc.poll(), 60, "the dl worker")
-    assert worker.proc.poll() is None, worker.text()
-    wait_until(
-        lambda: "consuming" in aggregator.text() or aggregator.proc.poll(), 30, "the aggregator"
-    )
-    assert aggregator.proc.poll() is None, aggregator.text()
+    worker = delivery.spawn("dl-worker", worker_argv(REGION, name="dl-w@%h"))
+    aggregator = delivery.spawn("dl-aggregator", aggregator_argv())
+    delivery.wait_consuming(region_queue(REGION), RESULTS_QUEUE)
     return {"worker": worker, "aggregator": aggregator}
 
 

@@ -4,37 +4,33 @@ Redis restart, poison. The full-size figures are the harness's, run by hand (REA
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.support import ROOT, need, reachable
+import pytest
+
+from tests.isolation import REDIS_DBS, need, reachable, run_module
 
 
+@pytest.mark.slow
 def test_chaos_loses_nothing_and_applies_nothing_twice(tmp_path: object) -> None:
     need(reachable(5672) and reachable(6379), "RabbitMQ and Redis are needed")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.chaos",
-            "--changes",
-            "300",
-            "--kills",
-            "2",
-            "--broker-restarts",
-            "1",
-            "--redis-restarts",
-            "1",
-            "--poison",
-            "10",
-            "--timeout",
-            "150",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=240,
+    done = run_module(
+        "bench.chaos",
+        "--changes",
+        "300",
+        "--kills",
+        "2",
+        "--broker-restarts",
+        "1",
+        "--redis-restarts",
+        "1",
+        "--poison",
+        "10",
+        "--timeout",
+        "150",
+        "--json",
+        "--redis-db",
+        str(REDIS_DBS["chaos"]),
+        timeout_s=240,
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["settled"], result

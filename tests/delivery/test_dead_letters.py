@@ -4,9 +4,6 @@ shows, replays and purges them."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +11,7 @@ import pika
 
 from broker_config import CHANGES_EXCHANGE
 from producers.messaging.publisher import task_id, task_message
+from producers.processes.supervisor import Child
 from tests.delivery.conftest import (
     append_effect,
     effects,
@@ -22,19 +20,12 @@ from tests.delivery.conftest import (
     publish,
     request,
 )
-from tests.support import ROOT, Process, wait_until
+from tests.isolation import provision as run_provision
+from tests.isolation import wait_until
 
 
 def provision(env: dict[str, str], *args: str, stdin: str | None = None) -> Any:
-    return subprocess.run(
-        [sys.executable, "-m", "producers", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env={**os.environ, **env},
-        cwd=ROOT,
-        timeout=60,
-    )
+    return run_provision(*args, env=env, stdin=stdin)
 
 
 def dead_letters(env: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -48,7 +39,7 @@ def test_poison_is_dead_lettered_with_its_reason_listed_shown_and_replayed(
     conn: Any,
     rdb: Any,
     delivery_env: dict[str, str],
-    dl_pipeline: dict[str, Process],
+    dl_pipeline: dict[str, Child],
 ) -> None:
     assert provision(delivery_env, "dlq", "purge", "--all", "--yes").returncode == 0
     target = make_target(tmp_path)

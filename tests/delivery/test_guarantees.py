@@ -11,6 +11,7 @@ from typing import Any
 import psutil
 
 from producers.messaging.publisher import task_id
+from producers.processes.supervisor import Child
 from tests.delivery.conftest import (
     append_effect,
     effects,
@@ -19,7 +20,7 @@ from tests.delivery.conftest import (
     publish,
     request,
 )
-from tests.support import Process, wait_until
+from tests.isolation import wait_until
 from workers.delivery.guard import DELIVERIES_KEY
 
 
@@ -29,7 +30,7 @@ def starts(rdb: Any, change: Any, round_id: str = "0:0") -> int:
 
 
 def test_a_duplicate_publish_applies_once_and_reports_the_recorded_outcome(
-    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Process]
+    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
 ) -> None:
     target = make_target(tmp_path)
     change = request(target, [append_effect("dup-1")])
@@ -41,11 +42,11 @@ def test_a_duplicate_publish_applies_once_and_reports_the_recorded_outcome(
 
     assert first.status == "changed"
     assert effects(target) == ["dup-1"], "the unguarded command ran once"
-    wait_until(lambda: outcome_of(rdb, change).outcome_id == first.outcome_id, 10, "same event")
+    wait_until(lambda: outcome_of(rdb, change).event_id == first.event_id, 10, "same event")
 
 
 def test_a_completed_request_applies_once_even_after_redis_forgot_it(
-    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Process]
+    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
 ) -> None:
     target = make_target(tmp_path)
     change = request(target, [append_effect("forgot-1")], sequence=1)
@@ -62,7 +63,7 @@ def test_a_completed_request_applies_once_even_after_redis_forgot_it(
 
 
 def test_redelivery_after_a_worker_sigkill_applies_once(
-    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Process]
+    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
 ) -> None:
     target = make_target(tmp_path)
     root = Path(target.address.removeprefix("local://"))
@@ -97,7 +98,7 @@ def test_redelivery_after_a_worker_sigkill_applies_once(
 
 
 def test_an_older_sequence_after_a_newer_is_superseded(
-    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Process]
+    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
 ) -> None:
     target = make_target(tmp_path)
     newer = request(
@@ -118,7 +119,7 @@ def test_an_older_sequence_after_a_newer_is_superseded(
 
 
 def test_a_transient_failure_retries_with_growing_delays_and_then_succeeds(
-    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Process]
+    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
 ) -> None:
     target = make_target(tmp_path)
     root = Path(target.address.removeprefix("local://"))
@@ -152,7 +153,7 @@ def test_a_transient_failure_retries_with_growing_delays_and_then_succeeds(
 
 
 def test_a_permanent_failure_fails_at_once_with_its_reason(
-    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Process]
+    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
 ) -> None:
     target = make_target(tmp_path)
     change = request(target, [{"kind": "command", "argv": ["false"], "name": "fails"}])

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from producers.cli import cli as provision_cli
-from tests.support import ROOT, need
+from tests.isolation import ROOT, need
 from workers.cli import cli as workers_cli
 
 COMPOSE = ROOT / "compose.yaml"

@@ -10,7 +10,7 @@ import pytest
 
 from contracts import Target
 from tests.engine.conftest import tree_hash
-from tests.support import flock_held
+from tests.isolation import flock_held
 from workers.engine.target_lock import LOCK_FILE, TargetLocked, held
 
 

@@ -3,60 +3,37 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.support import Process, wait_until
+from broker_config import CHECKINS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE, ROLLOUTS_QUEUE, region_queue
+from producers.processes.commands import aggregator_argv, controller_argv, worker_argv
+from producers.processes.supervisor import Child
+from tests.isolation import Isolated
 
 REGIONS = ("eu", "us")
 
 
 @pytest.fixture(scope="session")
-def pipeline(services: dict[str, str], spawn: Callable[..., Process]) -> dict[str, Process]:
+def pipeline(session_services: Isolated) -> dict[str, Child]:
     """Workers for `eu` and `us`, the aggregator and the controller, started once and ready."""
+    iso = session_services
     procs = {
-        region: spawn(
-            f"worker-{region}",
-            [
-                "-m",
-                "workers",
-                "worker",
-                "--region",
-                region,
-                "--concurrency",
-                "2",
-                "--name",
-                f"{region}-w@%h",
-            ],
-            services,
-        )
+        region: iso.spawn(f"worker-{region}", worker_argv(region, name=f"{region}-w@%h"))
         for region in REGIONS
     }
-    procs["aggregator"] = spawn("aggregator", ["-m", "producers", "aggregator"], services)
-    procs["controller"] = spawn("controller", ["-m", "producers", "controller"], services)
-    for region in REGIONS:
-        wait_until(
-            lambda r=region: "ready." in procs[r].text() or procs[r].proc.poll(),
-            60,
-            f"worker {region} to be ready",
-        )
-        assert procs[region].proc.poll() is None, procs[region].text()
-    wait_until(
-        lambda: "consuming" in procs["aggregator"].text() or procs["aggregator"].proc.poll(),
-        30,
-        "the aggregator",
+    procs["aggregator"] = iso.spawn("aggregator", aggregator_argv())
+    procs["controller"] = iso.spawn("controller", controller_argv())
+    iso.wait_consuming(
+        *(region_queue(r) for r in REGIONS),
+        RESULTS_QUEUE,
+        EVENTS_QUEUE,
+        ROLLOUTS_QUEUE,
+        CHECKINS_QUEUE,
     )
-    assert procs["aggregator"].proc.poll() is None, procs["aggregator"].text()
-    wait_until(
-        lambda: "consuming" in procs["controller"].text() or procs["controller"].proc.poll(),
-        30,
-        "the controller",
-    )
-    assert procs["controller"].proc.poll() is None, procs["controller"].text()
     return procs
 
 

@@ -7,21 +7,19 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.support import ROOT, drop_vhost, make_vhost, wait_until
+from producers.processes.commands import provision_argv
+from tests.isolation import ROOT, Isolation, provision, wait_until
 
 
 @pytest.fixture(scope="module")
-def demo_env(services: dict[str, str]) -> Iterator[dict[str, str]]:
-    """A vhost of the demo's own, so its workers compete with no other test's."""
-    name = f"provision-test-demo-{os.getpid()}"
-    yield {**services, "PROVISION_BROKER_URL": make_vhost(name)}
-    drop_vhost(name)
+def demo_env(isolation: Isolation) -> dict[str, str]:
+    """A vhost and database of the demo's own, so its workers compete with no other test's."""
+    return isolation("demo").env
 
 
 def ours(env: dict[str, str]) -> list[psutil.Process]:
@@ -37,29 +35,13 @@ def ours(env: dict[str, str]) -> list[psutil.Process]:
 
 
 def demo(state: Path, env: dict[str, str], *extra: str) -> dict:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "producers",
-            "demo",
-            "--targets",
-            "6",
-            "--state-dir",
-            str(state),
-            "--json",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        cwd=ROOT,
-        timeout=240,
-    )
+    args = ["--targets", "6", "--state-dir", str(state), "--json", *extra]
+    done = provision("demo", *args, env=env, timeout_s=240)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_the_demo_converges_then_a_second_run_changes_nothing(
     tmp_path: Path, demo_env: dict[str, str]
 ) -> None:
@@ -75,9 +57,10 @@ def test_the_demo_converges_then_a_second_run_changes_nothing(
     assert ours(demo_env) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_demo_and_every_child(tmp_path: Path, demo_env: dict[str, str]) -> None:
     # Enough targets that the rollout is still under way when Ctrl-C arrives, however fast.
-    argv = ["-m", "producers", "demo", "--targets", "1500", "--state-dir", str(tmp_path)]
+    argv = provision_argv("demo", "--targets", "1500", "--state-dir", str(tmp_path))
     proc = subprocess.Popen(
         [sys.executable, *argv],
         env={**os.environ, **demo_env},

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import sys
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pika
 
-from broker_config import CHANGES_EXCHANGE, DEAD_QUEUE, declare, region_queue
-from contracts import ChangeRequest, DesiredState, Target
+from broker_config import CHANGES_EXCHANGE, declare, region_queue
 from contracts.dead import REASON
 from producers.messaging.publisher import task_message
+from producers.processes.supervisor import Child
 from producers.records.ledger import Ledger
+from tests.isolation import Isolated, request_for, wait_until
+from tests.isolation import provision as run_provision
 from tests.pipeline.conftest import change_file, local_target
-from tests.support import ROOT, Process, wait_until
 
 RESOURCES = [
     {"kind": "directory", "path": "/etc/app", "mode": "0755"},
@@ -28,15 +26,8 @@ RESOURCES = [
 ]
 
 
-def provision(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "producers", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        cwd=ROOT,
-        timeout=timeout,
-    )
+def provision(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return run_provision(*args, env=env, timeout_s=120)
 
 
 def last_json(stdout: str) -> dict[str, Any]:
@@ -44,7 +35,7 @@ def last_json(stdout: str) -> dict[str, Any]:
 
 
 def test_a_change_converges_local_targets_and_a_rerun_is_converged(
-    tmp_path: Path, services: dict[str, str], pipeline: dict[str, Process]
+    tmp_path: Path, services: dict[str, str], pipeline: dict[str, Child]
 ) -> None:
     targets = [local_target(tmp_path, "web-1", "eu"), local_target(tmp_path, "web-2", "us")]
     path = change_file(tmp_path, targets, RESOURCES, {"environment": "test"})
@@ -74,35 +65,10 @@ def test_a_change_converges_local_targets_and_a_rerun_is_converged(
     assert all(row["changes"] == [] for row in again["targets"])
 
 
-def _dead_letter_for(amqp: Any, task_id: str) -> tuple[Any, bytes] | None:
-    """Fetch dead letters until the one for `task_id` turns up (others are requeued)."""
-    channel = amqp.channel()
-    try:
-        while True:
-            method, properties, body = channel.basic_get(DEAD_QUEUE)
-            if method is None:
-                return None
-            headers = properties.headers or {}
-            if task_id in (headers.get("id"), properties.correlation_id):
-                channel.basic_ack(method.delivery_tag)
-                return properties, body
-    finally:
-        channel.close()  # the others, unacked, go back to the queue
-
-
 def test_a_malformed_request_is_dead_lettered_with_its_reason_and_reported_rejected(
-    amqp: Any, redis_client: Any, pipeline: dict[str, Process]
+    amqp: Any, redis_client: Any, session_services: Isolated, pipeline: dict[str, Child]
 ) -> None:
-    target = Target(id="bad-1", region="eu", environment="test", address="local:///tmp/x")
-    now = datetime.now(UTC)
-    request = ChangeRequest(
-        change_id=str(uuid.uuid4()),
-        target=target,
-        desired=DesiredState(),
-        issued_by="tests",
-        issued_at=now,
-        expires_at=now + timedelta(minutes=5),
-    )
+    request = request_for("bad-1", address="local:///tmp/x")
     headers, body = task_message(request)
     args, kwargs, embed = json.loads(body)
     kwargs["request"]["desired"] = {"resources": [{"kind": "teapot", "path": "/x"}]}
@@ -110,7 +76,7 @@ def test_a_malformed_request_is_dead_lettered_with_its_reason_and_reported_rejec
     channel.confirm_delivery()
     channel.basic_publish(
         CHANGES_EXCHANGE,
-        target.routing_key,
+        request.target.routing_key,
         json.dumps([args, kwargs, embed]),
         pika.BasicProperties(
             content_type="application/json",
@@ -121,7 +87,9 @@ def test_a_malformed_request_is_dead_lettered_with_its_reason_and_reported_rejec
         ),
         mandatory=True,
     )
-    dead = wait_until(lambda: _dead_letter_for(amqp, headers["id"]), 30, "the dead letter")
+    dead = wait_until(
+        lambda: session_services.dead_letter_with(headers["id"]), 30, "the dead letter"
+    )
     properties, dead_body = dead
     assert "invalid change request" in properties.headers[REASON]
     assert "teapot" in properties.headers[REASON] or "kind" in properties.headers[REASON]
@@ -136,7 +104,7 @@ def test_a_malformed_request_is_dead_lettered_with_its_reason_and_reported_rejec
 
 
 def test_a_message_celery_cannot_read_ends_in_the_dead_letters(
-    amqp: Any, pipeline: dict[str, Process]
+    amqp: Any, session_services: Isolated, pipeline: dict[str, Child]
 ) -> None:
     marker = str(uuid.uuid4())
     channel = amqp.channel()
@@ -148,7 +116,9 @@ def test_a_message_celery_cannot_read_ends_in_the_dead_letters(
         pika.BasicProperties(correlation_id=marker, delivery_mode=2),
         mandatory=True,
     )
-    properties, body = wait_until(lambda: _dead_letter_for(amqp, marker), 30, "the dead letter")
+    properties, body = wait_until(
+        lambda: session_services.dead_letter_with(marker), 30, "the dead letter"
+    )
     assert body == b"\x00 not a task"
     headers = properties.headers or {}
     reason = headers.get(REASON) or headers["x-death"][0]["reason"]
@@ -160,7 +130,7 @@ def test_a_worker_of_region_eu_never_receives_a_change_for_another_region(
     amqp: Any,
     redis_client: Any,
     services: dict[str, str],
-    pipeline: dict[str, Process],
+    pipeline: dict[str, Child],
 ) -> None:
     declare(amqp, ["xx"])
     amqp.channel().queue_purge(region_queue("xx"))
@@ -178,8 +148,9 @@ def test_a_worker_of_region_eu_never_receives_a_change_for_another_region(
 
 
 def test_a_wait_that_runs_out_exits_with_the_timeout_code(
-    tmp_path: Path, amqp: Any, services: dict[str, str]
+    tmp_path: Path, amqp: Any, services: dict[str, str], pipeline: dict[str, Child]
 ) -> None:
+    """Needs the running pipeline (its status has counts only once the change is booked)."""
     declare(amqp, ["yy"])
     path = change_file(tmp_path, [local_target(tmp_path, "yy-1", "yy")], RESOURCES)
     done = provision("apply", str(path), "--wait", "--json", "--timeout", "1", env=services)
@@ -189,7 +160,7 @@ def test_a_wait_that_runs_out_exits_with_the_timeout_code(
 
 
 def test_a_dry_run_reports_drift_with_a_diff_and_changes_nothing(
-    tmp_path: Path, services: dict[str, str], pipeline: dict[str, Process]
+    tmp_path: Path, services: dict[str, str], pipeline: dict[str, Child]
 ) -> None:
     target = local_target(tmp_path, "dry-1", "eu")
     conf = tmp_path / "dry-1" / "etc/app/app.conf"

@@ -11,13 +11,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from producers.processes.supervisor import Child
+from tests.isolation import ROOT, flock_held, wait_until
 from tests.pipeline.conftest import change_file, local_target
-from tests.support import ROOT, Process, flock_held, wait_until
 from workers.engine.target_lock import LOCK_FILE
 
 
 def test_a_push_waits_for_the_targets_own_lock_without_any_redis_lock(
-    tmp_path: Path, services: dict[str, str], pipeline: dict[str, Process], redis_client: Any
+    tmp_path: Path, services: dict[str, str], pipeline: dict[str, Child], redis_client: Any
 ) -> None:
     target = local_target(tmp_path, "flocked-1", "eu")
     conf = tmp_path / "flocked-1" / "etc/app.conf"

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,20 +10,7 @@ from typing import Any
 import yaml
 
 from broker_config import region_queue
-from tests.support import ROOT
-
-
-def provision(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "producers", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=ROOT,
-        timeout=timeout,
-    )
+from tests.isolation import provision, redis_url_of
 
 
 def write(path: Path, data: Any) -> Path:
@@ -103,7 +87,7 @@ def test_an_unreachable_broker_is_one_line_naming_the_url_within_seconds(tmp_pat
     path = write(tmp_path / "c.yaml", {"targets": [TARGET], "resources": [FILE]})
     env = {
         "PROVISION_BROKER_URL": "amqp://guest:secret@127.0.0.1:1/%2F",
-        "PROVISION_REDIS_URL": "redis://127.0.0.1:6379/15",
+        "PROVISION_REDIS_URL": redis_url_of("session"),
     }
     started = time.monotonic()
     done = provision("apply", str(path), env=env)

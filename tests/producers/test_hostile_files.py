@@ -4,31 +4,21 @@ bad file is refused before either is contacted."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.contracts.test_limits import LAUGHS
-from tests.support import ROOT
+from tests.isolation import provision
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
         "PROVISION_BROKER_URL": "amqp://guest:guest@127.0.0.1:1/nowhere",
         "PROVISION_REDIS_URL": "redis://127.0.0.1:1/15",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "producers", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-    )
+    return provision(*args, env=env)
 
 
 @pytest.mark.parametrize("content", [b"resources: [\xff]\n", LAUGHS.encode()])

@@ -7,21 +7,17 @@ show` carry a digest and a size instead; what is delivered keeps the real conten
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
-from broker_config.redis_keys import rollout_key
 from contracts import Target
 from contracts.events import ChangeEvent, RolloutState
 from producers.messaging.dlq import DeadLetter
 from producers.rollouts.planner import plan_rollout
-from producers.rollouts.store import RolloutBook
-from tests.support import ROOT
+from producers.rollouts.store import RolloutBook, rollout_key
+from tests.isolation import ROOT, provision
 
 SECRET = "db_password=hunter2"
 TARGET = Target(id="sec-1", region="eu", environment="test", address="local:///tmp/sec-1")
@@ -42,8 +38,8 @@ def _event() -> ChangeEvent:
     )
 
 
-def _everything(redis_client: Any, change_id: str) -> str:
-    keys = list(redis_client.scan_iter(f"{rollout_key(change_id)}*"))
+def _everything(redis_client: Any, rid: str) -> str:
+    keys = list(redis_client.scan_iter(f"{rollout_key(rid)}*"))
     dump = [redis_client.hgetall(k) for k in keys if redis_client.type(k) == "hash"]
     return json.dumps(dump)
 
@@ -51,33 +47,33 @@ def _everything(redis_client: Any, change_id: str) -> str:
 def test_a_rollout_book_keeps_no_secret_but_still_delivers_it(redis_client: Any) -> None:
     book = RolloutBook(redis_client)
     event = _event()
-    change_id = event.change_id
+    rid = event.change_id
     try:
         assert book.create(event, plan_rollout([TARGET], event.rollout), [TARGET])
-        stored = redis_client.hget(rollout_key(change_id), "event")
+        stored = redis_client.hget(rollout_key(rid), "event")
         assert "hunter2" not in stored and "0p3n" not in stored
         assert "sha256:" in stored
-        loaded = book.load(change_id)
+        loaded = book.load(rid)
         assert loaded is not None and loaded.event is not None
         assert loaded.event.resources[0].content == SECRET + "\n"  # what the waves deliver
-        book.set_state(change_id, RolloutState.COMPLETED)
-        assert "hunter2" not in _everything(redis_client, change_id)
+        book.set_state(rid, RolloutState.COMPLETED)
+        assert "hunter2" not in _everything(redis_client, rid)
     finally:
-        for key in redis_client.scan_iter(f"{rollout_key(change_id)}*"):
+        for key in redis_client.scan_iter(f"{rollout_key(rid)}*"):
             redis_client.delete(key)
 
 
 def test_a_rejected_event_is_recorded_redacted(redis_client: Any) -> None:
     book = RolloutBook(redis_client)
-    change_id = str(uuid.uuid4())
-    raw = {"event_id": change_id, "resources": RESOURCES, "bogus": 1}
+    rid = str(uuid.uuid4())
+    raw = {"event_id": rid, "resources": RESOURCES, "bogus": 1}
     try:
-        book.reject(change_id, "bogus: extra inputs are not permitted", json.dumps(raw).encode())
-        stored = redis_client.hget(rollout_key(change_id), "excerpt")
+        book.reject(rid, "bogus: extra inputs are not permitted", json.dumps(raw).encode())
+        stored = redis_client.hget(rollout_key(rid), "excerpt")
         assert stored and "hunter2" not in stored and "0p3n" not in stored
         assert "sensitive sha256:" in stored
     finally:
-        redis_client.delete(rollout_key(change_id))
+        redis_client.delete(rollout_key(rid))
 
 
 def test_dlq_show_redacts_the_body_and_celerys_reprs() -> None:
@@ -115,16 +111,6 @@ def test_state_show_displays_a_digest_not_the_content(tmp_path: Path, redis_clie
     def wipe() -> None:
         for key in redis_client.scan_iter(f"{namespace}:*"):
             redis_client.delete(key)
-
-    def provision(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "producers", *args],
-            capture_output=True,
-            text=True,
-            env=dict(os.environ),
-            cwd=ROOT,
-            timeout=60,
-        )
 
     wipe()
     try:

@@ -1,4 +1,5 @@
-"""An isolated control plane for pull tests: its own vhost, Redis database 12, a real
+"""An isolated control plane for pull tests: its own vhost and Redis database (the "pull"
+group of tests/isolation.py), a real
 controller (with a known check-in rate) and aggregator, and a source of truth of local
 targets whose revisions the tests publish and assign directly."""
 
@@ -7,26 +8,23 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
+from broker_config import CHECKINS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE, ROLLOUTS_QUEUE
 from contracts import FileSpec, Target
 from contracts.inventory import Inventory
 from contracts.truth import RoleFile, SourceBundle
+from producers.processes.commands import aggregator_argv, controller_argv
 from producers.pull.assignments import ASSIGNED_KEY
 from producers.truth.revisions import RevisionStore
-from tests.support import ROOT, Process, drop_vhost, make_vhost, need, reachable, wait_until
+from tests.isolation import Isolated, Isolation, wait_until
 
-#: A database no other fixture uses.
-REDIS_DB = 12
-#: Held while a module uses database 12, so two runs on one machine take turns.
+#: Held while a module uses the pull database, so two runs on one machine take turns.
 LOCK_FILE = Path("/tmp/provision-test-pull-db12.lock")
 #: The controller's check-in admission: rate per second and burst.
 RATE_PER_S = 100.0
@@ -39,10 +37,11 @@ SINGLES = [f"p{i:02d}" for i in range(12)]
 class PullPlane:
     """The control plane of the pull tests, and helpers to drive it."""
 
-    def __init__(self, env: dict[str, str], base: Path) -> None:
-        self.env = env
+    def __init__(self, iso: Isolated, base: Path) -> None:
+        self.iso = iso
+        self.env = iso.env
         self.base = base
-        self.redis = redis.Redis.from_url(env["PROVISION_REDIS_URL"], decode_responses=True)
+        self.redis = iso.redis
         self.store = RevisionStore(self.redis)
         self.targets = [
             Target(
@@ -78,15 +77,8 @@ class PullPlane:
         value = json.dumps({"revision": revision, "change_id": change_id})
         self.redis.hset(ASSIGNED_KEY, mapping=dict.fromkeys(target_ids, value))
 
-    def provision(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "producers", *args],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **self.env},
-            cwd=ROOT,
-            timeout=timeout_s,
-        )
+    def provision(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+        return self.iso.provision(*args, timeout_s=timeout_s)
 
     def enroll(self, target_id: str) -> Path:
         out = self.credentials(target_id)
@@ -143,34 +135,14 @@ def _try_lock(descriptor: int) -> bool:
 
 @pytest.fixture(scope="module")
 def plane(
-    services: dict[str, str],
-    spawn: Callable[..., Process],
-    tmp_path_factory: pytest.TempPathFactory,
+    isolation: Isolation, session_services: Isolated, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PullPlane]:
-    need(reachable(6379), "Redis is not reachable")
+    """A fresh pull group per module: a controller with a known check-in rate, the aggregator."""
     with exclusive(LOCK_FILE):
-        yield from _plane(spawn, tmp_path_factory)
-
-
-def _plane(
-    spawn: Callable[..., Process], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PullPlane]:
-    vhost = f"provision-test-pull-{os.getpid()}"
-    env = {
-        "PROVISION_BROKER_URL": make_vhost(vhost),
-        "PROVISION_REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
-    }
-    redis.Redis.from_url(env["PROVISION_REDIS_URL"]).flushdb()
-    plane = PullPlane(env, tmp_path_factory.mktemp("pull"))
-    aggregator = spawn("pull-aggregator", ["-m", "producers", "aggregator"], env)
-    rate = ["--checkin-rate", str(RATE_PER_S), "--checkin-burst", str(BURST)]
-    controller = spawn("pull-controller", ["-m", "producers", "controller", *rate], env)
-    for name, proc in (("aggregator", aggregator), ("controller", controller)):
-        wait_until(
-            lambda p=proc: "consuming" in p.text() or p.proc.poll() is not None, 30, f"the {name}"
-        )
-        assert proc.proc.poll() is None, proc.text()
-    yield plane
-    aggregator.stop()
-    controller.stop()
-    drop_vhost(vhost)
+        iso = isolation("pull", fresh=True)
+        plane = PullPlane(iso, tmp_path_factory.mktemp("pull"))
+        iso.spawn("pull-aggregator", aggregator_argv())
+        iso.spawn("pull-controller", controller_argv(checkin_rate=RATE_PER_S, checkin_burst=BURST))
+        iso.wait_consuming(RESULTS_QUEUE, EVENTS_QUEUE, ROLLOUTS_QUEUE, CHECKINS_QUEUE)
+        yield plane
+        iso.supervisor.stop()

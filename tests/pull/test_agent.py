@@ -18,7 +18,7 @@ MOTD = "etc/motd"
 
 def outcome(plane: PullPlane, change_id: str, target_id: str) -> OutcomeEvent:
     """The ledger's latest outcome of a target, once the aggregator has it."""
-    from tests.support import wait_until
+    from tests.isolation import wait_until
 
     raw = wait_until(
         lambda: plane.redis.hget(f"provision:change:{change_id}:outcomes", target_id),

@@ -8,10 +8,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pika.exceptions
+import pytest
+
 from producers.pull.desk import ADMISSIONS_KEY
 from producers.pull.enrollment import Enrollment, write_credentials
+from tests.isolation import wait_until
 from tests.pull.conftest import BURST, HERD, RATE_PER_S, PullPlane
-from tests.support import wait_until
 from workers.pull.agent import Agent, PullResult
 
 
@@ -21,6 +24,7 @@ def max_in_any_window(times: list[float], window_s: float = 1.0) -> int:
     return max(bisect.bisect_left(times, t + window_s) - i for i, t in enumerate(times))
 
 
+@pytest.mark.slow
 def test_500_agents_at_once_all_converge_within_the_admission_rate(plane: PullPlane) -> None:
     revision = plane.publish("herd\n")
     plane.assign(HERD, revision, change_id="c-herd")
@@ -34,6 +38,15 @@ def test_500_agents_at_once_all_converge_within_the_admission_rate(plane: PullPl
     def wake(target_id: str) -> PullResult:
         agent = Agent(plane.credentials(target_id), interval_s=600, patience_s=60)
         start.wait()
+        # 500 connections at once can outlast a TCP or AMQP connect timeout on a busy 2-core
+        # box; the agent then reports itself offline and runs again on its timer, as here.
+        for _ in range(2):
+            try:
+                result = agent.check_in_once()
+            except pika.exceptions.AMQPConnectionError:
+                continue
+            if result.kind != "offline":
+                return result
         return agent.check_in_once()
 
     began = time.monotonic()

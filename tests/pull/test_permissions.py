@@ -15,8 +15,8 @@ import pytest
 
 from broker_config import CHECKINS_QUEUE, RESULTS_QUEUE, region_queue
 from broker_config.permissions import PERMISSIONS
+from tests.isolation import need
 from tests.pull.conftest import PullPlane
-from tests.support import need
 
 
 def ctl(*args: str) -> subprocess.CompletedProcess:

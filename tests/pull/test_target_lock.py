@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
+from tests.isolation import flock_held, wait_until
 from tests.pull.conftest import PullPlane
-from tests.support import Process, flock_held, wait_until
 from workers.engine.target_lock import LOCK_FILE
 
 
 def test_an_agent_does_not_apply_while_the_target_is_locked_then_converges(
-    plane: PullPlane, spawn: Callable[..., Process]
+    plane: PullPlane,
 ) -> None:
     revision = plane.publish("locked\n")
     plane.assign(["p04"], revision, change_id="c-lock")
@@ -22,7 +21,7 @@ def test_an_agent_does_not_apply_while_the_target_is_locked_then_converges(
 
     with flock_held(lock):
         argv = ["-m", "workers", "agent", "--target", "p04", "--credentials", str(creds)]
-        agent = spawn("agent-p04", [*argv, "--once"], plane.env)
+        agent = plane.iso.spawn("agent-p04", [*argv, "--once"])
         wait_until(
             lambda: "waiting" in agent.text() or agent.proc.poll() is not None,
             60,

@@ -3,45 +3,49 @@ controller the tests may kill and restart."""
 
 from __future__ import annotations
 
-import os
+import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pika
 import pytest
-import redis
 
-from broker_config import EVENTS_EXCHANGE
-from tests.support import Process, drop_vhost, make_vhost, need, reachable, wait_until
+from broker_config import (
+    CHECKINS_QUEUE,
+    EVENTS_EXCHANGE,
+    EVENTS_QUEUE,
+    RESULTS_QUEUE,
+    ROLLOUTS_QUEUE,
+    region_queue,
+)
+from producers.processes.commands import aggregator_argv, controller_argv, worker_argv
+from producers.processes.supervisor import Child
+from tests.isolation import Isolated, Isolation, wait_until
 
-#: A database no other fixture uses, so no other controller ever sees these rollouts.
-REDIS_DB = 13
+CONTROLLER_QUEUES = (EVENTS_QUEUE, ROLLOUTS_QUEUE, CHECKINS_QUEUE)
 
 
-class Fleet:
+class RolloutPlane:
     """Everything a rollout test needs: env, clients, and a restartable controller."""
 
-    def __init__(self, env: dict[str, str], spawn: Callable[..., Process]) -> None:
-        self.env = env
-        self.spawn = spawn
-        self.redis = redis.Redis.from_url(env["PROVISION_REDIS_URL"], decode_responses=True)
-        self.controller: Process | None = None
-        self.worker: Process | None = None
-        self.aggregator: Process | None = None
+    def __init__(self, iso: Isolated) -> None:
+        self.iso = iso
+        self.env = iso.env
+        self.redis = iso.redis
+        self.controller: Child | None = None
+        self.worker: Child | None = None
+        self.aggregator: Child | None = None
 
-    def start_controller(self) -> Process:
-        self.controller = self.spawn("controller", ["-m", "producers", "controller"], self.env)
-        proc = self.controller
-        wait_until(
-            lambda: "consuming" in proc.text() or proc.proc.poll() is not None, 30, "the controller"
-        )
-        assert proc.proc.poll() is None, proc.text()
-        return proc
+    def start_controller(self) -> Child:
+        """Start (or restart: the name is reused) the controller; return it once it consumes."""
+        self.controller = self.iso.spawn("controller", controller_argv())
+        self.iso.wait_consuming(*CONTROLLER_QUEUES)
+        return self.controller
 
     def amqp(self) -> Any:
-        return pika.BlockingConnection(pika.URLParameters(self.env["PROVISION_BROKER_URL"]))
+        return self.iso.amqp()
 
     def emit(self, event: dict[str, Any]) -> None:
         """Publish a change event as a plain pika client would: JSON, nothing of ours."""
@@ -51,52 +55,47 @@ class Fleet:
         channel.basic_publish(
             EVENTS_EXCHANGE,
             "tests.emitter",
-            __import__("json").dumps(event),
+            json.dumps(event),
             pika.BasicProperties(content_type="application/json", delivery_mode=2),
             mandatory=True,
         )
         connection.close()
 
-    def state(self, change_id: str) -> dict[str, str]:
-        return self.redis.hgetall(f"provision:rollout:{change_id}")
+    def state(self, rollout_id: str) -> dict[str, str]:
+        return self.redis.hgetall(f"provision:rollout:{rollout_id}")
 
-    def wait_state(self, change_id: str, states: set[str], timeout_s: float = 60) -> str:
+    def published(self, rollout_id: str) -> int:
+        """How many targets the controller has published requests for."""
+        return int(self.redis.scard(f"provision:rollout:{rollout_id}:published"))
+
+    def wait_published(self, rollout_id: str, count: int, timeout_s: float = 60) -> int:
         return wait_until(
-            lambda: self.state(change_id).get("state") in states and self.state(change_id)["state"],
+            lambda: self.published(rollout_id) >= count and self.published(rollout_id),
             timeout_s,
-            f"rollout {change_id} to reach {states}",
+            f"{count} targets of {rollout_id} published",
+        )
+
+    def wait_state(self, rollout_id: str, states: set[str], timeout_s: float = 60) -> str:
+        return wait_until(
+            lambda: (
+                self.state(rollout_id).get("state") in states and self.state(rollout_id)["state"]
+            ),
+            timeout_s,
+            f"rollout {rollout_id} to reach {states}",
         )
 
 
 @pytest.fixture(scope="package")
-def fleet(services: dict[str, str], spawn: Callable[..., Process]) -> Iterator[Fleet]:
-    """One fleet for the whole package; its processes stop with it, before its vhost goes."""
-    need(reachable(6379), "Redis is not reachable")
-    vhost = f"provision-test-rollouts-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    env = {
-        "PROVISION_BROKER_URL": make_vhost(vhost),
-        "PROVISION_REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
-    }
-    redis.Redis.from_url(env["PROVISION_REDIS_URL"]).flushdb()
-    fleet = Fleet(env, spawn)
-    worker = spawn(
-        "worker-eu",
-        ["-m", "workers", "worker", "--region", "eu", "--concurrency", "2", "--name", "eu-r@%h"],
-        env,
-    )
-    aggregator = spawn("aggregator", ["-m", "producers", "aggregator"], env)
-    wait_until(
-        lambda: "ready." in worker.text() or worker.proc.poll() is not None, 60, "the eu worker"
-    )
-    assert worker.proc.poll() is None, worker.text()
-    wait_until(lambda: "consuming" in aggregator.text(), 30, "the aggregator")
-    fleet.start_controller()
-    fleet.worker, fleet.aggregator = worker, aggregator
-    yield fleet
-    for process in (worker, aggregator, fleet.controller):
-        if process is not None:
-            process.stop()
-    drop_vhost(vhost)
+def fleet(isolation: Isolation) -> Iterator[RolloutPlane]:
+    """One rollout plane for the whole package; its processes stop with it."""
+    iso = isolation("rollouts", fresh=True)
+    plane = RolloutPlane(iso)
+    plane.worker = iso.spawn("worker-eu", worker_argv("eu", name="eu-r@%h"))
+    plane.aggregator = iso.spawn("aggregator", aggregator_argv())
+    iso.wait_consuming(region_queue("eu"), RESULTS_QUEUE)
+    plane.start_controller()
+    yield plane
+    iso.supervisor.stop()
 
 
 def targets(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,11 @@ from broker_config import (
     EVENTS_EXCHANGE,
     RESULTS_EXCHANGE,
 )
-from contracts import ChangeRequest, DesiredState, Target
 from contracts.dead import REASON
 from producers.messaging.publisher import task_message
-from tests.rollouts.conftest import Fleet, event, targets
-from tests.support import Process, wait_until
+from producers.processes.supervisor import Child
+from tests.isolation import request_for, wait_until
+from tests.rollouts.conftest import RolloutPlane, event, targets
 
 NESTED = b"[" * 100_000  # 100 KB of `[`: valid UTF-8, RecursionError in json.loads
 
@@ -34,7 +33,7 @@ NESTED = b"[" * 100_000  # 100 KB of `[`: valid UTF-8, RecursionError in json.lo
 class Tap:
     """An exclusive queue on `provision.dead`: every dead letter from now on."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: RolloutPlane) -> None:
         self.connection = fleet.amqp()
         self.channel = self.connection.channel()
         self.queue = self.channel.queue_declare("", exclusive=True).method.queue
@@ -60,13 +59,13 @@ class Tap:
 
 
 @pytest.fixture
-def tap(fleet: Fleet) -> Iterator[Tap]:
+def tap(fleet: RolloutPlane) -> Iterator[Tap]:
     tap = Tap(fleet)
     yield tap
     tap.connection.close()
 
 
-def publish(fleet: Fleet, exchange: str, key: str, body: bytes, **props: Any) -> None:
+def publish(fleet: RolloutPlane, exchange: str, key: str, body: bytes, **props: Any) -> None:
     connection = fleet.amqp()
     channel = connection.channel()
     channel.confirm_delivery()
@@ -76,7 +75,7 @@ def publish(fleet: Fleet, exchange: str, key: str, body: bytes, **props: Any) ->
     connection.close()
 
 
-def alive(*processes: Process | None) -> list[int]:
+def alive(*processes: Child | None) -> list[int]:
     pids = []
     for process in processes:
         assert process is not None and process.proc.poll() is None, process and process.text()
@@ -84,7 +83,7 @@ def alive(*processes: Process | None) -> list[int]:
     return pids
 
 
-def converges(tmp_path: Path, fleet: Fleet) -> None:
+def converges(tmp_path: Path, fleet: RolloutPlane) -> None:
     """A normal change still rolls out end to end."""
     body = event(targets(tmp_path, 1, prefix=f"ok{uuid.uuid4().hex[:4]}-"))
     fleet.emit(body)
@@ -92,23 +91,13 @@ def converges(tmp_path: Path, fleet: Fleet) -> None:
 
 
 def task(target_id: str, **headers: Any) -> tuple[dict[str, Any], bytes]:
-    now = datetime.now(UTC)
-    target = Target(id=target_id, region="eu", environment="test", address="local:///nowhere")
-    request = ChangeRequest(
-        change_id=str(uuid.uuid4()),
-        target=target,
-        desired=DesiredState(),
-        issued_by="tests",
-        issued_at=now,
-        expires_at=now + timedelta(minutes=5),
-    )
-    base, body = task_message(request)
+    base, body = task_message(request_for(target_id, address="local:///nowhere"))
     base.update(headers)
     return base, body
 
 
 def test_poison_events_are_dead_lettered_and_the_controller_lives_on(
-    tmp_path: Path, fleet: Fleet, tap: Tap
+    tmp_path: Path, fleet: RolloutPlane, tap: Tap
 ) -> None:
     before = alive(fleet.controller)
     publish(fleet, EVENTS_EXCHANGE, "x", NESTED, headers={"poison": "nested-event"})
@@ -138,7 +127,7 @@ def test_poison_events_are_dead_lettered_and_the_controller_lives_on(
 
 
 def test_poison_check_ins_are_refused_and_the_controller_lives_on(
-    tmp_path: Path, fleet: Fleet, tap: Tap
+    tmp_path: Path, fleet: RolloutPlane, tap: Tap
 ) -> None:
     before = alive(fleet.controller)
     assert ask(fleet, b"[" * 10_000, "nested-in") == {"admitted": False, "refused": "refused"}
@@ -158,7 +147,7 @@ def test_poison_check_ins_are_refused_and_the_controller_lives_on(
     assert alive(fleet.controller) == before
 
 
-def ask(fleet: Fleet, body: bytes, marker: str) -> Any:
+def ask(fleet: RolloutPlane, body: bytes, marker: str) -> Any:
     """One check-in over direct reply-to, as an agent sends it; the decoded reply."""
     connection = fleet.amqp()
     try:
@@ -178,7 +167,7 @@ def ask(fleet: Fleet, body: bytes, marker: str) -> Any:
 
 
 def test_poison_task_messages_are_dead_lettered_and_the_worker_lives_on(
-    tmp_path: Path, fleet: Fleet, tap: Tap
+    tmp_path: Path, fleet: RolloutPlane, tap: Tap
 ) -> None:
     before = alive(fleet.worker)
     cases = {
@@ -221,7 +210,7 @@ def test_poison_task_messages_are_dead_lettered_and_the_worker_lives_on(
 
 
 def test_poison_outcomes_are_dead_lettered_and_the_aggregator_lives_on(
-    tmp_path: Path, fleet: Fleet, tap: Tap
+    tmp_path: Path, fleet: RolloutPlane, tap: Tap
 ) -> None:
     before = alive(fleet.aggregator, fleet.controller)
     publish(fleet, RESULTS_EXCHANGE, "eu.test.x", NESTED, headers={"poison": "nested-outcome"})
@@ -233,7 +222,7 @@ def test_poison_outcomes_are_dead_lettered_and_the_aggregator_lives_on(
     converges(tmp_path, fleet)
 
 
-def test_remote_control_is_off(fleet: Fleet) -> None:
+def test_remote_control_is_off(fleet: RolloutPlane) -> None:
     from celery import Celery
 
     client = Celery(broker=fleet.env["PROVISION_BROKER_URL"])

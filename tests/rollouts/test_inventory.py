@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.rollouts.conftest import REDIS_DB
-from tests.support import ROOT
-
-ENV = {"PROVISION_REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}"}
+from tests.isolation import Isolated, Isolation
 
 
-def provision(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "producers", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **ENV},
-        cwd=ROOT,
-        timeout=60,
-    )
+@pytest.fixture
+def iso(isolation: Isolation) -> Isolated:
+    """The rollouts group's Redis: an inventory of its own, away from the session's."""
+    return isolation("rollouts")
 
 
 def test_load_replaces_the_inventory_and_targets_selects_from_it(
-    tmp_path: Path, services: dict[str, str]
+    tmp_path: Path, iso: Isolated
 ) -> None:
     path = tmp_path / "inventory.yaml"
     path.write_text(
@@ -61,11 +51,11 @@ def test_load_replaces_the_inventory_and_targets_selects_from_it(
             }
         )
     )
-    loaded = provision("inventory", "load", str(path), "--json")
+    loaded = iso.provision("inventory", "load", str(path), "--json")
     assert loaded.returncode == 0, loaded.stderr
     assert json.loads(loaded.stdout)["total"] == 3
 
-    picked = provision("targets", "--selector", "role=web", "--selector", "region=eu", "--json")
+    picked = iso.provision("targets", "--selector", "role=web", "--selector", "region=eu", "--json")
     assert [t["id"] for t in json.loads(picked.stdout)] == ["web-1"]
     assert json.loads(picked.stdout)[0]["roles"] == ["web"]
 
@@ -83,12 +73,12 @@ def test_load_replaces_the_inventory_and_targets_selects_from_it(
             }
         )
     )
-    report = json.loads(provision("inventory", "load", str(path), "--json").stdout)
+    report = json.loads(iso.provision("inventory", "load", str(path), "--json").stdout)
     assert report == {"added": 0, "updated": 1, "removed": 2, "total": 1}
-    assert [t["id"] for t in json.loads(provision("targets", "--json").stdout)] == ["db-1"]
+    assert [t["id"] for t in json.loads(iso.provision("targets", "--json").stdout)] == ["db-1"]
 
 
-def test_a_bad_inventory_names_file_field_and_reason(tmp_path: Path) -> None:
+def test_a_bad_inventory_names_file_field_and_reason(tmp_path: Path, iso: Isolated) -> None:
     path = tmp_path / "inventory.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -101,11 +91,11 @@ def test_a_bad_inventory_names_file_field_and_reason(tmp_path: Path) -> None:
             }
         )
     )
-    done = provision("inventory", "load", str(path))
+    done = iso.provision("inventory", "load", str(path))
     assert done.returncode == 2
     assert "inventory.yaml" in done.stderr and "targets.2.region" in done.stderr
 
 
-def test_a_malformed_selector_is_a_usage_error() -> None:
-    done = provision("targets", "--selector", "role")
+def test_a_malformed_selector_is_a_usage_error(iso: Isolated) -> None:
+    done = iso.provision("targets", "--selector", "role")
     assert done.returncode == 2 and "'role' is not KEY=VALUE" in done.stderr

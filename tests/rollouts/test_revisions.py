@@ -16,7 +16,7 @@ from contracts.truth import RenderedState, canonical_bytes
 from producers.pull.assignments import Assignments
 from producers.truth.revisions import RevisionStore
 from producers.truth.source import load
-from tests.rollouts.conftest import Fleet
+from tests.rollouts.conftest import RolloutPlane
 
 
 def write_truth(root: Path, targets: list[str], missing: tuple[str, ...] = ()) -> Path:
@@ -51,14 +51,27 @@ def write_truth(root: Path, targets: list[str], missing: tuple[str, ...] = ()) -
 
 
 @pytest.fixture
-def truth(fleet: Fleet) -> RevisionStore:
+def truth(fleet: RolloutPlane) -> RevisionStore:
     for key in fleet.redis.scan_iter("provision:state:*"):
         fleet.redis.delete(key)
     fleet.redis.delete("provision:assigned")
     return RevisionStore(fleet.redis)
 
 
-def request_copies(fleet: Fleet) -> tuple[Any, Any, str]:
+def roll_revision(fleet: RolloutPlane, event_id: str, revision: int) -> str:
+    """Roll a published revision out, a canary wave first; the state it ends in."""
+    fleet.emit(
+        {
+            "event_id": event_id,
+            "issued_by": "t",
+            "revision": revision,
+            "rollout": {"waves": [1, "100%"]},
+        }
+    )
+    return fleet.wait_state(event_id, {"completed", "halted"})
+
+
+def request_copies(fleet: RolloutPlane) -> tuple[Any, Any, str]:
     connection = fleet.amqp()
     channel = connection.channel()
     name = channel.queue_declare("", exclusive=True).method.queue
@@ -76,19 +89,12 @@ def drain(channel: Any, queue: str) -> list[dict[str, Any]]:
 
 
 def test_a_pushed_revision_carries_the_stored_rendering_byte_for_byte(
-    tmp_path: Path, fleet: Fleet, truth: RevisionStore
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["r1", "r2"])
     revision = truth.publish(load(source), author="t", message="first").revision.number
     connection, channel, copies = request_copies(fleet)
-    event = {
-        "event_id": "8a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d",
-        "issued_by": "t",
-        "revision": revision,
-        "rollout": {"waves": [1, "100%"]},
-    }
-    fleet.emit(event)
-    assert fleet.wait_state(event["event_id"], {"completed", "halted"}) == "completed"
+    assert roll_revision(fleet, "8a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", revision) == "completed"
     requests = drain(channel, copies)
     connection.close()
     assert sorted(r["target"]["id"] for r in requests) == ["r1", "r2"]
@@ -108,7 +114,7 @@ def test_a_pushed_revision_carries_the_stored_rendering_byte_for_byte(
 
 
 def test_an_inline_push_is_recorded_as_a_layer_and_survives_the_next_publish(
-    tmp_path: Path, fleet: Fleet, truth: RevisionStore
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["l1", "l2"])
     base = truth.publish(load(source), author="t", message="base").revision.number
@@ -137,7 +143,7 @@ def test_an_inline_push_is_recorded_as_a_layer_and_survives_the_next_publish(
 
 
 def test_a_halted_rollout_leaves_later_waves_on_their_old_revision(
-    tmp_path: Path, fleet: Fleet, truth: RevisionStore
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["h0", "h1", "h2"], missing=("h0",))
     first = truth.publish(load(source), author="t", message="one").revision.number
@@ -150,14 +156,7 @@ def test_a_halted_rollout_leaves_later_waves_on_their_old_revision(
         )
     )
     second = truth.publish(load(source), author="t", message="two").revision.number
-    event = {
-        "event_id": "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f",
-        "issued_by": "t",
-        "revision": second,
-        "rollout": {"waves": [1, "100%"]},
-    }
-    fleet.emit(event)
-    assert fleet.wait_state(event["event_id"], {"completed", "halted"}) == "halted"
+    assert roll_revision(fleet, "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", second) == "halted"
     assert assignments.get("h0").revision == second, "the canary was assigned"
     assert assignments.get("h1").revision == first, "later waves keep the old revision"
     assert assignments.get("h2").revision == first
@@ -166,7 +165,7 @@ def test_a_halted_rollout_leaves_later_waves_on_their_old_revision(
 
 
 def test_pushing_an_older_revision_than_the_applied_one_is_superseded(
-    tmp_path: Path, fleet: Fleet, truth: RevisionStore
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["s1"])
     old = truth.publish(load(source), author="t", message="old").revision.number

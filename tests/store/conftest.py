@@ -17,7 +17,7 @@ import pytest
 
 from producers.store.migrate import migrate
 from producers.store.url import database_url, redact
-from tests.support import need
+from tests.isolation import need
 
 
 def _with_database(url: str, name: str) -> str:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -16,7 +14,7 @@ import pytest
 from contracts import ExitCode
 from producers.store.errors import DatabaseUnreachable, MigrationError, SchemaMismatch
 from producers.store.migrate import available, check_schema, migrate, require_schema, status
-from tests.support import ROOT
+from tests.isolation import provision
 
 TABLES = {
     "revisions",
@@ -46,15 +44,7 @@ def _tables(conn: psycopg.Connection) -> set[str]:
 
 
 def _provision(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PROVISION_DATABASE_URL": url}
-    return subprocess.run(
-        [sys.executable, "-m", "producers", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return provision(*args, env={"PROVISION_DATABASE_URL": url})
 
 
 def test_the_shipped_migrations_are_numbered_without_gaps() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import ROOT
+from tests.isolation import ROOT
 
 EXAMPLE = ROOT / "examples" / "truth"
 

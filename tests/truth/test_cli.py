@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,19 +16,8 @@ import yaml
 from contracts import ExitCode
 from producers.truth.render import render_bytes
 from producers.truth.source import load
-from tests.support import ROOT
+from tests.isolation import ROOT, provision
 from tests.truth.conftest import EXAMPLE, edit
-
-
-def provision(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "producers", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        cwd=ROOT,
-        timeout=60,
-    )
 
 
 @pytest.fixture

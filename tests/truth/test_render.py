@@ -15,7 +15,7 @@ from contracts.truth import RenderedState, SourceBundle, canonical_bytes, resour
 from producers.truth.errors import UnknownTarget
 from producers.truth.render import render, render_all, render_bytes
 from producers.truth.source import load
-from tests.support import ROOT
+from tests.isolation import ROOT
 from tests.truth.conftest import EXAMPLE, edit
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,13 +66,6 @@ def test_the_message_names_the_directory_file_field_and_reason(truth_dir: Path) 
     assert f"{truth_dir}/inventory.yaml: targets.0.roles.0: unknown role 'nope'" in text
 
 
-def test_a_resource_that_breaks_its_model_is_named(truth_dir: Path) -> None:
-    edit(truth_dir / "roles" / "db.yaml", lambda d: d["resources"][1].update(mode="999"))
-    [(file, field, reason)] = problems(truth_dir)
-    assert (file, field) == ("roles/db.yaml", "resources.1.file.mode")
-    assert "octal" in reason
-
-
 def test_two_roles_declaring_one_resource_clash(truth_dir: Path) -> None:
     edit(
         truth_dir / "roles" / "web.yaml",
@@ -81,13 +76,6 @@ def test_two_roles_declaring_one_resource_clash(truth_dir: Path) -> None:
         ("inventory.yaml", f"targets.{i}.roles") for i in range(4)
     }
     assert "'/etc/motd' is declared by role 'base' and role 'web'" in found[0][2]
-
-
-def test_duplicates_in_one_file_are_named(truth_dir: Path) -> None:
-    edit(truth_dir / "roles" / "db.yaml", lambda d: d["resources"].append(d["resources"][0]))
-    [(file, field, reason)] = problems(truth_dir)
-    assert (file, field) == ("roles/db.yaml", "resources.2")
-    assert "first at resources.0" in reason
 
 
 def test_a_waiver_must_cover_something_real(truth_dir: Path) -> None:
@@ -116,23 +104,6 @@ def test_a_waiver_must_cover_something_real(truth_dir: Path) -> None:
     }
 
 
-def test_an_expiry_needs_a_timezone(truth_dir: Path) -> None:
-    edit(truth_dir / "waivers.yaml", lambda d: d["waivers"][0].update(expires_at="2099-01-01"))
-    [(file, field, reason)] = problems(truth_dir)
-    assert (file, field) == ("waivers.yaml", "waivers.0.expires_at")
-    assert "timezone" in reason
-
-
-def test_template_syntax_is_checked_at_publish(truth_dir: Path) -> None:
-    edit(
-        truth_dir / "roles" / "base.yaml",
-        lambda d: d["resources"][1].update(template="{{ target.id "),
-    )
-    [(file, field, reason)] = problems(truth_dir)
-    assert (file, field) == ("roles/base.yaml", "resources.1.template")
-    assert "syntax error" in reason
-
-
 def test_stray_files_and_bad_yaml_are_named(truth_dir: Path) -> None:
     (truth_dir / "roles" / "cache.yml").write_text("resources: []\n")
     (truth_dir / "environments" / "prod.yaml").write_text("values: [unclosed\n")
@@ -151,3 +122,46 @@ def test_optional_parts_may_be_absent(truth_dir: Path) -> None:
         path.unlink()
     bundle = load(truth_dir)
     assert bundle.waivers == () and bundle.environments == {}
+
+
+#: One edit, the one problem it makes: (file, the edit, the field named, words of the reason).
+ONE_PROBLEM = [
+    pytest.param(
+        "roles/db.yaml",
+        lambda d: d["resources"][1].update(mode="999"),
+        "resources.1.file.mode",
+        "octal",
+        id="a resource that breaks its model",
+    ),
+    pytest.param(
+        "roles/db.yaml",
+        lambda d: d["resources"].append(d["resources"][0]),
+        "resources.2",
+        "first at resources.0",
+        id="a duplicate in one file",
+    ),
+    pytest.param(
+        "waivers.yaml",
+        lambda d: d["waivers"][0].update(expires_at="2099-01-01"),
+        "waivers.0.expires_at",
+        "timezone",
+        id="an expiry without a timezone",
+    ),
+    pytest.param(
+        "roles/base.yaml",
+        lambda d: d["resources"][1].update(template="{{ target.id "),
+        "resources.1.template",
+        "syntax error",
+        id="template syntax, checked at publish",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "change", "field", "words"), ONE_PROBLEM)
+def test_one_bad_edit_is_named_by_file_field_and_reason(
+    truth_dir: Path, path: str, change: Callable[[Any], Any], field: str, words: str
+) -> None:
+    edit(truth_dir / path, change)
+    [(file, named, reason)] = problems(truth_dir)
+    assert (file, named) == (path, field)
+    assert words in reason

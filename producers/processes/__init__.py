@@ -1,0 +1,1 @@
+"""Child processes of ours (workers, aggregator, controller): one supervisor, one command line."""

@@ -1,0 +1,52 @@
+"""The one place our processes' command lines are spelled: demo, bench and tests start them here.
+
+The worker's flags are `provision worker`'s (workers/cli.py); producers may not import workers,
+so this module is their one writer, and a test checks `--help` lists every flag used here.
+Each function returns the arguments after the interpreter: `[sys.executable, *argv]` runs it.
+"""
+
+from __future__ import annotations
+
+
+def worker_argv(
+    region: str,
+    *,
+    concurrency: int = 2,
+    name: str | None = None,
+    loglevel: str | None = None,
+    pool: str | None = None,
+    rate_limit: str | None = None,
+) -> list[str]:
+    """A regional worker, as `provision worker` runs it."""
+    argv = ["-m", "workers", "worker", "--region", region, "--concurrency", str(concurrency)]
+    for flag, value in (
+        ("--name", name),
+        ("--loglevel", loglevel),
+        ("--pool", pool),
+        ("--rate-limit", rate_limit),
+    ):
+        if value is not None:
+            argv += [flag, value]
+    return argv
+
+
+def provision_argv(*args: str) -> list[str]:
+    """Any control-plane command, as `provision ARGS...` runs it."""
+    return ["-m", "producers", *args]
+
+
+def aggregator_argv() -> list[str]:
+    """The aggregator: outcomes from provision.results into the ledger."""
+    return provision_argv("aggregator")
+
+
+def controller_argv(
+    *, checkin_rate: float | None = None, checkin_burst: int | None = None
+) -> list[str]:
+    """The controller: change events, rollouts and pull check-ins."""
+    argv = provision_argv("controller")
+    if checkin_rate is not None:
+        argv += ["--checkin-rate", f"{checkin_rate:g}"]
+    if checkin_burst is not None:
+        argv += ["--checkin-burst", str(checkin_burst)]
+    return argv

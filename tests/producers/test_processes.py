@@ -1,0 +1,100 @@
+"""The one supervisor and the one command line of our processes, with no services."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from producers.processes.commands import (
+    aggregator_argv,
+    controller_argv,
+    provision_argv,
+    worker_argv,
+)
+from producers.processes.supervisor import ChildDied, Supervisor
+from tests.isolation import ROOT, wait_until
+
+
+def _help(argv: list[str]) -> str:
+    done = subprocess.run(
+        [sys.executable, *argv, "--help"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _flags(argv: list[str]) -> list[str]:
+    return [item for item in argv if item.startswith("--")]
+
+
+def test_every_worker_flag_the_command_line_can_emit_is_one_provision_worker_takes() -> None:
+    argv = worker_argv(
+        "eu", concurrency=3, name="n@%h", loglevel="INFO", pool="solo", rate_limit="5/s"
+    )
+    assert argv[:3] == ["-m", "workers", "worker"]
+    assert argv[argv.index("--concurrency") + 1] == "3"
+    text = _help(argv[:3])
+    assert _flags(argv) and all(flag in text for flag in _flags(argv)), text
+
+
+def test_the_controller_flags_are_the_controllers_and_the_defaults_are_bare() -> None:
+    argv = controller_argv(checkin_rate=100.0, checkin_burst=10)
+    assert argv == [
+        "-m",
+        "producers",
+        "controller",
+        "--checkin-rate",
+        "100",
+        "--checkin-burst",
+        "10",
+    ]
+    text = _help(argv[:3])
+    assert all(flag in text for flag in _flags(argv)), text
+    assert controller_argv() == provision_argv("controller")
+    assert aggregator_argv() == ["-m", "producers", "aggregator"]
+    assert worker_argv("us") == ["-m", "workers", "worker", "--region", "us", "--concurrency", "2"]
+
+
+def test_a_dead_child_is_named_with_its_exit_code_and_its_output(tmp_path: Path) -> None:
+    with Supervisor(tmp_path / "logs") as supervisor:
+        child = supervisor.start("crasher", ["-c", "print('boom here'); raise SystemExit(3)"])
+        wait_until(lambda: not child.alive(), 30, "the child to exit")
+        assert supervisor.failed() == ["crasher (exit 3)"]
+        with pytest.raises(ChildDied, match="crasher exited with 3") as died:
+            supervisor.check()
+        assert "boom here" in str(died.value)
+
+
+def test_a_restart_replaces_the_child_and_its_text_is_this_runs_only(tmp_path: Path) -> None:
+    script = "import sys, time; print(sys.argv[1], flush=True); time.sleep(60)"
+    with Supervisor(tmp_path / "logs") as supervisor:
+        first = supervisor.start("svc", ["-c", script, "first"])
+        wait_until(lambda: "first" in first.text(), 30, "the first run's output")
+        second = supervisor.start("svc", ["-c", script, "second"])
+        assert not first.alive(), "the name's old child is stopped"
+        wait_until(lambda: "second" in second.text(), 30, "the second run's output")
+        assert "first" not in second.text() and "first" in second.log.read_text()
+        assert list(supervisor.children) == ["svc"] and supervisor.failed() == []
+
+
+def test_stop_takes_the_whole_process_group_with_it(tmp_path: Path) -> None:
+    script = (
+        "import subprocess, sys, time\n"
+        "kid = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print(kid.pid, flush=True); time.sleep(60)\n"
+    )
+    supervisor = Supervisor(tmp_path / "logs")
+    child = supervisor.start("parent", ["-c", script])
+    pid = int(wait_until(lambda: child.text().strip(), 30, "the grandchild's pid"))
+    supervisor.stop()
+    assert not child.alive()
+    wait_until(
+        lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie",
+        10,
+        "the grandchild to go",
+    )
+    assert supervisor.children == {}

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
-from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,32 +24,26 @@ from broker_config import (
 )
 from broker_config.connections import connect_broker, connect_redis
 from broker_config.dead_letters import dead_letter_delivery
-from broker_config.redis_keys import inflight_key, rate_key
-from contracts import ChangeRequest, DesiredState, OutcomeEvent, limits
+from contracts import OutcomeEvent, limits
 from contracts.changes import utcnow
 from contracts.events import RolloutState
 from contracts.outcomes import ARRIVING
 from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
-from contracts.truth import Layer, RenderedState
-from producers.counters.pacing import Pacer
-from producers.counters.sequences import next_sequences
-from producers.errors import PublishError
+from contracts.truth import Layer
 from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
 from producers.messaging.serving import serve_until_stopped
-from producers.pull.assignments import Assignments
 from producers.pull.desk import CheckinDesk
 from producers.pull.replies import Replies
 from producers.records.inventory import InventoryStore
 from producers.records.ledger import Ledger
+from producers.rollouts.driver import Driver
 from producers.rollouts.intake import Refusal, parse_event, plan_event
-from producers.rollouts.store import Rollout, RolloutBook, failures
+from producers.rollouts.store import RolloutBook
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")
 
-#: How long a request lives when its event sets no deadline.
-REQUEST_TTL = timedelta(hours=1)
 #: How often active rollouts are advanced while no message arrives.
 TICK_S = 0.1
 
@@ -67,8 +59,6 @@ class Controller:
         self.checkin_burst = checkin_burst
         self._stopping = False
         self._connected = False
-        self._cache: dict[str, Rollout] = {}
-        self._published: dict[str, set[str]] = {}
 
     def stop(self, *_: object) -> None:
         self._stopping = True
@@ -88,10 +78,7 @@ class Controller:
         self.book = RolloutBook(client)
         self.ledger = Ledger(client)
         self.inventory = InventoryStore(client)
-        self.pacer = Pacer(client)
-        self.redis = client
         self.truth = RevisionStore(client)
-        self.assignments = Assignments(client)
         self.desk = CheckinDesk(
             client, rate_per_s=self.checkin_rate_per_s, burst=self.checkin_burst
         )
@@ -100,14 +87,13 @@ class Controller:
         try:
             declare(connection)
             self.publisher = Publisher(connection)
+            self.driver = Driver(client, self.book, self.publisher, self.truth)
             channel = connection.channel()
             channel.basic_qos(prefetch_count=500)
             channel.basic_consume(EVENTS_QUEUE, self._on_event)
             channel.basic_consume(ROLLOUTS_QUEUE, self._on_outcome)
             channel.basic_consume(CHECKINS_QUEUE, self.replies.on_checkin)
             self._connected = True
-            self._cache.clear()
-            self._published.clear()
             log.info("controller consuming %s and %s", EVENTS_QUEUE, ROLLOUTS_QUEUE)
             while not self._stopping:
                 connection.process_data_events(time_limit=TICK_S)
@@ -195,7 +181,7 @@ class Controller:
         try:
             limits.check_json("outcome", body, limits.OUTCOME_BYTES, "OUTCOME_BYTES")
             event = OutcomeEvent.model_validate_json(body, context={ARRIVING: True})
-            rollout = self._rollout(event.change_id)
+            rollout = self.driver.rollout(event.change_id)
             if rollout is not None:
                 self.book.record(rollout, event)
         except infrastructure():
@@ -206,139 +192,12 @@ class Controller:
             log.exception("outcome copy failed unexpectedly; the aggregator keeps its own")
         channel.basic_ack(method.delivery_tag)
 
-    def _rollout(self, change_id: str) -> Rollout | None:
-        if change_id not in self._cache:
-            rollout = self.book.load(change_id)
-            if rollout is None or rollout.event is None:
-                return None
-            self._cache[change_id] = rollout
-            self._published[change_id] = self.book.published(change_id)
-        return self._cache[change_id]
-
     # -- driving --------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Drive every active rollout; one that fails unexpectedly is halted, not retried."""
+        """Answer pending check-ins, then drive every active rollout (see `driver`)."""
         self.replies.pump()
-        for change_id in self.book.active():
-            try:
-                rollout = self._rollout(change_id)
-                if rollout is not None:
-                    self.drive(rollout)
-            except infrastructure():
-                raise
-            except Exception as exc:
-                log.exception("rollout %s halted by an unexpected error", change_id)
-                self._cache.pop(change_id, None)
-                reason = f"unexpected error: {exc!r}"[:500]
-                self.book.set_state(change_id, RolloutState.HALTED, reason)
-
-    def drive(self, rollout: Rollout) -> None:
-        """Advance one rollout as far as its state, budget and pacing allow now."""
-        meta = self.book.meta(rollout.change_id)
-        state = RolloutState(meta["state"])
-        if state != RolloutState.RUNNING:
-            return
-        event = rollout.event
-        assert event is not None
-        if event.deadline is not None and utcnow() >= event.deadline:
-            self.book.set_state(rollout.change_id, RolloutState.HALTED, "deadline passed")
-            return
-        index = int(meta.get("wave") or 0)
-        wave = rollout.plan.waves[index]
-        counts = self.book.wave_counts(rollout)[index]
-        failed = failures(counts)
-        if failed > wave.max_failures:
-            reason = (
-                f"wave {index}: {failed} of {len(wave.targets)} failed, more than its "
-                f"max_failures of {wave.max_failures}; later waves were not published"
-            )
-            self.book.set_state(rollout.change_id, RolloutState.HALTED, reason)
-            log.warning("rollout %s halted: %s", rollout.change_id, reason)
-            return
-        if counts["pending"] == 0:
-            self._next_wave(rollout, index, meta)
-            return
-        try:
-            self._publish_wave(rollout, wave.targets)
-        except PublishError as exc:
-            self.book.set_state(rollout.change_id, RolloutState.HALTED, str(exc))
-            log.error("rollout %s halted: %s", rollout.change_id, exc)
-
-    def _next_wave(self, rollout: Rollout, index: int, meta: dict[str, str]) -> None:
-        change_id = rollout.change_id
-        if index + 1 >= len(rollout.plan.waves):
-            self.book.set_state(change_id, RolloutState.COMPLETED)
-            log.info("rollout %s completed", change_id)
-            return
-        pause_s = rollout.event.rollout.pause_s if rollout.event else 0.0
-        if pause_s > 0:
-            due = float(meta["next_wave_at"]) if meta.get("next_wave_at") else None
-            if due is None:
-                self.book.pause_until(change_id, time.time() + pause_s)
-                return
-            if time.time() < due:
-                return
-        self.book.advance_wave(change_id, index + 1)
-
-    def _publish_wave(self, rollout: Rollout, targets: tuple[str, ...]) -> None:
-        event = rollout.event
-        assert event is not None
-        policy = event.rollout
-        published = self._published[rollout.change_id]
-        blocked: set[str] = set()
-        now = utcnow()
-        expires = min(now + REQUEST_TTL, event.deadline) if event.deadline else now + REQUEST_TTL
-        lease_s = (expires - now).total_seconds() + 60
-        desired = DesiredState(resources=event.resources)
-        change_id = rollout.change_id
-        for target_id in targets:
-            target = rollout.targets[target_id]
-            if target_id in published or target.region in blocked:
-                continue
-            slot = inflight_key(rollout.change_id, target.region)
-            if policy.max_in_flight and not self.pacer.acquire(
-                slot, target_id, policy.max_in_flight, lease_s
-            ):
-                blocked.add(target.region)
-                continue
-            if (
-                policy.rate_per_s
-                and self.pacer.wait_s(rate_key(rollout.change_id, target.region), policy.rate_per_s)
-                > 0
-            ):
-                if policy.max_in_flight:
-                    self.pacer.release(slot, target_id)
-                blocked.add(target.region)
-                continue
-            if rollout.revision is not None and not event.dry_run:
-                self.assignments.assign(target_id, rollout.revision, rollout.change_id)
-            if target.delivery == "push":
-                request = ChangeRequest(
-                    change_id=rollout.change_id,
-                    target=target,
-                    desired=self._desired(rollout, target_id, desired),
-                    issued_by=event.issued_by,
-                    issued_at=now,
-                    expires_at=expires,
-                    dry_run=event.dry_run,
-                    revision=rollout.revision,
-                    sequence=next_sequences(self.redis, [target_id])[target_id],
-                )
-                with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: change_id}):
-                    self.publisher.publish(request)
-            self.book.mark_published(rollout.change_id, target_id)
-            published.add(target_id)
-
-    def _desired(self, rollout: Rollout, target_id: str, inline: DesiredState) -> DesiredState:
-        """What a push request carries: the revision's stored rendering, or the inline state.
-
-        Push and pull read the same stored bytes, so they deliver the very same state.
-        """
-        if rollout.revision is None:
-            return inline
-        raw = self.truth.rendered(rollout.revision, target_id)
-        return RenderedState.model_validate_json(raw).desired_state()
+        self.driver.tick()
 
 
 def run_controller(endpoints: Endpoints, *, checkin_rate_per_s: float, checkin_burst: int) -> None:

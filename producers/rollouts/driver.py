@@ -1,0 +1,250 @@
+"""The rollout driver: what each active rollout does next, and doing it.
+
+The decision (`next_step`) is pure, so every rule of a rollout (deadline, error budget,
+pause between waves, completion) is table-tested in-process; `Driver` only reads the
+rollout's state from Redis, asks `next_step`, and carries the step out. Publishing a wave
+respects its pacing (in-flight slots and rate per region) and keeps a cursor per rollout,
+so a big wave is not rescanned from its first target on every tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import redis
+
+from broker_config.redis_keys import inflight_key, rate_key
+from contracts import ChangeRequest, DesiredState
+from contracts.changes import utcnow
+from contracts.events import RolloutState
+from contracts.telemetry import ATTR_CHANGE_ID, span_from
+from contracts.truth import RenderedState
+from producers.counters.pacing import Pacer
+from producers.counters.sequences import next_sequences
+from producers.errors import PublishError
+from producers.messaging.failures import infrastructure
+from producers.messaging.publisher import Publisher
+from producers.pull.assignments import Assignments
+from producers.rollouts.planner import RolloutPlan
+from producers.rollouts.store import Rollout, RolloutBook, failures
+from producers.truth.revisions import RevisionStore
+
+log = logging.getLogger("provision.controller")
+
+#: How long a request lives when its event sets no deadline.
+REQUEST_TTL = timedelta(hours=1)
+
+StepKind = Literal["idle", "halt", "complete", "advance", "wait", "publish"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one rollout does next: nothing, halt (why), complete, advance to `wave`,
+    wait until `at` (epoch seconds) before the next wave, or publish its current wave."""
+
+    kind: StepKind
+    reason: str = ""
+    wave: int = 0
+    at: float | None = None
+
+
+IDLE = Step("idle")
+
+
+def next_step(
+    state: RolloutState,
+    plan: RolloutPlan,
+    wave: int,
+    counts: dict[str, int],
+    *,
+    now: datetime,
+    deadline: datetime | None = None,
+    pause_s: float = 0.0,
+    due: float | None = None,
+) -> Step:
+    """Decide one rollout's next step from its state, its current wave's counts and the time.
+
+    Pure: `counts` is the current wave's count per status word (`pending` included), `due`
+    the epoch second the pause before the next wave ends (None: no pause started).
+    """
+    if state != RolloutState.RUNNING:
+        return IDLE
+    if deadline is not None and now >= deadline:
+        return Step("halt", "deadline passed")
+    current = plan.waves[wave]
+    failed = failures(counts)
+    if failed > current.max_failures:
+        return Step(
+            "halt",
+            f"wave {wave}: {failed} of {len(current.targets)} failed, more than its "
+            f"max_failures of {current.max_failures}; later waves were not published",
+        )
+    if counts["pending"] > 0:
+        return Step("publish", wave=wave)
+    if wave + 1 >= len(plan.waves):
+        return Step("complete")
+    if pause_s > 0:
+        if due is None:
+            return Step("wait", at=now.timestamp() + pause_s)
+        if now.timestamp() < due:
+            return IDLE
+    return Step("advance", wave=wave + 1)
+
+
+class Driver:
+    """Advances every active rollout; holds the loaded rollouts and what each published."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        book: RolloutBook,
+        publisher: Publisher,
+        truth: RevisionStore,
+    ) -> None:
+        self.redis = client
+        self.book = book
+        self.publisher = publisher
+        self.truth = truth
+        self.pacer = Pacer(client)
+        self.assignments = Assignments(client)
+        self._cache: dict[str, Rollout] = {}
+        self._published: dict[str, set[str]] = {}
+        #: Per rollout: (wave, position) before which every target of that wave is published.
+        self._cursor: dict[str, tuple[int, int]] = {}
+
+    def rollout(self, change_id: str) -> Rollout | None:
+        """The rollout, loaded once from Redis (None if unknown, rejected or not an event)."""
+        if change_id not in self._cache:
+            rollout = self.book.load(change_id)
+            if rollout is None or rollout.event is None:
+                return None
+            self._cache[change_id] = rollout
+            self._published[change_id] = self.book.published(change_id)
+        return self._cache[change_id]
+
+    def forget(self, change_id: str) -> None:
+        self._cache.pop(change_id, None)
+        self._published.pop(change_id, None)
+        self._cursor.pop(change_id, None)
+
+    def tick(self) -> None:
+        """Drive every active rollout; one that fails unexpectedly is halted, not retried."""
+        for change_id in self.book.active():
+            try:
+                rollout = self.rollout(change_id)
+                if rollout is not None:
+                    self.drive(rollout)
+            except infrastructure():
+                raise
+            except Exception as exc:
+                log.exception("rollout %s halted by an unexpected error", change_id)
+                self.forget(change_id)
+                reason = f"unexpected error: {exc!r}"[:500]
+                self.book.set_state(change_id, RolloutState.HALTED, reason)
+
+    def drive(self, rollout: Rollout) -> None:
+        """Advance one rollout as far as its state, budget and pacing allow now."""
+        change_id = rollout.change_id
+        meta = self.book.meta(change_id)
+        state = RolloutState(meta["state"])
+        if state != RolloutState.RUNNING:
+            return  # next_step says idle too; this spares reading the counts
+        event = rollout.event
+        assert event is not None
+        index = int(meta.get("wave") or 0)
+        step = next_step(
+            state,
+            rollout.plan,
+            index,
+            self.book.wave_counts(rollout)[index],
+            now=utcnow(),
+            deadline=event.deadline,
+            pause_s=event.rollout.pause_s,
+            due=float(meta["next_wave_at"]) if meta.get("next_wave_at") else None,
+        )
+        if step.kind == "halt":
+            self.book.set_state(change_id, RolloutState.HALTED, step.reason)
+            log.warning("rollout %s halted: %s", change_id, step.reason)
+        elif step.kind == "complete":
+            self.book.set_state(change_id, RolloutState.COMPLETED)
+            log.info("rollout %s completed", change_id)
+        elif step.kind == "wait":
+            assert step.at is not None
+            self.book.pause_until(change_id, step.at)
+        elif step.kind == "advance":
+            self.book.advance_wave(change_id, step.wave)
+        elif step.kind == "publish":
+            try:
+                self._publish_wave(rollout, step.wave)
+            except PublishError as exc:
+                self.book.set_state(change_id, RolloutState.HALTED, str(exc))
+                log.error("rollout %s halted: %s", change_id, exc)
+
+    def _publish_wave(self, rollout: Rollout, index: int) -> None:
+        """Publish what pacing allows of the wave, from the first target not yet published."""
+        event = rollout.event
+        assert event is not None
+        policy = event.rollout
+        change_id = rollout.change_id
+        targets = rollout.plan.waves[index].targets
+        published = self._published[change_id]
+        cursor_wave, start = self._cursor.get(change_id, (index, 0))
+        if cursor_wave != index:
+            start = 0
+        while start < len(targets) and targets[start] in published:
+            start += 1
+        self._cursor[change_id] = (index, start)
+        blocked: set[str] = set()
+        now = utcnow()
+        expires = min(now + REQUEST_TTL, event.deadline) if event.deadline else now + REQUEST_TTL
+        lease_s = (expires - now).total_seconds() + 60
+        desired = DesiredState(resources=event.resources)
+        for target_id in targets[start:]:
+            target = rollout.targets[target_id]
+            if target_id in published or target.region in blocked:
+                continue
+            slot = inflight_key(change_id, target.region)
+            if policy.max_in_flight and not self.pacer.acquire(
+                slot, target_id, policy.max_in_flight, lease_s
+            ):
+                blocked.add(target.region)
+                continue
+            if (
+                policy.rate_per_s
+                and self.pacer.wait_s(rate_key(change_id, target.region), policy.rate_per_s) > 0
+            ):
+                if policy.max_in_flight:
+                    self.pacer.release(slot, target_id)
+                blocked.add(target.region)
+                continue
+            if rollout.revision is not None and not event.dry_run:
+                self.assignments.assign(target_id, rollout.revision, change_id)
+            if target.delivery == "push":
+                request = ChangeRequest(
+                    change_id=change_id,
+                    target=target,
+                    desired=self._desired(rollout, target_id, desired),
+                    issued_by=event.issued_by,
+                    issued_at=now,
+                    expires_at=expires,
+                    dry_run=event.dry_run,
+                    revision=rollout.revision,
+                    sequence=next_sequences(self.redis, [target_id])[target_id],
+                )
+                with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: change_id}):
+                    self.publisher.publish(request)
+            self.book.mark_published(change_id, target_id)
+            published.add(target_id)
+
+    def _desired(self, rollout: Rollout, target_id: str, inline: DesiredState) -> DesiredState:
+        """What a push request carries: the revision's stored rendering, or the inline state.
+
+        Push and pull read the same stored bytes, so they deliver the very same state.
+        """
+        if rollout.revision is None:
+            return inline
+        raw = self.truth.rendered(rollout.revision, target_id)
+        return RenderedState.model_validate_json(raw).desired_state()

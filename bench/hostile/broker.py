@@ -123,8 +123,10 @@ class BrokerJudge:
                     return Verdict.ACCEPTED, f"converged: outcome {status}"
         if item.entry == EntryPoint.RESULTS and item.watch:
             change_id, target = item.watch
+            readable = isinstance(change_id, str) and isinstance(target, str)  # wrong types
             if (
-                change_id
+                readable
+                and change_id
                 and target
                 and self.redis.hexists(change_key(change_id, "outcomes"), target)
             ):

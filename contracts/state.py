@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from contracts.resources import ResourceSpec, check_argv, check_path
+from contracts.fields import check_argv, check_path
+from contracts.resources import ResourceSpec
 from contracts.waivers import Waiver
 
 

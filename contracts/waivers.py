@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from contracts.resources import check_path
+from contracts.fields import check_path
 from contracts.targets import Selector, Target
 
 #: Owner and reason must say something: an empty string is as good as missing.

@@ -11,8 +11,6 @@ import ast
 import collections
 from pathlib import Path
 
-import pytest
-
 from tests.isolation import ROOT
 
 #: Our top-level packages and which of ours each may import (itself always).
@@ -116,11 +114,6 @@ def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    reason="issue 12: P and W rename the clashes (Target, Change, Applied, Assignment, Entry,"
-    " Refusal, Standing); the lead drops this mark after merging them",
-    strict=False,
-)
 def test_no_two_classes_share_a_name() -> None:
     seen: dict[str, list[str]] = collections.defaultdict(list)
     for package in NAMED:

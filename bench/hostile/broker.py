@@ -17,7 +17,7 @@ import pika.exceptions
 import redis
 
 from bench.hostile.corpus_messages import DIRECT, TRAP
-from bench.hostile.model import Entry, Input, Verdict
+from bench.hostile.model import EntryPoint, Input, Verdict
 from bench.hostile.services import HOSTILE, Services
 from broker_config import (
     CHANGES_EXCHANGE,
@@ -32,10 +32,10 @@ from contracts.events import RolloutState
 from producers.rollouts.store import RolloutBook
 
 EXCHANGE = {
-    Entry.EVENTS: EVENTS_EXCHANGE,
-    Entry.REGION: CHANGES_EXCHANGE,
-    Entry.RESULTS: RESULTS_EXCHANGE,
-    Entry.CHECKINS: CHECKINS_EXCHANGE,
+    EntryPoint.EVENTS: EVENTS_EXCHANGE,
+    EntryPoint.REGION: CHANGES_EXCHANGE,
+    EntryPoint.RESULTS: RESULTS_EXCHANGE,
+    EntryPoint.CHECKINS: CHECKINS_EXCHANGE,
 }
 POLL_S = 0.02
 
@@ -73,12 +73,12 @@ class BrokerJudge:
     def send(self, item: Input, silent_s: float) -> tuple[Verdict, str]:
         """Publish `item`, then wait for a refusal, an acceptance or a crash."""
         headers = {**item.headers, HOSTILE: item.ident}
-        if item.entry == Entry.REGION and "id" in headers:
+        if item.entry == EntryPoint.REGION and "id" in headers:
             headers["id"] = headers["root_id"] = item.ident
         props = pika.BasicProperties(
             headers=headers, correlation_id=item.ident, delivery_mode=2, **item.props
         )
-        agent = item.entry in (Entry.RESULTS, Entry.CHECKINS)
+        agent = item.entry in (EntryPoint.RESULTS, EntryPoint.CHECKINS)
         try:
             channel = self.ach if agent else self.gch
             channel.basic_publish(EXCHANGE[item.entry], item.routing_key, item.body, props)
@@ -109,22 +109,24 @@ class BrokerJudge:
         self._read_dead()
         if item.ident in self.dead:
             return Verdict.REFUSED, "dead letter: " + self.dead.pop(item.ident)[:160]
-        if item.entry == Entry.CHECKINS:
+        if item.entry == EntryPoint.CHECKINS:
             return self._checkin(item)
-        if item.entry == Entry.EVENTS and item.watch:
+        if item.entry == EntryPoint.EVENTS and item.watch:
             state = self.redis.hget(rollout_key(str(item.watch)), "state")
             if state and state != RolloutState.REJECTED.value:
                 RolloutBook(self.redis).set_state(str(item.watch), RolloutState.ABORTED)
                 return Verdict.ACCEPTED, f"rollout created ({state}); aborted by the bench"
-        if item.entry == Entry.REGION and item.watch:
+        if item.entry == EntryPoint.REGION and item.watch:
             for latest in self.redis.hvals(change_key(str(item.watch), "latest")):
                 status = latest.split(" ")[1] if " " in latest else latest
                 if status != "rejected":
                     return Verdict.ACCEPTED, f"converged: outcome {status}"
-        if item.entry == Entry.RESULTS and item.watch:
+        if item.entry == EntryPoint.RESULTS and item.watch:
             change_id, target = item.watch
+            readable = isinstance(change_id, str) and isinstance(target, str)  # wrong types
             if (
-                change_id
+                readable
+                and change_id
                 and target
                 and self.redis.hexists(change_key(change_id, "outcomes"), target)
             ):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.hostile.model import Entry, Input, Verdict
+from bench.hostile.model import EntryPoint, Input, Verdict
 from bench.processes import ROOT
 
 #: Address space of one command: a bomb ends in MemoryError, not in the machine's OOM killer.
@@ -111,11 +111,11 @@ def judge(item: Input, code: int | None, err: str, directory: Path) -> tuple[Ver
         return Verdict.CRASHED, f"killed by signal {-code}"
     if code == 2 and lines:
         named = str(directory) in err or any(Path(rel).name in err for rel in item.files)
-        suffix = "" if named or item.entry == Entry.CLI else " (the message names no file)"
+        suffix = "" if named or item.entry == EntryPoint.CLI else " (the message names no file)"
         return Verdict.REFUSED, f"exit 2: {last}{suffix}"
-    if code == 1 and lines and item.entry in (Entry.CONVERGE, Entry.CLI):
+    if code == 1 and lines and item.entry in (EntryPoint.CONVERGE, EntryPoint.CLI):
         return Verdict.REFUSED, f"exit 1: {last}"
-    if code in (3, 4) and item.entry == Entry.CLI:  # it ran: unreachable or timed out
+    if code in (3, 4) and item.entry == EntryPoint.CLI:  # it ran: unreachable or timed out
         return Verdict.ACCEPTED, f"exit {code}, the argument was taken: {last}"
     return Verdict.CRASHED, f"exit {code}: {last or '(no message)'}"
 

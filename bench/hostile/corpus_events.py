@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bench.hostile import mutate, samples
-from bench.hostile.model import ROOTS, Ctx, Entry, Input, InputClass
+from bench.hostile.model import ROOTS, Ctx, EntryPoint, Input, InputClass
 from contracts.events import ChangeEvent
 
 MiB = 2**20
@@ -19,7 +19,7 @@ SLOW = {"waves": [1, "100%"], "pause_s": 86_400}
 def _event(doc: dict[str, Any], body: bytes | None = None, **props: Any) -> Input:
     body = mutate.dumps(doc) if body is None else body
     headers = props.pop("headers", {})
-    return Input("", Entry.EVENTS, body, headers, props, "hostile", watch=doc.get("event_id"))
+    return Input("", EntryPoint.EVENTS, body, headers, props, "hostile", watch=doc.get("event_id"))
 
 
 def _invalid(model: Any, make: Any, rng: Random, tries: int = 20) -> Any:
@@ -170,7 +170,7 @@ def not_object(ctx: Ctx, rng: Random, n: int) -> list[Input]:
 
 def classes() -> list[InputClass]:
     big = 1
-    E = Entry.EVENTS
+    E = EntryPoint.EVENTS
     return [
         InputClass("event: deeply nested JSON", E, nested, 60),
         InputClass("event: body over 1 MiB", E, huge, 12, big),

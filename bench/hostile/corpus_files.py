@@ -9,9 +9,9 @@ from typing import Any
 import yaml
 
 from bench.hostile import mutate, samples
-from bench.hostile.model import Ctx, Entry, Input, InputClass
+from bench.hostile.model import Ctx, EntryPoint, Input, InputClass
 
-A, S = Entry.APPLY, Entry.TRUTH
+A, S = EntryPoint.APPLY, EntryPoint.TRUTH
 MiB = 2**20
 APPLY_ARGV = ["apply", "{dir}/change.yaml"]
 TRUTH_ARGV = ["state", "publish", "{dir}/truth", "-m", "hostile input"]

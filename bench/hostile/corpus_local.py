@@ -9,9 +9,9 @@ from typing import Any
 
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_files import laughs
-from bench.hostile.model import Ctx, Entry, Input, InputClass
+from bench.hostile.model import Ctx, EntryPoint, Input, InputClass
 
-V, L = Entry.CONVERGE, Entry.CLI
+V, L = EntryPoint.CONVERGE, EntryPoint.CLI
 MiB = 2**20
 
 

@@ -8,11 +8,11 @@ from random import Random
 
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_events import _invalid
-from bench.hostile.model import SENDERS, Ctx, Entry, Input, InputClass
+from bench.hostile.model import SENDERS, Ctx, EntryPoint, Input, InputClass
 from contracts import OutcomeEvent
 from contracts.checkins import CheckinRequest
 
-R, C = Entry.RESULTS, Entry.CHECKINS
+R, C = EntryPoint.RESULTS, EntryPoint.CHECKINS
 #: reply_to of a check-in: the direct reply-to pseudo-queue (the runner consumes it).
 DIRECT = "amq.rabbitmq.reply-to"
 #: A queue the runner declares and watches: a reply that lands there was misrouted.

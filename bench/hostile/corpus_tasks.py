@@ -8,10 +8,10 @@ from typing import Any
 
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_events import _invalid
-from bench.hostile.model import ROOTS, Ctx, Entry, Input, InputClass
+from bench.hostile.model import ROOTS, Ctx, EntryPoint, Input, InputClass
 from contracts import ChangeRequest
 
-T = Entry.REGION
+T = EntryPoint.REGION
 MiB = 2**20
 
 

@@ -10,7 +10,7 @@ from random import Random
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_events import SLOW, _event
 from bench.hostile.corpus_tasks import _task, _valid
-from bench.hostile.model import Ctx, Entry, Input, InputClass
+from bench.hostile.model import Ctx, EntryPoint, Input, InputClass
 
 
 def foreign_content(ctx: Ctx, rng: Random, n: int) -> list[Input]:
@@ -95,7 +95,7 @@ def task_headers(ctx: Ctx, rng: Random, n: int) -> list[Input]:
 
 
 def classes() -> list[InputClass]:
-    E, T = Entry.EVENTS, Entry.REGION
+    E, T = EntryPoint.EVENTS, EntryPoint.REGION
     return [
         InputClass("event: pickle/yaml content", E, foreign_content, 30),
         InputClass("event: wrong content-encoding", E, wrong_encoding, 30),

@@ -15,7 +15,7 @@ from random import Random
 from typing import Any
 
 
-class Entry(StrEnum):
+class EntryPoint(StrEnum):
     """The entry points, as the issue names them."""
 
     EVENTS = "events"  # provision.events, as guest
@@ -29,7 +29,12 @@ class Entry(StrEnum):
 
     @property
     def broker(self) -> bool:
-        return self in (Entry.EVENTS, Entry.REGION, Entry.RESULTS, Entry.CHECKINS)
+        return self in (
+            EntryPoint.EVENTS,
+            EntryPoint.REGION,
+            EntryPoint.RESULTS,
+            EntryPoint.CHECKINS,
+        )
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class Input:
     """One message, file set or command line, and what to watch to judge it."""
 
     cls: str
-    entry: Entry
+    entry: EntryPoint
     body: bytes = b""
     headers: dict[str, Any] = field(default_factory=dict)
     #: pika BasicProperties fields other than headers (content_type, reply_to, ...).
@@ -88,7 +93,7 @@ class InputClass:
     """A named class of hostile input: `make(ctx, rng, n)` returns n variations."""
 
     name: str
-    entry: Entry
+    entry: EntryPoint
     make: Callable[[Ctx, Random, int], list[Input]]
     #: Variations in a full run, and at most in --quick (and in the test suite's tiny run).
     full: int

@@ -16,7 +16,7 @@ from bench.hostile import corpus, report
 from bench.hostile.broker import BrokerJudge
 from bench.hostile.canary import Canary
 from bench.hostile.commands import CommandJudge
-from bench.hostile.model import Ctx, Entry, Result, Verdict
+from bench.hostile.model import Ctx, EntryPoint, Result, Verdict
 from bench.hostile.services import Services, agent_user
 from bench.processes import supervisor
 from bench.sandbox import Sandbox, sandbox
@@ -32,10 +32,10 @@ log = logging.getLogger("bench")
 
 #: The queue whose consumer takes an input, from its entry point and routing key.
 QUEUE = {
-    Entry.EVENTS: lambda key: EVENTS_QUEUE,
-    Entry.CHECKINS: lambda key: CHECKINS_QUEUE,
-    Entry.RESULTS: lambda key: RESULTS_QUEUE,
-    Entry.REGION: lambda key: region_queue(key.split(".")[0]),
+    EntryPoint.EVENTS: lambda key: EVENTS_QUEUE,
+    EntryPoint.CHECKINS: lambda key: CHECKINS_QUEUE,
+    EntryPoint.RESULTS: lambda key: RESULTS_QUEUE,
+    EntryPoint.REGION: lambda key: region_queue(key.split(".")[0]),
 }
 
 

@@ -14,7 +14,7 @@ import psycopg
 
 
 @dataclass(frozen=True)
-class Assignment:
+class AssignmentRow:
     target: str
     revision: int
     change_id: str
@@ -38,19 +38,19 @@ def assign(conn: psycopg.Connection, target: str, revision: int, change_id: str)
     return row is not None
 
 
-def assigned(conn: psycopg.Connection, target: str) -> Assignment | None:
+def assigned(conn: psycopg.Connection, target: str) -> AssignmentRow | None:
     row = conn.execute(
         "SELECT target, revision, change_id, assigned_at FROM assigned_revisions WHERE target = %s",
         (target,),
     ).fetchone()
-    return Assignment(*row) if row else None
+    return AssignmentRow(*row) if row else None
 
 
-def all_assigned(conn: psycopg.Connection) -> dict[str, Assignment]:
+def all_assigned(conn: psycopg.Connection) -> dict[str, AssignmentRow]:
     rows = conn.execute(
         "SELECT target, revision, change_id, assigned_at FROM assigned_revisions ORDER BY target"
     ).fetchall()
-    return {row[0]: Assignment(*row) for row in rows}
+    return {row[0]: AssignmentRow(*row) for row in rows}
 
 
 def record_applied(
@@ -74,9 +74,9 @@ def record_applied(
     return row is not None
 
 
-def applied(conn: psycopg.Connection, target: str) -> Assignment | None:
+def applied(conn: psycopg.Connection, target: str) -> AssignmentRow | None:
     row = conn.execute(
         "SELECT target, revision, change_id, applied_at FROM applied_revisions WHERE target = %s",
         (target,),
     ).fetchone()
-    return Assignment(*row) if row else None
+    return AssignmentRow(*row) if row else None

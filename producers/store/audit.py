@@ -25,7 +25,7 @@ LOCK_ID = 0x61756474
 
 
 @dataclass(frozen=True)
-class Entry:
+class AuditEntry:
     id: int
     at: datetime
     actor: str
@@ -56,7 +56,7 @@ def append(
     action: str,
     subject: str,
     detail: dict[str, Any] | None = None,
-) -> Entry:
+) -> AuditEntry:
     """Append one entry, chained to the latest, in a transaction of its own."""
     actor, action, subject = clean(actor, 200), clean(action, 200), clean(subject, 400)
     detail_json = _canonical(detail or {})
@@ -74,10 +74,10 @@ def append(
             (at, actor, action, subject, detail_json, prev, digest),
         ).fetchone()
     assert row is not None
-    return Entry(row[0], at, actor, action, subject, json.loads(detail_json), prev, digest)
+    return AuditEntry(row[0], at, actor, action, subject, json.loads(detail_json), prev, digest)
 
 
-def entries(conn: psycopg.Connection, after_id: int = 0, limit: int = 1000) -> list[Entry]:
+def entries(conn: psycopg.Connection, after_id: int = 0, limit: int = 1000) -> list[AuditEntry]:
     """Entries after `after_id`, oldest first."""
     rows = conn.execute(
         """
@@ -86,7 +86,7 @@ def entries(conn: psycopg.Connection, after_id: int = 0, limit: int = 1000) -> l
         """,
         (after_id, limit),
     ).fetchall()
-    return [Entry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
+    return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in rows]
 
 
 def verify(conn: psycopg.Connection) -> int | None:

@@ -34,7 +34,7 @@ class Observation:
 
 
 @dataclass(frozen=True)
-class Standing:
+class StandingRow:
     """Where a target stood when last observed (None fields: never said)."""
 
     target: str
@@ -73,7 +73,7 @@ def observe(conn: psycopg.Connection, observations: Sequence[Observation]) -> No
         )
 
 
-def standings(conn: psycopg.Connection, targets: Sequence[str]) -> dict[str, Standing]:
+def standings(conn: psycopg.Connection, targets: Sequence[str]) -> dict[str, StandingRow]:
     """The standing of each of `targets` that was ever observed."""
     rows = conn.execute(
         """
@@ -97,7 +97,7 @@ def standings(conn: psycopg.Connection, targets: Sequence[str]) -> dict[str, Sta
         {"t": list(targets)},
     ).fetchall()
     return {
-        row[0]: Standing(row[0], row[1], row[2], row[3], row[4], tuple(row[5]), row[6], row[7])
+        row[0]: StandingRow(row[0], row[1], row[2], row[3], row[4], tuple(row[5]), row[6], row[7])
         for row in rows
     }
 

@@ -20,7 +20,7 @@ EXCERPT_CHARS = 1000
 
 
 @dataclass(frozen=True)
-class Refusal:
+class RefusalRow:
     at: datetime
     target: str | None
     reason: str
@@ -47,13 +47,13 @@ def refuse(conn: psycopg.Connection, target: str | None, reason: str) -> None:
     )
 
 
-def recent_refusals(conn: psycopg.Connection, limit: int = 100) -> list[Refusal]:
+def recent_refusals(conn: psycopg.Connection, limit: int = 100) -> list[RefusalRow]:
     """The latest refusals, newest first."""
     rows = conn.execute(
         "SELECT at, target, reason FROM checkin_refusals ORDER BY at DESC, id DESC LIMIT %s",
         (limit,),
     ).fetchall()
-    return [Refusal(*row) for row in rows]
+    return [RefusalRow(*row) for row in rows]
 
 
 def reject_event(

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bench.hostile import corpus, samples
-from bench.hostile.model import Ctx, Entry
+from bench.hostile.model import Ctx, EntryPoint
 from contracts import ChangeFile, ChangeRequest, DesiredState, OutcomeEvent
 from contracts.checkins import CheckinRequest
 from contracts.events import ChangeEvent
@@ -35,7 +35,7 @@ def test_the_full_corpus_has_2000_inputs_in_40_classes_at_every_entry_point() ->
     classes = corpus.classes()
     assert sum(spec.full for spec in classes) >= 2_000
     assert len({spec.name for spec in classes}) == len(classes) >= 40
-    assert {spec.entry for spec in classes} == set(Entry)
+    assert {spec.entry for spec in classes} == set(EntryPoint)
 
 
 def test_the_corpus_is_the_same_for_the_same_seed(tmp_path: Path) -> None:

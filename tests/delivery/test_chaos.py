@@ -32,6 +32,9 @@ def test_chaos_loses_nothing_and_applies_nothing_twice(tmp_path: object) -> None
         str(REDIS_DBS["chaos"]),
         timeout_s=240,
     )
+    assert done.stdout.strip(), (
+        f"chaos printed nothing (exit {done.returncode}):\n{done.stderr[-4000:]}"
+    )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["settled"], result
     assert result["kills"] == 2 and result["broker_restarts"] == 1, result

@@ -42,7 +42,7 @@ def test_a_duplicate_publish_applies_once_and_reports_the_recorded_outcome(
 
     assert first.status == "changed"
     assert effects(target) == ["dup-1"], "the unguarded command ran once"
-    wait_until(lambda: outcome_of(rdb, change).event_id == first.event_id, 10, "same event")
+    wait_until(lambda: outcome_of(rdb, change).outcome_id == first.outcome_id, 10, "same event")
 
 
 def test_a_completed_request_applies_once_even_after_redis_forgot_it(

@@ -52,6 +52,8 @@ ASSIGNED = f"{PREFIX}:assigned"
 AGENT = PREFIX + ":agent:{target}"
 #: hash: target -> compliance record (JSON).
 COMPLIANCE = f"{PREFIX}:compliance"
+#: hash: target -> "<order> <state> <outcome id>" of its latest compliance observation.
+COMPLIANCE_LATEST = f"{PREFIX}:compliance:latest"
 #: The inventory (JSON).
 INVENTORY = f"{PREFIX}:inventory"
 

@@ -1,1 +1,2 @@
-"""Redis counters the stages share: the request fence (sequences) and pacing (slots, rate)."""
+"""Redis primitives the stages share: the request fence (sequences), pacing (slots, rate) and
+the one "latest outcome per target wins" script (latest)."""

@@ -31,34 +31,15 @@ import redis
 
 from broker_config import redis_keys
 from contracts import OutcomeEvent, OutcomeStatus, ResourceStatus, Target
+from producers.counters.latest import LatestWins, order_of
 
 #: Hash of target id → JSON {state, revision, last_seen, delivery, interval_s, change_id,
 #: differed}.
 COMPLIANCE_KEY = redis_keys.COMPLIANCE
+#: Hash of target id → "<order> <state> <outcome id>": what the latest-wins script compares.
+LATEST_KEY = redis_keys.COMPLIANCE_LATEST
 #: Assumed check-in interval of a target that never said (push targets): the agent default.
 DEFAULT_INTERVAL_S = 1800.0
-
-# KEYS[1]=compliance hash. ARGV: target, record json, its timestamp, keep-state flag.
-# An older observation never overwrites a newer one (outcomes arrive at least once, in
-# any order); with the flag, only last_seen and interval move (superseded, bare check-ins).
-_RECORD = """
-local prev = redis.call('HGET', KEYS[1], ARGV[1])
-local record = cjson.decode(ARGV[2])
-if prev then
-  local old = cjson.decode(prev)
-  if tonumber(old['at']) > tonumber(ARGV[3]) then return 0 end
-  if ARGV[4] == '1' then
-    old['at'] = record['at']
-    old['last_seen'] = record['last_seen']
-    if record['interval_s'] ~= cjson.null then old['interval_s'] = record['interval_s'] end
-    record = old
-  elseif record['interval_s'] == cjson.null then
-    record['interval_s'] = old['interval_s']
-  end
-end
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(record))
-return 1
-"""
 
 
 class ComplianceState(StrEnum):
@@ -108,7 +89,7 @@ class Compliance:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
-        self._record = client.register_script(_RECORD)
+        self._latest = LatestWins(client)
 
     def record(self, event: OutcomeEvent) -> bool:
         """Note one outcome. False when skipped (a push preview) or older than the last."""
@@ -126,7 +107,8 @@ class Compliance:
             "change_id": event.change_id,
             "differed": differed,
         }
-        return self._write(event.target, record, event.finished_at, event.interval_s, keep)
+        at, interval_s = event.finished_at, event.interval_s
+        return self._write(event.target, record, at, interval_s, keep, event.outcome_id)
 
     def seen(self, target: str, at: datetime, interval_s: float | None) -> None:
         """A check-in that brought nothing to converge: the target is alive, nothing more.
@@ -141,7 +123,7 @@ class Compliance:
             "change_id": None,
             "differed": [],
         }
-        self._write(target, record, at, interval_s, keep=True)
+        self._write(target, record, at, interval_s, True, f"seen-{at.timestamp():.6f}")
 
     def _write(
         self,
@@ -150,7 +132,13 @@ class Compliance:
         at: datetime,
         interval_s: float | None,
         keep: bool,
+        outcome_id: str,
     ) -> bool:
+        """Write one observation unless a newer one (or this one) is recorded already.
+
+        With `keep` (a superseded outcome, a bare check-in) the standing stays and only
+        `at`, `last_seen` and `interval_s` move; an unknown interval keeps the last one.
+        """
         stamp = at.astimezone(UTC)
         full = {
             **record,
@@ -158,8 +146,17 @@ class Compliance:
             "last_seen": stamp.isoformat(),
             "interval_s": interval_s,
         }
-        args = [target, json.dumps(full), f"{stamp.timestamp():.6f}", "1" if keep else "0"]
-        return bool(self._record(keys=[COMPLIANCE_KEY], args=args))
+        return self._latest.record(
+            latest=LATEST_KEY,
+            target=target,
+            order=order_of(stamp.timestamp()),
+            status=record["state"],
+            outcome_id=outcome_id,
+            payload_key=COMPLIANCE_KEY,
+            payload=json.dumps(full),
+            touch=("at", "last_seen", "interval_s") if keep else (),
+            keep_if_null=("interval_s",),
+        )
 
     def standings(self, targets: list[Target], now: datetime | None = None) -> list[Standing]:
         """One row per target, in the order given; never-seen or silent ones are unknown."""

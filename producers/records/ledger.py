@@ -1,8 +1,9 @@
 """The ledger: the Redis book of changes and their outcomes.
 
 Each change keeps the targets it was published to, the latest outcome per target and the
-count per status. Recording is one Lua script, so it is atomic and idempotent: the same
-event twice, or an older event after a newer one, changes nothing.
+count per status. Recording is the one "latest wins" script (`producers.counters.latest`),
+so it is atomic and idempotent: the same event twice, or an older event after a newer one,
+changes nothing.
 """
 
 from __future__ import annotations
@@ -17,28 +18,11 @@ import redis
 from broker_config import redis_keys
 from broker_config.redis_keys import change_key
 from contracts import OutcomeEvent, OutcomeStatus
+from producers.counters.latest import LatestWins, order_of
 from producers.errors import UnknownChange
 
 #: Sorted set of change ids, scored by the time they were opened.
 CHANGES_KEY = redis_keys.CHANGES
-
-
-# KEYS: outcomes, latest, counts. ARGV: target, outcome json, status, order, event id.
-# `latest` holds "<order> <status> <event id>" per target, so the script can tell a
-# duplicate or a stale event without decoding the outcome.
-_RECORD = """
-local prev = redis.call('HGET', KEYS[2], ARGV[1])
-local order = tonumber(ARGV[4])
-if prev then
-  local p_order, p_status, p_event = string.match(prev, '^(%S+) (%S+) (%S+)$')
-  if p_event == ARGV[5] or tonumber(p_order) > order then return 0 end
-  redis.call('HINCRBY', KEYS[3], p_status, -1)
-end
-redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[4] .. ' ' .. ARGV[3] .. ' ' .. ARGV[5])
-return 1
-"""
 
 
 @dataclass
@@ -102,7 +86,7 @@ class Ledger:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
-        self._record = client.register_script(_RECORD)
+        self._latest = LatestWins(client)
 
     def open_change(
         self,
@@ -132,10 +116,16 @@ class Ledger:
 
     def record(self, event: OutcomeEvent) -> bool:
         """Record one outcome. Returns False when it was a duplicate or older than the latest."""
-        keys = [change_key(event.change_id, part) for part in ("outcomes", "latest", "counts")]
-        order = f"{event.finished_at.timestamp():.6f}"
-        args = [event.target, event.model_dump_json(), event.status.value, order, event.outcome_id]
-        return bool(self._record(keys=keys, args=args))
+        return self._latest.record(
+            latest=change_key(event.change_id, "latest"),
+            target=event.target,
+            order=order_of(event.finished_at.timestamp()),
+            status=event.status.value,
+            outcome_id=event.outcome_id,
+            counts=change_key(event.change_id, "counts"),
+            payload_key=change_key(event.change_id, "outcomes"),
+            payload=event.model_dump_json(),
+        )
 
     def status(self, change_id: str) -> ChangeStatus:
         """Everything known of one change. Raises UnknownChange for an id never opened."""

@@ -21,6 +21,7 @@ from contracts.changes import utcnow
 from contracts.events import ChangeEvent, RolloutState
 from contracts.redaction import has_sensitive, redact
 from contracts.state import DesiredState
+from producers.counters.latest import LatestWins, order_of
 from producers.rollouts.planner import RolloutPlan, Wave
 
 #: Sorted set of every rollout id, by creation time.
@@ -29,21 +30,6 @@ ROLLOUTS_KEY = redis_keys.ROLLOUTS
 ACTIVE_KEY = redis_keys.ACTIVE_ROLLOUTS
 #: Statuses that count against a wave's error budget.
 FAILURES = (OutcomeStatus.FAILED, OutcomeStatus.REJECTED, OutcomeStatus.NOT_READY)
-
-
-# KEYS: latest, counts, in-flight zset. ARGV: target, status, order, event id, wave.
-_RECORD = """
-local prev = redis.call('HGET', KEYS[1], ARGV[1])
-if prev then
-  local p_order, p_status, p_event = string.match(prev, '^(%S+) (%S+) (%S+)$')
-  if p_event == ARGV[4] or tonumber(p_order) > tonumber(ARGV[3]) then return 0 end
-  redis.call('HINCRBY', KEYS[2], ARGV[5] .. ':' .. p_status, -1)
-end
-redis.call('HINCRBY', KEYS[2], ARGV[5] .. ':' .. ARGV[2], 1)
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. ' ' .. ARGV[2] .. ' ' .. ARGV[4])
-redis.call('ZREM', KEYS[3], ARGV[1])
-return 1
-"""
 
 
 @dataclass
@@ -77,7 +63,7 @@ class RolloutBook:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
-        self._record = client.register_script(_RECORD)
+        self._latest = LatestWins(client)
 
     def exists(self, change_id: str) -> bool:
         return bool(self.redis.hexists(rollout_key(change_id), "state"))
@@ -214,19 +200,16 @@ class RolloutBook:
         if event.target not in rollout.targets:
             return False
         wave = rollout.wave_of(event.target)
-        keys = [
-            rollout_key(rollout.change_id, "latest"),
-            rollout_key(rollout.change_id, "counts"),
-            inflight_key(rollout.change_id, rollout.region_of(event.target)),
-        ]
-        args = [
-            event.target,
-            event.status.value,
-            f"{event.finished_at.timestamp():.6f}",
-            event.outcome_id,
-            str(wave),
-        ]
-        return bool(self._record(keys=keys, args=args))
+        return self._latest.record(
+            latest=rollout_key(rollout.change_id, "latest"),
+            target=event.target,
+            order=order_of(event.finished_at.timestamp()),
+            status=event.status.value,
+            outcome_id=event.outcome_id,
+            counts=rollout_key(rollout.change_id, "counts"),
+            prefix=f"{wave}:",
+            leaving=inflight_key(rollout.change_id, rollout.region_of(event.target)),
+        )
 
     def wave_counts(self, rollout: Rollout) -> list[dict[str, int]]:
         """Per wave, a count for every status word (pending = neither reported nor done)."""

@@ -23,6 +23,7 @@ def test_every_key_string_is_the_persisted_one() -> None:
     assert k.ASSIGNED == "provision:assigned"
     assert k.AGENT.format(target="t") == "provision:agent:t"
     assert k.COMPLIANCE == "provision:compliance"
+    assert k.COMPLIANCE_LATEST == "provision:compliance:latest"
     assert k.INVENTORY == "provision:inventory"
     assert k.CHECKIN_RATE == "provision:checkins:rate"
     assert k.ADMISSIONS == "provision:admissions"
@@ -38,9 +39,9 @@ def test_every_key_string_is_the_persisted_one() -> None:
     assert k.FENCE.format(target="t") == "provision:fence:t"
 
 
-def test_the_control_plane_spells_no_key_of_its_own() -> None:
+def test_neither_plane_spells_a_key_of_its_own() -> None:
     found = subprocess.run(
-        ["grep", "-rnE", "[\"']provision:", "producers", "--include=*.py"],
+        ["grep", "-rnE", "[\"']provision:", "producers", "workers", "--include=*.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,

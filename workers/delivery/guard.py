@@ -36,19 +36,19 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from broker_config import Endpoints
+from broker_config import Endpoints, redis_keys
 from contracts import OutcomeEvent, ProvisioningError
 
 log = logging.getLogger("provision.guard")
 
 #: Starts of one message in one round (retry number, replay id); bounded by MAX_DELIVERIES.
-DELIVERIES_KEY = "provision:deliveries:{task_id}:{round}"
+DELIVERIES_KEY = redis_keys.DELIVERIES
 #: The final outcome of one (change, target), as OutcomeEvent JSON.
-DONE_KEY = "provision:done:{change_id}:{target}"
+DONE_KEY = redis_keys.DONE
 #: Who converges a target right now: a random token, with a TTL.
-LOCK_KEY = "provision:lock:{target}"
+LOCK_KEY = redis_keys.LOCK
 #: The highest sequence a target has applied.
-FENCE_KEY = "provision:fence:{target}"
+FENCE_KEY = redis_keys.FENCE
 
 #: Starts of one message (same round) before it is dead-lettered as poison. Above the
 #: worst number of crashes a healthy message meets (a kill or a broker restart each).

@@ -95,6 +95,12 @@ class FileSpec(OwnedSpecBase):
     sensitive: bool = Field(default=False, description="Never show content or diffs.")
 
     @model_validator(mode="after")
+    def _no_sticky(self) -> FileSpec:
+        if self.mode is not None and int(self.mode, 8) & 0o1000 and not self.allow_setid:
+            raise ValueError(f"mode: {self.mode} sets the sticky bit (a file: allow_setid)")
+        return self
+
+    @model_validator(mode="after")
     def _content_or_template(self) -> FileSpec:
         # An empty content beside a template is what a full dump of this model carries on
         # the wire, so only a non-empty one clashes.

@@ -70,6 +70,7 @@ def test_only_direct_reply_to_is_answered() -> None:
 
 
 def message(headers: dict[str, Any], body: bytes) -> Any:
+    headers = {"id": "task-1", **headers} if headers else headers
     return SimpleNamespace(headers=headers, body=body, content_type="application/json")
 
 
@@ -97,6 +98,11 @@ def test_a_task_message_gets_a_time_limit_from_its_deadline() -> None:
         ({}, b"[]", "no 'task' header"),
         ({"task": "provision.converge"}, b"[" * 1000, "PROVISION_LIMIT_JSON_DEPTH"),
         ({"task": "provision.converge"}, b"[[1], {}, {}]", "no positional arguments"),
+        ({"task": "provision.converge", "id": 7}, b"[[], {}, {}]", "is not a task id"),
+        ({"task": "provision.converge", "retries": [1]}, b"[[], {}, {}]", "is not a count"),
+        ({"task": "provision.converge", "lang": "js"}, b"[[], {}, {}]", "is not 'py'"),
+        ({"task": "provision.converge", "expires": "x"}, b"[[], {}, {}]", "not an ISO time"),
+        ({"task": "provision.converge", "timelimit": "9"}, b"[[], {}, {}]", "[hard, soft]"),
         ({"task": "provision.converge"}, b'[[], {"x": 1}, {}]', "unexpected task argument"),
         ({"task": "provision.converge"}, b'[[], {}, {"chain": [{}]}]', "embedded chain"),
         ({"task": "provision.converge", "eta": "2099-01-01T00:00:00+00:00"}, None, "ETA_HORIZON"),

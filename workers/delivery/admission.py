@@ -40,6 +40,7 @@ def admit(message: Any) -> None:
     name = headers["task"]
     if name != TASK_NAME:
         raise Refused(f"task {str(name)[:100]!r} is not allowed: only {TASK_NAME} runs here")
+    _header_types(headers)
     body = message.body
     if not isinstance(body, bytes | str):
         raise Refused(f"task body of type {type(body).__name__} is not JSON text")
@@ -60,6 +61,35 @@ def admit(message: Any) -> None:
     expires = _deadline(kwargs.get("request"))
     _eta(headers, expires)
     headers["timelimit"] = _time_limits(expires)
+
+
+def _header_types(headers: dict[str, Any]) -> None:
+    """The protocol-2 headers Celery acts on, each of the type Celery expects, or Refused:
+    a mistyped one is a forged message, whatever Celery would make of it."""
+    ident = headers.get("id")
+    if not isinstance(ident, str) or not 0 < len(ident) <= 255:
+        raise Refused(f"header id {str(ident)[:60]!r} is not a task id")
+    retries = headers.get("retries", 0)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10_000:
+        raise Refused(f"header retries {str(retries)[:60]!r} is not a count")
+    if headers.get("lang", "py") != "py":
+        raise Refused(f"header lang {str(headers.get('lang'))[:60]!r} is not 'py'")
+    for key in ("eta", "expires"):
+        value = headers.get(key)
+        if value is not None and not isinstance(value, str):
+            raise Refused(f"header {key} {str(value)[:60]!r} is not an ISO time")
+    expires = headers.get("expires")
+    if expires is not None:
+        try:
+            datetime.fromisoformat(expires.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise Refused(f"header expires {expires[:60]!r} is not an ISO time") from exc
+    limit = headers.get("timelimit")
+    numbers = isinstance(limit, list | tuple) and len(limit) == 2
+    if limit is not None and not (
+        numbers and all(v is None or (isinstance(v, int | float) and v > 0) for v in limit)
+    ):
+        raise Refused(f"header timelimit {str(limit)[:60]!r} is not [hard, soft] seconds")
 
 
 def _shape(payload: Any) -> dict[str, Any]:

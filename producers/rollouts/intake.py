@@ -45,13 +45,23 @@ def parse_event(body: bytes) -> ChangeEvent:
         raw = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise Refusal(f"not JSON: {exc}"[:500], None) from exc
-    change_id = raw.get("event_id") if isinstance(raw, dict) else None  # the change's id
-    change_id = change_id if isinstance(change_id, str) and len(change_id) <= 64 else None
+    change_id = _claimed_id(raw.get("event_id") if isinstance(raw, dict) else None)
     try:
         return ChangeEvent.model_validate(raw)
     except ValidationError as exc:
         problem = ContractError.from_validation("change event", exc)
         raise Refusal(str(problem), change_id, raw) from exc
+
+
+def _claimed_id(value: Any) -> str | None:
+    """The id a refused event claims, if it is one (a UUID): only then is the refusal
+    recorded under it, so a hostile id never becomes a key or a name `rollout status` finds."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

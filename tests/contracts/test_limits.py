@@ -70,7 +70,7 @@ def test_only_direct_reply_to_is_answered() -> None:
 
 
 def message(headers: dict[str, Any], body: bytes) -> Any:
-    headers = {"id": "task-1", **headers} if headers else headers
+    headers = {"id": "task-1", "lang": "py", **headers} if headers else headers
     return SimpleNamespace(headers=headers, body=body, content_type="application/json")
 
 

@@ -76,6 +76,9 @@ def planned(document: dict[str, Any], inventory: Any = no_inventory) -> Any:
         pytest.param(b"[1, 2]", "change event", False, id="a JSON array"),
         pytest.param(json.dumps(body(event_id=None)).encode(), "event_id", False, id="no id"),
         pytest.param(
+            json.dumps(body(event_id="\u202e")).encode(), "event_id", False, id="not a UUID"
+        ),
+        pytest.param(
             json.dumps(body(event_id="x" * 65)).encode(), "event_id", False, id="65-char id"
         ),
         pytest.param(

@@ -72,7 +72,7 @@ def _header_types(headers: dict[str, Any]) -> None:
     retries = headers.get("retries", 0)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10_000:
         raise Refused(f"header retries {str(retries)[:60]!r} is not a count")
-    if headers.get("lang", "py") != "py":
+    if headers.get("lang") != "py":
         raise Refused(f"header lang {str(headers.get('lang'))[:60]!r} is not 'py'")
     for key in ("eta", "expires"):
         value = headers.get(key)

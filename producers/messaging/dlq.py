@@ -176,6 +176,8 @@ class DeadLetters:
 
         headers = {k: v for k, v in letter.headers.items() if k not in DEATH_HEADERS}
         headers[REPLAY] = uuid.uuid4().hex
+        if "task" in headers:  # letters dead-lettered before workers wrote `lang` pass admission
+            headers.setdefault("lang", "py")
         properties = pika.BasicProperties(
             content_type=letter.content_type or "application/json",
             content_encoding="utf-8",

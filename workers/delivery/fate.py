@@ -153,7 +153,8 @@ def dead_letter(task: Any, reason: str, attempts: int, change: ChangeRequest | N
     exchange = str(delivery.get("exchange") or CHANGES_EXCHANGE)
     if change is not None:
         exchange, routing_key = CHANGES_EXCHANGE, change.target.routing_key
-    headers: dict[str, Any] = {"task": TASK_NAME, "id": task.request.id}
+    # The headers a replay needs to pass admission again: a task message, as the publisher made it.
+    headers: dict[str, Any] = {"task": TASK_NAME, "id": task.request.id, "lang": "py"}
     headers.update(
         {k: getattr(task.request, k) for k in TRACE_HEADERS if getattr(task.request, k, None)}
     )

@@ -21,6 +21,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from contracts import limits
+
 #: The resource kinds that carry content, and the fields that hold it.
 CONTENT_FIELDS = {"file": ("content", "template"), "line": ("line", "match")}
 
@@ -142,9 +144,11 @@ def redact_text(text: str | bytes) -> str:
     """
     raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     try:
+        if limits.json_depth(raw) > limits.JSON_DEPTH:  # json.loads would recurse too deep
+            raise ValueError("nested too deep to read")
         document = json.loads(raw)
-    except ValueError:
-        return stand_in(raw) if "sensitive" in raw else raw
+    except (ValueError, RecursionError):
+        return stand_in(raw) if "sensitive" in raw.lower() else raw
     redacted = redact(document)
     return raw if redacted is document else json.dumps(redacted, sort_keys=True)
 

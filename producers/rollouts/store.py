@@ -19,7 +19,7 @@ from broker_config.redis_keys import inflight_key, rollout_key
 from contracts import OutcomeEvent, OutcomeStatus, Target, limits
 from contracts.changes import utcnow
 from contracts.events import ChangeEvent, RolloutState
-from contracts.redaction import has_sensitive, redact
+from contracts.redaction import has_sensitive, redact, redact_text
 from contracts.state import DesiredState
 from producers.counters.latest import LatestWins, order_of
 from producers.rollouts.planner import RolloutPlan, Wave
@@ -265,16 +265,5 @@ def _delivered_resources(event: ChangeEvent, revision: int | None) -> str:
 
 
 def _excerpt(body: bytes) -> str:
-    """A bounded start of a refused body, in which no sensitive content shows.
-
-    A body that is readable JSON within the limits is redacted first (`contracts.redaction`);
-    one that is not is kept raw, unless it mentions `sensitive` at all, in which case
-    nothing of it is kept: an unreadable body cannot be redacted safely.
-    """
-    try:
-        limits.check_json("event", body, limits.EVENT_BYTES, "EVENT_BYTES")
-        return json.dumps(redact(json.loads(body)))[: limits.EXCERPT_BYTES]
-    except Exception:
-        if b"sensitive" in body.lower():
-            return ""
-        return body[: limits.EXCERPT_BYTES].decode("utf-8", "replace")
+    """A bounded start of a refused body, in which no sensitive content shows."""
+    return redact_text(body)[: limits.EXCERPT_BYTES]

@@ -128,3 +128,12 @@ def test_state_show_displays_a_digest_not_the_content(tmp_path: Path, redis_clie
         assert b"hunter2" in delivered  # the stored state an agent fetches is whole
     finally:
         wipe()
+
+
+def test_redacting_a_body_too_deep_to_parse_neither_crashes_nor_shows_a_secret() -> None:
+    from contracts.redaction import redact_text
+
+    nested = b"[" * 100_000
+    assert redact_text(nested) == nested.decode()  # nothing sensitive: shown as it is
+    secret = b'{"sensitive": true, "content": "hunter2", "x": ' + nested
+    assert "hunter2" not in redact_text(secret)

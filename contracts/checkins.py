@@ -41,6 +41,12 @@ class CheckinReply(BaseModel):
     revision: int | None = Field(default=None, description="The target's assigned revision.")
     change_id: str | None = Field(default=None, description="The rollout that assigned it.")
     state: str | None = Field(default=None, description="RenderedState canonical JSON.")
+    sequence: int | None = Field(
+        default=None,
+        ge=0,
+        description="The target's request sequence for this state; the agent's outcome "
+        "carries it back, so push and pull outcomes are ordered alike.",
+    )
     target: Target | None = Field(
         default=None,
         description="The target as the control plane knows it (region, environment, address), "

@@ -114,6 +114,13 @@ class OutcomeEvent(BaseModel):
         description="The target was already at this revision, yet something had changed "
         "behind the system's back (listed in `resources`).",
     )
+    sequence: int | None = Field(
+        default=None,
+        ge=0,
+        description="The per-target sequence of the request (push) or check-in reply (pull) "
+        "this outcome answers. The system of record orders a target's outcomes by it, then "
+        "by the time it received them; None ranks below any sequence.",
+    )
     interval_s: float | None = Field(
         default=None,
         gt=0,

@@ -64,6 +64,12 @@ def redis_client(session_services: Isolated) -> Any:
     return session_services.redis
 
 
+@pytest.fixture(scope="session")
+def database(session_services: Isolated) -> Any:
+    """The session group's system of record: a `producers.store.database.Database`."""
+    return session_services.database
+
+
 @pytest.fixture
 def amqp(session_services: Isolated) -> Iterator[Any]:
     """A pika connection to the test vhost."""

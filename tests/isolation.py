@@ -1,5 +1,5 @@
-"""Test isolation: the one table of Redis databases and vhosts, the one factory that hands
-them out, bounded waits, and our child processes (through the one supervisor).
+"""Test isolation: the one table of Redis databases, vhosts and PostgreSQL databases, the one
+factory that hands them out, bounded waits, and our child processes (through the one supervisor).
 
 Under CI=true a missing service fails the test; elsewhere it skips with the reason.
 Tests never touch the default vhost or Redis database 0, so a user's data is left alone.
@@ -51,6 +51,65 @@ def vhost_of(group: str) -> str:
 
 def redis_url_of(group: str) -> str:
     return f"redis://127.0.0.1:6379/{REDIS_DBS[group]}"
+
+
+def database_name_of(group: str) -> str:
+    """One PostgreSQL database per group and test session; never the user's `provisioning`."""
+    return f"provisioning_test_{group.replace('-', '_')}_{os.getpid()}"
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` naming database `name` instead (same server, role and password)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def pg_admin_url() -> str:
+    """The server's `postgres` database as our role, proven to be allowed to create
+    databases; fails (CI) or skips with the reason otherwise."""
+    import psycopg
+
+    from producers.store.url import database_url, redact
+
+    url = with_database(database_url(), "postgres")
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            row = conn.execute("SELECT rolcreatedb FROM pg_roles WHERE rolname = current_user")
+            may_create = bool((row.fetchone() or [False])[0])
+    except psycopg.Error as exc:
+        need(False, f"PostgreSQL is not usable at {redact(url)}: {exc}")
+    need(may_create, "the PostgreSQL role may not create databases (run .ci/services)")
+    return url
+
+
+def make_database(name: str, *, migrated: bool = True) -> str:
+    """A fresh database `name` (dropped first if left over), migrated; returns its URL."""
+    import psycopg
+
+    from producers.store.migrate import migrate
+
+    admin = pg_admin_url()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(admin, name)
+    if migrated:
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrate(conn)
+    return url
+
+
+def drop_database(name: str) -> None:
+    """Drop a database of the tests' own, whoever is still connected to it."""
+    import psycopg
+
+    from producers.store.url import database_url
+
+    admin = with_database(database_url(), "postgres")
+    with contextlib.suppress(psycopg.Error), psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def need(ok: bool, why: str) -> None:
@@ -173,19 +232,38 @@ def flock_held(path: Path) -> Iterator[subprocess.Popen]:
 
 @dataclass
 class Isolated:
-    """One group's services (its vhost, its Redis database) and the processes it started."""
+    """One group's services (its vhost, its Redis database, its PostgreSQL database) and the
+    processes it started."""
 
     group: str
     broker_url: str
     redis_url: str
+    database_url: str
     env: dict[str, str]
     supervisor: Supervisor
     redis: Any = field(init=False)
+    _database: Any = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         import redis
 
         self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
+
+    @property
+    def database(self) -> Any:
+        """A `producers.store.database.Database` on this group's database (opened once)."""
+        if self._database is None:
+            from producers.store.database import Database
+
+            self._database = Database.open(self.database_url, max_size=2, name=self.group)
+        return self._database
+
+    def close(self) -> None:
+        """Stop the group's processes and close its pool."""
+        self.supervisor.stop()
+        if self._database is not None:
+            self._database.close()
+            self._database = None
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
         """Start one of our processes on this group's services; a name in use is restarted."""
@@ -245,10 +323,11 @@ class Isolation:
         if found is not None and not fresh:
             return found
         if found is not None:
-            found.supervisor.stop()
+            found.close()
         need(reachable(6379), "Redis is not reachable on 127.0.0.1:6379")
         broker_url = make_vhost(vhost_of(group))
         redis_url = redis_url_of(group)
+        database_url = make_database(database_name_of(group))
         import redis
 
         redis.Redis.from_url(redis_url).flushdb()
@@ -256,7 +335,13 @@ class Isolation:
             group,
             broker_url,
             redis_url,
-            {"PROVISION_BROKER_URL": broker_url, "PROVISION_REDIS_URL": redis_url, **env},
+            database_url,
+            {
+                "PROVISION_BROKER_URL": broker_url,
+                "PROVISION_REDIS_URL": redis_url,
+                "PROVISION_DATABASE_URL": database_url,
+                **env,
+            },
             Supervisor(self.logs / group, cwd=ROOT),
         )
         self.groups[group] = isolated
@@ -265,7 +350,8 @@ class Isolation:
     def close(self) -> None:
         """Every group's processes first, then the vhosts they were using."""
         for isolated in self.groups.values():
-            isolated.supervisor.stop()
+            isolated.close()
         for group in self.groups:
             drop_vhost(vhost_of(group))
+            drop_database(database_name_of(group))
         self.groups.clear()

@@ -11,13 +11,17 @@ from __future__ import annotations
 import pika
 import pika.exceptions
 
-#: Errors of the broker or of Redis: the process reconnects and the message comes back.
+#: Errors of the broker, Redis or PostgreSQL: the process reconnects and the message comes back.
 #: Anything else raised for one message is that message's fault, and it is dead-lettered.
 INFRASTRUCTURE: tuple[type[BaseException], ...] = (pika.exceptions.AMQPError, ConnectionError)
 
 
 def infrastructure() -> tuple[type[BaseException], ...]:
-    """INFRASTRUCTURE plus Redis's errors (imported here, not in every importer)."""
+    """INFRASTRUCTURE plus Redis's and the system of record's (imported here, not in every
+    importer). A lost database is `DatabaseUnreachable`, a ServiceUnreachable."""
+    import psycopg
     import redis
 
-    return (*INFRASTRUCTURE, redis.RedisError)
+    from contracts import ServiceUnreachable
+
+    return (*INFRASTRUCTURE, redis.RedisError, ServiceUnreachable, psycopg.OperationalError)

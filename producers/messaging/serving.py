@@ -1,4 +1,4 @@
-"""Long-running consumers of the control plane survive RabbitMQ and Redis restarts.
+"""Long-running consumers of the control plane survive RabbitMQ, Redis and PostgreSQL restarts.
 
 The aggregator and the controller both serve in a loop: connect, consume until a service
 goes away, wait (with a growing delay), connect again. Only the first connection fails
@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 import pika.exceptions
+import psycopg
 import redis
 
 from contracts import ServiceUnreachable
@@ -22,7 +23,8 @@ LOST = (
     pika.exceptions.ChannelClosed,
     pika.exceptions.StreamLostError,
     redis.RedisError,
-    ServiceUnreachable,
+    psycopg.OperationalError,
+    ServiceUnreachable,  # DatabaseUnreachable among them
 )
 
 

@@ -10,51 +10,27 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
 from producers.store.migrate import migrate
-from producers.store.url import database_url, redact
-from tests.isolation import need
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+from tests import isolation
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> str:
-    """An admin URL on the server (database `postgres`), proven to work."""
-    url = _with_database(database_url(), "postgres")
-    try:
-        with psycopg.connect(url, connect_timeout=5) as conn:
-            row = conn.execute("SELECT rolcreatedb FROM pg_roles WHERE rolname = current_user")
-            may_create = bool((row.fetchone() or [False])[0])
-    except psycopg.Error as exc:
-        need(False, f"PostgreSQL is not usable at {redact(url)}: {exc}")
-    need(may_create, "the PostgreSQL role may not create databases (run .ci/services)")
-    return url
-
-
-@pytest.fixture(scope="session")
-def make_database(pg_server: str) -> Iterator[Callable[[], str]]:
+def make_database() -> Iterator[Callable[[], str]]:
     """Creates empty databases of the tests' own; every one is dropped at session end."""
     made: list[str] = []
 
     def make() -> str:
         name = f"provisioning_test_{os.getpid()}_{secrets.token_hex(4)}"
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
         made.append(name)
-        return _with_database(pg_server, name)
+        return isolation.make_database(name, migrated=False)
 
     yield make
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        for name in made:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for name in made:
+        isolation.drop_database(name)
 
 
 @pytest.fixture(scope="session")

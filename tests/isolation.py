@@ -33,7 +33,7 @@ REDIS_DBS: dict[str, int] = {
     "delivery": 14,  # restarts and flushes Redis: its own
     "pull": 12,
     "rollouts": 9,  # was 13: collided with bench.chaos's default
-    "chaos": 8,  # tests/delivery/test_chaos.py -> bench.chaos --redis-db 8
+    "chaos": 8,  # tests/workers/delivery/test_chaos.py -> bench.chaos --redis-db 8
     "hostile": 7,  # tests/bench/test_hostile.py -> bench.hostile --redis-db 7
     "demo": 6,  # tests/pipeline/test_demo.py: the demo's own control plane
     "bench-smoke": 10,  # tests/bench -> bench --smoke --redis-db 10

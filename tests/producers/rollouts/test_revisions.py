@@ -1,0 +1,188 @@
+"""Rollouts of source-of-truth revisions: push ships the stored bytes, inline pushes become
+layers of the truth, and assignments advance wave by wave and stop with a halt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from broker_config import CHANGES_EXCHANGE
+from contracts import DesiredState
+from contracts.truth import RenderedState, canonical_bytes
+from producers.pull.assignments import Assignments
+from producers.truth.revisions import RevisionStore
+from producers.truth.source import load
+from tests.producers.rollouts.conftest import RolloutPlane
+
+
+def write_truth(root: Path, targets: list[str], missing: tuple[str, ...] = ()) -> Path:
+    """A source of truth whose targets have local roots under `root` (some missing)."""
+    truth = root / "truth"
+    (truth / "roles").mkdir(parents=True)
+    inventory = []
+    for target in targets:
+        home = root / "hosts" / target
+        if target not in missing:
+            home.mkdir(parents=True)
+        inventory.append(
+            {
+                "id": target,
+                "region": "eu",
+                "environment": "prod",
+                "roles": ["web"],
+                "address": f"local://{home}",
+            }
+        )
+    (truth / "inventory.yaml").write_text(yaml.safe_dump({"targets": inventory}))
+    (truth / "roles" / "web.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [
+                    {"kind": "file", "path": "/etc/web.conf", "template": "host={{ id }}\n"}
+                ]
+            }
+        )
+    )
+    return truth
+
+
+@pytest.fixture
+def truth(fleet: RolloutPlane) -> RevisionStore:
+    for key in fleet.redis.scan_iter("provision:state:*"):
+        fleet.redis.delete(key)
+    fleet.redis.delete("provision:assigned")
+    return RevisionStore(fleet.redis)
+
+
+def roll_revision(fleet: RolloutPlane, event_id: str, revision: int) -> str:
+    """Roll a published revision out, a canary wave first; the state it ends in."""
+    fleet.emit(
+        {
+            "event_id": event_id,
+            "issued_by": "t",
+            "revision": revision,
+            "rollout": {"waves": [1, "100%"]},
+        }
+    )
+    return fleet.wait_state(event_id, {"completed", "halted"})
+
+
+def request_copies(fleet: RolloutPlane) -> tuple[Any, Any, str]:
+    connection = fleet.amqp()
+    channel = connection.channel()
+    name = channel.queue_declare("", exclusive=True).method.queue
+    channel.queue_bind(name, CHANGES_EXCHANGE, routing_key="eu.#")
+    return connection, channel, name
+
+
+def drain(channel: Any, queue: str) -> list[dict[str, Any]]:
+    requests = []
+    while True:
+        method, _, body = channel.basic_get(queue, auto_ack=True)
+        if method is None:
+            return requests
+        requests.append(json.loads(body)[1]["request"])
+
+
+def test_a_pushed_revision_carries_the_stored_rendering_byte_for_byte(
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
+) -> None:
+    source = write_truth(tmp_path, ["r1", "r2"])
+    revision = truth.publish(load(source), author="t", message="first").revision.number
+    connection, channel, copies = request_copies(fleet)
+    assert roll_revision(fleet, "8a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", revision) == "completed"
+    requests = drain(channel, copies)
+    connection.close()
+    assert sorted(r["target"]["id"] for r in requests) == ["r1", "r2"]
+    for request in requests:
+        stored = RenderedState.model_validate_json(
+            truth.rendered(revision, request["target"]["id"])
+        )
+        shipped = DesiredState.model_validate(request["desired"])
+        assert canonical_bytes(shipped) == canonical_bytes(stored.desired_state())
+        assert request["revision"] == revision
+    assert (tmp_path / "hosts/r2/etc/web.conf").read_text() == "host=r2\n"
+    assignments = Assignments(fleet.redis)
+    assert {t: assignments.get(t).revision for t in ("r1", "r2")} == {
+        "r1": revision,
+        "r2": revision,
+    }
+
+
+def test_an_inline_push_is_recorded_as_a_layer_and_survives_the_next_publish(
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
+) -> None:
+    source = write_truth(tmp_path, ["l1", "l2"])
+    base = truth.publish(load(source), author="t", message="base").revision.number
+    event = {
+        "event_id": "1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7a8b",
+        "issued_by": "svc",
+        "selector": {"targets": ["l1"]},
+        "resources": [{"kind": "file", "path": "/etc/hotfix", "content": "on\n"}],
+    }
+    fleet.emit(event)
+    assert fleet.wait_state(event["event_id"], {"completed", "halted"}) == "completed"
+    layered = truth.latest_number()
+    assert layered == base + 1
+    assert truth.get(layered).message == f"event {event['event_id']}"
+    shown = RenderedState.model_validate_json(truth.rendered(layered, "l1"))
+    assert [r.path for r in shown.desired.resources] == ["/etc/web.conf", "/etc/hotfix"]
+    untouched = RenderedState.model_validate_json(truth.rendered(layered, "l2"))
+    assert [r.path for r in untouched.desired.resources] == ["/etc/web.conf"]
+    assert (tmp_path / "hosts/l1/etc/hotfix").read_text() == "on\n"
+
+    from producers.cli.state import _publish
+
+    republished, _ = _publish(truth, load(source), "t", "again from the directory")
+    again = RenderedState.model_validate_json(truth.rendered(republished.revision.number, "l1"))
+    assert "/etc/hotfix" in [r.path for r in again.desired.resources], "a publish keeps it"
+
+
+def test_a_halted_rollout_leaves_later_waves_on_their_old_revision(
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
+) -> None:
+    source = write_truth(tmp_path, ["h0", "h1", "h2"], missing=("h0",))
+    first = truth.publish(load(source), author="t", message="one").revision.number
+    assignments = Assignments(fleet.redis)
+    for target in ("h0", "h1", "h2"):
+        assignments.assign(target, first, "earlier")
+    (source / "roles" / "web.yaml").write_text(
+        yaml.safe_dump(
+            {"resources": [{"kind": "file", "path": "/etc/web.conf", "content": "v2\n"}]}
+        )
+    )
+    second = truth.publish(load(source), author="t", message="two").revision.number
+    assert roll_revision(fleet, "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", second) == "halted"
+    assert assignments.get("h0").revision == second, "the canary was assigned"
+    assert assignments.get("h1").revision == first, "later waves keep the old revision"
+    assert assignments.get("h2").revision == first
+    assert not (tmp_path / "hosts/h1/etc/web.conf").exists()
+    assert assignments.assign("h0", first, "older") is False, "assignments never go back"
+
+
+def test_pushing_an_older_revision_than_the_applied_one_is_superseded(
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
+) -> None:
+    source = write_truth(tmp_path, ["s1"])
+    old = truth.publish(load(source), author="t", message="old").revision.number
+    (source / "roles" / "web.yaml").write_text(
+        yaml.safe_dump(
+            {"resources": [{"kind": "file", "path": "/etc/web.conf", "content": "new\n"}]}
+        )
+    )
+    new = truth.publish(load(source), author="t", message="new").revision.number
+    newer = {"event_id": "3d4e5f6a-7b8c-4d9e-8f0a-1b2c3d4e5f6a", "issued_by": "t", "revision": new}
+    fleet.emit(newer)
+    assert fleet.wait_state(newer["event_id"], {"completed", "halted"}) == "completed"
+    older = {"event_id": "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b", "issued_by": "t", "revision": old}
+    fleet.emit(older)
+    assert fleet.wait_state(older["event_id"], {"completed", "halted"}) == "completed"
+    outcome = json.loads(fleet.redis.hget(f"provision:change:{older['event_id']}:outcomes", "s1"))
+    assert outcome["status"] == "superseded"
+    assert f"revision {old} is older than revision {new}" in outcome["error"]["message"]
+    assert (tmp_path / "hosts/s1/etc/web.conf").read_text() == "new\n"
+    assert Assignments(fleet.redis).get("s1").revision == new

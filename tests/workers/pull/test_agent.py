@@ -1,0 +1,211 @@
+"""Pull agents as subprocesses: enrollment, convergence, drift, supersession, offline runs,
+refusals and compliance, against a real controller, RabbitMQ and Redis."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from contracts import OutcomeEvent, OutcomeStatus
+from producers.pull.desk import REFUSALS_KEY
+from producers.records.compliance import Compliance
+from tests.workers.pull.conftest import PullPlane
+from workers.pull.state import AgentState
+
+MOTD = "etc/motd"
+
+
+def outcome(plane: PullPlane, change_id: str, target_id: str) -> OutcomeEvent:
+    """The ledger's latest outcome of a target, once the aggregator has it."""
+    from tests.isolation import wait_until
+
+    raw = wait_until(
+        lambda: plane.redis.hget(f"provision:change:{change_id}:outcomes", target_id),
+        20,
+        f"{target_id}'s outcome in the ledger",
+    )
+    return OutcomeEvent.model_validate_json(raw)
+
+
+def test_an_enrolled_agent_converges_its_target_and_reports_pull(plane: PullPlane) -> None:
+    revision = plane.publish("one\n")
+    plane.assign(["p00"], revision, change_id="c-enroll")
+    creds = plane.enroll("p00")
+    assert (creds / "credentials.json").stat().st_mode & 0o777 == 0o600
+    assert creds.stat().st_mode & 0o777 == 0o700
+    assert json.loads((creds / "credentials.json").read_text())["target"] == "p00"
+
+    done = plane.agent("p00")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (plane.root("p00") / MOTD).read_text() == "one\n"
+    event = outcome(plane, "c-enroll", "p00")
+    assert (event.delivery, event.revision, event.status) == ("pull", revision, "changed")
+    assert event.worker.startswith("agent@") and not event.drift
+    assert AgentState(creds).applied().revision == revision
+    plane.wait_standing("p00", state="aligned", revision=revision)
+
+
+def test_drift_is_detected_and_remediated_or_only_reported(plane: PullPlane) -> None:
+    revision = plane.publish("drift-base\n")
+    plane.assign(["p01"], revision, change_id="c-drift")
+    plane.enroll("p01")
+    assert plane.agent("p01").returncode == 0
+    motd = plane.root("p01") / MOTD
+
+    motd.write_text("edited by hand\n")  # behind the system's back
+    done = plane.agent("p01", "--report-only")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert motd.read_text() == "edited by hand\n", "--report-only must change nothing"
+    standing = plane.wait_standing("p01", state="drifted")
+    assert standing["differed"] == ["/etc/motd"]
+    event = outcome(plane, "c-drift", "p01")
+    assert event.drift and event.dry_run and event.status == OutcomeStatus.DRIFTED
+    assert event.changes[0].diff and "edited by hand" in event.changes[0].diff
+
+    done = plane.agent("p01")
+    assert done.returncode == 0 and "[drift]" in done.stdout
+    assert motd.read_text() == "drift-base\n"
+    standing = plane.wait_standing("p01", state="aligned", differed=["/etc/motd"])
+    event = outcome(plane, "c-drift", "p01")
+    assert event.drift and event.status == OutcomeStatus.CHANGED and not event.dry_run
+
+
+def test_a_target_offline_for_several_revisions_jumps_to_the_latest(plane: PullPlane) -> None:
+    first = plane.publish("offline-1\n")
+    plane.assign(["p02"], first)
+    plane.enroll("p02")
+    assert plane.agent("p02").returncode == 0
+    plane.publish("offline-2\n")
+    plane.publish("offline-3\n")
+    latest = plane.publish("offline-4\n")
+    plane.assign(["p02"], latest, change_id="c-latest")
+
+    done = plane.agent("p02")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (plane.root("p02") / MOTD).read_text() == "offline-4\n"
+    event = outcome(plane, "c-latest", "p02")
+    assert event.revision == latest and event.status == OutcomeStatus.CHANGED
+    assert not event.drift, "a new revision's changes are not drift"
+    plane.wait_standing("p02", state="aligned", revision=latest)
+
+
+def test_an_older_revision_than_the_applied_one_is_superseded(plane: PullPlane) -> None:
+    older = plane.publish("super-old\n")
+    newer = plane.publish("super-new\n")
+    plane.assign(["p03"], newer, change_id="c-new")
+    plane.enroll("p03")
+    assert plane.agent("p03").returncode == 0
+    plane.assign(["p03"], older, change_id="c-old")  # e.g. Redis lost the newer assignment
+
+    done = plane.agent("p03")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "superseded" in done.stdout
+    assert (plane.root("p03") / MOTD).read_text() == "super-new\n"
+    event = outcome(plane, "c-old", "p03")
+    assert event.status == OutcomeStatus.SUPERSEDED and event.revision == older
+    standing = plane.wait_standing("p03", change_id="c-new")
+    assert standing["revision"] == newer and standing["state"] == "aligned"
+
+
+def test_the_agent_converges_its_cache_while_the_control_plane_is_unreachable(
+    plane: PullPlane,
+) -> None:
+    revision = plane.publish("cached\n")
+    plane.assign(["p04"], revision, change_id="c-cache")
+    creds = plane.enroll("p04")
+    assert plane.agent("p04").returncode == 0
+    good = (creds / "credentials.json").read_text()
+    data = json.loads(good)
+    (creds / "credentials.json").write_text(
+        json.dumps({**data, "broker_url": "amqp://guest:guest@127.0.0.1:1/%2F"})
+    )
+    (plane.root("p04") / MOTD).write_text("tampered\n")
+
+    done = plane.agent("p04")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "offline" in done.stdout
+    assert (plane.root("p04") / MOTD).read_text() == "cached\n"
+    kept = AgentState(creds).pending()
+    assert len(kept) == 1 and kept[0].event.drift
+
+    (creds / "credentials.json").write_text(good)
+    assert plane.agent("p04").returncode == 0
+    assert AgentState(creds).pending() == []
+    ledger = plane.redis.hget("provision:change:c-cache:outcomes", "p04")
+    assert ledger is not None
+
+
+def test_a_foreign_or_unenrolled_check_in_is_refused_and_recorded(plane: PullPlane) -> None:
+    plane.assign(["p06"], plane.publish("secret-of-p06\n"))
+    mine = plane.enroll("p05")
+    plane.enroll("p06")  # p06 has its own agent; p05's credentials must not read its state
+    plane.redis.delete(REFUSALS_KEY)
+
+    foreign = plane.agent("p06", credentials=mine)
+    unenrolled_dir = plane.credentials("p07")
+    unenrolled_dir.mkdir(parents=True)
+    data = json.loads((mine / "credentials.json").read_text())
+    (unenrolled_dir / "credentials.json").write_text(json.dumps({**data, "target": "p07"}))
+    unenrolled = plane.agent("p07")
+
+    assert foreign.returncode == 1 and "refused" in foreign.stdout
+    assert "secret-of-p06" not in foreign.stdout
+    assert not (plane.root("p06") / MOTD).exists()
+    assert unenrolled.returncode == 1
+    refusals = [json.loads(r) for r in plane.redis.lrange(REFUSALS_KEY, 0, -1)]
+    assert [(r["target"], r["reason"]) for r in reversed(refusals)] == [
+        ("p06", "the token was not issued to target 'p06'"),
+        ("p07", "target 'p07' is not enrolled"),
+    ]
+    assert all(datetime.fromisoformat(r["at"]) for r in refusals)
+
+
+def test_re_enrolling_rotates_the_token(plane: PullPlane) -> None:
+    plane.assign(["p08"], plane.publish("rotate\n"))
+    old = json.loads((plane.enroll("p08") / "credentials.json").read_text())["token"]
+    new = json.loads((plane.enroll("p08") / "credentials.json").read_text())["token"]
+    assert old != new
+    done = plane.provision("enroll", "nope", "--out", str(plane.credentials("nope")))
+    assert done.returncode == 2 and "'nope'" in done.stderr
+
+
+def test_compliance_lists_every_state_including_unknown(plane: PullPlane, tmp_path: Path) -> None:
+    revision = plane.publish("compliance\n")
+    plane.assign(["p09", "p10"], revision, change_id="c-comp")
+    plane.enroll("p09")
+    plane.enroll("p10")
+    assert plane.agent("p09").returncode == 0
+    failed = plane.agent("p10", "--root", str(tmp_path / "missing"))
+    assert failed.returncode == 1
+    plane.wait_standing("p09", state="aligned")
+    plane.wait_standing("p10", state="failed")
+    stale = datetime.now(UTC) - timedelta(hours=2)
+    event = outcome(plane, "c-comp", "p09").model_copy(
+        update={"target": "p11", "finished_at": stale, "interval_s": 60.0}
+    )
+    Compliance(plane.redis).record(event)  # p11 last checked in 2 h ago, every minute
+
+    report = plane.compliance("group=single", "target=p09", "target=p10", "target=p11")
+
+    rows = {row["target"]: row for row in report["targets"]}
+    assert {t: r["state"] for t, r in rows.items()} == {
+        "p09": "aligned",
+        "p10": "failed",
+        "p11": "unknown",
+    }
+    assert rows["p09"]["revision"] == revision and rows["p09"]["last_seen"]
+    assert report["counts"] == {
+        "aligned": 1,
+        "drifted": 0,
+        "failed": 1,
+        "excepted": 0,
+        "pending": 0,
+        "unknown": 1,
+    }
+    never = plane.compliance("target=h499")["targets"]
+    assert never == [{"target": "h499", "state": "unknown", "revision": None, "last_seen": None}]

@@ -14,6 +14,7 @@ from bench.hostile.model import Ctx
 from contracts.changes import TASK_NAME
 
 ISSUER = "hostile-bench"
+MiB = 2**20
 
 
 def now() -> datetime:
@@ -40,6 +41,12 @@ def outside_root(ctx: Ctx, rng: Any) -> tuple[str, str]:
             (f"local://{ctx.root}", f"/{name}"),
         ]
     )
+
+
+def huge_text(ctx: Ctx, rng: Any, *, quick_mib: int, full_mib: int) -> str:
+    """Just over the 1 MiB limits, up to `full_mib` MiB (`quick_mib` in a quick run)."""
+    cap = (quick_mib if ctx.quick else full_mib) * MiB
+    return "A" * rng.randint(MiB + 1024, cap)
 
 
 def file_resource(path: str = "/etc/hostile/app.conf", **extra: Any) -> dict[str, Any]:

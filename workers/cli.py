@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -46,25 +47,11 @@ def converge(root: Path, state_file: Path, dry_run: bool, as_json: bool) -> None
 )
 @click.option("--name", default=None, help="Worker node name (default <region>-<pid>@<host>).")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(
-    region: str,
-    concurrency: int,
-    rate_limit: str | None,
-    pool: str,
-    name: str | None,
-    loglevel: str,
-) -> None:
+def worker(**options: Any) -> None:
     """Consume region REGION's change queue and converge its targets."""
     from workers.delivery.runner import run_worker
 
-    run_worker(
-        region=region,
-        concurrency=concurrency,
-        rate_limit=rate_limit,
-        pool=pool,
-        name=name,
-        loglevel=loglevel,
-    )
+    run_worker(**options)  # the options are run_worker's keywords, one for one
 
 
 @cli.command()
@@ -100,29 +87,11 @@ def worker(
     "Default: interval/10, and 0 with --once.",
 )
 @click.option("--report-only", is_flag=True, help="Dry run: report drift, change nothing.")
-def agent(
-    target: str,
-    credentials: Path,
-    root: Path | None,
-    once: bool,
-    interval_s: float,
-    splay_s: float | None,
-    report_only: bool,
-) -> None:
+def agent(credentials: Path, **options: Any) -> None:
     """Pull mode: check in, converge this target with the engine, report; every --interval."""
     from workers.pull.agent import run_agent
 
-    sys.exit(
-        run_agent(
-            credentials,
-            target=target,
-            root=root,
-            once=once,
-            interval_s=interval_s,
-            splay_s=splay_s,
-            report_only=report_only,
-        )
-    )
+    sys.exit(run_agent(credentials, **options))  # the other options are its keywords
 
 
 def main() -> None:

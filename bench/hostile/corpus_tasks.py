@@ -11,6 +11,7 @@ from bench.hostile.corpus_events import _invalid
 from bench.hostile.corpus_table import Table
 from bench.hostile.model import ROOTS, Ctx, EntryPoint, Input, InputClass
 from contracts import ChangeRequest
+from contracts.changes import EMPTY_EMBED
 
 T = EntryPoint.REGION
 #: Bodies of every shape but Celery's `[args, kwargs, embed]`.
@@ -100,7 +101,7 @@ def unknown_names(ctx: Ctx, rng: Random) -> Input:
 def embedded(ctx: Ctx, rng: Random) -> Input:
     key = rng.choice(["callbacks", "errbacks", "chain"])
     name = rng.choice(["celery.accumulate", "provision.converge", "celery.backend_cleanup"])
-    embed = {**samples.EMBED, key: [_signature(name)]}
+    embed = {**EMPTY_EMBED, key: [_signature(name)]}
     if rng.random() < 0.3:
         embed["chord"] = _signature(name)
     return _valid(ctx, rng, embed)

@@ -12,6 +12,7 @@ from bench.hostile.corpus_events import SLOW, _event
 from bench.hostile.corpus_table import Table
 from bench.hostile.corpus_tasks import _task, _valid
 from bench.hostile.model import Ctx, EntryPoint, Input, InputClass
+from contracts.changes import EMPTY_EMBED
 
 E, T = EntryPoint.EVENTS, EntryPoint.REGION
 #: A YAML body that runs a command if anything reads it with a full loader.
@@ -59,7 +60,7 @@ def event_headers(ctx: Ctx, rng: Random) -> Input:
 
 @input_class("task: pickle/yaml content", T, 30)
 def task_foreign(ctx: Ctx, rng: Random) -> Input:
-    body_args = [[], {"request": samples.request(ctx)}, samples.EMBED]
+    body_args = [[], {"request": samples.request(ctx)}, EMPTY_EMBED]
     if rng.random() < 0.5:
         body = pickle.dumps(body_args)
         kind = "application/x-python-serialize"

@@ -14,14 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from contracts import limits
-from contracts.changes import TASK_NAME, utcnow
+from contracts.changes import EMPTY_EMBED, TASK_NAME, utcnow
 
 #: The keyword arguments of `converge_task` (its retries add `waits` and `replay`).
 KWARGS = frozenset({"request", "waits", "replay"})
 #: Content encodings a JSON task body may declare.
 ENCODINGS = frozenset({None, "", "utf-8", "utf8", "UTF-8"})
 #: Celery's embed keys: they must all be empty (no callbacks, errbacks, chains, chords).
-EMBED = frozenset({"callbacks", "errbacks", "chain", "chord"})
+EMBED = frozenset(EMPTY_EMBED)
 
 
 class Refused(Exception):

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from contracts.command_line import DIRECTORY, SECONDS
 from contracts.errors import run_command
 
 
@@ -24,7 +25,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 @cli.command()
-@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("root", type=DIRECTORY)
 @click.argument("state_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
@@ -60,12 +61,12 @@ def worker(**options: Any) -> None:
     "--credentials",
     "credentials",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIRECTORY,
     help="The directory `provision enroll --out` wrote; the agent keeps its state there too.",
 )
 @click.option(
     "--root",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIRECTORY,
     default=None,
     help="Converge this directory as /. Default: the target's local:// address, else /.",
 )
@@ -73,7 +74,7 @@ def worker(**options: Any) -> None:
 @click.option(
     "--interval",
     "interval_s",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     default=1800.0,
     show_default=True,
     help="Seconds between check-ins.",

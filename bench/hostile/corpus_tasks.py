@@ -101,7 +101,7 @@ def unknown_names(ctx: Ctx, rng: Random) -> Input:
 def embedded(ctx: Ctx, rng: Random) -> Input:
     key = rng.choice(["callbacks", "errbacks", "chain"])
     name = rng.choice(["celery.accumulate", "provision.converge", "celery.backend_cleanup"])
-    embed = {**EMPTY_EMBED, key: [_signature(name)]}
+    embed: dict[str, Any] = {**EMPTY_EMBED, key: [_signature(name)]}
     if rng.random() < 0.3:
         embed["chord"] = _signature(name)
     return _valid(ctx, rng, embed)

@@ -21,14 +21,34 @@ from bench.sandbox import DEFAULT_REDIS_DB
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench",
-        description="The pipeline against plain Celery and raw pika, the engine against "
-        "pyinfra and Ansible, fan-out, latency and memory; medians of repetitions.",
-    )
-    parser.add_argument("--quick", action="store_true", help="Smaller sizes: under 5 minutes.")
+def bench_parser(prog: str, description: str, *, quick: str) -> argparse.ArgumentParser:
+    """The options every bench command has: --quick (what it makes smaller) and --json."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--quick", action="store_true", help=quick)
     parser.add_argument("--json", action="store_true", help="Print one JSON object last.")
+    return parser
+
+
+def prepare() -> None:
+    """Progress to stderr (pika kept quiet); SIGTERM unwinds like Ctrl-C, through every cleanup:
+    processes, vhosts, databases."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="bench: %(message)s")
+    logging.getLogger("bench").setLevel(logging.INFO)
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = bench_parser(
+        "python -m bench",
+        "The pipeline against plain Celery and raw pika, the engine against "
+        "pyinfra and Ansible, fan-out, latency and memory; medians of repetitions.",
+        quick="Smaller sizes: under 5 minutes.",
+    )
     parser.add_argument(
         "--install-peers",
         action="store_true",
@@ -45,16 +65,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _interrupted(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # unwinds through every cleanup: processes, vhosts, databases
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="bench: %(message)s")
-    logging.getLogger("bench").setLevel(logging.INFO)
-    logging.getLogger("pika").setLevel(logging.CRITICAL)
-    signal.signal(signal.SIGTERM, _interrupted)
+    prepare()
     plan = SMOKE if args.smoke else QUICK if args.quick else FULL
     if args.smoke or args.no_peers:
         tools = peers.skipped("peers skipped in this run (--smoke or --no-peers)")

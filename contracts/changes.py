@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -11,6 +12,32 @@ from contracts.targets import Target
 
 #: The Celery task name a worker registers and a publisher names in the message header.
 TASK_NAME = "provision.converge"
+#: The `embed` of a task body: Celery's callbacks, errbacks, chain and chord, all empty.
+#: A worker refuses a message that embeds anything (only TASK_NAME runs).
+EMPTY_EMBED: dict[str, None] = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+
+
+def task_headers(task_id: str, *, origin: str, kwargsrepr: str = "{}") -> dict[str, Any]:
+    """The Celery protocol-2 headers of a TASK_NAME message `task_id`, a root of its own.
+
+    No retries, ETA, expiry or time limit: a worker refuses what it is not told to expect.
+    """
+    return {
+        "lang": "py",
+        "task": TASK_NAME,
+        "id": task_id,
+        "root_id": task_id,
+        "parent_id": None,
+        "group": None,
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+        "timelimit": [None, None],
+        "argsrepr": "()",
+        "kwargsrepr": kwargsrepr,
+        "origin": origin,
+        "ignore_result": True,
+    }
 
 
 def utcnow() -> datetime:

@@ -67,11 +67,17 @@ def _read_text(path: Path) -> str:
         ) from exc
 
 
-def load_document(path: Path, model: type[Model]) -> Model:
-    """Read a file and validate it as `model`, raising ContractError on any problem."""
+def read_mapping(path: Path) -> dict[str, Any]:
+    """Read a file that must hold one mapping (a model's fields), raising ContractError else."""
     data = read_document(path)
     if not isinstance(data, dict):
         raise ContractError(str(path), [("", "expected a mapping at the top level")])
+    return data
+
+
+def load_document(path: Path, model: type[Model]) -> Model:
+    """Read a file and validate it as `model`, raising ContractError on any problem."""
+    data = read_mapping(path)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from contracts.command_line import DIRECTORY, SECONDS
 from contracts.errors import run_command
 
 
@@ -23,7 +25,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 @cli.command()
-@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("root", type=DIRECTORY)
 @click.argument("state_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
@@ -46,25 +48,11 @@ def converge(root: Path, state_file: Path, dry_run: bool, as_json: bool) -> None
 )
 @click.option("--name", default=None, help="Worker node name (default <region>-<pid>@<host>).")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(
-    region: str,
-    concurrency: int,
-    rate_limit: str | None,
-    pool: str,
-    name: str | None,
-    loglevel: str,
-) -> None:
+def worker(**options: Any) -> None:
     """Consume region REGION's change queue and converge its targets."""
     from workers.delivery.runner import run_worker
 
-    run_worker(
-        region=region,
-        concurrency=concurrency,
-        rate_limit=rate_limit,
-        pool=pool,
-        name=name,
-        loglevel=loglevel,
-    )
+    run_worker(**options)  # the options are run_worker's keywords, one for one
 
 
 @cli.command()
@@ -73,12 +61,12 @@ def worker(
     "--credentials",
     "credentials",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIRECTORY,
     help="The directory `provision enroll --out` wrote; the agent keeps its state there too.",
 )
 @click.option(
     "--root",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIRECTORY,
     default=None,
     help="Converge this directory as /. Default: the target's local:// address, else /.",
 )
@@ -86,7 +74,7 @@ def worker(
 @click.option(
     "--interval",
     "interval_s",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     default=1800.0,
     show_default=True,
     help="Seconds between check-ins.",
@@ -100,29 +88,11 @@ def worker(
     "Default: interval/10, and 0 with --once.",
 )
 @click.option("--report-only", is_flag=True, help="Dry run: report drift, change nothing.")
-def agent(
-    target: str,
-    credentials: Path,
-    root: Path | None,
-    once: bool,
-    interval_s: float,
-    splay_s: float | None,
-    report_only: bool,
-) -> None:
+def agent(credentials: Path, **options: Any) -> None:
     """Pull mode: check in, converge this target with the engine, report; every --interval."""
     from workers.pull.agent import run_agent
 
-    sys.exit(
-        run_agent(
-            credentials,
-            target=target,
-            root=root,
-            once=once,
-            interval_s=interval_s,
-            splay_s=splay_s,
-            report_only=report_only,
-        )
-    )
+    sys.exit(run_agent(credentials, **options))  # the other options are its keywords
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from contracts import ContractError, DesiredState, ExitCode, ResourceStatus, Target
-from contracts.documents import read_document
+from contracts.documents import read_mapping
 from workers.engine.convergence import Convergence, converge
 from workers.engine.target_lock import held
 
@@ -78,9 +78,7 @@ def load_state(state_file: Path) -> DesiredState:
     Raises:
         ContractError: unreadable, unparsable or invalid.
     """
-    data = _read(state_file)
-    if not isinstance(data, dict):
-        raise ContractError(str(state_file), [("", "expected a mapping at the top level")])
+    data = read_mapping(state_file)  # within the file limits; libyaml when it is there
     try:
         return DesiredState.model_validate(data)
     except ValidationError as exc:
@@ -88,11 +86,6 @@ def load_state(state_file: Path) -> DesiredState:
             (_where(data, item["loc"]), item["msg"]) for item in exc.errors(include_url=False)
         ]
         raise ContractError(str(state_file), problems) from exc
-
-
-def _read(state_file: Path) -> Any:
-    """Parse the file within the file limits (libyaml when it is there, 10x faster)."""
-    return read_document(state_file)
 
 
 def _where(data: dict[str, Any], loc: tuple[Any, ...]) -> str:

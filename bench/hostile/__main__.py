@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
+from bench.cli import bench_parser, prepare
 from bench.hostile import report
 from bench.hostile.run import FULL, QUICK, TINY, run
 from bench.sandbox import DEFAULT_REDIS_DB
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.hostile",
-        description="Hostile inputs to every entry point, judged refused, crashed or accepted, "
+    parser = bench_parser(
+        "python -m bench.hostile",
+        "Hostile inputs to every entry point, judged refused, crashed or accepted, "
         "while a canary change must keep converging.",
+        quick="Three inputs per class.",
     )
-    parser.add_argument("--quick", action="store_true", help="Three inputs per class.")
-    parser.add_argument("--json", action="store_true", help="Print one JSON object last.")
     parser.add_argument(
         "--details", type=Path, default=None, help="Write every verdict to this file (JSON lines)."
     )
@@ -37,16 +34,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _interrupted(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="bench: %(message)s")
-    logging.getLogger("bench").setLevel(logging.INFO)
-    logging.getLogger("pika").setLevel(logging.CRITICAL)
-    signal.signal(signal.SIGTERM, _interrupted)
+    prepare()
     mode = TINY if args.tiny else QUICK if args.quick else FULL
     try:
         if args.details is not None:

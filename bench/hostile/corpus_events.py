@@ -8,18 +8,27 @@ from typing import Any
 from pydantic import ValidationError
 
 from bench.hostile import mutate, samples
+from bench.hostile.corpus_table import Table
 from bench.hostile.model import ROOTS, Ctx, EntryPoint, Input, InputClass
 from contracts.events import ChangeEvent
 
-MiB = 2**20
+E = EntryPoint.EVENTS
 #: Keeps an event that is wrongly accepted from doing more than one target's work.
 SLOW = {"waves": [1, "100%"], "pause_s": 86_400}
+REQUIRED = ["event_id", "issued_by", "resources"]
+TINY_RATES = [1e-20, 1e-300, 5e-324, 1e-12]
+SETID_MODES = ["4755", "6755", "7777", "2755", "4777", "6777", "1777"]
+UNKNOWN_KEYS = ["callbacks", "__class__", "x" * 100, "$where", "task", "eta"]
+NOT_OBJECTS = [b"", b" ", b"[]", b'"x"', b"null", b"1", b"true", b"[{}]", b"\x00", b"{}"]
+
+TABLE = Table()
+input_class = TABLE.input_class
 
 
 def _event(doc: dict[str, Any], body: bytes | None = None, **props: Any) -> Input:
     body = mutate.dumps(doc) if body is None else body
     headers = props.pop("headers", {})
-    return Input("", EntryPoint.EVENTS, body, headers, props, "hostile", watch=doc.get("event_id"))
+    return Input("", E, body, headers, props, "hostile", watch=doc.get("event_id"))
 
 
 def _invalid(model: Any, make: Any, rng: Random, tries: int = 20) -> Any:
@@ -33,159 +42,109 @@ def _invalid(model: Any, make: Any, rng: Random, tries: int = 20) -> Any:
     return doc
 
 
-def nested(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    return [_event({}, mutate.nested(rng)) for _ in range(n)]
+def _slow(ctx: Ctx, **override: Any) -> Input:
+    """An event rolled out slowly enough that a wrong acceptance does little."""
+    return _event(samples.event(ctx, rollout=SLOW, **override))
 
 
-def huge(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    cap = 2 * MiB if ctx.quick else 8 * MiB
-    out = []
-    for _ in range(n):
-        size = rng.randint(MiB + 1024, cap)
-        res = samples.file_resource(content="A" * size)
-        out.append(_event(samples.event(ctx, resources=[res], rollout=SLOW)))
-    return out
+@input_class("event: deeply nested JSON", E, 60)
+def nested(ctx: Ctx, rng: Random) -> Input:
+    return _event({}, mutate.nested(rng))
 
 
-def bad_utf8(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        doc = samples.event(ctx)
-        out.append(_event(doc, mutate.invalid_utf8(rng, mutate.dumps(doc))))
-    return out
+@input_class("event: body over 1 MiB", E, 12, 1)
+def huge(ctx: Ctx, rng: Random) -> Input:
+    res = samples.file_resource(content=samples.huge_text(ctx, rng, quick_mib=2, full_mib=8))
+    return _slow(ctx, resources=[res])
 
 
-def wrong_types(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("event: invalid UTF-8", E, 60)
+def bad_utf8(ctx: Ctx, rng: Random) -> Input:
+    doc = samples.event(ctx)
+    return _event(doc, mutate.invalid_utf8(rng, mutate.dumps(doc)))
+
+
+@input_class("event: wrong types", E, 80)
+def wrong_types(ctx: Ctx, rng: Random) -> Input:
     base = samples.event(ctx)
-    return [
-        _event(_invalid(ChangeEvent, lambda r: mutate.wrong_type(r, base), rng)) for _ in range(n)
-    ]
+    return _event(_invalid(ChangeEvent, lambda r: mutate.wrong_type(r, base), rng))
 
 
-def missing(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    base = samples.event(ctx)
-    required = ["event_id", "issued_by", "resources"]
-    return [_event(mutate.missing_field(rng, base, required)) for _ in range(n)]
+@input_class("event: missing fields", E, 40)
+def missing(ctx: Ctx, rng: Random) -> Input:
+    return _event(mutate.missing_field(rng, samples.event(ctx), REQUIRED))
 
 
-def _rollout(ctx: Ctx, rollout: dict[str, Any], **extra: Any) -> Input:
-    return _event(samples.event(ctx, rollout=rollout, **extra))
+@input_class("event: rate_per_s ~1e-20", E, 30)
+def tiny_rate(ctx: Ctx, rng: Random) -> Input:
+    rate = rng.choice(TINY_RATES) * rng.random()
+    return _event(samples.event(ctx, rollout={**SLOW, "rate_per_s": rate}))
 
 
-def tiny_rate(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    rates = [1e-20, 1e-300, 5e-324, 1e-12]
-    return [
-        _rollout(ctx, {**SLOW, "rate_per_s": rng.choice(rates) * rng.random()}) for _ in range(n)
-    ]
+@input_class("event: over 10,000 targets", E, 6, 1)
+def many_targets(ctx: Ctx, rng: Random) -> Input:
+    count = rng.randint(10_001, 12_000 if ctx.quick else 100_000)
+    return _slow(ctx, targets=[samples.target(ctx, f"m{i}") for i in range(count)])
 
 
-def many_targets(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    cap = 12_000 if ctx.quick else 100_000
-    out = []
-    for _ in range(n):
-        count = rng.randint(10_001, cap)
-        fleet = [samples.target(ctx, f"m{i}") for i in range(count)]
-        out.append(_event(samples.event(ctx, targets=fleet, rollout=SLOW)))
-    return out
+@input_class("event: 100k waves", E, 12, 1)
+def many_waves(ctx: Ctx, rng: Random) -> Input:
+    waves = list(range(1, rng.randint(1_001, 100_000)))
+    return _event(samples.event(ctx, rollout={"waves": waves, "pause_s": 86_400}))
 
 
-def many_waves(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    return [
-        _rollout(ctx, {"waves": list(range(1, rng.randint(1_001, 100_000))), "pause_s": 86_400})
-        for _ in range(n)
-    ]
+@input_class("event: deadline in 2099+", E, 30)
+def far_deadline(ctx: Ctx, rng: Random) -> Input:
+    year = rng.choice([2099, 2500, 9999, 3000 + rng.randrange(5000)])
+    return _slow(ctx, deadline=f"{year}-01-01T00:00:00Z")
 
 
-def far_deadline(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    years = [2099, 2500, 9999, 3000 + rng.randrange(5000)]
-    return [
-        _event(samples.event(ctx, deadline=f"{rng.choice(years)}-01-01T00:00:00Z", rollout=SLOW))
-        for _ in range(n)
-    ]
+@input_class("event: setid modes", E, 30)
+def setid(ctx: Ctx, rng: Random) -> Input:
+    return _slow(ctx, resources=[samples.file_resource(mode=rng.choice(SETID_MODES))])
 
 
-def setid(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    modes = ["4755", "6755", "7777", "2755", "4777", "6777", "1777"]
-    out = []
-    for _ in range(n):
-        res = samples.file_resource(mode=rng.choice(modes))
-        out.append(_event(samples.event(ctx, resources=[res], rollout=SLOW)))
-    return out
+@input_class("event: ../NUL/control/bidi paths", E, 60)
+def path_tricks(ctx: Ctx, rng: Random) -> Input:
+    res = samples.file_resource(rng.choice(mutate.PATH_TRICKS))
+    return _event(samples.event(ctx, resources=[res]))
 
 
-def path_tricks(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    return [
-        _event(
-            samples.event(ctx, resources=[samples.file_resource(rng.choice(mutate.PATH_TRICKS))])
-        )
-        for _ in range(n)
-    ]
-
-
-def outside_address(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("event: target root outside", E, 30, deferred=ROOTS)
+def outside_address(ctx: Ctx, rng: Random) -> Input:
     """A target whose root is `/` (or outside every target root): the message picks the root."""
-    out = []
-    for _ in range(n):
-        victim = samples.target(ctx)
-        victim["address"], path = samples.outside_root(ctx, rng)
-        doc = samples.event(ctx, targets=[victim], resources=[samples.file_resource(path)])
-        out.append(_event(doc))
-    return out
+    victim = samples.target(ctx)
+    victim["address"], path = samples.outside_root(ctx, rng)
+    return _event(samples.event(ctx, targets=[victim], resources=[samples.file_resource(path)]))
 
 
-def unknown_fields(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    keys = ["callbacks", "__class__", "x" * 100, "$where", "task", "eta"]
-    out = []
-    for _ in range(n):
-        doc = samples.event(ctx)
-        where = rng.choice([doc, doc["resources"][0], doc["targets"][0]])
-        where[rng.choice(keys)] = rng.choice(mutate.WRONG)
-        out.append(_event(doc))
-    return out
+@input_class("event: unknown fields", E, 40)
+def unknown_fields(ctx: Ctx, rng: Random) -> Input:
+    doc = samples.event(ctx)
+    where = rng.choice([doc, doc["resources"][0], doc["targets"][0]])
+    where[rng.choice(UNKNOWN_KEYS)] = rng.choice(mutate.WRONG)
+    return _event(doc)
 
 
-def non_finite(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        field = rng.choice(["rate_per_s", "pause_s", "max_in_flight"])
-        token = rng.choice(["NaN", "Infinity", "-Infinity"])
-        doc = samples.event(ctx, rollout={**SLOW, field: 12345})
-        out.append(_event(doc, mutate.dumps(doc).replace(b"12345", token.encode())))
-    return out
+@input_class("event: NaN/Infinity", E, 30)
+def non_finite(ctx: Ctx, rng: Random) -> Input:
+    field = rng.choice(["rate_per_s", "pause_s", "max_in_flight"])
+    token = rng.choice(["NaN", "Infinity", "-Infinity"])
+    doc = samples.event(ctx, rollout={**SLOW, field: 12345})
+    return _event(doc, mutate.dumps(doc).replace(b"12345", token.encode()))
 
 
-def huge_ints(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        doc = samples.event(ctx, rollout={**SLOW, "max_in_flight": 12345})
-        digits = b"9" * rng.randint(4_400, 200_000)
-        out.append(_event(doc, mutate.dumps(doc).replace(b"12345", digits)))
-    return out
+@input_class("event: 4,300+ digit integers", E, 20)
+def huge_ints(ctx: Ctx, rng: Random) -> Input:
+    doc = samples.event(ctx, rollout={**SLOW, "max_in_flight": 12345})
+    digits = b"9" * rng.randint(4_400, 200_000)
+    return _event(doc, mutate.dumps(doc).replace(b"12345", digits))
 
 
-def not_object(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    bodies = [b"", b" ", b"[]", b'"x"', b"null", b"1", b"true", b"[{}]", b"\x00", b"{}"]
-    return [_event({}, rng.choice(bodies) * rng.randint(1, 3)) for _ in range(n)]
+@input_class("event: not an object", E, 30)
+def not_object(ctx: Ctx, rng: Random) -> Input:
+    return _event({}, rng.choice(NOT_OBJECTS) * rng.randint(1, 3))
 
 
 def classes() -> list[InputClass]:
-    big = 1
-    E = EntryPoint.EVENTS
-    return [
-        InputClass("event: deeply nested JSON", E, nested, 60),
-        InputClass("event: body over 1 MiB", E, huge, 12, big),
-        InputClass("event: invalid UTF-8", E, bad_utf8, 60),
-        InputClass("event: wrong types", E, wrong_types, 80),
-        InputClass("event: missing fields", E, missing, 40),
-        InputClass("event: rate_per_s ~1e-20", E, tiny_rate, 30),
-        InputClass("event: over 10,000 targets", E, many_targets, 6, 1),
-        InputClass("event: 100k waves", E, many_waves, 12, big),
-        InputClass("event: deadline in 2099+", E, far_deadline, 30),
-        InputClass("event: setid modes", E, setid, 30),
-        InputClass("event: ../NUL/control/bidi paths", E, path_tricks, 60),
-        InputClass("event: target root outside", E, outside_address, 30, deferred=ROOTS),
-        InputClass("event: unknown fields", E, unknown_fields, 40),
-        InputClass("event: NaN/Infinity", E, non_finite, 30),
-        InputClass("event: 4,300+ digit integers", E, huge_ints, 20),
-        InputClass("event: not an object", E, not_object, 30),
-    ]
+    return TABLE.classes()

@@ -9,12 +9,27 @@ from typing import Any
 import yaml
 
 from bench.hostile import mutate, samples
+from bench.hostile.corpus_table import Table
 from bench.hostile.model import Ctx, EntryPoint, Input, InputClass
 
 A, S = EntryPoint.APPLY, EntryPoint.TRUTH
-MiB = 2**20
+MiB = samples.MiB
 APPLY_ARGV = ["apply", "{dir}/change.yaml"]
 TRUTH_ARGV = ["state", "publish", "{dir}/truth", "-m", "hostile input"]
+#: Not a regular readable file: a directory, a FIFO (blocks a naive open), a loop, nothing.
+UNREADABLE = ["dir", "fifo", "symlink:change.yaml", "symlink:/nonexistent", "missing"]
+PYTHON_TAGS = [
+    "!!python/object/apply:os.system ['true']",
+    "!!python/name:os.system",
+    "!!python/object/new:subprocess.Popen [['true']]",
+    "!!binary aGVsbG8=",
+    "!!set {a, b}",
+]
+#: Written beside truth/, so a link to it leaves the source tree.
+OUTSIDE = "outside.yaml"
+
+TABLE = Table()
+input_class = TABLE.input_class
 
 
 def _yaml(doc: Any) -> bytes:
@@ -23,6 +38,10 @@ def _yaml(doc: Any) -> bytes:
 
 def _apply(text: bytes | str, name: str = "change.yaml") -> Input:
     return Input("", A, files={name: text}, argv=["apply", f"{{dir}}/{name}"])
+
+
+def _change(ctx: Ctx, **override: Any) -> str:
+    return _yaml(samples.change_file(ctx, **override)).decode()
 
 
 def laughs(rng: Random, levels: int) -> str:
@@ -34,80 +53,57 @@ def laughs(rng: Random, levels: int) -> str:
     return "\n".join(lines)
 
 
-def alias_amplification(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("apply: YAML alias amplification", A, 12, 1)
+def alias_amplification(ctx: Ctx, rng: Random) -> Input:
     """A small file that names one big string thousands of times: a huge event."""
-    out = []
-    for _ in range(n):
-        chunk = "A" * rng.randint(2_000, 8_000)
-        copies = rng.randint(1_000, 3_000 if ctx.quick else 20_000)
-        argv = "[&s " + json.dumps(chunk) + ", " + ", ".join(["*s"] * copies) + "]"
-        base = _yaml({"targets": [samples.target(ctx)]}).decode()
-        text = base + f'resources:\n  - {{kind: command, argv: {argv}, unless: ["true"]}}\n'
-        out.append(_apply(text))
-    return out
+    chunk = "A" * rng.randint(2_000, 8_000)
+    copies = rng.randint(1_000, 3_000 if ctx.quick else 20_000)
+    argv = "[&s " + json.dumps(chunk) + ", " + ", ".join(["*s"] * copies) + "]"
+    base = _yaml({"targets": [samples.target(ctx)]}).decode()
+    return _apply(base + f'resources:\n  - {{kind: command, argv: {argv}, unless: ["true"]}}\n')
 
 
-def billion_laughs(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        doc = _yaml(samples.change_file(ctx)).decode()
-        out.append(_apply(laughs(rng, rng.randint(8, 10)) + "\n" + doc))
-    return out
+@input_class("apply: billion laughs", A, 6, 1)
+def billion_laughs(ctx: Ctx, rng: Random) -> Input:
+    return _apply(laughs(rng, rng.randint(8, 10)) + "\n" + _change(ctx))
 
 
-def apply_utf8(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    return [_apply(mutate.invalid_utf8(rng, _yaml(samples.change_file(ctx)))) for _ in range(n)]
+@input_class("apply: invalid UTF-8", A, 20)
+def apply_utf8(ctx: Ctx, rng: Random) -> Input:
+    return _apply(mutate.invalid_utf8(rng, _change(ctx).encode()))
 
 
-def apply_nested(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        name = rng.choice(["change.json", "change.yaml"])
-        out.append(_apply(mutate.nested(rng, 1_000, 50_000), name))
-    return out
+@input_class("apply: deeply nested document", A, 20)
+def apply_nested(ctx: Ctx, rng: Random) -> Input:
+    name = rng.choice(["change.json", "change.yaml"])
+    return _apply(mutate.nested(rng, 1_000, 50_000), name)
 
 
-def apply_huge(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    cap = 3 * MiB if ctx.quick else 24 * MiB
-    out = []
-    for _ in range(n):
-        res = samples.file_resource(content="A" * rng.randint(MiB + 1024, cap))
-        out.append(_apply(_yaml(samples.change_file(ctx, resources=[res]))))
-    return out
+@input_class("apply: file over 1 MiB", A, 6, 1)
+def apply_huge(ctx: Ctx, rng: Random) -> Input:
+    res = samples.file_resource(content=samples.huge_text(ctx, rng, quick_mib=3, full_mib=24))
+    return _apply(_change(ctx, resources=[res]))
 
 
-def unreadable(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    """Not a regular readable file: a directory, a FIFO (blocks a naive open), a loop, nothing."""
-    kinds: list[str] = ["dir", "fifo", "symlink:change.yaml", "symlink:/nonexistent", "missing"]
-    out = []
-    for _ in range(n):
-        kind = rng.choice(kinds)
-        files: dict[str, bytes | str] = {} if kind == "missing" else {"change.yaml": kind}
-        out.append(Input("", A, files=files, argv=list(APPLY_ARGV)))
-    return out
+@input_class("apply: unreadable path (dir/FIFO/loop)", A, 15)
+def unreadable(ctx: Ctx, rng: Random) -> Input:
+    kind = rng.choice(UNREADABLE)
+    files: dict[str, bytes | str] = {} if kind == "missing" else {"change.yaml": kind}
+    return Input("", A, files=files, argv=list(APPLY_ARGV))
 
 
-def python_tags(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    tags = [
-        "!!python/object/apply:os.system ['true']",
-        "!!python/name:os.system",
-        "!!python/object/new:subprocess.Popen [['true']]",
-        "!!binary aGVsbG8=",
-        "!!set {a, b}",
-    ]
-    doc = _yaml(samples.change_file(ctx)).decode()
-    return [_apply(f"{doc}\nlabels: {rng.choice(tags)}\n") for _ in range(n)]
+@input_class("apply: python YAML tags", A, 15)
+def python_tags(ctx: Ctx, rng: Random) -> Input:
+    return _apply(f"{_change(ctx)}\nlabels: {rng.choice(PYTHON_TAGS)}\n")
 
 
-def apply_modes_paths(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        if rng.random() < 0.5:
-            res = samples.file_resource(mode=rng.choice(["4755", "6755", "7777", "2755"]))
-        else:
-            res = samples.file_resource(rng.choice(mutate.PATH_TRICKS))
-        out.append(_apply(_yaml(samples.change_file(ctx, resources=[res]))))
-    return out
+@input_class("apply: setid modes and path tricks", A, 20)
+def apply_modes_paths(ctx: Ctx, rng: Random) -> Input:
+    if rng.random() < 0.5:
+        res = samples.file_resource(mode=rng.choice(["4755", "6755", "7777", "2755"]))
+    else:
+        res = samples.file_resource(rng.choice(mutate.PATH_TRICKS))
+    return _apply(_change(ctx, resources=[res]))
 
 
 def _truth(ctx: Ctx, **changed: bytes | str) -> Input:
@@ -116,62 +112,39 @@ def _truth(ctx: Ctx, **changed: bytes | str) -> Input:
     return Input("", S, files=files, argv=list(TRUTH_ARGV))
 
 
-def truth_laughs(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        bomb = laughs(rng, rng.randint(8, 10)).replace("\n", "\n  ")
-        out.append(_truth(ctx, **{"environments/dev.yaml": f"values:\n  {bomb}\n"}))
-    return out
+@input_class("truth: billion laughs values", S, 6, 1)
+def truth_laughs(ctx: Ctx, rng: Random) -> Input:
+    bomb = laughs(rng, rng.randint(8, 10)).replace("\n", "\n  ")
+    return _truth(ctx, **{"environments/dev.yaml": f"values:\n  {bomb}\n"})
 
 
-def truth_utf8(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        name, text = rng.choice(list(samples.truth_files(ctx).items()))
-        out.append(_truth(ctx, **{name: mutate.invalid_utf8(rng, text.encode())}))
-    return out
+@input_class("truth: invalid UTF-8", S, 20)
+def truth_utf8(ctx: Ctx, rng: Random) -> Input:
+    name, text = rng.choice(list(samples.truth_files(ctx).items()))
+    return _truth(ctx, **{name: mutate.invalid_utf8(rng, text.encode())})
 
 
-def truth_symlinks(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("truth: symlinks outside the tree", S, 20)
+def truth_symlinks(ctx: Ctx, rng: Random) -> Input:
     """A role or overlay that is a link to a file (or directory) outside the source tree."""
-    outside = "outside.yaml"  # written beside truth/, so the link leaves the tree
-    out = []
-    for _ in range(n):
-        name = rng.choice(["roles/web.yaml", "environments/dev.yaml", "inventory.yaml"])
-        dest = rng.choice(["/etc/passwd", "/etc/hostname", f"{{dir}}/{outside}"])
-        item = _truth(ctx, **{name: f"symlink:{dest}"})
-        item.files[outside] = samples.truth_files(ctx)[name].encode()
-        out.append(item)
-    return out
+    name = rng.choice(["roles/web.yaml", "environments/dev.yaml", "inventory.yaml"])
+    dest = rng.choice(["/etc/passwd", "/etc/hostname", f"{{dir}}/{OUTSIDE}"])
+    item = _truth(ctx, **{name: f"symlink:{dest}"})
+    item.files[OUTSIDE] = samples.truth_files(ctx)[name].encode()
+    return item
 
 
-def truth_nested(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    return [_truth(ctx, **{"roles/web.yaml": mutate.nested(rng, 1_000, 50_000)}) for _ in range(n)]
+@input_class("truth: deeply nested YAML", S, 15)
+def truth_nested(ctx: Ctx, rng: Random) -> Input:
+    return _truth(ctx, **{"roles/web.yaml": mutate.nested(rng, 1_000, 50_000)})
 
 
-def truth_huge(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    cap = 3 * MiB if ctx.quick else 24 * MiB
-    out = []
-    for _ in range(n):
-        content = json.dumps("A" * rng.randint(MiB + 1024, cap))
-        role = f"resources:\n  - kind: file\n    path: /etc/app.conf\n    content: {content}\n"
-        out.append(_truth(ctx, **{"roles/web.yaml": role}))
-    return out
+@input_class("truth: file over 1 MiB", S, 6, 1)
+def truth_huge(ctx: Ctx, rng: Random) -> Input:
+    content = json.dumps(samples.huge_text(ctx, rng, quick_mib=3, full_mib=24))
+    role = f"resources:\n  - kind: file\n    path: /etc/app.conf\n    content: {content}\n"
+    return _truth(ctx, **{"roles/web.yaml": role})
 
 
 def classes() -> list[InputClass]:
-    return [
-        InputClass("apply: YAML alias amplification", A, alias_amplification, 12, 1),
-        InputClass("apply: billion laughs", A, billion_laughs, 6, 1),
-        InputClass("apply: invalid UTF-8", A, apply_utf8, 20),
-        InputClass("apply: deeply nested document", A, apply_nested, 20),
-        InputClass("apply: file over 1 MiB", A, apply_huge, 6, 1),
-        InputClass("apply: unreadable path (dir/FIFO/loop)", A, unreadable, 15),
-        InputClass("apply: python YAML tags", A, python_tags, 15),
-        InputClass("apply: setid modes and path tricks", A, apply_modes_paths, 20),
-        InputClass("truth: billion laughs values", S, truth_laughs, 6, 1),
-        InputClass("truth: invalid UTF-8", S, truth_utf8, 20),
-        InputClass("truth: symlinks outside the tree", S, truth_symlinks, 20),
-        InputClass("truth: deeply nested YAML", S, truth_nested, 15),
-        InputClass("truth: file over 1 MiB", S, truth_huge, 6, 1),
-    ]
+    return TABLE.classes()

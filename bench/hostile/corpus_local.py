@@ -9,10 +9,14 @@ from typing import Any
 
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_files import laughs
+from bench.hostile.corpus_table import Table
 from bench.hostile.model import Ctx, EntryPoint, Input, InputClass
 
 V, L = EntryPoint.CONVERGE, EntryPoint.CLI
-MiB = 2**20
+MiB = samples.MiB
+
+TABLE = Table()
+input_class = TABLE.input_class
 
 
 def _state(resources: list[Any] | None = None, text: bytes | None = None, check: str = "") -> Input:
@@ -27,81 +31,68 @@ def _state(resources: list[Any] | None = None, text: bytes | None = None, check:
     )
 
 
-def template_output(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("converge: template of huge output", V, 6, 1)
+def template_output(ctx: Ctx, rng: Random) -> Input:
     """A forty-byte template that renders tens of megabytes."""
-    out = []
-    for _ in range(n):
-        size = rng.randint(32, 64 if ctx.quick else 200) * MiB
-        template = rng.choice([f"{{{{ 'x' * {size} }}}}", f"{{{{ 'ab' * {size // 2} }}}}"])
-        out.append(_state([{"kind": "file", "path": "/big", "template": template}]))
-    return out
+    size = rng.randint(32, 64 if ctx.quick else 200) * MiB
+    template = rng.choice([f"{{{{ 'x' * {size} }}}}", f"{{{{ 'ab' * {size // 2} }}}}"])
+    return _state([{"kind": "file", "path": "/big", "template": template}])
 
 
-def template_loops(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("converge: nested range template", V, 6, 1)
+def template_loops(ctx: Ctx, rng: Random) -> Input:
     """Nested `range`: each bound passes the sandbox's limit, their product runs for ever."""
-    out = []
-    for _ in range(n):
-        depth = rng.randint(2, 4)
-        head = "".join(f"{{% for i{d} in range(99999) %}}" for d in range(depth))
-        template = head + "x" + "{% endfor %}" * depth
-        out.append(_state([{"kind": "file", "path": "/loop", "template": template}]))
-    return out
+    depth = rng.randint(2, 4)
+    head = "".join(f"{{% for i{d} in range(99999) %}}" for d in range(depth))
+    template = head + "x" + "{% endfor %}" * depth
+    return _state([{"kind": "file", "path": "/loop", "template": template}])
 
 
-def modes(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        kind = rng.choice(["file", "directory"])
-        mode = rng.choice(["4755", "6755", "7777", "2755", "4777", "6777"])
-        out.append(_state([{"kind": kind, "path": "/setid", "mode": mode}]))
-    return out
+@input_class("converge: setid modes", V, 20)
+def modes(ctx: Ctx, rng: Random) -> Input:
+    kind = rng.choice(["file", "directory"])
+    mode = rng.choice(["4755", "6755", "7777", "2755", "4777", "6777"])
+    return _state([{"kind": kind, "path": "/setid", "mode": mode}])
 
 
-def paths(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        kind = rng.choice(["file", "directory", "symlink", "absent"])
-        spec: dict[str, Any] = {"kind": kind, "path": rng.choice(mutate.PATH_TRICKS)}
-        if kind == "symlink":
-            spec["target"] = rng.choice(["/etc/shadow", "../../../../etc", "/proc/self/root"])
-        out.append(_state([spec]))
-    return out
+@input_class("converge: ../NUL/control/bidi paths", V, 30)
+def paths(ctx: Ctx, rng: Random) -> Input:
+    kind = rng.choice(["file", "directory", "symlink", "absent"])
+    spec: dict[str, Any] = {"kind": kind, "path": rng.choice(mutate.PATH_TRICKS)}
+    if kind == "symlink":
+        spec["target"] = rng.choice(["/etc/shadow", "../../../../etc", "/proc/self/root"])
+    return _state([spec])
 
 
-def setsid_child(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("converge: setsid child outlives timeout", V, 6, 1)
+def setsid_child(ctx: Ctx, rng: Random) -> Input:
     """A command whose child starts its own session, then the command times out."""
-    out = []
-    for _ in range(n):
-        marker = f"3{rng.randint(10_000, 99_999)}.{rng.randint(1, 999)}"
-        script = f"setsid sleep {marker} </dev/null >/dev/null 2>&1 & sleep 30"
-        spec = {"kind": "command", "argv": [script], "shell": True, "timeout_s": 1}
-        out.append(_state([spec], check=f"setsid:sleep {marker}"))
-    return out
+    marker = f"3{rng.randint(10_000, 99_999)}.{rng.randint(1, 999)}"
+    script = f"setsid sleep {marker} </dev/null >/dev/null 2>&1 & sleep 30"
+    spec = {"kind": "command", "argv": [script], "shell": True, "timeout_s": 1}
+    return _state([spec], check=f"setsid:sleep {marker}")
 
 
-def timeout_ceiling(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        timeout = rng.choice([86_400, 86_400 * 30, 1e9, 1e300])
-        out.append(_state([{"kind": "command", "argv": ["true"], "timeout_s": timeout}]))
-    return out
+@input_class("converge: command timeout ceiling", V, 15)
+def timeout_ceiling(ctx: Ctx, rng: Random) -> Input:
+    timeout = rng.choice([86_400, 86_400 * 30, 1e9, 1e300])
+    return _state([{"kind": "command", "argv": ["true"], "timeout_s": timeout}])
 
 
-def state_utf8(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    text = json.dumps(samples.state_file()).encode()
-    return [_state(text=mutate.invalid_utf8(rng, text)) for _ in range(n)]
+@input_class("converge: invalid UTF-8", V, 20)
+def state_utf8(ctx: Ctx, rng: Random) -> Input:
+    return _state(text=mutate.invalid_utf8(rng, json.dumps(samples.state_file()).encode()))
 
 
-def state_nested(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    return [_state(text=mutate.nested(rng, 1_000, 50_000)) for _ in range(n)]
+@input_class("converge: deeply nested document", V, 20)
+def state_nested(ctx: Ctx, rng: Random) -> Input:
+    return _state(text=mutate.nested(rng, 1_000, 50_000))
 
 
-def state_laughs(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        text = laughs(rng, rng.randint(8, 10)) + "\nresources: []\n"
-        out.append(_state(text=text.encode()))
-    return out
+@input_class("converge: billion laughs", V, 6, 1)
+def state_laughs(ctx: Ctx, rng: Random) -> Input:
+    text = laughs(rng, rng.randint(8, 10)) + "\nresources: []\n"
+    return _state(text=text.encode())
 
 
 #: Arguments whose only right answer is a usage error (exit 2, naming the option).
@@ -123,52 +114,43 @@ BAD_ARGS: list[list[str]] = [
     ["converge", "{dir}", "{dir}/nonexistent.yaml"],
     ["status", "\x1b[2J" + "\u202e" * 1000],
 ]
+#: Commands and options that take a value, and values of every wrong kind for them.
+NOISY_COMMANDS: list[list[str]] = [
+    ["apply", "--rev"],
+    ["apply", "--timeout"],
+    ["state", "show", "x", "--rev"],
+    ["status"],
+    ["rollout", "status"],
+    ["dlq", "show"],
+    ["inventory", "show"],
+]
+NOISE = [
+    "",
+    "-",
+    "--",
+    "nan",
+    "-inf",
+    "0x41",
+    "\u202e",
+    "\x7f",
+    "1" * 5000,
+    "%s%n",
+    "$(true)",
+    "../" * 50,
+]
 
 
-def bad_args(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    return [Input("", L, argv=list(rng.choice(BAD_ARGS))) for _ in range(n)]
+@input_class("cli: arguments only a usage error fits", L, 40)
+def bad_args(ctx: Ctx, rng: Random) -> Input:
+    return Input("", L, argv=list(rng.choice(BAD_ARGS)))
 
 
-def arg_noise(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("cli: options with wrong values", L, 40)
+def arg_noise(ctx: Ctx, rng: Random) -> Input:
     """Each command with options given values of every wrong kind."""
-    commands = [
-        ["apply", "--rev"],
-        ["apply", "--timeout"],
-        ["state", "show", "x", "--rev"],
-        ["status"],
-        ["rollout", "status"],
-        ["dlq", "show"],
-        ["inventory", "show"],
-    ]
-    values = [
-        "",
-        "-",
-        "--",
-        "nan",
-        "-inf",
-        "0x41",
-        "\u202e",
-        "\x7f",
-        "1" * 5000,
-        "%s%n",
-        "$(true)",
-        "../" * 50,
-        str(uuid.uuid4()) + "\n",
-    ]
-    return [Input("", L, argv=[*rng.choice(commands), rng.choice(values)]) for _ in range(n)]
+    values = [*NOISE, str(uuid.uuid4()) + "\n"]
+    return Input("", L, argv=[*rng.choice(NOISY_COMMANDS), rng.choice(values)])
 
 
 def classes() -> list[InputClass]:
-    return [
-        InputClass("converge: template of huge output", V, template_output, 6, 1),
-        InputClass("converge: nested range template", V, template_loops, 6, 1),
-        InputClass("converge: setid modes", V, modes, 20),
-        InputClass("converge: ../NUL/control/bidi paths", V, paths, 30),
-        InputClass("converge: setsid child outlives timeout", V, setsid_child, 6, 1),
-        InputClass("converge: command timeout ceiling", V, timeout_ceiling, 15),
-        InputClass("converge: invalid UTF-8", V, state_utf8, 20),
-        InputClass("converge: deeply nested document", V, state_nested, 20),
-        InputClass("converge: billion laughs", V, state_laughs, 6, 1),
-        InputClass("cli: arguments only a usage error fits", L, bad_args, 40),
-        InputClass("cli: options with wrong values", L, arg_noise, 40),
-    ]
+    return TABLE.classes()

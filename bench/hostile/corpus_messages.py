@@ -5,9 +5,11 @@ from __future__ import annotations
 import pickle
 import uuid
 from random import Random
+from typing import Any
 
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_events import _invalid
+from bench.hostile.corpus_table import Table
 from bench.hostile.model import SENDERS, Ctx, EntryPoint, Input, InputClass
 from contracts import OutcomeEvent
 from contracts.checkins import CheckinRequest
@@ -17,6 +19,11 @@ R, C = EntryPoint.RESULTS, EntryPoint.CHECKINS
 DIRECT = "amq.rabbitmq.reply-to"
 #: A queue the runner declares and watches: a reply that lands there was misrouted.
 TRAP = "hostile.trap"
+#: Made-up targets and real ones, for check-ins with made-up tokens.
+PROBED = ["victim", "canary", "truth-1"] + [f"probe-{i}" for i in range(50)]
+
+TABLE = Table()
+input_class = TABLE.input_class
 
 
 def _outcome(doc: dict, body: bytes | None = None, **props: object) -> Input:
@@ -25,132 +32,105 @@ def _outcome(doc: dict, body: bytes | None = None, **props: object) -> Input:
     return Input("", R, body, {}, dict(props), "eu.bench.victim", watch=watch)
 
 
-def forged(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+def _victim_outcome(**override: Any) -> dict[str, Any]:
+    return samples.outcome(str(uuid.uuid4()), "victim", **override)
+
+
+@input_class("outcome: forged for another target", R, 40, deferred=SENDERS)
+def forged(ctx: Ctx, rng: Random) -> Input:
     """A succeeded outcome for a target the agent is not (another target, another change)."""
-    out = []
-    for _ in range(n):
-        status = rng.choice(["converged", "changed"])
-        doc = samples.outcome(str(uuid.uuid4()), rng.choice(["victim", "canary", "db-1"]))
-        out.append(_outcome({**doc, "status": status}))
-    return out
+    status = rng.choice(["converged", "changed"])
+    doc = samples.outcome(str(uuid.uuid4()), rng.choice(["victim", "canary", "db-1"]))
+    return _outcome({**doc, "status": status})
 
 
-def future(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        year = rng.choice([2036, 2099, 9999])
-        doc = samples.outcome(str(uuid.uuid4()), "victim", finished_at=f"{year}-01-01T00:00:00Z")
-        out.append(_outcome(doc))
-    return out
+@input_class("outcome: finished_at in the future", R, 30)
+def future(ctx: Ctx, rng: Random) -> Input:
+    year = rng.choice([2036, 2099, 9999])
+    return _outcome(_victim_outcome(finished_at=f"{year}-01-01T00:00:00Z"))
 
 
-def huge_outcome(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    cap = 2**21 if ctx.quick else 2**23
-    out = []
-    for _ in range(n):
-        message = "E" * rng.randint(256 * 1024 + 1, cap)
-        error = {"type": "Forged", "message": message, "transient": False}
-        doc = samples.outcome(str(uuid.uuid4()), "victim", status="failed", error=error)
-        out.append(_outcome(doc))
-    return out
+@input_class("outcome: body over 256 KiB", R, 10, 1)
+def huge_outcome(ctx: Ctx, rng: Random) -> Input:
+    message = "E" * rng.randint(256 * 1024 + 1, 2**21 if ctx.quick else 2**23)
+    error = {"type": "Forged", "message": message, "transient": False}
+    return _outcome(_victim_outcome(status="failed", error=error))
 
 
-def outcome_nested(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    return [_outcome({}, mutate.nested(rng)) for _ in range(n)]
+@input_class("outcome: deeply nested JSON", R, 40)
+def outcome_nested(ctx: Ctx, rng: Random) -> Input:
+    return _outcome({}, mutate.nested(rng))
 
 
-def outcome_utf8(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        doc = samples.outcome(str(uuid.uuid4()), "victim")
-        out.append(_outcome(doc, mutate.invalid_utf8(rng, mutate.dumps(doc))))
-    return out
+@input_class("outcome: invalid UTF-8", R, 40)
+def outcome_utf8(ctx: Ctx, rng: Random) -> Input:
+    doc = _victim_outcome()
+    return _outcome(doc, mutate.invalid_utf8(rng, mutate.dumps(doc)))
 
 
-def outcome_types(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    base = samples.outcome(str(uuid.uuid4()), "victim")
-    make = lambda r: mutate.wrong_type(r, base)  # noqa: E731
-    return [_outcome(_invalid(OutcomeEvent, make, rng)) for _ in range(n)]
+@input_class("outcome: wrong types", R, 60)
+def outcome_types(ctx: Ctx, rng: Random) -> Input:
+    base = _victim_outcome()
+    return _outcome(_invalid(OutcomeEvent, lambda r: mutate.wrong_type(r, base), rng))
 
 
-def _checkin(body: bytes, reply_to: str = DIRECT, **props: object) -> Input:
+def _checkin(doc: Any, reply_to: str = DIRECT, **props: object) -> Input:
+    """A check-in; `doc` that is not bytes yet is sent as JSON."""
+    body = doc if isinstance(doc, bytes) else mutate.dumps(doc)
     return Input("", C, body, {}, {"reply_to": reply_to, **props}, "checkin")
 
 
-def checkin_nested(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    return [_checkin(mutate.nested(rng, 2_000, 14_000)) for _ in range(n)]
+@input_class("check-in: deeply nested JSON", C, 40)
+def checkin_nested(ctx: Ctx, rng: Random) -> Input:
+    return _checkin(mutate.nested(rng, 2_000, 14_000))
 
 
-def checkin_utf8(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    return [_checkin(mutate.invalid_utf8(rng, mutate.dumps(samples.checkin()))) for _ in range(n)]
+@input_class("check-in: invalid UTF-8", C, 40)
+def checkin_utf8(ctx: Ctx, rng: Random) -> Input:
+    return _checkin(mutate.invalid_utf8(rng, mutate.dumps(samples.checkin())))
 
 
-def checkin_types(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("check-in: wrong types", C, 60)
+def checkin_types(ctx: Ctx, rng: Random) -> Input:
     base = samples.checkin()
-    make = lambda r: mutate.wrong_type(r, base)  # noqa: E731
-    return [_checkin(mutate.dumps(_invalid(CheckinRequest, make, rng))) for _ in range(n)]
+    return _checkin(_invalid(CheckinRequest, lambda r: mutate.wrong_type(r, base), rng))
 
 
-def checkin_missing(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("check-in: missing fields", C, 30)
+def checkin_missing(ctx: Ctx, rng: Random) -> Input:
     base = samples.checkin(applied_revision=1)
-    return [
-        _checkin(mutate.dumps(mutate.missing_field(rng, base, ["target", "token"])))
-        for _ in range(n)
-    ]
+    return _checkin(mutate.missing_field(rng, base, ["target", "token"]))
 
 
-def checkin_huge(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("check-in: body over 16 KiB", C, 10, 1)
+def checkin_huge(ctx: Ctx, rng: Random) -> Input:
     cap = 2**20 if ctx.quick else 2**22
-    return [
-        _checkin(mutate.dumps(samples.checkin(token="t" * rng.randint(16 * 1024 + 1, cap))))
-        for _ in range(n)
-    ]
+    return _checkin(samples.checkin(token="t" * rng.randint(16 * 1024 + 1, cap)))
 
 
-def checkin_reply_to(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("check-in: reply_to an ordinary queue", C, 30)
+def checkin_reply_to(ctx: Ctx, rng: Random) -> Input:
     """reply_to naming an ordinary queue: the controller must not publish there for anyone."""
-    return [
-        _checkin(mutate.dumps(samples.checkin(rng.choice(["victim", "canary"]))), TRAP)
-        for _ in range(n)
-    ]
+    return _checkin(samples.checkin(rng.choice(["victim", "canary"])), TRAP)
 
 
-def checkin_no_reply(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("check-in: no usable reply_to", C, 30)
+def checkin_no_reply(ctx: Ctx, rng: Random) -> Input:
     choices = ["", "nowhere." + uuid.uuid4().hex, DIRECT + ".forged"]
-    return [_checkin(mutate.dumps(samples.checkin()), rng.choice(choices)) for _ in range(n)]
+    return _checkin(samples.checkin(), rng.choice(choices))
 
 
-def bogus_tokens(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("check-in: bogus token flood", C, 200, 10)
+def bogus_tokens(ctx: Ctx, rng: Random) -> Input:
     """A flood of well-formed check-ins with made-up tokens for made-up and real targets."""
-    targets = ["victim", "canary", "truth-1"] + [f"probe-{i}" for i in range(50)]
-    return [
-        _checkin(mutate.dumps(samples.checkin(rng.choice(targets), token=uuid.uuid4().hex * 2)))
-        for _ in range(n)
-    ]
+    return _checkin(samples.checkin(rng.choice(PROBED), token=uuid.uuid4().hex * 2))
 
 
-def checkin_pickle(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    return [
-        _checkin(pickle.dumps(samples.checkin()), content_type="application/x-python-serialize")
-        for _ in range(n)
-    ]
+@input_class("check-in: pickle content", C, 20)
+def checkin_pickle(ctx: Ctx, rng: Random) -> Input:
+    body = pickle.dumps(samples.checkin())
+    return _checkin(body, content_type="application/x-python-serialize")
 
 
 def classes() -> list[InputClass]:
-    return [
-        InputClass("outcome: forged for another target", R, forged, 40, deferred=SENDERS),
-        InputClass("outcome: finished_at in the future", R, future, 30),
-        InputClass("outcome: body over 256 KiB", R, huge_outcome, 10, 1),
-        InputClass("outcome: deeply nested JSON", R, outcome_nested, 40),
-        InputClass("outcome: invalid UTF-8", R, outcome_utf8, 40),
-        InputClass("outcome: wrong types", R, outcome_types, 60),
-        InputClass("check-in: deeply nested JSON", C, checkin_nested, 40),
-        InputClass("check-in: invalid UTF-8", C, checkin_utf8, 40),
-        InputClass("check-in: wrong types", C, checkin_types, 60),
-        InputClass("check-in: missing fields", C, checkin_missing, 30),
-        InputClass("check-in: body over 16 KiB", C, checkin_huge, 10, 1),
-        InputClass("check-in: reply_to an ordinary queue", C, checkin_reply_to, 30),
-        InputClass("check-in: no usable reply_to", C, checkin_no_reply, 30),
-        InputClass("check-in: bogus token flood", C, bogus_tokens, 200, 10),
-        InputClass("check-in: pickle content", C, checkin_pickle, 20),
-    ]
+    return TABLE.classes()

@@ -8,11 +8,48 @@ from typing import Any
 
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_events import _invalid
+from bench.hostile.corpus_table import Table
 from bench.hostile.model import ROOTS, Ctx, EntryPoint, Input, InputClass
 from contracts import ChangeRequest
+from contracts.changes import EMPTY_EMBED
 
 T = EntryPoint.REGION
-MiB = 2**20
+#: Bodies of every shape but Celery's `[args, kwargs, embed]`.
+SHAPES: list[Any] = [
+    {"a": 1},
+    {},
+    [],
+    [1],
+    [[], {}],
+    "x",
+    None,
+    1,
+    [[], {}, {}, {}],
+    {"args": []},
+    [{}, [], {}],
+    [[], [], []],
+    [None, None, None],
+    [[], {"request": None}, None],
+]
+#: Task names a worker does not run: Celery's own, and near misses of ours.
+UNKNOWN_NAMES = [
+    "celery.accumulate",
+    "celery.backend_cleanup",
+    "celery.chord_unlock",
+    "celery.group",
+    "celery.chain",
+    "celery.map",
+    "os.system",
+    "provision.converge2",
+    "",
+    "x" * 500,
+]
+#: Headers Celery acts on (retries, time limits, ETA, expiry, language), and wrong values.
+ACTED_ON = ["retries", "timelimit", "eta", "expires", "lang"]
+WRONG_VALUES = [[1, 2, 3], {"a": 1}, "x" * 5000, -1, "9" * 40, "not-a-date", [None], True]
+
+TABLE = Table()
+input_class = TABLE.input_class
 
 
 def _task(
@@ -36,155 +73,97 @@ def _valid(ctx: Ctx, rng: Random, embed: dict[str, Any] | None = None, **req: An
     return _task(ctx, rng, body, change_id=request["change_id"])
 
 
-def shapes(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    bodies: list[Any] = [
-        {"a": 1},
-        {},
-        [],
-        [1],
-        [[], {}],
-        "x",
-        None,
-        1,
-        [[], {}, {}, {}],
-        {"args": []},
-        [{}, [], {}],
-        [[], [], []],
-        [None, None, None],
-        [[], {"request": None}, None],
-    ]
-    return [_task(ctx, rng, json.dumps(rng.choice(bodies)).encode()) for _ in range(n)]
+def _signature(name: str) -> dict[str, Any]:
+    """A Celery signature calling task `name`, as it would be embedded in a message."""
+    return {
+        "task": name,
+        "args": [],
+        "kwargs": {},
+        "options": {},
+        "subtask_type": None,
+        "immutable": False,
+    }
 
 
-def unknown_names(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    names = [
-        "celery.accumulate",
-        "celery.backend_cleanup",
-        "celery.chord_unlock",
-        "celery.group",
-        "celery.chain",
-        "celery.map",
-        "os.system",
-        "provision.converge2",
-        "",
-        "x" * 500,
-    ]
-    out = []
-    for _ in range(n):
-        item = _valid(ctx, rng)
-        item.headers["task"] = rng.choice(names)
-        out.append(item)
-    return out
+@input_class('task: {"a":1}-like bodies', T, 40)
+def shapes(ctx: Ctx, rng: Random) -> Input:
+    return _task(ctx, rng, json.dumps(rng.choice(SHAPES)).encode())
 
 
-def embedded(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    def sig(name: str) -> dict[str, Any]:
-        return {
-            "task": name,
-            "args": [],
-            "kwargs": {},
-            "options": {},
-            "subtask_type": None,
-            "immutable": False,
-        }
-
-    out = []
-    for _ in range(n):
-        key = rng.choice(["callbacks", "errbacks", "chain"])
-        name = rng.choice(["celery.accumulate", "provision.converge", "celery.backend_cleanup"])
-        embed = {**samples.EMBED, key: [sig(name)]}
-        if rng.random() < 0.3:
-            embed["chord"] = sig(name)
-        out.append(_valid(ctx, rng, embed))
-    return out
+@input_class("task: unknown task names", T, 40)
+def unknown_names(ctx: Ctx, rng: Random) -> Input:
+    item = _valid(ctx, rng)
+    item.headers["task"] = rng.choice(UNKNOWN_NAMES)
+    return item
 
 
-def eta(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        item = _valid(ctx, rng)
-        year = rng.choice([2099, 2500, 9999])
-        item.headers["eta"] = f"{year}-{rng.randint(1, 12):02d}-01T00:00:00+00:00"
-        out.append(item)
-    return out
+@input_class("task: embedded callbacks/chains", T, 40)
+def embedded(ctx: Ctx, rng: Random) -> Input:
+    key = rng.choice(["callbacks", "errbacks", "chain"])
+    name = rng.choice(["celery.accumulate", "provision.converge", "celery.backend_cleanup"])
+    embed: dict[str, Any] = {**EMPTY_EMBED, key: [_signature(name)]}
+    if rng.random() < 0.3:
+        embed["chord"] = _signature(name)
+    return _valid(ctx, rng, embed)
 
 
-def header_types(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("task: ETA in 2099+", T, 30)
+def eta(ctx: Ctx, rng: Random) -> Input:
+    item = _valid(ctx, rng)
+    year = rng.choice([2099, 2500, 9999])
+    item.headers["eta"] = f"{year}-{rng.randint(1, 12):02d}-01T00:00:00+00:00"
+    return item
+
+
+@input_class("task: wrong header types", T, 60)
+def header_types(ctx: Ctx, rng: Random) -> Input:
     """Headers Celery acts on (retries, time limits, ETA, expiry, language), mistyped."""
-    keys = ["retries", "timelimit", "eta", "expires", "lang"]
-    values = [[1, 2, 3], {"a": 1}, "x" * 5000, -1, "9" * 40, "not-a-date", [None], True]
-    out = []
-    for _ in range(n):
-        item = _valid(ctx, rng)
-        item.headers[rng.choice(keys)] = rng.choice(values)
-        out.append(item)
-    return out
+    item = _valid(ctx, rng)
+    item.headers[rng.choice(ACTED_ON)] = rng.choice(WRONG_VALUES)
+    return item
 
 
-def missing_headers(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("task: missing headers", T, 30)
+def missing_headers(ctx: Ctx, rng: Random) -> Input:
     """Without the headers that make a message a task: its id, its name, its language."""
-    out = []
-    for _ in range(n):
-        item = _valid(ctx, rng)
-        for key in rng.sample(["id", "task", "lang"], rng.randint(1, 2)):
-            item.headers.pop(key, None)
-        out.append(item)
-    return out
+    item = _valid(ctx, rng)
+    for key in rng.sample(["id", "task", "lang"], rng.randint(1, 2)):
+        item.headers.pop(key, None)
+    return item
 
 
-def request_types(ctx: Ctx, rng: Random, n: int) -> list[Input]:
+@input_class("task: invalid change request", T, 60)
+def request_types(ctx: Ctx, rng: Random) -> Input:
     base = samples.request(ctx)
-    make = lambda r: mutate.wrong_type(r, base)  # noqa: E731
-    out = []
-    for _ in range(n):
-        request = _invalid(ChangeRequest, make, rng)
-        out.append(_task(ctx, rng, samples.task_body(request), change_id=base["change_id"]))
-    return out
+    request = _invalid(ChangeRequest, lambda r: mutate.wrong_type(r, base), rng)
+    return _task(ctx, rng, samples.task_body(request), change_id=base["change_id"])
 
 
-def nested(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    return [_task(ctx, rng, mutate.nested(rng)) for _ in range(n)]
+@input_class("task: deeply nested JSON", T, 40)
+def nested(ctx: Ctx, rng: Random) -> Input:
+    return _task(ctx, rng, mutate.nested(rng))
 
 
-def bad_utf8(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        item = _valid(ctx, rng)
-        item.body = mutate.invalid_utf8(rng, item.body)
-        out.append(item)
-    return out
+@input_class("task: invalid UTF-8", T, 40)
+def bad_utf8(ctx: Ctx, rng: Random) -> Input:
+    item = _valid(ctx, rng)
+    item.body = mutate.invalid_utf8(rng, item.body)
+    return item
 
 
-def huge(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    cap = 2 * MiB if ctx.quick else 8 * MiB
-    out = []
-    for _ in range(n):
-        res = samples.file_resource(content="A" * rng.randint(MiB + 1024, cap))
-        out.append(_valid(ctx, rng, desired={"resources": [res]}))
-    return out
+@input_class("task: body over 1 MiB", T, 10, 1)
+def huge(ctx: Ctx, rng: Random) -> Input:
+    res = samples.file_resource(content=samples.huge_text(ctx, rng, quick_mib=2, full_mib=8))
+    return _valid(ctx, rng, desired={"resources": [res]})
 
 
-def outside(ctx: Ctx, rng: Random, n: int) -> list[Input]:
-    out = []
-    for _ in range(n):
-        address, path = samples.outside_root(ctx, rng)
-        victim = {**samples.target(ctx), "address": address}
-        desired = {"resources": [samples.file_resource(path)]}
-        out.append(_valid(ctx, rng, target=victim, desired=desired))
-    return out
+@input_class("task: target root outside", T, 30, deferred=ROOTS)
+def outside(ctx: Ctx, rng: Random) -> Input:
+    address, path = samples.outside_root(ctx, rng)
+    victim = {**samples.target(ctx), "address": address}
+    desired = {"resources": [samples.file_resource(path)]}
+    return _valid(ctx, rng, target=victim, desired=desired)
 
 
 def classes() -> list[InputClass]:
-    return [
-        InputClass('task: {"a":1}-like bodies', T, shapes, 40),
-        InputClass("task: unknown task names", T, unknown_names, 40),
-        InputClass("task: embedded callbacks/chains", T, embedded, 40),
-        InputClass("task: ETA in 2099+", T, eta, 30),
-        InputClass("task: wrong header types", T, header_types, 60),
-        InputClass("task: missing headers", T, missing_headers, 30),
-        InputClass("task: invalid change request", T, request_types, 60),
-        InputClass("task: deeply nested JSON", T, nested, 40),
-        InputClass("task: invalid UTF-8", T, bad_utf8, 40),
-        InputClass("task: body over 1 MiB", T, huge, 10, 1),
-        InputClass("task: target root outside", T, outside, 30, deferred=ROOTS),
-    ]
+    return TABLE.classes()

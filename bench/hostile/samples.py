@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.hostile.model import Ctx
-from contracts.changes import TASK_NAME
+from contracts.changes import EMPTY_EMBED
+from contracts.changes import task_headers as celery_headers
 
 ISSUER = "hostile-bench"
+MiB = 2**20
 
 
 def now() -> datetime:
@@ -40,6 +42,12 @@ def outside_root(ctx: Ctx, rng: Any) -> tuple[str, str]:
             (f"local://{ctx.root}", f"/{name}"),
         ]
     )
+
+
+def huge_text(ctx: Ctx, rng: Any, *, quick_mib: int, full_mib: int) -> str:
+    """Just over the 1 MiB limits, up to `full_mib` MiB (`quick_mib` in a quick run)."""
+    cap = (quick_mib if ctx.quick else full_mib) * MiB
+    return "A" * rng.randint(MiB + 1024, cap)
 
 
 def file_resource(path: str = "/etc/hostile/app.conf", **extra: Any) -> dict[str, Any]:
@@ -73,32 +81,14 @@ def request(ctx: Ctx, change_id: str | None = None, **override: Any) -> dict[str
 
 
 def task_headers(task_id: str, **override: Any) -> dict[str, Any]:
-    """Celery protocol-2 headers, made by hand as any broker user could."""
-    headers: dict[str, Any] = {
-        "lang": "py",
-        "task": TASK_NAME,
-        "id": task_id,
-        "root_id": task_id,
-        "parent_id": None,
-        "group": None,
-        "retries": 0,
-        "eta": None,
-        "expires": None,
-        "timelimit": [None, None],
-        "argsrepr": "()",
-        "kwargsrepr": "{}",
-        "origin": "hostile@bench",
-        "ignore_result": True,
-    }
+    """Celery protocol-2 headers, as any broker user could write them (no trace context)."""
+    headers = celery_headers(task_id, origin="hostile@bench")
     headers.update(override)
     return headers
 
 
-EMBED: dict[str, Any] = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-
-
 def task_body(req: Any, embed: dict[str, Any] | None = None) -> bytes:
-    return json.dumps([[], {"request": req}, embed or EMBED]).encode()
+    return json.dumps([[], {"request": req}, embed or EMPTY_EMBED]).encode()
 
 
 def outcome(change_id: str, target_id: str, **override: Any) -> dict[str, Any]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -14,16 +17,38 @@ from contracts import ExitCode
 from producers.cli import cli
 from producers.messaging.dlq import DeadLetter, DeadLetters
 
+F = TypeVar("F", bound=Callable[..., None])
 
-def _open() -> tuple[object, DeadLetters]:
+
+@contextmanager
+def _dead_letters() -> Iterator[DeadLetters]:
+    """provision.dead over a connection of its own, closed when the command is done with it."""
     connection = connect_broker(Endpoints.from_env())
-    return connection, DeadLetters(connection)
+    try:
+        yield DeadLetters(connection)
+    finally:
+        connection.close()
+
+
+def _id_or_all(every: str) -> Callable[[F], F]:
+    """The argument ID and the flag --all (`every` says what it does); `_chosen` reads them."""
+
+    def add(command: F) -> F:
+        command = click.option("--all", "every", is_flag=True, help=every)(command)
+        return click.argument("letter_id", metavar="ID", required=False)(command)
+
+    return add
 
 
 def _chosen(letter_id: str | None, every: bool) -> list[str] | None:
     if every == (letter_id is not None):
         raise click.UsageError("give exactly one of ID or --all")
     return None if every else [str(letter_id)]
+
+
+def _not_found(what: str) -> NoReturn:
+    click.echo(f"error: no {what}", err=True)
+    raise SystemExit(int(ExitCode.INPUT))
 
 
 @cli.group()
@@ -35,11 +60,8 @@ def dlq() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def dlq_list(as_json: bool) -> None:
     """Every dead letter: id, reason, source, attempts, trace id."""
-    connection, letters = _open()
-    try:
+    with _dead_letters() as letters:
         rows = [letter.as_json() for letter in letters.entries()]
-    finally:
-        connection.close()  # type: ignore[attr-defined]
     if as_json:
         click.echo(json.dumps({"count": len(rows), "dead_letters": rows}))
         return
@@ -62,14 +84,10 @@ def dlq_list(as_json: bool) -> None:
 @click.argument("letter_id", metavar="ID")
 def dlq_show(letter_id: str) -> None:
     """The dead letter ID in full: reason, headers and the original body (JSON)."""
-    connection, letters = _open()
-    try:
+    with _dead_letters() as letters:
         found = letters.find(letter_id)
-    finally:
-        connection.close()  # type: ignore[attr-defined]
     if not found:
-        click.echo(f"error: no dead letter {letter_id!r}", err=True)
-        raise SystemExit(int(ExitCode.INPUT))
+        _not_found(f"dead letter {letter_id!r}")
     for letter in found:
         click.echo(json.dumps(letter.as_json(with_body=True), indent=2))
 
@@ -82,26 +100,20 @@ def _summary(verb: str, done: list[DeadLetter], dry_run: bool = False) -> None:
 
 
 @dlq.command("replay")
-@click.argument("letter_id", metavar="ID", required=False)
-@click.option("--all", "every", is_flag=True, help="Replay every dead letter.")
+@_id_or_all("Replay every dead letter.")
 @click.option("--dry-run", is_flag=True, help="Say what would be replayed; change nothing.")
 def dlq_replay(letter_id: str | None, every: bool, dry_run: bool) -> None:
     """Republish the original of ID (or of --all) to where it was first sent."""
     ids = _chosen(letter_id, every)
-    connection, letters = _open()
-    try:
+    with _dead_letters() as letters:
         done = letters.replay(ids, dry_run=dry_run)
-    finally:
-        connection.close()  # type: ignore[attr-defined]
     _summary("replay", done, dry_run)
     if ids is not None and not done:
-        click.echo(f"error: no replayable dead letter {letter_id!r}", err=True)
-        raise SystemExit(int(ExitCode.INPUT))
+        _not_found(f"replayable dead letter {letter_id!r}")
 
 
 @dlq.command("purge")
-@click.argument("letter_id", metavar="ID", required=False)
-@click.option("--all", "every", is_flag=True, help="Delete every dead letter.")
+@_id_or_all("Delete every dead letter.")
 @click.option("--yes", is_flag=True, help="Do not ask before deleting.")
 def dlq_purge(letter_id: str | None, every: bool, yes: bool) -> None:
     """Delete the dead letter ID (or --all), after asking unless --yes."""
@@ -109,12 +121,8 @@ def dlq_purge(letter_id: str | None, every: bool, yes: bool) -> None:
     what = "every dead letter" if ids is None else f"dead letter {letter_id}"
     if not yes:
         click.confirm(f"delete {what} for good?", abort=True)
-    connection, letters = _open()
-    try:
+    with _dead_letters() as letters:
         done = letters.purge(ids)
-    finally:
-        connection.close()  # type: ignore[attr-defined]
     _summary("purge", done)
     if ids is not None and not done:
-        click.echo(f"error: no dead letter {letter_id!r}", err=True)
-        raise SystemExit(int(ExitCode.INPUT))
+        _not_found(f"dead letter {letter_id!r}")

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts import ContractError
+from contracts.command_line import DIRECTORY
 from contracts.truth import Waiver
 from producers.cli import cli
 from producers.cli.options import parse_selector, selector_option
@@ -30,7 +31,7 @@ def waiver() -> None:
 _dir_option = click.option(
     "--dir",
     "directory",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIRECTORY,
     default=None,
     help="Source directory to rewrite waivers.yaml in (must equal the latest revision).",
 )

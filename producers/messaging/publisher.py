@@ -15,7 +15,7 @@ from typing import Any
 
 from broker_config import CHANGES_EXCHANGE, region_queue
 from contracts import ChangeRequest
-from contracts.changes import TASK_NAME
+from contracts.changes import EMPTY_EMBED, task_headers
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, inject, setup_tracing, tracer
 from producers.errors import PublishError, SelectionError
 
@@ -39,25 +39,10 @@ def task_message(request: ChangeRequest) -> tuple[dict[str, Any], bytes]:
     """
     tid = task_id(request.change_id, request.target.id)
     kwargs = {"request": request.model_dump(mode="json")}
-    headers: dict[str, Any] = {
-        "lang": "py",
-        "task": TASK_NAME,
-        "id": tid,
-        "root_id": tid,
-        "parent_id": None,
-        "group": None,
-        "retries": 0,
-        "eta": None,
-        "expires": None,
-        "timelimit": [None, None],
-        "argsrepr": "()",
-        "kwargsrepr": f"{{'change_id': {request.change_id!r}, 'target': {request.target.id!r}}}",
-        "origin": _ORIGIN,
-        "ignore_result": True,
-    }
+    shown = f"{{'change_id': {request.change_id!r}, 'target': {request.target.id!r}}}"
+    headers = task_headers(tid, origin=_ORIGIN, kwargsrepr=shown)
     inject(headers)
-    embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-    body = json.dumps([[], kwargs, embed], separators=(",", ":")).encode()
+    body = json.dumps([[], kwargs, EMPTY_EMBED], separators=(",", ":")).encode()
     return headers, body
 
 

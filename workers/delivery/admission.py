@@ -14,14 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from contracts import limits
-from contracts.changes import TASK_NAME, utcnow
+from contracts.changes import EMPTY_EMBED, TASK_NAME, utcnow
 
 #: The keyword arguments of `converge_task` (its retries add `waits` and `replay`).
 KWARGS = frozenset({"request", "waits", "replay"})
 #: Content encodings a JSON task body may declare.
 ENCODINGS = frozenset({None, "", "utf-8", "utf8", "UTF-8"})
 #: Celery's embed keys: they must all be empty (no callbacks, errbacks, chains, chords).
-EMBED = frozenset({"callbacks", "errbacks", "chain", "chord"})
+EMBED = frozenset(EMPTY_EMBED)
 
 
 class Refused(Exception):
@@ -92,6 +92,15 @@ def _header_types(headers: dict[str, Any]) -> None:
         raise Refused(f"header timelimit {str(limit)[:60]!r} is not [hard, soft] seconds")
 
 
+def _object_of(value: Any, known: frozenset[str], not_object: str, unknown: str) -> None:
+    """Refused unless `value` is an object whose keys are all `known` (the first few named)."""
+    if not isinstance(value, dict):
+        raise Refused(not_object)
+    extra = sorted(set(value) - known)
+    if extra:
+        raise Refused(f"{unknown}: {', '.join(map(str, extra))[:200]}")
+
+
 def _shape(payload: Any) -> dict[str, Any]:
     """The kwargs of a well-formed `[args, kwargs, embed]` body; Refused otherwise."""
     if not isinstance(payload, list) or len(payload) != 3:
@@ -99,20 +108,12 @@ def _shape(payload: Any) -> dict[str, Any]:
     args, kwargs, embed = payload
     if args != []:
         raise Refused("task takes no positional arguments")
-    if not isinstance(kwargs, dict):
-        raise Refused("task kwargs are not an object")
-    unexpected = sorted(set(kwargs) - KWARGS)
-    if unexpected:
-        raise Refused(f"unexpected task argument(s): {', '.join(map(str, unexpected))[:200]}")
+    _object_of(kwargs, KWARGS, "task kwargs are not an object", "unexpected task argument(s)")
     if not isinstance(kwargs.get("waits", 0), int) or isinstance(kwargs.get("waits"), bool):
         raise Refused("task argument 'waits' is not an integer")
     if not isinstance(kwargs.get("replay"), str | None):
         raise Refused("task argument 'replay' is not a string")
-    if not isinstance(embed, dict):
-        raise Refused("task embed is not an object")
-    extra = sorted(set(embed) - EMBED)
-    if extra:
-        raise Refused(f"unknown embed key(s): {', '.join(map(str, extra))[:200]}")
+    _object_of(embed, EMBED, "task embed is not an object", "unknown embed key(s)")
     given = sorted(key for key in EMBED if embed.get(key))
     if given:
         raise Refused(f"embedded {', '.join(given)} refused: only {TASK_NAME} runs here")

@@ -15,7 +15,7 @@ from celery.utils.log import get_task_logger
 
 from broker_config import CHANGES_EXCHANGE, dead_letters, region_queue
 from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus
-from contracts.changes import TASK_NAME, utcnow
+from contracts.changes import EMPTY_EMBED, TASK_NAME, utcnow
 from workers.delivery.app import app
 from workers.delivery.report import kombu_send, outcome, report
 from workers.delivery.retry import (
@@ -29,7 +29,6 @@ from workers.engine.convergence import Convergence
 
 log = get_task_logger("provision.tasks")
 
-EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 TRACE_HEADERS = ("traceparent", "tracestate")
 
 
@@ -163,7 +162,7 @@ def dead_letter(task: Any, reason: str, attempts: int, change: ChangeRequest | N
     kwargs.pop("replay", None)
     dead_letters.dead_letter(
         kombu_send(app),
-        body=[list(task.request.args or []), kwargs, EMBED],
+        body=[list(task.request.args or []), kwargs, EMPTY_EMBED],
         headers=headers,
         reason=reason,
         source=routing_key,

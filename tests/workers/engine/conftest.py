@@ -23,6 +23,15 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def outside(root: Path) -> Path:
+    """The root's sibling, with a file that hostile specs aim at: it must never change."""
+    path = root.parent / "outside"
+    path.mkdir()
+    (path / "secret").write_text("keep\n")
+    return path
+
+
+@pytest.fixture
 def target(root: Path) -> Target:
     return Target(
         id="web-1",

@@ -15,15 +15,6 @@ from tests.workers.engine.conftest import tree_hash
 from workers.engine.convergence import Convergence
 
 
-@pytest.fixture
-def outside(root: Path) -> Path:
-    """A sibling of the root with a file that hostile specs aim at."""
-    path = root.parent / "outside"
-    path.mkdir()
-    (path / "secret").write_text("keep\n")
-    return path
-
-
 @pytest.mark.parametrize(
     "resource",
     [

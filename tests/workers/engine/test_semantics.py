@@ -1,4 +1,4 @@
-"""File and line semantics (issue 11 item 5), each on a real tree, a sibling hashed too."""
+"""File and line semantics (issue 11 item 5), each on a real tree, its sibling hashed too."""
 
 from __future__ import annotations
 
@@ -17,18 +17,10 @@ from workers.engine.convergence import Convergence
 pytestmark = pytest.mark.usefixtures("resolution")
 
 
-@pytest.fixture
-def sibling(root: Path) -> Path:
-    path = root.parent / "sibling"
-    path.mkdir()
-    (path / "keep").write_text("keep\n")
-    return path
-
-
 def test_a_file_without_content_manages_metadata_only(
-    root: Path, sibling: Path, run: Callable[..., Convergence]
+    root: Path, outside: Path, run: Callable[..., Convergence]
 ) -> None:
-    before = tree_hash(sibling)
+    before = tree_hash(outside)
     (root / "file").mkdir()
     (root / "file/baz.txt").write_text("keep me\n")
     result = run(
@@ -42,18 +34,18 @@ def test_a_file_without_content_manages_metadata_only(
     assert (root / "file/new.txt").stat().st_mode & 0o777 == 0o640
     again = run({"kind": "file", "path": "/file/baz.txt", "mode": "0600"})
     assert again.status == OutcomeStatus.CONVERGED
-    assert tree_hash(sibling) == before
+    assert tree_hash(outside) == before
 
 
 def test_line_with_create_creates_missing_parents(
-    root: Path, sibling: Path, run: Callable[..., Convergence]
+    root: Path, outside: Path, run: Callable[..., Convergence]
 ) -> None:
-    before = tree_hash(sibling)
+    before = tree_hash(outside)
     spec = {"kind": "line", "path": "/etc/new/dir/conf", "line": "a=1", "create": True}
     assert run(spec, dry_run=True).status == OutcomeStatus.DRIFTED
     assert run(spec).status == OutcomeStatus.CHANGED
     assert (root / "etc/new/dir/conf").read_text() == "a=1\n"
-    assert tree_hash(sibling) == before
+    assert tree_hash(outside) == before
 
 
 @pytest.mark.parametrize(
@@ -101,10 +93,10 @@ def test_line_specs_that_would_surprise_are_refused(spec: dict[str, Any], field:
     ],
 )
 def test_failures_are_the_engines_own_errors_naming_the_path(
-    root: Path, sibling: Path, run: Callable[..., Convergence], resource: dict[str, Any]
+    root: Path, outside: Path, run: Callable[..., Convergence], resource: dict[str, Any]
 ) -> None:
     (root / "plain").write_text("a regular file\n")
-    before_root, before_sibling = tree_hash(root), tree_hash(sibling)
+    before_root, before_outside = tree_hash(root), tree_hash(outside)
     for dry_run in (True, False):
         result = run(resource, dry_run=dry_run)
         outcome = result.resources[0]
@@ -113,7 +105,7 @@ def test_failures_are_the_engines_own_errors_naming_the_path(
         assert "/plain is not a directory" in outcome.summary
         assert "NotADirectoryError" not in outcome.summary and ".provision" not in outcome.summary
         assert str(root) not in result.error.message
-    assert tree_hash(root) == before_root and tree_hash(sibling) == before_sibling
+    assert tree_hash(root) == before_root and tree_hash(outside) == before_outside
 
 
 def test_temporary_files_are_never_left_behind(root: Path, run: Callable[..., Convergence]) -> None:

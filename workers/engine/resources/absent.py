@@ -9,7 +9,7 @@ from contracts.resources import AbsentSpec
 from workers.engine.hosts import Host
 from workers.engine.resources.base import Action, Context, SpecError, join_summaries
 from workers.engine.resources.ownership import Inode
-from workers.engine.resources.paths import is_root, path_errors
+from workers.engine.resources.paths import entry_at, is_root, path_errors
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,7 @@ class Absent:
     def observe(self, target: Host, desired: DesiredAbsence) -> ObservedAbsence:
         """One lstat; a link is reported as a link, never followed."""
         with path_errors(desired.path):
-            try:
-                seen = target.lstat(desired.path, follow=False)
-            except FileNotFoundError:
-                seen = None
+            seen = entry_at(target, desired.path, follow=False)
         if seen is None:
             return ObservedAbsence(desired.path)
         return ObservedAbsence(desired.path, Inode.of(seen).kind)

@@ -14,7 +14,7 @@ from contracts.resources import CommandSpec
 from workers.engine.hosts import CommandResult, Host, ended
 from workers.engine.resources.base import Action, Context, ResourceError, SpecError
 from workers.engine.resources.ownership import Inode
-from workers.engine.resources.paths import path_errors
+from workers.engine.resources.paths import entry_at, path_errors
 
 
 class CommandFailed(ResourceError):
@@ -74,13 +74,11 @@ class Commands:
         """
         cwd = desired.cwd
         with path_errors(cwd):
-            try:
-                seen = target.lstat(cwd)
-            except FileNotFoundError:
-                seen = None
+            seen = entry_at(target, cwd)
             if seen is None or Inode.of(seen).kind != "directory":
                 raise CommandFailed(f"working directory {cwd} does not exist")
-            if desired.creates is not None and _exists(target, desired.creates):
+            creates = desired.creates
+            if creates is not None and entry_at(target, creates, follow=False) is not None:
                 return ObservedCommand(cwd, f"{desired.creates} exists")
         if desired.unless is not None and self._run(target, desired, desired.unless, cwd).ok:
             return ObservedCommand(cwd, "unless exited 0")
@@ -120,10 +118,3 @@ class Commands:
             return target.run(argv, cwd=cwd, env=desired.env, timeout_s=desired.timeout_s)
         except OSError as exc:
             raise CommandFailed(f"{argv[0]} could not start: {exc.strerror or exc}") from exc
-
-
-def _exists(target: Host, path: str) -> bool:
-    try:
-        return target.lstat(path, follow=False) is not None
-    except FileNotFoundError:
-        return False

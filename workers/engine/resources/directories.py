@@ -17,7 +17,7 @@ from workers.engine.resources.ownership import (
     ownership_changes,
     parse_mode,
 )
-from workers.engine.resources.paths import path_errors
+from workers.engine.resources.paths import entry_at, path_errors
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,7 @@ class Directories:
         """lstat the directory; when recursing, lstat everything beneath (links not followed)."""
         path = desired.path
         with path_errors(path):
-            try:
-                seen = target.lstat(path)
-            except FileNotFoundError:
-                seen = None
+            seen = entry_at(target, path)
             if seen is None:
                 return ObservedDirectory(path)
             entry = Inode.of(seen)

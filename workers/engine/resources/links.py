@@ -9,7 +9,7 @@ from contracts.resources import SymlinkSpec
 from workers.engine.hosts import Host
 from workers.engine.resources.base import Action, Context, ResourceError, SpecError, join_summaries
 from workers.engine.resources.ownership import Inode
-from workers.engine.resources.paths import is_root, path_errors
+from workers.engine.resources.paths import entry_at, is_root, path_errors
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,7 @@ class Links:
         """lstat the path (never following it) and read the link text."""
         path = desired.path
         with path_errors(path):
-            try:
-                seen = target.lstat(path, follow=False)
-            except FileNotFoundError:
-                return ObservedLink(path)
+            seen = entry_at(target, path, follow=False)
             if seen is None:
                 return ObservedLink(path)
             kind = Inode.of(seen).kind

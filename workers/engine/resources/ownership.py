@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from workers.engine.resources.base import Action, ResourceError, SpecError
@@ -48,40 +49,36 @@ def show_mode(mode: int | None) -> str:
     return "none" if mode is None else f"{stat.S_IMODE(mode):04o}"
 
 
-def lookup_uid(owner: str | int | None) -> int | None:
-    """A user name or id as a uid (looked up on the worker's host).
+def _lookup(
+    value: str | int | None, field: str, kind: str, by_name: Callable[[str], int]
+) -> int | None:
+    """A name or id as a number (looked up on the worker's host); None stays None.
 
     Raises:
-        SpecError: the user is unknown.
+        SpecError: `field` names an unknown `kind` (user or group).
     """
-    if owner is None:
+    if value is None:
         return None
-    if isinstance(owner, int) or owner.isdigit():
-        return int(owner)
+    if isinstance(value, int) or value.isdigit():
+        return int(value)
+    try:
+        return by_name(value)
+    except KeyError:
+        raise SpecError(field, f"unknown {kind} {value!r}") from None
+
+
+def lookup_uid(owner: str | int | None) -> int | None:
+    """A user name or id as a uid."""
     import pwd
 
-    try:
-        return pwd.getpwnam(owner).pw_uid
-    except KeyError:
-        raise SpecError("owner", f"unknown user {owner!r}") from None
+    return _lookup(owner, "owner", "user", lambda name: pwd.getpwnam(name).pw_uid)
 
 
 def lookup_gid(group: str | int | None) -> int | None:
-    """A group name or id as a gid (looked up on the worker's host).
-
-    Raises:
-        SpecError: the group is unknown.
-    """
-    if group is None:
-        return None
-    if isinstance(group, int) or group.isdigit():
-        return int(group)
+    """A group name or id as a gid."""
     import grp
 
-    try:
-        return grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise SpecError("group", f"unknown group {group!r}") from None
+    return _lookup(group, "group", "group", lambda name: grp.getgrnam(name).gr_gid)
 
 
 def ownership_changes(

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from workers.engine.hosts import PathError
+from workers.engine.hosts import Host, PathError
 from workers.engine.hosts.walk import parts
 from workers.engine.resources.base import ResourceError
 
@@ -14,6 +14,15 @@ from workers.engine.resources.base import ResourceError
 def is_root(path: str) -> bool:
     """True when a spec path names the root itself (`/`, `/.`, `//`)."""
     return not parts(path)
+
+
+def entry_at(target: Host, path: str, *, follow: bool = True) -> os.stat_result | None:
+    """What is at `path` (see `Host.lstat`), or None also when a directory on the way is
+    missing: a host may say so with FileNotFoundError rather than None."""
+    try:
+        return target.lstat(path, follow=follow)
+    except FileNotFoundError:
+        return None
 
 
 @contextmanager

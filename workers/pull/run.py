@@ -79,10 +79,16 @@ class PullRun:
         if reply.revision is None or reply.state is None:
             return PullResult("unassigned", None, "no revision assigned; nothing to converge")
         change_id = reply.change_id or f"pull-{target.id}"
+        sequence = reply.sequence  # carried back, so the outcome is ordered as push ones are
         newest = self.applied_revision(target, applied)
         if newest is not None and reply.revision < newest:
             event = self.event(
-                target, change_id, reply.revision, started, status=OutcomeStatus.SUPERSEDED
+                target,
+                change_id,
+                reply.revision,
+                started,
+                status=OutcomeStatus.SUPERSEDED,
+                sequence=sequence,
             )
             return PullResult(
                 "reported",
@@ -96,17 +102,28 @@ class PullRun:
             problem = str(ContractError.from_validation("rendered state", exc))
             error = ErrorInfo(type="ContractError", message=problem, transient=False)
             event = self.event(
-                target, change_id, reply.revision, started, status=OutcomeStatus.REJECTED
+                target,
+                change_id,
+                reply.revision,
+                started,
+                status=OutcomeStatus.REJECTED,
+                sequence=sequence,
             )
             event = event.model_copy(update={"error": error})
             return PullResult("reported", event, f"revision {reply.revision}: invalid state")
         same = applied is not None and applied.revision == reply.revision
         convergence = converge(target, rendered.desired_state(), dry_run=self.report_only)
-        event = self.converged_event(target, change_id, reply.revision, started, convergence, same)
+        event = self.converged_event(
+            target, change_id, reply.revision, started, convergence, same, sequence
+        )
         if not self.report_only and convergence.status.ok:
             self.state.save(
                 LastApplied(
-                    revision=reply.revision, change_id=change_id, state=reply.state, target=target
+                    revision=reply.revision,
+                    change_id=change_id,
+                    state=reply.state,
+                    target=target,
+                    sequence=sequence,
                 )
             )
             with contextlib.suppress(TargetError):
@@ -147,7 +164,13 @@ class PullRun:
         except TargetLocked as exc:
             return PullResult("busy", None, f"{reason}; {exc}")
         event = self.converged_event(
-            target, applied.change_id, applied.revision, started, convergence, same=True
+            target,
+            applied.change_id,
+            applied.revision,
+            started,
+            convergence,
+            same=True,
+            sequence=applied.sequence,  # the state's own: received later, it ranks first
         )
         self.state.keep(target.routing_key, event)
         return PullResult("offline", event, f"{reason}; from the cache: {line(event)} (kept)")
@@ -160,10 +183,13 @@ class PullRun:
         started: datetime,
         convergence: Convergence,
         same: bool,
+        sequence: int | None = None,
     ) -> OutcomeEvent:
         """The outcome of a convergence; at the revision already applied, a change is drift."""
         changed = any(r.status == "changed" for r in convergence.resources)
-        event = self.event(target, change_id, revision, started, status=convergence.status)
+        event = self.event(
+            target, change_id, revision, started, status=convergence.status, sequence=sequence
+        )
         return event.model_copy(
             update={
                 "resources": convergence.resources,
@@ -173,9 +199,20 @@ class PullRun:
         )
 
     def event(
-        self, target: Target, change_id: str, revision: int, started: datetime, *, status: str
+        self,
+        target: Target,
+        change_id: str,
+        revision: int,
+        started: datetime,
+        *,
+        status: str,
+        sequence: int | None = None,
     ) -> OutcomeEvent:
-        """A fresh outcome of this run (delivery `pull`), without resources yet."""
+        """A fresh outcome of this run (delivery `pull`), without resources yet.
+
+        `sequence` is the one the check-in reply carried: the aggregator orders a target's
+        outcomes by it, never by this machine's clock.
+        """
         return OutcomeEvent(
             outcome_id=str(uuid.uuid4()),
             change_id=change_id,
@@ -188,6 +225,7 @@ class PullRun:
             delivery="pull",
             revision=revision,
             interval_s=self.interval_s,
+            sequence=sequence,
         )
 
     def rooted_target(self, known: Target | None, applied: LastApplied | None) -> Target:

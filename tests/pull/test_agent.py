@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contracts import OutcomeEvent, OutcomeStatus
-from producers.store import refusals
+from producers.store import outcomes, refusals
+from tests.isolation import wait_until
 from tests.pull.conftest import PullPlane
 from workers.pull.state import AgentState
 
@@ -130,7 +131,13 @@ def test_the_agent_converges_its_cache_while_the_control_plane_is_unreachable(
     (creds / "credentials.json").write_text(good)
     assert plane.agent("p04").returncode == 0
     assert AgentState(creds).pending() == []
-    assert plane.outcome("c-cache", "p04").drift, "the kept outcome arrived"
+
+    def arrived() -> bool:
+        with plane.db.connection() as conn:
+            recorded = {stored.event.outcome_id for stored in outcomes.history(conn, "p04")}
+        return kept[0].event.outcome_id in recorded
+
+    wait_until(arrived, 20, "the kept outcome to be sent and recorded")
 
 
 def test_a_foreign_or_unenrolled_check_in_is_refused_and_recorded(plane: PullPlane) -> None:

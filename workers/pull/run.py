@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -74,21 +74,29 @@ class PullRun:
     def act(
         self, reply: CheckinReply, applied: LastApplied | None, started: datetime
     ) -> PullResult:
-        """The reply of an admitted check-in: supersede, reject, or converge what it assigns."""
+        """The reply of an admitted check-in: supersede, reject, or converge what it assigns.
+
+        The outcome carries the reply's sequence back, so the control plane orders this
+        target's outcomes by what it handed out, never by this machine's clock.
+        """
+        result = self._act(reply, applied, started)
+        if result.outcome is None or reply.sequence is None:
+            return result
+        return replace(
+            result, outcome=result.outcome.model_copy(update={"sequence": reply.sequence})
+        )
+
+    def _act(
+        self, reply: CheckinReply, applied: LastApplied | None, started: datetime
+    ) -> PullResult:
         target = self.rooted_target(reply.target, applied)
         if reply.revision is None or reply.state is None:
             return PullResult("unassigned", None, "no revision assigned; nothing to converge")
         change_id = reply.change_id or f"pull-{target.id}"
-        sequence = reply.sequence  # carried back, so the outcome is ordered as push ones are
         newest = self.applied_revision(target, applied)
         if newest is not None and reply.revision < newest:
             event = self.event(
-                target,
-                change_id,
-                reply.revision,
-                started,
-                status=OutcomeStatus.SUPERSEDED,
-                sequence=sequence,
+                target, change_id, reply.revision, started, status=OutcomeStatus.SUPERSEDED
             )
             return PullResult(
                 "reported",
@@ -102,20 +110,13 @@ class PullRun:
             problem = str(ContractError.from_validation("rendered state", exc))
             error = ErrorInfo(type="ContractError", message=problem, transient=False)
             event = self.event(
-                target,
-                change_id,
-                reply.revision,
-                started,
-                status=OutcomeStatus.REJECTED,
-                sequence=sequence,
+                target, change_id, reply.revision, started, status=OutcomeStatus.REJECTED
             )
             event = event.model_copy(update={"error": error})
             return PullResult("reported", event, f"revision {reply.revision}: invalid state")
         same = applied is not None and applied.revision == reply.revision
         convergence = converge(target, rendered.desired_state(), dry_run=self.report_only)
-        event = self.converged_event(
-            target, change_id, reply.revision, started, convergence, same, sequence
-        )
+        event = self.converged_event(target, change_id, reply.revision, started, convergence, same)
         if not self.report_only and convergence.status.ok:
             self.state.save(
                 LastApplied(
@@ -123,7 +124,7 @@ class PullRun:
                     change_id=change_id,
                     state=reply.state,
                     target=target,
-                    sequence=sequence,
+                    sequence=reply.sequence,
                 )
             )
             with contextlib.suppress(TargetError):
@@ -164,14 +165,11 @@ class PullRun:
         except TargetLocked as exc:
             return PullResult("busy", None, f"{reason}; {exc}")
         event = self.converged_event(
-            target,
-            applied.change_id,
-            applied.revision,
-            started,
-            convergence,
-            same=True,
-            sequence=applied.sequence,  # the state's own: received later, it ranks first
+            target, applied.change_id, applied.revision, started, convergence, same=True
         )
+        # The cached state's own sequence: received later than its first outcome, it ranks
+        # above it, and below anything the control plane handed out since.
+        event = event.model_copy(update={"sequence": applied.sequence})
         self.state.keep(target.routing_key, event)
         return PullResult("offline", event, f"{reason}; from the cache: {line(event)} (kept)")
 
@@ -183,13 +181,10 @@ class PullRun:
         started: datetime,
         convergence: Convergence,
         same: bool,
-        sequence: int | None = None,
     ) -> OutcomeEvent:
         """The outcome of a convergence; at the revision already applied, a change is drift."""
         changed = any(r.status == "changed" for r in convergence.resources)
-        event = self.event(
-            target, change_id, revision, started, status=convergence.status, sequence=sequence
-        )
+        event = self.event(target, change_id, revision, started, status=convergence.status)
         return event.model_copy(
             update={
                 "resources": convergence.resources,
@@ -199,20 +194,9 @@ class PullRun:
         )
 
     def event(
-        self,
-        target: Target,
-        change_id: str,
-        revision: int,
-        started: datetime,
-        *,
-        status: str,
-        sequence: int | None = None,
+        self, target: Target, change_id: str, revision: int, started: datetime, *, status: str
     ) -> OutcomeEvent:
-        """A fresh outcome of this run (delivery `pull`), without resources yet.
-
-        `sequence` is the one the check-in reply carried: the aggregator orders a target's
-        outcomes by it, never by this machine's clock.
-        """
+        """A fresh outcome of this run (delivery `pull`), without resources yet."""
         return OutcomeEvent(
             outcome_id=str(uuid.uuid4()),
             change_id=change_id,
@@ -225,7 +209,6 @@ class PullRun:
             delivery="pull",
             revision=revision,
             interval_s=self.interval_s,
-            sequence=sequence,
         )
 
     def rooted_target(self, known: Target | None, applied: LastApplied | None) -> Target:

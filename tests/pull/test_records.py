@@ -100,7 +100,8 @@ def test_assignments_only_move_forward_and_bootstrap_never_overwrites(db: Rolled
     assert assignments.bootstrap("rec-0", first) == Assignment(second, "c-again")
     assert assignments.bootstrap("rec-1", first) == Assignment(first, bootstrap_id(first))
     assert assignments.get("rec-2") is None
-    assert assignments.all() == {
+    mine = {t: a for t, a in assignments.all().items() if t.startswith("rec-")}  # plane's too
+    assert mine == {
         "rec-0": Assignment(second, "c-again"),
         "rec-1": Assignment(first, bootstrap_id(first)),
     }

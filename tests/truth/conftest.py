@@ -2,8 +2,8 @@
 
 Revisions are append-only (the tables refuse DELETE and TRUNCATE), so a test that needs
 revision numbers from 1 gets a freshly migrated PostgreSQL database of its own (about
-0.2 s); tests that only add records use `rolled_back`, one transaction on the session
-group's database that is rolled back at the end.
+0.2 s); tests that only add records may use `rolled_back_on(database)`, one transaction
+that is rolled back at the end.
 """
 
 from __future__ import annotations
@@ -43,13 +43,6 @@ def rolled_back_on(database: Any) -> Iterator[RolledBack]:
     """One connection of `database` in a transaction that is rolled back at the end."""
     with database.connection() as conn, conn.transaction(force_rollback=True):
         yield RolledBack(conn)
-
-
-@pytest.fixture
-def rolled_back(session_services: Isolated) -> Iterator[RolledBack]:
-    """The session group's database, every write of the test rolled back."""
-    with rolled_back_on(session_services.database) as db:
-        yield db
 
 
 @pytest.fixture

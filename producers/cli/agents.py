@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -11,13 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from broker_config import Endpoints
-from broker_config.connections import connect_redis
 from contracts import Target
 from producers.cli import cli
 from producers.cli.options import parse_selector, selector_option
+from producers.cli.state import open_database
 from producers.pull.enrollment import Enrollment, write_credentials
 from producers.records.compliance import Compliance, counts
 from producers.records.inventory import InventoryStore
+from producers.store.database import Database
 from producers.truth.errors import UnknownRevision
 from producers.truth.revisions import RevisionStore
 
@@ -45,18 +47,18 @@ def enroll(target: str, out: Path, broker_url: str | None) -> None:
     """Issue TARGET's agent credentials into --out (enrolling again rotates the token)."""
     endpoints = Endpoints.from_env()
     url = broker_url or os.environ.get(AGENT_BROKER_URL_ENV) or endpoints.broker_url
-    credentials = Enrollment(connect_redis(endpoints)).enroll(target, url)
+    credentials = Enrollment(open_database()).enroll(target, url)
     path = write_credentials(out, credentials)
     click.echo(f"enrolled {target}: {path}")
     click.echo(f"start its agent with: provision agent --target {target} --credentials {out}")
 
 
-def _fleet(client: object) -> list[Target]:
+def _fleet(db: Database) -> list[Target]:
     """The inventory's targets, else the latest revision's (a source-of-truth-only setup)."""
-    targets = InventoryStore(client).targets()  # type: ignore[arg-type]
+    targets = InventoryStore(db).targets()
     if targets:
         return targets
-    store = RevisionStore(client)  # type: ignore[arg-type]
+    store = RevisionStore(db)
     try:
         return list(store.bundle(store.resolve("latest")).inventory.targets)
     except UnknownRevision:
@@ -72,9 +74,9 @@ def compliance(selector: tuple[str, ...], as_json: bool) -> None:
     Unknown means never seen, or no check-in within twice the target's interval.
     """
     chosen = parse_selector(selector)
-    client = connect_redis(Endpoints.from_env())
-    targets = [t for t in _fleet(client) if chosen.matches(t)]
-    standings = Compliance(client).standings(targets)
+    db = open_database()
+    targets = [t for t in _fleet(db) if chosen.matches(t)]
+    standings = Compliance(db).standings(targets, datetime.now(UTC))
     totals = counts(standings)
     if as_json:
         click.echo(json.dumps({"targets": [s.as_json() for s in standings], "counts": totals}))

@@ -17,13 +17,12 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from broker_config import Endpoints
-from broker_config.connections import connect_redis
 from contracts.redaction import redact
 from contracts.truth import RenderedState, SourceBundle, content_hash
 from producers.cli import cli
 from producers.records.inventory import InventoryStore
 from producers.rollouts.direct import default_issuer
+from producers.store.database import Database
 from producers.truth import source, waivers
 from producers.truth.diff import StateDiff, diff
 from producers.truth.errors import WaiverError
@@ -53,8 +52,15 @@ def _readable(value: Any) -> Any:
     return value
 
 
+def open_database() -> Database:
+    """The system of record for this command's run (schema checked), closed when it ends."""
+    db = Database.open(max_size=2, name="provision-cli")
+    click.get_current_context().call_on_close(db.close)
+    return db
+
+
 def _store() -> RevisionStore:
-    return RevisionStore(connect_redis(Endpoints.from_env()))
+    return RevisionStore(open_database())
 
 
 def _print_json(data: Any) -> None:
@@ -83,13 +89,13 @@ def _publish(
     """Publish, and diff against the revision before it (for the one-line summary).
 
     Layers pushed inline by change events carry over, so a publish from the directory
-    never reverts a pushed change; the inventory in Redis follows the truth's.
+    never reverts a pushed change; the inventory follows the truth's.
     """
     before = store.latest_number()
     if before and not bundle.layers:
         bundle = bundle.model_copy(update={"layers": store.bundle(before).layers})
     published = store.publish(bundle, author=author, message=message)
-    InventoryStore(store.redis).load(bundle.inventory)
+    InventoryStore(store.db).load(bundle.inventory)
     changes = None
     if published.created and before:
         changes = diff(store.bundle(before), before, bundle, published.revision.number)

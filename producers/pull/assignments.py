@@ -2,7 +2,8 @@
 
 A rollout advances the assignment of its targets wave by wave; push delivers it at once,
 pull at the agent's next check-in. A halted rollout leaves its later waves' targets on
-their old assignment, for both deliveries alike.
+their old assignment, for both deliveries alike. Assignments live in the system of record
+(table `assigned_revisions`), so emptying Redis takes no target back.
 
 Bootstrap: a target that has never been assigned anything gets the latest published
 revision at its first check-in (`bootstrap`), recorded as its assignment under the change
@@ -11,27 +12,10 @@ id `bootstrap-<revision>`; from then on only rollouts move it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-import redis
-
-from broker_config import redis_keys
-
-#: Hash of target id → {"revision": n, "change_id": rollout id}.
-ASSIGNED_KEY = redis_keys.ASSIGNED
-
-
-# KEYS[1]: the hash. ARGV: target, revision, value.
-_ASSIGN = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then
-  local revision = tonumber(cjson.decode(current)['revision'])
-  if revision > tonumber(ARGV[2]) then return 0 end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 1
-"""
+from producers.store import assignments as rows
+from producers.store.database import Database
 
 
 @dataclass(frozen=True)
@@ -43,9 +27,8 @@ class Assignment:
 class Assignments:
     """Reads and advances assigned revisions."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.redis = client
-        self._assign = client.register_script(_ASSIGN)
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def assign(self, target: str, revision: int, change_id: str) -> bool:
         """Assign `revision` unless the target already has a newer one (then False).
@@ -53,32 +36,27 @@ class Assignments:
         Assignments only move forward: a slow rollout of an older revision never takes a
         target back behind a newer one. To roll back, publish the old content anew.
         """
-        value = json.dumps({"revision": revision, "change_id": change_id})
-        return bool(self._assign(keys=[ASSIGNED_KEY], args=[target, revision, value]))
+        with self.db.connection() as conn:
+            return rows.assign(conn, target, revision, change_id)
 
     def bootstrap(self, target: str, revision: int) -> Assignment | None:
         """Assign `revision` to a target that has no assignment yet; its assignment after.
 
-        HSETNX, so a rollout that assigned the target meanwhile wins.
+        A rollout that assigned the target meanwhile wins.
         """
-        value = json.dumps({"revision": revision, "change_id": bootstrap_id(revision)})
-        self.redis.hsetnx(ASSIGNED_KEY, target, value)
-        return self.get(target)
+        with self.db.connection() as conn:
+            row = rows.assign_if_unassigned(conn, target, revision, bootstrap_id(revision))
+        return Assignment(row.revision, row.change_id)
 
     def get(self, target: str) -> Assignment | None:
-        raw = self.redis.hget(ASSIGNED_KEY, target)
-        if not raw:
-            return None
-        data = json.loads(raw)
-        return Assignment(int(data["revision"]), str(data["change_id"]))
+        with self.db.connection() as conn:
+            row = rows.assigned(conn, target)
+        return Assignment(row.revision, row.change_id) if row else None
 
     def all(self) -> dict[str, Assignment]:
-        return {
-            target: Assignment(int(d["revision"]), str(d["change_id"]))
-            for target, d in (
-                (t, json.loads(v)) for t, v in self.redis.hgetall(ASSIGNED_KEY).items()
-            )
-        }
+        with self.db.connection() as conn:
+            found = rows.all_assigned(conn)
+        return {target: Assignment(row.revision, row.change_id) for target, row in found.items()}
 
 
 def bootstrap_id(revision: int) -> str:

@@ -11,15 +11,19 @@ Every check-in goes through these gates, in this order, cheapest first:
    with jitter spread over the current backlog, instead of being queued without bound (as
    Puppet Server answers 503 with Retry-After). Every admission is logged with Redis's
    clock (`provision:admissions`), so the admitted rate can be proven afterwards;
-3. identity: its token must be the one `provision enroll` issued for the target it claims;
+3. identity: its token must be the one `provision enroll` issued for the target it claims
+   (its sha256 is in the system of record, so an emptied Redis forgets no agent);
 4. assignment: the target's assigned revision and the exact stored bytes of its
-   rendered state. A target never assigned anything is assigned the latest published
-   revision that renders it (bootstrap); only when there is none is the answer "nothing
-   assigned" (which still counts as a sign of life, `pending` in compliance).
+   rendered state, with a fresh per-target sequence (`counters.sequences`) that the
+   agent's outcome carries back, so push and pull outcomes are ordered alike. A target
+   never assigned anything is assigned the latest published revision that renders it
+   (bootstrap); only when there is none is the answer "nothing assigned" (which still
+   counts as a sign of life, `pending` in compliance).
 
 A refused agent is told only "refused", whatever the cause, so an outsider cannot learn
-which targets are enrolled; the reason is kept for operators in `provision:refusals`
-(the newest `REFUSALS_KEPT`; `provision:refusals:count` counts them all).
+which targets are enrolled; the reason is kept for operators in the system of record
+(table `checkin_refusals`). What Redis holds here (the rate limiter, the admissions log,
+the backlog of waiting agents) may be forgotten at any moment.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ import json
 import logging
 import random
 import re
-from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,10 +42,13 @@ from broker_config import redis_keys
 from contracts import ContractError, Target, limits
 from contracts.checkins import CheckinReply, CheckinRequest
 from producers.counters.pacing import Pacer
+from producers.counters.sequences import next_sequences
 from producers.pull.assignments import Assignment, Assignments
 from producers.pull.enrollment import Enrollment
 from producers.records.compliance import Compliance
-from producers.records.inventory import INVENTORY_KEY
+from producers.records.inventory import InventoryStore
+from producers.store import refusals
+from producers.store.database import Database
 from producers.truth.errors import UnknownRevision, UnknownTarget
 from producers.truth.revisions import RevisionStore
 
@@ -54,10 +60,6 @@ ADMISSION_RATE_KEY = redis_keys.CHECKIN_RATE
 ADMISSIONS_KEY = redis_keys.ADMISSIONS
 #: Sorted set of targets told to come back, scored by when: the backlog the jitter spreads.
 WAITING_KEY = redis_keys.CHECKINS_WAITING
-#: List of refusals, newest first, JSON {at, target, reason}; capped.
-REFUSALS_KEY = redis_keys.REFUSALS
-#: Refusals ever recorded (the list keeps only the newest).
-REFUSALS_COUNT_KEY = redis_keys.REFUSALS_COUNT
 #: How many admissions are kept.
 LOG_CAP = 10_000
 #: The one word a refused agent is told.
@@ -95,21 +97,22 @@ return redis.call('ZCARD', KEYS[1])
 class CheckinDesk:
     """Turns a check-in request into a reply: refused, come back later, or admitted."""
 
-    def __init__(self, client: redis.Redis, *, rate_per_s: float, burst: int) -> None:
+    def __init__(self, db: Database, client: redis.Redis, *, rate_per_s: float, burst: int) -> None:
         if rate_per_s <= 0:
             raise ValueError(f"rate_per_s must be positive, not {rate_per_s}")
+        self.db = db
         self.redis = client
         self.rate_per_s = rate_per_s
         self.burst = max(1, burst)
         self.pacer = Pacer(client)
-        self.enrollment = Enrollment(client)
-        self.assignments = Assignments(client)
-        self.revisions = RevisionStore(client)
-        self.compliance = Compliance(client)
+        self.enrollment = Enrollment(db)
+        self.assignments = Assignments(db)
+        self.revisions = RevisionStore(db)
+        self.inventory = InventoryStore(db)
+        self.compliance = Compliance(db)
         self._admitted = client.register_script(_ADMITTED)
         self._waiting = client.register_script(_WAITING)
         self._counter = 0
-        self._bundle_targets: OrderedDict[int, dict[str, Target]] = OrderedDict()
 
     def read(self, body: bytes, reply_to: str | None) -> CheckinRequest:
         """The check-in in `body`, or Malformed with the reason (nothing else is touched)."""
@@ -126,7 +129,7 @@ class CheckinDesk:
             raise Malformed(reason, _claimed(body)) from exc
 
     def answer(self, body: bytes, reply_to: str | None = DIRECT_REPLY_TO) -> CheckinReply:
-        """The reply to one check-in body. Raises only for Redis errors (the caller retries)."""
+        """The reply to one check-in body. Raises only when Redis or PostgreSQL is lost."""
         try:
             request = self.read(body, reply_to)
         except Malformed as exc:
@@ -157,12 +160,8 @@ class CheckinDesk:
         """Record a refusal (who claimed what, why, when) for operators; tell the agent no more
         than "refused"."""
         log.warning("refused a check-in for %r: %s", target, reason[:300])
-        entry = {"at": datetime.now(UTC).isoformat(), "target": target, "reason": reason[:500]}
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.lpush(REFUSALS_KEY, json.dumps(entry))
-        pipe.ltrim(REFUSALS_KEY, 0, limits.REFUSALS_KEPT - 1)
-        pipe.incr(REFUSALS_COUNT_KEY)
-        pipe.execute()
+        with self.db.connection() as conn:
+            refusals.refuse(conn, target, reason[:500])
         return CheckinReply(admitted=False, refused=REFUSED)
 
     def _retry_after(self, request: CheckinRequest, wait_s: float) -> float:
@@ -184,11 +183,13 @@ class CheckinDesk:
             state = self.revisions.rendered(assignment.revision, request.target)
         except (UnknownRevision, UnknownTarget) as exc:
             return self.refuse(request.target, f"assigned revision {assignment.revision}: {exc}")
+        sequence = next_sequences(self.redis, [request.target])[request.target]
         return CheckinReply(
             admitted=True,
             revision=assignment.revision,
             change_id=assignment.change_id,
             state=state.decode(),
+            sequence=sequence,
             target=self._target(request.target, assignment.revision),
         )
 
@@ -205,17 +206,10 @@ class CheckinDesk:
 
     def _target(self, target_id: str, revision: int | None) -> Target | None:
         """The target as the inventory has it, else as its assigned revision has it."""
-        raw = self.redis.hget(INVENTORY_KEY, target_id)
-        if raw:
-            return Target.model_validate_json(raw)
-        if revision is None:
-            return None
-        if revision not in self._bundle_targets:
-            bundle = self.revisions.bundle(revision)  # revisions never change: cache a few
-            self._bundle_targets[revision] = {t.id: t for t in bundle.inventory.targets}
-            while len(self._bundle_targets) > 4:
-                self._bundle_targets.popitem(last=False)
-        return self._bundle_targets[revision].get(target_id)
+        found = self.inventory.get(target_id)
+        if found is not None or revision is None:
+            return found
+        return self.revisions.bundle(revision).target(target_id)  # a cached parse
 
 
 class Malformed(Exception):

@@ -2,9 +2,10 @@
 
 `provision enroll TARGET --out DIR` is the bootstrap step, run on the control plane (as
 `puppet ssl sign` or `salt-key -a` would be): it writes DIR/credentials.json, which is
-everything the target's agent needs. Redis keeps only the token's sha256, so reading
-Redis does not let anyone act as an agent. Enrolling again rotates the token: the old
-credentials stop working at once.
+everything the target's agent needs. The system of record (PostgreSQL, table
+`enrollments`) keeps only the token's sha256, so reading it does not let anyone act as an
+agent, and emptying or restarting Redis forgets no agent. Enrolling again rotates the
+token: the old credentials stop working at once.
 
 A token is bound to its target: the check-in desk verifies the token against the target
 the agent claims, so one target's credentials can never read another's state.
@@ -19,17 +20,14 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
-import redis
-
-from broker_config import redis_keys
 from contracts.checkins import Credentials
 from contracts.targets import Target
-from producers.records.inventory import INVENTORY_KEY
+from producers.records.inventory import InventoryStore
+from producers.store import enrollments
+from producers.store.database import Database
 from producers.truth.errors import UnknownRevision, UnknownTarget
 from producers.truth.revisions import RevisionStore
 
-#: Hash per enrolled target: `token_sha256`, `enrolled_at`.
-AGENT_KEY = redis_keys.AGENT
 #: The file `provision enroll` writes in DIR.
 CREDENTIALS_FILE = "credentials.json"
 
@@ -39,12 +37,12 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def known_target(client: redis.Redis, target_id: str) -> Target:
+def known_target(db: Database, target_id: str) -> Target:
     """The target from the inventory, else from the latest revision. Raises UnknownTarget."""
-    raw = client.hget(INVENTORY_KEY, target_id)
-    if raw:
-        return Target.model_validate_json(raw)
-    store = RevisionStore(client)
+    found = InventoryStore(db).get(target_id)
+    if found is not None:
+        return found
+    store = RevisionStore(db)
     try:
         found = store.bundle(store.resolve("latest")).target(target_id)
     except UnknownRevision:
@@ -60,27 +58,25 @@ def known_target(client: redis.Redis, target_id: str) -> Target:
 class Enrollment:
     """Issues and verifies agent tokens."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.redis = client
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def enroll(self, target_id: str, broker_url: str) -> Credentials:
         """A fresh token for a known target; any earlier token of it stops working."""
-        known_target(self.redis, target_id)
+        known_target(self.db, target_id)
         token = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
-        self.redis.hset(
-            AGENT_KEY.format(target=target_id),
-            mapping={"token_sha256": token_digest(token), "enrolled_at": now.isoformat()},
-        )
+        with self.db.connection() as conn:
+            enrollments.enroll(conn, target_id, token_digest(token), now)
         return Credentials(target=target_id, token=token, broker_url=broker_url, enrolled_at=now)
 
     def verify(self, target_id: str, token: str) -> str | None:
         """None when `token` is `target_id`'s; else why not, fit for the refusal record."""
-        stored = self.redis.hget(AGENT_KEY.format(target=target_id), "token_sha256")
-        if not stored:
+        with self.db.connection() as conn:
+            stored = enrollments.get(conn, target_id)
+        if stored is None:
             return f"target {target_id!r} is not enrolled"
-        stored = stored.decode() if isinstance(stored, bytes) else stored
-        if not hmac.compare_digest(stored, token_digest(token)):
+        if not hmac.compare_digest(stored.token_sha256, token_digest(token)):
             return f"the token was not issued to target {target_id!r}"
         return None
 

@@ -1,17 +1,13 @@
-"""The inventory in Redis: every target the control plane may select, by id."""
+"""The inventory in the system of record: every target the control plane may select, by id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
-
-from broker_config import redis_keys
 from contracts import Selector, Target
 from contracts.inventory import Inventory
-
-#: Hash of target id → target JSON.
-INVENTORY_KEY = redis_keys.INVENTORY
+from producers.store import inventory as rows
+from producers.store.database import Database
 
 
 @dataclass(frozen=True)
@@ -23,31 +19,24 @@ class LoadReport:
 
 
 class InventoryStore:
-    """Reads and replaces the inventory kept in Redis."""
+    """Reads and replaces the inventory kept in PostgreSQL (table `targets`)."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.redis = client
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def load(self, inventory: Inventory) -> LoadReport:
-        """Replace the inventory with `inventory`, atomically: the file is the truth."""
-        before = self.redis.hgetall(INVENTORY_KEY)
-        after: dict[str | bytes, bytes | float | int | str] = {
-            t.id: t.model_dump_json() for t in inventory.targets
-        }
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(INVENTORY_KEY)
-        if after:
-            pipe.hset(INVENTORY_KEY, mapping=after)
-        pipe.execute()
-        return LoadReport(
-            added=len(after.keys() - before.keys()),
-            updated=sum(1 for k in after.keys() & before.keys() if after[k] != before[k]),
-            removed=len(before.keys() - after.keys()),
-            total=len(after),
-        )
+        """Replace the inventory with `inventory`, in one transaction: the file is the truth."""
+        with self.db.connection() as conn:
+            counts = rows.replace(conn, inventory.targets)
+        return LoadReport(counts.added, counts.updated, counts.removed, counts.total)
 
     def targets(self, selector: Selector | None = None) -> list[Target]:
         """Every target the selector picks, in id order."""
-        raw = self.redis.hgetall(INVENTORY_KEY)
-        targets = [Target.model_validate_json(v) for _, v in sorted(raw.items())]
+        with self.db.connection() as conn:
+            targets = rows.all_targets(conn)
         return [t for t in targets if selector is None or selector.matches(t)]
+
+    def get(self, target_id: str) -> Target | None:
+        """One target, or None when the inventory has no such id."""
+        with self.db.connection() as conn:
+            return rows.get(conn, target_id)

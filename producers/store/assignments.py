@@ -38,6 +38,25 @@ def assign(conn: psycopg.Connection, target: str, revision: int, change_id: str)
     return row is not None
 
 
+def assign_if_unassigned(
+    conn: psycopg.Connection, target: str, revision: int, change_id: str
+) -> AssignmentRow:
+    """Assign `revision` to a target that has no assignment yet; its assignment after.
+
+    A rollout that assigned the target meanwhile wins: nothing is overwritten.
+    """
+    conn.execute(
+        """
+        INSERT INTO assigned_revisions (target, revision, change_id) VALUES (%s, %s, %s)
+        ON CONFLICT (target) DO NOTHING
+        """,
+        (target, revision, change_id),
+    )
+    found = assigned(conn, target)
+    assert found is not None
+    return found
+
+
 def assigned(conn: psycopg.Connection, target: str) -> AssignmentRow | None:
     row = conn.execute(
         "SELECT target, revision, change_id, assigned_at FROM assigned_revisions WHERE target = %s",

@@ -59,5 +59,5 @@ def get(conn: psycopg.Connection, target_id: str) -> Target | None:
 
 def all_targets(conn: psycopg.Connection) -> list[Target]:
     """Every target, in id order."""
-    rows = conn.execute("SELECT target_json FROM targets ORDER BY id").fetchall()
+    rows = conn.execute('SELECT target_json FROM targets ORDER BY id COLLATE "C"').fetchall()
     return [Target.model_validate_json(row[0]) for row in rows]

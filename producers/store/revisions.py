@@ -7,7 +7,7 @@ same content as the latest revision stores nothing and returns that revision.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import psycopg
@@ -15,6 +15,8 @@ import psycopg
 from contracts.truth import Revision
 
 _COLUMNS = "sequence, content_hash, author, message, created_at"
+#: Taken by every publisher until its transaction ends: numbers follow one another.
+PUBLISH_LOCK = "LOCK TABLE revisions IN SHARE ROW EXCLUSIVE MODE"
 
 
 def _revision(row: tuple[object, ...]) -> Revision:
@@ -29,15 +31,17 @@ def publish(
     message: str,
     created_at: datetime,
     bundle_json: str,
-    rendered: Mapping[str, bytes],
+    rendered: Mapping[str, bytes] | Callable[[int], Mapping[str, bytes]],
 ) -> tuple[Revision, bool]:
     """Store the next revision with its rendered states, in one transaction.
 
+    `rendered` may be a function of the new sequence (rendered bytes name their revision),
+    called under the lock once the sequence is known and only when a revision is stored.
     Returns (revision, created); created is False when the latest revision already has
     this content hash, and then nothing is written.
     """
     with conn.transaction():
-        conn.execute("LOCK TABLE revisions IN SHARE ROW EXCLUSIVE MODE")
+        conn.execute(PUBLISH_LOCK)
         latest = conn.execute(
             f"SELECT {_COLUMNS} FROM revisions ORDER BY sequence DESC LIMIT 1"
         ).fetchone()
@@ -53,10 +57,11 @@ def publish(
             (sequence, content_hash, author, message, created_at, bundle_json),
         ).fetchone()
         assert row is not None
+        states = rendered(sequence) if callable(rendered) else rendered
         with conn.cursor().copy(
             "COPY rendered_states (revision, target, state) FROM STDIN"
         ) as copy:
-            for target, state in rendered.items():
+            for target, state in states.items():
                 copy.write_row((sequence, target, state))
     return _revision(row), True
 

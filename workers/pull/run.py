@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -74,7 +74,21 @@ class PullRun:
     def act(
         self, reply: CheckinReply, applied: LastApplied | None, started: datetime
     ) -> PullResult:
-        """The reply of an admitted check-in: supersede, reject, or converge what it assigns."""
+        """The reply of an admitted check-in: supersede, reject, or converge what it assigns.
+
+        The outcome carries the reply's sequence back, so the control plane orders this
+        target's outcomes by what it handed out, never by this machine's clock.
+        """
+        result = self._act(reply, applied, started)
+        if result.outcome is None or reply.sequence is None:
+            return result
+        return replace(
+            result, outcome=result.outcome.model_copy(update={"sequence": reply.sequence})
+        )
+
+    def _act(
+        self, reply: CheckinReply, applied: LastApplied | None, started: datetime
+    ) -> PullResult:
         target = self.rooted_target(reply.target, applied)
         if reply.revision is None or reply.state is None:
             return PullResult("unassigned", None, "no revision assigned; nothing to converge")
@@ -106,7 +120,11 @@ class PullRun:
         if not self.report_only and convergence.status.ok:
             self.state.save(
                 LastApplied(
-                    revision=reply.revision, change_id=change_id, state=reply.state, target=target
+                    revision=reply.revision,
+                    change_id=change_id,
+                    state=reply.state,
+                    target=target,
+                    sequence=reply.sequence,
                 )
             )
             with contextlib.suppress(TargetError):
@@ -149,6 +167,9 @@ class PullRun:
         event = self.converged_event(
             target, applied.change_id, applied.revision, started, convergence, same=True
         )
+        # The cached state's own sequence: received later than its first outcome, it ranks
+        # above it, and below anything the control plane handed out since.
+        event = event.model_copy(update={"sequence": applied.sequence})
         self.state.keep(target.routing_key, event)
         return PullResult("offline", event, f"{reason}; from the cache: {line(event)} (kept)")
 

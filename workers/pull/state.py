@@ -46,6 +46,8 @@ class LastApplied(BaseModel):
     change_id: str
     state: str  # the RenderedState's canonical bytes, exactly as received
     target: Target
+    #: The check-in reply's sequence for this state (None from older agents' files).
+    sequence: int | None = None
 
 
 class Pending(BaseModel):

@@ -97,7 +97,13 @@ def test_dlq_show_redacts_the_body_and_celerys_reprs() -> None:
     assert letter.body == body  # a replay republishes the original
 
 
-def test_state_show_displays_a_digest_not_the_content(tmp_path: Path, redis_client: Any) -> None:
+def test_state_show_displays_a_digest_not_the_content(
+    tmp_path: Path, session_services: Any
+) -> None:
+    from producers.store.database import Database
+    from producers.truth.revisions import RevisionStore
+    from tests.isolation import drop_database, make_database
+
     truth = Path(shutil.copytree(ROOT / "examples" / "truth", tmp_path / "truth"))
     web = truth / "roles" / "web.yaml"
     web.write_text(
@@ -106,28 +112,22 @@ def test_state_show_displays_a_digest_not_the_content(tmp_path: Path, redis_clie
         + f'    content: "{SECRET}\\n"\n'
         + "  - kind: line\n    path: /etc/app//secret.env\n    line: api_key=0p3n\n"
     )
-    namespace = "provision:state"
-
-    def wipe() -> None:
-        for key in redis_client.scan_iter(f"{namespace}:*"):
-            redis_client.delete(key)
-
-    wipe()
+    name = f"provisioning_test_sensitive_{uuid.uuid4().hex[:8]}"
+    env = {"PROVISION_DATABASE_URL": make_database(name)}  # revisions start at 1
     try:
-        done = provision("state", "publish", str(truth), "-m", "secret")
+        done = provision("state", "publish", str(truth), "-m", "secret", env=env)
         assert done.returncode == 0, done.stderr
         for args in ((), ("--json",)):
-            shown = provision("state", "show", "web-eu-prod", *args)
+            shown = provision("state", "show", "web-eu-prod", *args, env=env)
             assert shown.returncode == 0, shown.stderr
             assert "/etc/app/secret.env" in shown.stdout
             assert "hunter2" not in shown.stdout and "0p3n" not in shown.stdout
             assert "sha256:" in shown.stdout
-        from producers.truth.revisions import RevisionStore
-
-        delivered = RevisionStore(redis_client).rendered(1, "web-eu-prod")
+        with Database.open(env["PROVISION_DATABASE_URL"], max_size=1) as db:
+            delivered = RevisionStore(db).rendered(1, "web-eu-prod")
         assert b"hunter2" in delivered  # the stored state an agent fetches is whole
     finally:
-        wipe()
+        drop_database(name)
 
 
 def test_redacting_a_body_too_deep_to_parse_neither_crashes_nor_shows_a_secret() -> None:

@@ -1,4 +1,4 @@
-"""`provision inventory load` and `provision targets` on a real Redis."""
+"""`provision inventory load` and `provision targets` on the system of record (PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.isolation import Isolated, Isolation
 
 @pytest.fixture
 def iso(isolation: Isolation) -> Isolated:
-    """The rollouts group's Redis: an inventory of its own, away from the session's."""
+    """The rollouts group's database: an inventory of its own, away from the session's."""
     return isolation("rollouts")
 
 
@@ -76,6 +76,9 @@ def test_load_replaces_the_inventory_and_targets_selects_from_it(
     report = json.loads(iso.provision("inventory", "load", str(path), "--json").stdout)
     assert report == {"added": 0, "updated": 1, "removed": 2, "total": 1}
     assert [t["id"] for t in json.loads(iso.provision("targets", "--json").stdout)] == ["db-1"]
+    with iso.database.connection() as conn:  # in the system of record, not in Redis
+        rows = conn.execute("SELECT id, region, delivery FROM targets ORDER BY id").fetchall()
+    assert rows == [("db-1", "eu", "push")]
 
 
 def test_a_bad_inventory_names_file_field_and_reason(tmp_path: Path, iso: Isolated) -> None:

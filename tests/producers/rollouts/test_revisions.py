@@ -14,6 +14,7 @@ from broker_config import CHANGES_EXCHANGE
 from contracts import DesiredState
 from contracts.truth import RenderedState, canonical_bytes
 from producers.pull.assignments import Assignments
+from producers.store import outcomes
 from producers.truth.revisions import RevisionStore
 from producers.truth.source import load
 from tests.producers.rollouts.conftest import RolloutPlane
@@ -52,10 +53,13 @@ def write_truth(root: Path, targets: list[str], missing: tuple[str, ...] = ()) -
 
 @pytest.fixture
 def truth(fleet: RolloutPlane) -> RevisionStore:
-    for key in fleet.redis.scan_iter("provision:state:*"):
-        fleet.redis.delete(key)
-    fleet.redis.delete("provision:assigned")
-    return RevisionStore(fleet.redis)
+    """The fleet's revisions. They are never deleted: each test uses the numbers it gets,
+    and targets of its own (so assignments of other tests do not matter)."""
+    return RevisionStore(fleet.iso.database)
+
+
+def assigned_in(fleet: RolloutPlane) -> Assignments:
+    return Assignments(fleet.iso.database)
 
 
 def roll_revision(fleet: RolloutPlane, event_id: str, revision: int) -> str:
@@ -106,7 +110,7 @@ def test_a_pushed_revision_carries_the_stored_rendering_byte_for_byte(
         assert canonical_bytes(shipped) == canonical_bytes(stored.desired_state())
         assert request["revision"] == revision
     assert (tmp_path / "hosts/r2/etc/web.conf").read_text() == "host=r2\n"
-    assignments = Assignments(fleet.redis)
+    assignments = assigned_in(fleet)
     assert {t: assignments.get(t).revision for t in ("r1", "r2")} == {
         "r1": revision,
         "r2": revision,
@@ -147,7 +151,7 @@ def test_a_halted_rollout_leaves_later_waves_on_their_old_revision(
 ) -> None:
     source = write_truth(tmp_path, ["h0", "h1", "h2"], missing=("h0",))
     first = truth.publish(load(source), author="t", message="one").revision.number
-    assignments = Assignments(fleet.redis)
+    assignments = assigned_in(fleet)
     for target in ("h0", "h1", "h2"):
         assignments.assign(target, first, "earlier")
     (source / "roles" / "web.yaml").write_text(
@@ -181,8 +185,9 @@ def test_pushing_an_older_revision_than_the_applied_one_is_superseded(
     older = {"event_id": "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b", "issued_by": "t", "revision": old}
     fleet.emit(older)
     assert fleet.wait_state(older["event_id"], {"completed", "halted"}) == "completed"
-    outcome = json.loads(fleet.redis.hget(f"provision:change:{older['event_id']}:outcomes", "s1"))
-    assert outcome["status"] == "superseded"
-    assert f"revision {old} is older than revision {new}" in outcome["error"]["message"]
+    with fleet.iso.database.connection() as conn:
+        stored = outcomes.latest_in_change(conn, older["event_id"])["s1"]
+    assert stored.event.status == "superseded" and stored.event.error is not None
+    assert f"revision {old} is older than revision {new}" in stored.event.error.message
     assert (tmp_path / "hosts/s1/etc/web.conf").read_text() == "new\n"
-    assert Assignments(fleet.redis).get("s1").revision == new
+    assert assigned_in(fleet).get("s1").revision == new

@@ -1,7 +1,8 @@
-"""An isolated control plane for pull tests: its own vhost and Redis database (the "pull"
-group of tests/isolation.py), a real
-controller (with a known check-in rate) and aggregator, and a source of truth of local
-targets whose revisions the tests publish and assign directly."""
+"""An isolated control plane for pull tests: its own vhost, Redis database and PostgreSQL
+database (the "pull" group of tests/isolation.py), a real controller (with a known check-in
+rate) and aggregator, and a source of truth of local targets whose revisions the tests
+publish and assign directly. The tests read what the control plane recorded (outcomes,
+compliance, refusals) from the system of record, as an operator's query would."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from typing import Any
 import pytest
 
 from broker_config import CHECKINS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE, ROLLOUTS_QUEUE
-from contracts import FileSpec, Target
+from contracts import FileSpec, OutcomeEvent, Target
 from contracts.inventory import Inventory
 from contracts.truth import RoleFile, SourceBundle
 from producers.processes.commands import aggregator_argv, controller_argv
-from producers.pull.assignments import ASSIGNED_KEY
+from producers.store import compliance, outcomes
 from producers.truth.revisions import RevisionStore
 from tests.isolation import Isolated, Isolation, wait_until
 
@@ -31,7 +32,7 @@ RATE_PER_S = 100.0
 BURST = 10
 #: Targets of the thundering-herd test, and a few for the others.
 HERD = [f"h{i:03d}" for i in range(500)]
-SINGLES = [f"p{i:02d}" for i in range(12)]
+SINGLES = [f"p{i:02d}" for i in range(13)]
 
 
 class PullPlane:
@@ -42,7 +43,8 @@ class PullPlane:
         self.env = iso.env
         self.base = base
         self.redis = iso.redis
-        self.store = RevisionStore(self.redis)
+        self.db = iso.database
+        self.store = RevisionStore(self.db)
         self.targets = [
             Target(
                 id=target_id,
@@ -73,9 +75,31 @@ class PullPlane:
         return self.store.publish(bundle, author="tests", message=motd).revision.number
 
     def assign(self, target_ids: list[str], revision: int, change_id: str = "tests") -> None:
-        """Assign as a rollout would, or backwards (as after Redis lost its assignments)."""
-        value = json.dumps({"revision": revision, "change_id": change_id})
-        self.redis.hset(ASSIGNED_KEY, mapping=dict.fromkeys(target_ids, value))
+        """Assign as a rollout would, or backwards (which `Assignments` never does: as if
+        a push had applied a newer revision behind the assignment's back)."""
+        with self.db.connection() as conn, conn.cursor() as cursor:
+            cursor.executemany(
+                """
+                INSERT INTO assigned_revisions (target, revision, change_id) VALUES (%s, %s, %s)
+                ON CONFLICT (target) DO UPDATE
+                    SET revision = EXCLUDED.revision, change_id = EXCLUDED.change_id
+                """,
+                [(target_id, revision, change_id) for target_id in target_ids],
+            )
+
+    def outcomes(self, change_id: str) -> dict[str, OutcomeEvent]:
+        """The current outcome of each target of a change, as the aggregator recorded it."""
+        with self.db.connection() as conn:
+            found = outcomes.latest_in_change(conn, change_id)
+        return {target: stored.event for target, stored in found.items()}
+
+    def outcome(self, change_id: str, target_id: str) -> OutcomeEvent:
+        """A target's current outcome of a change, once the aggregator has it (bounded)."""
+        return wait_until(
+            lambda: self.outcomes(change_id).get(target_id),
+            20,
+            f"{target_id}'s outcome of {change_id} in the system of record",
+        )
 
     def provision(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
         return self.iso.provision(*args, timeout_s=timeout_s)
@@ -100,8 +124,18 @@ class PullPlane:
         return json.loads(done.stdout)
 
     def standing(self, target_id: str) -> dict[str, Any] | None:
-        raw = self.redis.hget("provision:compliance", target_id)
-        return json.loads(raw) if raw else None
+        """Where compliance has the target: its latest state (`pending` when it applied
+        nothing yet), revision, change and differing paths; None if never seen."""
+        with self.db.connection() as conn:
+            row = compliance.standings(conn, [target_id]).get(target_id)
+        if row is None:
+            return None
+        return {
+            "state": row.state or "pending",
+            "revision": row.revision,
+            "change_id": row.change_id,
+            "differed": list(row.differed),
+        }
 
     def wait_standing(self, target_id: str, **expected: Any) -> dict[str, Any]:
         def matches() -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """Pull agents as subprocesses: enrollment, convergence, drift, supersession, offline runs,
-refusals and compliance, against a real controller, RabbitMQ and Redis."""
+refusals and compliance, against a real controller, RabbitMQ, Redis and PostgreSQL; and an
+agent that keeps checking in with its credentials after Redis is emptied."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contracts import OutcomeEvent, OutcomeStatus
-from producers.pull.desk import REFUSALS_KEY
-from producers.records.compliance import Compliance
+from producers.store import outcomes, refusals
+from tests.isolation import wait_until
 from tests.workers.pull.conftest import PullPlane
 from workers.pull.state import AgentState
 
@@ -17,15 +18,8 @@ MOTD = "etc/motd"
 
 
 def outcome(plane: PullPlane, change_id: str, target_id: str) -> OutcomeEvent:
-    """The ledger's latest outcome of a target, once the aggregator has it."""
-    from tests.isolation import wait_until
-
-    raw = wait_until(
-        lambda: plane.redis.hget(f"provision:change:{change_id}:outcomes", target_id),
-        20,
-        f"{target_id}'s outcome in the ledger",
-    )
-    return OutcomeEvent.model_validate_json(raw)
+    """The recorded current outcome of a target, once the aggregator has it."""
+    return plane.outcome(change_id, target_id)
 
 
 def test_an_enrolled_agent_converges_its_target_and_reports_pull(plane: PullPlane) -> None:
@@ -43,6 +37,7 @@ def test_an_enrolled_agent_converges_its_target_and_reports_pull(plane: PullPlan
     event = outcome(plane, "c-enroll", "p00")
     assert (event.delivery, event.revision, event.status) == ("pull", revision, "changed")
     assert event.worker.startswith("agent@") and not event.drift
+    assert event.sequence is not None, "the desk's sequence comes back with the outcome"
     assert AgentState(creds).applied().revision == revision
     plane.wait_standing("p00", state="aligned", revision=revision)
 
@@ -136,15 +131,19 @@ def test_the_agent_converges_its_cache_while_the_control_plane_is_unreachable(
     (creds / "credentials.json").write_text(good)
     assert plane.agent("p04").returncode == 0
     assert AgentState(creds).pending() == []
-    ledger = plane.redis.hget("provision:change:c-cache:outcomes", "p04")
-    assert ledger is not None
+
+    def arrived() -> bool:
+        with plane.db.connection() as conn:
+            recorded = {stored.event.outcome_id for stored in outcomes.history(conn, "p04")}
+        return kept[0].event.outcome_id in recorded
+
+    wait_until(arrived, 20, "the kept outcome to be sent and recorded")
 
 
 def test_a_foreign_or_unenrolled_check_in_is_refused_and_recorded(plane: PullPlane) -> None:
     plane.assign(["p06"], plane.publish("secret-of-p06\n"))
     mine = plane.enroll("p05")
     plane.enroll("p06")  # p06 has its own agent; p05's credentials must not read its state
-    plane.redis.delete(REFUSALS_KEY)
 
     foreign = plane.agent("p06", credentials=mine)
     unenrolled_dir = plane.credentials("p07")
@@ -157,12 +156,13 @@ def test_a_foreign_or_unenrolled_check_in_is_refused_and_recorded(plane: PullPla
     assert "secret-of-p06" not in foreign.stdout
     assert not (plane.root("p06") / MOTD).exists()
     assert unenrolled.returncode == 1
-    refusals = [json.loads(r) for r in plane.redis.lrange(REFUSALS_KEY, 0, -1)]
-    assert [(r["target"], r["reason"]) for r in reversed(refusals)] == [
+    with plane.db.connection() as conn:
+        recorded = [r for r in refusals.recent_refusals(conn) if r.target in ("p06", "p07")]
+    assert [(r.target, r.reason) for r in reversed(recorded)] == [
         ("p06", "the token was not issued to target 'p06'"),
         ("p07", "target 'p07' is not enrolled"),
     ]
-    assert all(datetime.fromisoformat(r["at"]) for r in refusals)
+    assert all(r.at.tzinfo is not None for r in recorded)
 
 
 def test_re_enrolling_rotates_the_token(plane: PullPlane) -> None:
@@ -185,10 +185,15 @@ def test_compliance_lists_every_state_including_unknown(plane: PullPlane, tmp_pa
     plane.wait_standing("p09", state="aligned")
     plane.wait_standing("p10", state="failed")
     stale = datetime.now(UTC) - timedelta(hours=2)
-    event = outcome(plane, "c-comp", "p09").model_copy(
-        update={"target": "p11", "finished_at": stale, "interval_s": 60.0}
-    )
-    Compliance(plane.redis).record(event)  # p11 last checked in 2 h ago, every minute
+    with plane.db.connection() as conn:  # p11 last checked in 2 h ago, every minute
+        conn.execute(
+            """
+            INSERT INTO compliance_observations
+                (target, kind, state, revision, delivery, interval_s, observed_at, received_at)
+            VALUES ('p11', 'outcome', 'aligned', %s, 'pull', 60, %s, %s)
+            """,
+            (revision, stale, stale),
+        )
 
     report = plane.compliance("group=single", "target=p09", "target=p10", "target=p11")
 
@@ -209,3 +214,28 @@ def test_compliance_lists_every_state_including_unknown(plane: PullPlane, tmp_pa
     }
     never = plane.compliance("target=h499")["targets"]
     assert never == [{"target": "h499", "state": "unknown", "revision": None, "last_seen": None}]
+
+
+def test_an_agent_checks_in_with_its_credentials_after_redis_is_emptied(
+    plane: PullPlane,
+) -> None:
+    """Enrollment, assignment and revisions live in PostgreSQL: FLUSHDB forgets none."""
+    first = plane.publish("before-flush\n")
+    plane.assign(["p12"], first, change_id="c-before-flush")
+    creds = plane.enroll("p12")
+    assert plane.agent("p12").returncode == 0
+    before = outcome(plane, "c-before-flush", "p12")
+    assert before.status == OutcomeStatus.CHANGED and before.sequence is not None
+
+    plane.redis.flushdb()
+    later = plane.publish("after-flush\n")
+    plane.assign(["p12"], later, change_id="c-after-flush")
+    done = plane.agent("p12", credentials=creds)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(f"reported: revision {later}: changed"), done.stdout
+    assert (plane.root("p12") / MOTD).read_text() == "after-flush\n"
+    after = outcome(plane, "c-after-flush", "p12")
+    assert (after.revision, after.status) == (later, OutcomeStatus.CHANGED)
+    assert after.sequence is not None and after.sequence > before.sequence
+    plane.wait_standing("p12", state="aligned", revision=later)

@@ -18,7 +18,7 @@ FRESH = ["p00", "p01", "p02"]
 
 def test_a_target_that_applied_nothing_is_pending_never_aligned(plane: PullPlane) -> None:
     assert plane.store.latest_number() == 0
-    InventoryStore(plane.redis).load(Inventory(targets=tuple(plane.targets)))
+    InventoryStore(plane.db).load(Inventory(targets=tuple(plane.targets)))
     plane.enroll("p03")
 
     done = plane.agent("p03")
@@ -38,7 +38,7 @@ def test_three_fresh_agents_converge_the_published_revision_then_only_rollouts_m
     revision = plane.publish("bootstrap\n")
     for target_id in FRESH:
         plane.enroll(target_id)
-    assignments = Assignments(plane.redis)
+    assignments = Assignments(plane.db)
     assert all(assignments.get(t) is None for t in FRESH)
 
     for target_id in FRESH:

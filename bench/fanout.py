@@ -18,7 +18,6 @@ from bench.sandbox import sandbox
 from bench.section import Section
 from bench.stats import median, ratio
 from broker_config import Endpoints
-from broker_config.connections import connect_redis
 from producers.records.ledger import Ledger
 
 log = logging.getLogger("bench")
@@ -32,9 +31,13 @@ def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) 
     n = plan.fanout_targets
     timeout_s = 120 + n / 10
     seconds: list[float] = []
-    with sandbox("fanout", redis_db) as box, supervisor(workdir / "logs" / "fan") as children:
+    with (
+        sandbox("fanout", redis_db) as box,
+        supervisor(workdir / "logs" / "fan") as children,
+        box.database() as db,
+    ):
         endpoints = Endpoints(box.broker_url, box.redis_url)
-        ledger = Ledger(connect_redis(endpoints))
+        ledger = Ledger(db)
         worker = start(children, box, REGION, plan.concurrency)
         targets = fleet(workdir / "fan", REGION, n)
         time.sleep(SETTLE_S)

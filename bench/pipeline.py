@@ -93,7 +93,7 @@ def wait_done(ledger: Ledger, change_id: str, total: int, timeout_s: float) -> d
     """Poll the ledger's counters until every target has an outcome; return the counts.
 
     Counts outcomes rather than trusting `pending`, which reads 0 for a change the ledger
-    has lost (Redis restarted or flushed): that must be an error, not a finish.
+    does not know (its database was replaced): that must be an error, not a finish.
     """
     deadline = time.monotonic() + timeout_s
     while True:
@@ -102,7 +102,7 @@ def wait_done(ledger: Ledger, change_id: str, total: int, timeout_s: float) -> d
         if done >= total:
             return counts
         if counts[OutcomeStatus.PENDING.value] == 0:
-            raise ServiceLost(f"the ledger lost change {change_id} (was Redis restarted?)")
+            raise ServiceLost(f"the ledger does not know change {change_id}")
         if time.monotonic() > deadline:
             raise BenchError(
                 f"change {change_id}: {total - done} of {total} targets without an outcome "

@@ -18,7 +18,6 @@ from bench.sandbox import sandbox
 from bench.section import Section
 from bench.stats import median, paired_ratio
 from broker_config import Endpoints
-from broker_config.connections import connect_redis
 from producers.records.ledger import Ledger
 
 log = logging.getLogger("bench")
@@ -32,9 +31,13 @@ def measure(plan: Plan, redis_db: int, workdir: Path) -> Section:
     n = plan.throughput_n
     timeout_s = 60 + n / 20  # far beyond any sane rate; a hang must not stall the run
     rates: dict[str, list[float]] = {path: [] for path in PATHS}
-    with sandbox("throughput", redis_db) as box, supervisor(workdir / "logs" / "tput") as children:
+    with (
+        sandbox("throughput", redis_db) as box,
+        supervisor(workdir / "logs" / "tput") as children,
+        box.database() as db,
+    ):
         endpoints = Endpoints(box.broker_url, box.redis_url)
-        ledger = Ledger(connect_redis(endpoints))
+        ledger = Ledger(db)
         start(children, box, REGION, plan.concurrency)
         baselines.start_noop(children, box, plan.concurrency)
         baselines.start_chain(children, box, plan.concurrency)

@@ -112,7 +112,7 @@ def test_a_process_started_on_an_unmigrated_database_says_what_to_run_and_exits(
     name = f"provisioning_test_unmigrated_{command}_{os.getpid()}"
     url = make_database(name, migrated=False)
     try:
-        done = provision(command, env={**services, "PROVISION_DATABASE_URL": url}, timeout_s=60)
+        done = provision(command, env={**services, "PROVISION_DATABASE_URL": url}, timeout_s=30)
     finally:
         drop_database(name)
     assert done.returncode == ExitCode.UNREACHABLE, done.stdout + done.stderr

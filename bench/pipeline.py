@@ -20,6 +20,7 @@ from producers.processes import commands
 from producers.processes.supervisor import Child, Supervisor
 from producers.records.ledger import Ledger
 from producers.rollouts.direct import publish_change
+from producers.store.database import Database
 
 ENVIRONMENT = "bench"
 ISSUER = "bench@localhost"
@@ -69,9 +70,12 @@ def file_change(targets: list[Target], version: str) -> ChangeFile:
 
 
 def run_change(
-    change: ChangeFile, endpoints: Endpoints, ledger: Ledger, change_id: str, timeout_s: float
+    change: ChangeFile, endpoints: Endpoints, db: Database, change_id: str, timeout_s: float
 ) -> float:
-    """Publish `change` and wait for its last outcome in the ledger; return the seconds taken."""
+    """Publish `change` and wait for its last outcome in the ledger; return the seconds taken.
+
+    The change is booked in `db`, the benchmark's own database: without it `publish_change`
+    would open PROVISION_DATABASE_URL of this process, the user's."""
     total = len(change.targets or ())
     started = time.perf_counter()
     publish_change(
@@ -80,8 +84,9 @@ def run_change(
         issued_by=ISSUER,
         change_id=change_id,
         ttl=timedelta(seconds=timeout_s * 2),
+        db=db,
     )
-    counts = wait_done(ledger, change_id, total, timeout_s)
+    counts = wait_done(Ledger(db), change_id, total, timeout_s)
     elapsed = time.perf_counter() - started
     bad = {status.value: counts[status.value] for status in BAD if counts[status.value]}
     if bad:

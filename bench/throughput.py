@@ -18,7 +18,6 @@ from bench.sandbox import sandbox
 from bench.section import Section
 from bench.stats import median, paired_ratio
 from broker_config import Endpoints
-from producers.records.ledger import Ledger
 
 log = logging.getLogger("bench")
 
@@ -37,7 +36,6 @@ def measure(plan: Plan, redis_db: int, workdir: Path) -> Section:
         box.database() as db,
     ):
         endpoints = Endpoints(box.broker_url, box.redis_url)
-        ledger = Ledger(db)
         start(children, box, REGION, plan.concurrency)
         baselines.start_noop(children, box, plan.concurrency)
         baselines.start_chain(children, box, plan.concurrency)
@@ -47,9 +45,7 @@ def measure(plan: Plan, redis_db: int, workdir: Path) -> Section:
         def run(path: str, tag: str, count: int) -> float:
             if path == "e2e":
                 chosen = warm if tag.startswith("warm") else targets
-                return run_change(
-                    file_change(chosen, tag), endpoints, ledger, f"tput-{tag}", timeout_s
-                )
+                return run_change(file_change(chosen, tag), endpoints, db, f"tput-{tag}", timeout_s)
             if path == "noop":
                 return baselines.run_noop(box, tag, count, timeout_s)
             return baselines.run_chain(box, tag, count, timeout_s)

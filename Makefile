@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` and `make test`. Each sets up everything it
-# needs: the virtualenv, the install, and RabbitMQ and Redis when they are not running.
+# needs: the virtualenv, the install, and RabbitMQ, Redis and PostgreSQL (with its role and
+# database `provisioning`) when they are not running. The demo migrates its database itself.
 
 PYTHON ?= python3
 VENV ?= .venv

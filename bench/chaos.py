@@ -1,13 +1,15 @@
 """Fault-injection harness: publish changes, break things, then count what happened.
 
 `python -m bench.chaos --changes N --kills K --broker-restarts B --redis-restarts R
---poison P [--json]` runs regional workers and the aggregator on a vhost of its own,
-publishes N change requests round-robin over local targets, plants P malformed messages,
-and meanwhile SIGKILLs a worker (its main process or one pool child) K times, restarts
-RabbitMQ B times (`rabbitmqctl stop_app && rabbitmqctl start_app`: every connection drops,
-durable queues and persistent messages stay) and Redis R times (`shutdown nosave` and a
-fresh `redis-server` with no persistence: every key is gone). It waits for the queues to
-drain, then counts from what the targets themselves hold, not from Redis:
+--redis-flushes F --postgres-restarts P --poison X [--json]` runs regional workers and the
+aggregator on a vhost, a Redis database and a PostgreSQL database of its own, publishes N
+change requests round-robin over local targets, plants X malformed messages, and meanwhile
+SIGKILLs a worker (its main process or one pool child) K times, restarts RabbitMQ B times
+(`rabbitmqctl stop_app && rabbitmqctl start_app`: every connection drops, durable queues and
+persistent messages stay), Redis R times (`shutdown nosave` and a fresh `redis-server` with
+no persistence: every key is gone), empties its Redis database F times (FLUSHDB) and
+restarts PostgreSQL P times (bench/postgres.py). It waits for the queues to drain, then
+counts from what the targets themselves hold, not from Redis:
 
 - effects: every request's `effect` command appends its change id to the target's
   `effects.log` (guarded by `creates`, as a well-written command is). An id there twice is
@@ -16,10 +18,13 @@ drain, then counts from what the targets themselves hold, not from Redis:
   apply and record); the guard keeps that to the crash windows.
 - superseded: the target's journal says an older request met a newer one already applied.
 - dead letters: read from `provision.dead` with their reasons.
+- records_lost: records of the system of record (revisions, enrollments, a rollout, the
+  outcomes) present before the first fault and missing or changed after, plus requests of
+  the run that took effect without an outcome row (bench/chaos_records.py).
 
 lost = published, never applied, not superseded and not dead-lettered. Exit 0 when lost,
-duplicate effects and healthy dead letters are all 0 and every poison message is dead with
-its reason. RabbitMQ and Redis are left running whatever happens.
+records_lost, duplicate effects and healthy dead letters are all 0 and every poison message
+is dead with its reason. RabbitMQ, Redis and PostgreSQL are left running whatever happens.
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ import pika.exceptions
 import psutil
 import redis
 
-from broker_config import CHANGES_EXCHANGE, declare, region_queue
+from bench import chaos_records, database, postgres
+from broker_config import CHANGES_EXCHANGE, RESULTS_QUEUE, declare, region_queue
 from contracts import ChangeRequest, DesiredState, Target
 from producers.messaging.dlq import DeadLetters
 from producers.messaging.publisher import Publisher, task_message
@@ -100,7 +106,8 @@ def redis_up() -> bool:
 
 
 def ensure_services() -> None:
-    """Leave RabbitMQ and Redis running, whatever happened."""
+    """Leave RabbitMQ, Redis and PostgreSQL running, whatever happened."""
+    postgres.ensure()
     if not redis_up():
         subprocess.run(REDIS_START, capture_output=True, timeout=30)
         wait_for(redis_up, 30, "Redis")
@@ -257,6 +264,8 @@ class Chaos:
         self.published: list[str] = []
         self.poison: list[str] = []
         self.faults: Counter[str] = Counter()
+        self.database = database.name_of("chaos")
+        self.before: chaos_records.Snapshot | None = None
         self.fault_seconds: list[float] = []
         self._done = threading.Event()
         self._errors: list[str] = []
@@ -274,6 +283,8 @@ class Chaos:
             if done.returncode != 0:
                 raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr.strip()}")
         redis.Redis(host="127.0.0.1", port=6379, db=self.args.redis_db).flushdb()
+        database.remove_stale()
+        self.env["PROVISION_DATABASE_URL"] = database.create(self.database)  # the fleet's env
         connection = self._connect()
         declare(connection, [REGION])
         connection.close()
@@ -289,6 +300,7 @@ class Chaos:
                     address=f"local://{root}",
                 )
             )
+        chaos_records.seed(self.env["PROVISION_DATABASE_URL"], self.targets, tag=self.database)
         self.fleet.start()
 
     def _connect(self) -> Any:
@@ -390,6 +402,8 @@ class Chaos:
             ["kill"] * self.args.kills
             + ["broker"] * self.args.broker_restarts
             + ["redis"] * self.args.redis_restarts
+            + ["flush"] * self.args.redis_flushes
+            + ["postgres"] * self.args.postgres_restarts
         )
         self.rng.shuffle(faults)
         points = sorted((self.rng.uniform(0.05, 0.8) for _ in faults), reverse=True)
@@ -408,6 +422,8 @@ class Chaos:
                     time.sleep(0.2)
                 if self._done.is_set():
                     return
+                if self.before is None:
+                    self.before = chaos_records.snapshot(self.env["PROVISION_DATABASE_URL"])
                 started = time.monotonic()
                 if fault == "kill":
                     self.faults[f"kill_{self.fleet.kill(self.rng)}"] += 1
@@ -415,6 +431,10 @@ class Chaos:
                     restart_broker()
                 elif fault == "redis":
                     restart_redis()
+                elif fault == "flush":
+                    redis.Redis(host="127.0.0.1", port=6379, db=self.args.redis_db).flushdb()
+                elif fault == "postgres":
+                    postgres.restart()
                 self.faults[fault] += 1
                 self.fault_seconds.append(time.monotonic() - started)
                 time.sleep(self.rng.uniform(0.5, 1.5))
@@ -425,15 +445,17 @@ class Chaos:
     # -- settling and counting ----------------------------------------------------------
 
     def backlog(self) -> int | None:
-        """Ready plus unacked messages (retries waiting in workers count), via rabbitmqctl."""
+        """Ready plus unacked messages (retries waiting in workers count) of the region queue
+        and of the results queue (outcomes not yet recorded), via rabbitmqctl."""
         done = ctl("list_queues", "-p", self.args.vhost, "name", "messages", timeout=60)
         if done.returncode != 0:
             return None
+        found = {}
         for line in done.stdout.splitlines():
             parts = line.split()
-            if len(parts) == 2 and parts[0] == region_queue(REGION):
-                return int(parts[1])
-        return None
+            if len(parts) == 2 and parts[0] in (region_queue(REGION), RESULTS_QUEUE):
+                found[parts[0]] = int(parts[1])
+        return sum(found.values()) if len(found) == 2 else None
 
     def settle(self, timeout_s: float) -> bool:
         """Wait until the backlog stays empty for a few seconds; True when it did."""
@@ -477,7 +499,7 @@ class Chaos:
         applied = {c for c in self.published if effects[c] > 0}
         superseded = {c for c in self.published if journal.get(c) == "superseded"}
         lost = [c for c in self.published if c not in applied | superseded | dead_healthy]
-        return {
+        return self.records(applied | superseded) | {
             "published": len(self.published),
             "applied": len(applied),
             "superseded": len(superseded),
@@ -499,6 +521,23 @@ class Chaos:
             ),
         }
 
+    def records(self, took_effect: set[str]) -> dict[str, Any]:
+        """records_lost: what PostgreSQL held before the faults, and every outcome of the run."""
+        url = self.env["PROVISION_DATABASE_URL"]
+        before = self.before or {}
+        after = chaos_records.snapshot(url)
+        changed = chaos_records.lost(before, after)
+        unrecorded = chaos_records.unrecorded(
+            [c for c in self.published if c in took_effect], chaos_records.outcome_changes(url)
+        )
+        return {
+            "records_lost": sum(len(ids) for ids in changed.values()) + len(unrecorded),
+            "records_lost_ids": {kind: ids[:10] for kind, ids in changed.items() if ids},
+            "records_checked": {kind: len(records) for kind, records in before.items()},
+            "outcomes_unrecorded": len(unrecorded),
+            "outcomes_unrecorded_ids": unrecorded[:20],
+        }
+
     # -- the run ------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -510,6 +549,8 @@ class Chaos:
             self.publish()
             injector.join(timeout=self.args.timeout)
             self._done.set()
+            if self.before is None:  # no fault fired: compare from the end of publishing
+                self.before = chaos_records.snapshot(self.env["PROVISION_DATABASE_URL"])
             ensure_services()
             settled = self.settle(self.args.timeout)
             result = self.count()
@@ -527,6 +568,10 @@ class Chaos:
                 "kills_child": self.faults["kill_child"],
                 "broker_restarts": self.faults["broker"],
                 "redis_restarts": self.faults["redis"],
+                "redis_flushes": self.faults["flush"],
+                "postgres_restarts": self.faults["postgres"],
+                "postgres_restart_method": postgres.POSTGRES_RESTART,
+                "database": self.database,
                 "fault_seconds_max": round(max(self.fault_seconds, default=0.0), 1),
                 "process_restarts": self.fleet.restarts,
                 "broker_restart_method": BROKER_RESTART,
@@ -538,12 +583,15 @@ class Chaos:
         result["ok"] = bool(
             settled
             and result["lost"] == 0
+            and result["records_lost"] == 0
             and result["duplicate_effects"] == 0
             and result["dead_lettered_healthy"] == 0
             and result["poison_with_reason"] == result["poison_planted"]
         )
         if not self.args.keep:
             ctl("delete_vhost", self.args.vhost)
+            if result["ok"]:  # else kept for a post-mortem; the next run drops it
+                database.drop(self.database)
             if self.args.state_dir is None and result["ok"]:
                 shutil.rmtree(self.state, ignore_errors=True)
         return result
@@ -561,6 +609,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kills", type=int, default=2, help="Worker SIGKILLs.")
     parser.add_argument("--broker-restarts", type=int, default=1)
     parser.add_argument("--redis-restarts", type=int, default=0)
+    parser.add_argument(
+        "--redis-flushes", type=int, default=0, help="FLUSHDB of the run's Redis database."
+    )
+    parser.add_argument(
+        "--postgres-restarts", type=int, default=0, help="PostgreSQL restarts (pg_ctlcluster)."
+    )
     parser.add_argument("--workers", type=int, default=2, help="Worker processes (main).")
     parser.add_argument("--concurrency", type=int, default=2, help="Pool children per worker.")
     parser.add_argument("--seed", type=int, default=None)
@@ -569,7 +623,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--vhost", default=VHOST)
     parser.add_argument("--redis-db", type=int, default=REDIS_DB)
     parser.add_argument("--state-dir", default=None, help="Where targets and logs go.")
-    parser.add_argument("--keep", action="store_true", help="Keep the vhost and the state dir.")
+    parser.add_argument(
+        "--keep", action="store_true", help="Keep the vhost, the database and the state dir."
+    )
     parser.add_argument("--json", action="store_true", help="Print one JSON object last.")
     args = parser.parse_args(argv)
     if args.seed is None:

@@ -18,8 +18,6 @@ from bench.sandbox import sandbox
 from bench.section import Section
 from bench.stats import median, ratio
 from broker_config import Endpoints
-from broker_config.connections import connect_redis
-from producers.records.ledger import Ledger
 
 log = logging.getLogger("bench")
 
@@ -32,21 +30,24 @@ def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) 
     n = plan.fanout_targets
     timeout_s = 120 + n / 10
     seconds: list[float] = []
-    with sandbox("fanout", redis_db) as box, supervisor(workdir / "logs" / "fan") as children:
+    with (
+        sandbox("fanout", redis_db) as box,
+        supervisor(workdir / "logs" / "fan") as children,
+        box.database() as db,
+    ):
         endpoints = Endpoints(box.broker_url, box.redis_url)
-        ledger = Ledger(connect_redis(endpoints))
         worker = start(children, box, REGION, plan.concurrency)
         targets = fleet(workdir / "fan", REGION, n)
         time.sleep(SETTLE_S)
         idle_mb = rss_mb(worker)
         idle_pss = pss_mb(worker)
         warm = fleet(workdir / "fan-warm", REGION, plan.warmup_n, prefix="w")
-        run_change(file_change(warm, "warm"), endpoints, ledger, "fan-warm", timeout_s)
+        run_change(file_change(warm, "warm"), endpoints, db, "fan-warm", timeout_s)
         time.sleep(SETTLE_S)
         warm_mb = rss_mb(worker)
         for rep in range(plan.fanout_reps):
             change = file_change(targets, f"r{rep}")
-            seconds.append(run_change(change, endpoints, ledger, f"fan-r{rep}", timeout_s))
+            seconds.append(run_change(change, endpoints, db, f"fan-r{rep}", timeout_s))
             log.info("fan-out rep %d: %d targets in %.1fs", rep + 1, n, seconds[-1])
         check(children)
         time.sleep(SETTLE_S)

@@ -1,4 +1,5 @@
-"""One run: every benchmark in turn, each on its own vhost and Redis database, into one result.
+"""One run: every benchmark in turn, each on its own vhost, Redis database and PostgreSQL
+database, into one result.
 
 A benchmark that cannot finish leaves its keys null with the reason in `notes`; the others
 still run. Order matters: throughput first, since latency paces itself at half the no-op
@@ -21,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pika.exceptions
+import psycopg
 import redis
 
-from bench import convergence, fanout, latency, peers, throughput
+from bench import convergence, fanout, latency, outcomes, peers, throughput
 from bench.errors import BenchError, ServiceLost
 from bench.figures import judge
 from bench.keys import ALL_KEYS, KEYS
@@ -31,6 +33,7 @@ from bench.plan import Plan
 from bench.sandbox import remove_stale_vhosts
 from bench.section import Section
 from producers.processes.supervisor import ChildDied
+from producers.store.errors import DatabaseUnreachable
 
 log = logging.getLogger("bench")
 
@@ -38,17 +41,23 @@ BENCHMARKS = tuple(KEYS)
 
 
 #: Errors that mean a service went away under us, not that our code failed.
-LOST = (ServiceLost, redis.ConnectionError, pika.exceptions.AMQPConnectionError)
+LOST = (
+    ServiceLost,
+    redis.ConnectionError,
+    pika.exceptions.AMQPConnectionError,
+    DatabaseUnreachable,
+    psycopg.OperationalError,
+)
 
 
 def _attempt(name: str, run: Callable[[], Section]) -> Section:
-    """Run one benchmark, once more if RabbitMQ or Redis went away while it ran."""
+    """Run one benchmark, once more if RabbitMQ, Redis or PostgreSQL went away while it ran."""
     try:
         return run()
     except LOST as exc:
         log.warning("%s: a service went away (%s); running it once more", name, exc)
     section = run()
-    section.notes[name] = "run twice: RabbitMQ or Redis went away during the first attempt"
+    section.notes[name] = "run twice: a service went away during the first attempt"
     return section
 
 
@@ -96,7 +105,7 @@ def run(
     started = time.monotonic()
     stale = remove_stale_vhosts()
     if stale:
-        log.info("removed vhosts left by killed runs: %s", ", ".join(stale))
+        log.info("removed vhosts and databases left by killed runs: %s", ", ".join(stale))
     total = Section(values=dict.fromkeys(ALL_KEYS))
     durations: dict[str, float] = {}
     scratch = Path(tempfile.mkdtemp(prefix="provision-bench-"))
@@ -116,6 +125,7 @@ def run(
         step("latency", lambda: latency.measure(plan, redis_db, workdir / "lat", noop_rate))
         step("convergence", lambda: convergence.measure(plan, workdir / "conv", tools))
         step("fanout", lambda: fanout.measure(plan, redis_db, workdir / "fan", noop_rate))
+        step("outcomes", lambda: outcomes.measure(plan, redis_db, workdir / "out"))
     finally:
         if keep:
             log.info("kept the scratch directory and logs: %s", scratch)

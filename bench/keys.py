@@ -38,6 +38,11 @@ KEYS: dict[str, tuple[tuple[str, str], ...]] = {
         ("worker_rss_idle_mb", "MiB"),
         ("worker_rss_after_mb", "MiB"),
     ),
+    "outcomes": (
+        ("aggregator_outcomes_per_s", "/s"),
+        ("raw_consume_per_s", "/s"),
+        ("aggregator_vs_raw_consume", "x"),
+    ),
 }
 
 ALL_KEYS: tuple[str, ...] = tuple(key for rows in KEYS.values() for key, _ in rows)

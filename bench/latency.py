@@ -1,9 +1,10 @@
 """Benchmark 2: publish to outcome recorded, at half the measured no-op throughput.
 
 Each pipeline message is a change of one target, published with our `Publisher`, so its
-record in the ledger has a key of its own; each no-op task writes a key of its own too.
-`Arrivals` stamps the Redis write of each key; the publisher stamps the send, on the same
-clock. Pipeline and no-op runs alternate; p50 and p99 are medians over repetitions.
+outcome row in PostgreSQL names a change of its own; each no-op task writes a Redis key of
+its own. `Recorded` stamps the commit of each outcome (LISTEN/NOTIFY), `Arrivals` the Redis
+write of each no-op key; the publisher stamps the send, on the same clock. Pipeline and no-op
+runs alternate; p50 and p99 are medians over repetitions.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from bench.errors import BenchError
 from bench.pipeline import ISSUER, fleet, start
 from bench.plan import Plan
 from bench.processes import check, supervisor
+from bench.recorded import Recorded, announce_outcomes
 from bench.sandbox import Sandbox, sandbox
 from bench.section import Section
 from bench.stats import median, percentile
 from broker_config import Endpoints
-from broker_config.connections import connect_broker, connect_redis
-from broker_config.redis_keys import change_key
+from broker_config.connections import connect_broker
 from contracts import ChangeRequest, DesiredState, FileSpec, Target
 from contracts.changes import utcnow
 from producers.messaging.publisher import Publisher
@@ -41,11 +42,10 @@ def paced(count: int, rate: float) -> list[float]:
 
 
 def run_pipeline(
-    box: Sandbox, targets: list[Target], tag: str, rate: float, timeout_s: float
+    box: Sandbox, ledger: Ledger, targets: list[Target], tag: str, rate: float, timeout_s: float
 ) -> list[float]:
     """Latencies (ms) of one single-target change per target, published at `rate`."""
     endpoints = Endpoints(box.broker_url, box.redis_url)
-    ledger = Ledger(connect_redis(endpoints))
     now = utcnow()
     content = f"latency run {tag}\n"
     desired = DesiredState(
@@ -64,10 +64,10 @@ def run_pipeline(
     ]
     for request in requests:  # `publish_change` books a change before it publishes it
         ledger.open_change(request.change_id, [request.target.id], issued_by=ISSUER, issued_at=now)
-    keys = [change_key(request.change_id, "outcomes") for request in requests]
+    keys = [request.change_id for request in requests]
     connection = connect_broker(endpoints)
     sent: list[float] = []
-    with Arrivals(box.redis(), box.redis_db) as arrivals:
+    with Recorded(box.database_url) as arrivals:
         try:
             publisher = Publisher(connection)
             due = paced(len(requests), rate)
@@ -82,7 +82,7 @@ def run_pipeline(
 
 
 def _latencies(
-    arrivals: Arrivals, keys: list[str], sent: list[float], timeout_s: float
+    arrivals: Arrivals | Recorded, keys: list[str], sent: list[float], timeout_s: float
 ) -> list[float]:
     """Milliseconds from send to record, the first message left out: its send opens the
     connection. (Its record was also seen to go unannounced after a long pipeline run, in
@@ -129,16 +129,25 @@ def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) 
     n = plan.latency_n
     timeout_s = 60 + n / 20
     samples: dict[str, list[dict[str, float]]] = {"e2e": [], "noop": []}
-    with sandbox("latency", redis_db) as box, supervisor(workdir / "logs" / "lat") as children:
+    with (
+        sandbox("latency", redis_db) as box,
+        supervisor(workdir / "logs" / "lat") as children,
+        box.database() as db,
+    ):
+        announce_outcomes(box.database_url)
+        ledger = Ledger(db)
         start(children, box, REGION, plan.concurrency)
         baselines.start_noop(children, box, plan.concurrency)
         targets = fleet(workdir / "lat", REGION, n)
         with keyspace_events(box.redis()):
-            run_pipeline(box, targets[: plan.warmup_n], "warm", rate, timeout_s)
+            run_pipeline(box, ledger, targets[: plan.warmup_n], "warm", rate, timeout_s)
             run_noop(box, "warm", plan.warmup_n, rate, timeout_s)
             for rep in range(plan.latency_reps):
                 runs = [
-                    ("e2e", lambda r=rep: run_pipeline(box, targets, f"r{r}", rate, timeout_s)),
+                    (
+                        "e2e",
+                        lambda r=rep: run_pipeline(box, ledger, targets, f"r{r}", rate, timeout_s),
+                    ),
                     ("noop", lambda r=rep: run_noop(box, f"r{r}", n, rate, timeout_s)),
                 ]
                 for path, run in runs if rep % 2 == 0 else runs[::-1]:

@@ -20,6 +20,7 @@ from producers.processes import commands
 from producers.processes.supervisor import Child, Supervisor
 from producers.records.ledger import Ledger
 from producers.rollouts.direct import publish_change
+from producers.store.database import Database
 
 ENVIRONMENT = "bench"
 ISSUER = "bench@localhost"
@@ -69,9 +70,12 @@ def file_change(targets: list[Target], version: str) -> ChangeFile:
 
 
 def run_change(
-    change: ChangeFile, endpoints: Endpoints, ledger: Ledger, change_id: str, timeout_s: float
+    change: ChangeFile, endpoints: Endpoints, db: Database, change_id: str, timeout_s: float
 ) -> float:
-    """Publish `change` and wait for its last outcome in the ledger; return the seconds taken."""
+    """Publish `change` and wait for its last outcome in the ledger; return the seconds taken.
+
+    The change is booked in `db`, the benchmark's own database: without it `publish_change`
+    would open PROVISION_DATABASE_URL of this process, the user's."""
     total = len(change.targets or ())
     started = time.perf_counter()
     publish_change(
@@ -80,8 +84,9 @@ def run_change(
         issued_by=ISSUER,
         change_id=change_id,
         ttl=timedelta(seconds=timeout_s * 2),
+        db=db,
     )
-    counts = wait_done(ledger, change_id, total, timeout_s)
+    counts = wait_done(Ledger(db), change_id, total, timeout_s)
     elapsed = time.perf_counter() - started
     bad = {status.value: counts[status.value] for status in BAD if counts[status.value]}
     if bad:
@@ -93,7 +98,7 @@ def wait_done(ledger: Ledger, change_id: str, total: int, timeout_s: float) -> d
     """Poll the ledger's counters until every target has an outcome; return the counts.
 
     Counts outcomes rather than trusting `pending`, which reads 0 for a change the ledger
-    has lost (Redis restarted or flushed): that must be an error, not a finish.
+    does not know (its database was replaced): that must be an error, not a finish.
     """
     deadline = time.monotonic() + timeout_s
     while True:
@@ -102,7 +107,7 @@ def wait_done(ledger: Ledger, change_id: str, total: int, timeout_s: float) -> d
         if done >= total:
             return counts
         if counts[OutcomeStatus.PENDING.value] == 0:
-            raise ServiceLost(f"the ledger lost change {change_id} (was Redis restarted?)")
+            raise ServiceLost(f"the ledger does not know change {change_id}")
         if time.monotonic() > deadline:
             raise BenchError(
                 f"change {change_id}: {total - done} of {total} targets without an outcome "

@@ -24,6 +24,9 @@ class Plan:
             most of --quick's budget, so only the full run has it.
         fanout_targets: Targets of the fan-out change.
         fanout_reps: Repetitions of the fan-out.
+        outcomes_n: Outcome events the aggregator records into PostgreSQL per repetition
+            (and the raw consumer drains).
+        outcomes_reps: Interleaved repetitions of the aggregator and the raw consumer.
         concurrency: Worker processes, the same for our worker and the baselines.
         warmup_n: Untimed messages through each path before it is measured.
     """
@@ -39,6 +42,8 @@ class Plan:
     ansible: bool
     fanout_targets: int
     fanout_reps: int
+    outcomes_n: int = 2_000
+    outcomes_reps: int = 3
     concurrency: int = 2
     warmup_n: int = 40
 
@@ -70,6 +75,8 @@ SMOKE = replace(
     converge_sizes=(20, 50),
     converge_reps=1,
     fanout_targets=30,
+    outcomes_n=300,
+    outcomes_reps=1,
     warmup_n=4,
 )
 #: The published figures: more of everything, and the Ansible peer.
@@ -85,4 +92,5 @@ FULL = replace(
     ansible=True,
     fanout_targets=10_000,
     fanout_reps=3,
+    outcomes_n=20_000,
 )

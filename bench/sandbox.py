@@ -1,7 +1,10 @@
-"""A benchmark's own RabbitMQ vhost and Redis database, made fresh and removed after.
+"""A benchmark's own RabbitMQ vhost, Redis database and PostgreSQL database, made fresh
+and removed after.
 
-Nothing of a user's is touched: never the default vhost, never Redis database 0. Vhosts
-are named `bench-<name>-<pid>`, so one left by a killed run is recognised and removed.
+Nothing of a user's is touched: never the default vhost, never Redis database 0, never the
+PostgreSQL database `provisioning`. Vhosts are named `bench-<name>-<pid>` and databases
+`provisioning_bench_<name>_<pid>` (bench/database.py), so one left by a killed run is
+recognised and removed.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from urllib.parse import quote
 
 import redis
 
+from bench import database
 from bench.errors import BenchError
+from producers.store.database import Database
 
 #: The RabbitMQ server the benchmarks use; the vhost is added to it.
 AMQP_ROOT = os.environ.get("BENCH_AMQP_ROOT", "amqp://guest:guest@127.0.0.1:5672")
@@ -41,13 +46,22 @@ class Sandbox:
     broker_url: str
     redis_url: str
     redis_db: int
+    database_url: str
 
     @property
     def env(self) -> dict[str, str]:
-        return {"PROVISION_BROKER_URL": self.broker_url, "PROVISION_REDIS_URL": self.redis_url}
+        return {
+            "PROVISION_BROKER_URL": self.broker_url,
+            "PROVISION_REDIS_URL": self.redis_url,
+            "PROVISION_DATABASE_URL": self.database_url,
+        }
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url, decode_responses=True)
+
+    def database(self) -> Database:
+        """A checked pool on the benchmark's own database; the caller closes it."""
+        return Database.open(self.database_url, max_size=2, name="bench")
 
 
 #: Tries of one rabbitmqctl command: the shared broker may be restarting under another run.
@@ -70,8 +84,9 @@ def _ctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def remove_stale_vhosts() -> list[str]:
-    """Delete `bench-*-<pid>` vhosts whose run is gone (killed before it could clean up)."""
-    removed = []
+    """Delete `bench-*-<pid>` vhosts and bench databases whose run is gone (killed before it
+    could clean up)."""
+    removed = database.remove_stale()
     for line in _ctl("list_vhosts", check=False).stdout.splitlines():
         match = _OURS.match(line.strip())
         if match is None or _alive(int(match.group(1))):
@@ -93,19 +108,34 @@ def _alive(pid: int) -> bool:
 
 @contextlib.contextmanager
 def sandbox(name: str, redis_db: int) -> Iterator[Sandbox]:
-    """A fresh vhost and an empty Redis database for the duration of one benchmark."""
+    """A fresh vhost, an empty Redis database and a migrated PostgreSQL database of its own
+    for the duration of one benchmark."""
     if redis_db == 0:
         raise BenchError("Redis database 0 is the user's; benchmarks need another one")
     vhost = f"bench-{name}-{os.getpid()}"
     _ctl("delete_vhost", vhost, check=False)
     _ctl("add_vhost", vhost)
     try:
+        with _sandbox(name, vhost, redis_db) as box:
+            yield box
+    finally:
+        try:
+            _ctl("delete_vhost", vhost)
+        except BenchError as exc:  # the next run removes it: its pid will be gone
+            log.warning("vhost %s left behind: %s", vhost, exc)
+
+
+@contextlib.contextmanager
+def _sandbox(name: str, vhost: str, redis_db: int) -> Iterator[Sandbox]:
+    """The inside of `sandbox`: the database, Redis emptied before and after."""
+    with database.database(database.name_of(name)) as database_url:
         _ctl("set_permissions", "-p", vhost, USER, ".*", ".*", ".*")
         box = Sandbox(
             vhost=vhost,
             broker_url=f"{AMQP_ROOT}/{quote(vhost, safe='')}",
             redis_url=f"{REDIS_ROOT}/{redis_db}",
             redis_db=redis_db,
+            database_url=database_url,
         )
         client = box.redis()
         client.flushdb()
@@ -115,8 +145,3 @@ def sandbox(name: str, redis_db: int) -> Iterator[Sandbox]:
             with contextlib.suppress(redis.RedisError):
                 client.flushdb()
             client.close()
-    finally:
-        try:
-            _ctl("delete_vhost", vhost)
-        except BenchError as exc:  # the next run removes it: its pid will be gone
-            log.warning("vhost %s left behind: %s", vhost, exc)

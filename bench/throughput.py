@@ -18,8 +18,6 @@ from bench.sandbox import sandbox
 from bench.section import Section
 from bench.stats import median, paired_ratio
 from broker_config import Endpoints
-from broker_config.connections import connect_redis
-from producers.records.ledger import Ledger
 
 log = logging.getLogger("bench")
 
@@ -32,9 +30,12 @@ def measure(plan: Plan, redis_db: int, workdir: Path) -> Section:
     n = plan.throughput_n
     timeout_s = 60 + n / 20  # far beyond any sane rate; a hang must not stall the run
     rates: dict[str, list[float]] = {path: [] for path in PATHS}
-    with sandbox("throughput", redis_db) as box, supervisor(workdir / "logs" / "tput") as children:
+    with (
+        sandbox("throughput", redis_db) as box,
+        supervisor(workdir / "logs" / "tput") as children,
+        box.database() as db,
+    ):
         endpoints = Endpoints(box.broker_url, box.redis_url)
-        ledger = Ledger(connect_redis(endpoints))
         start(children, box, REGION, plan.concurrency)
         baselines.start_noop(children, box, plan.concurrency)
         baselines.start_chain(children, box, plan.concurrency)
@@ -44,9 +45,7 @@ def measure(plan: Plan, redis_db: int, workdir: Path) -> Section:
         def run(path: str, tag: str, count: int) -> float:
             if path == "e2e":
                 chosen = warm if tag.startswith("warm") else targets
-                return run_change(
-                    file_change(chosen, tag), endpoints, ledger, f"tput-{tag}", timeout_s
-                )
+                return run_change(file_change(chosen, tag), endpoints, db, f"tput-{tag}", timeout_s)
             if path == "noop":
                 return baselines.run_noop(box, tag, count, timeout_s)
             return baselines.run_chain(box, tag, count, timeout_s)

@@ -1,7 +1,9 @@
 """The main job: a demo fleet of local targets, converged end to end on the real broker.
 
 It is the smallest deployment that proves the whole path: the CLI publishes, a worker per
-region converges, the aggregator records, and the ledger says what happened.
+region converges, the aggregator records, and the ledger says what happened. It brings its
+database's schema up to date itself (as `provision db migrate` does) before it starts
+anything, so `make demo` on a fresh machine is one command.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from producers.records.ledger import Ledger
 from producers.rollouts.intake import event_from_file
 from producers.rollouts.progress import Settled, wait_for
 from producers.rollouts.store import RolloutBook
+from producers.store.database import Database
+from producers.store.migrate import Migration, migrate
+from producers.store.pool import connect
 
 REGIONS = ("eu", "us")
 STATE_DIR_ENV = "PROVISION_STATE_DIR"
@@ -84,11 +89,23 @@ class DemoResult:
     problems: list[str]
 
 
+def migrate_database() -> list[Migration]:
+    """Apply the pending migrations to PROVISION_DATABASE_URL; returns the ones applied now.
+
+    The demo's processes check the schema at start and refuse a database behind the code,
+    so the demo migrates first, exactly as `provision db migrate` would (safe to repeat).
+    """
+    with connect(autocommit=True) as conn:
+        return migrate(conn)
+
+
 def run_demo(
     state_dir: Path, count: int, *, timeout_s: float, issued_by: str, show: bool = True
 ) -> DemoResult:
-    """Start the controller, workers and aggregator; roll the demo change out; stop them."""
+    """Migrate the database; start the controller, workers and aggregator; roll the demo
+    change out; stop them."""
     endpoints = Endpoints.from_env()
+    migrate_database()
     client = connect_redis(endpoints)
     connection = connect_broker(endpoints)
     try:
@@ -108,7 +125,10 @@ def run_demo(
 
     previous = signal.signal(signal.SIGTERM, interrupted)
     try:
-        with Supervisor(state_dir / "logs") as children:
+        with (
+            Database.open(max_size=2, name="demo") as db,
+            Supervisor(state_dir / "logs") as children,
+        ):
             for region in REGIONS:
                 children.start(f"worker-{region}", worker_argv(region, loglevel="WARNING"))
             children.start("aggregator", aggregator_argv())
@@ -120,8 +140,8 @@ def run_demo(
             finally:
                 connection.close()
             end = wait_for(
-                RolloutBook(client),
-                Ledger(client),
+                RolloutBook(db, client),
+                Ledger(db),
                 event.change_id,
                 timeout_s=timeout_s,
                 show=show,

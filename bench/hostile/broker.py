@@ -14,6 +14,7 @@ from typing import Any
 
 import pika
 import pika.exceptions
+import psycopg
 import redis
 
 from bench.hostile.corpus_messages import DIRECT, TRAP
@@ -26,10 +27,10 @@ from broker_config import (
     EVENTS_EXCHANGE,
     RESULTS_EXCHANGE,
 )
-from broker_config.redis_keys import change_key, rollout_key
 from contracts.dead import reason_of
 from contracts.events import RolloutState
 from producers.rollouts.store import RolloutBook
+from producers.store.database import Database
 
 EXCHANGE = {
     EntryPoint.EVENTS: EVENTS_EXCHANGE,
@@ -41,12 +42,17 @@ POLL_S = 0.02
 
 
 class BrokerJudge:
-    """Publishes as guest or as the agent role, and watches for each input's verdict."""
+    """Publishes as guest or as the agent role, and watches for each input's verdict.
+
+    What an input caused (a rollout, an outcome) is read from the system of record, the
+    sandbox's own PostgreSQL database, which `close()` lets go of with the connections.
+    """
 
     def __init__(self, guest_url: str, agent_url: str, client: redis.Redis, services: Services):
         self.urls = {"guest": guest_url, "agent": agent_url}
         self.redis = client
         self.services = services
+        self.db = Database.open(services.box.database_url, max_size=2, name="hostile-judge")
         self.dead: dict[str, str] = {}
         self.replies: dict[str, bytes] = {}
         self.trapped: set[str] = set()
@@ -62,6 +68,11 @@ class BrokerJudge:
         self.ach.basic_consume(DIRECT, self._on_reply, auto_ack=True)
 
     def close(self) -> None:
+        """The broker connections and the database pool: the end of the run."""
+        self._disconnect()
+        self.db.close()
+
+    def _disconnect(self) -> None:
         for connection in (self.guest, self.agent):
             with contextlib.suppress(pika.exceptions.AMQPError, OSError):
                 if connection.is_open:
@@ -87,7 +98,7 @@ class BrokerJudge:
         except pika.exceptions.UnsupportedAMQPFieldException:
             raise  # pika could not encode it: a bug of the corpus, not a refusal
         except (pika.exceptions.AMQPError, ValueError, OverflowError) as exc:
-            self.close()
+            self._disconnect()
             self._connect()
             return Verdict.REFUSED, f"the broker refused the publish: {type(exc).__name__} {exc}"
         deadline = time.monotonic() + silent_s
@@ -112,15 +123,18 @@ class BrokerJudge:
         if item.entry == EntryPoint.CHECKINS:
             return self._checkin(item)
         if item.entry == EntryPoint.EVENTS and item.watch:
-            state = self.redis.hget(rollout_key(str(item.watch)), "state")
+            state = self._one("SELECT state FROM rollouts WHERE rollout_id = %s", str(item.watch))
             if state and state != RolloutState.REJECTED.value:
-                RolloutBook(self.redis).set_state(str(item.watch), RolloutState.ABORTED)
+                book = RolloutBook(self.db, self.redis)
+                book.set_state(str(item.watch), RolloutState.ABORTED)
                 return Verdict.ACCEPTED, f"rollout created ({state}); aborted by the bench"
         if item.entry == EntryPoint.REGION and item.watch:
-            for latest in self.redis.hvals(change_key(str(item.watch), "latest")):
-                status = latest.split(" ")[1] if " " in latest else latest
-                if status != "rejected":
-                    return Verdict.ACCEPTED, f"converged: outcome {status}"
+            status = self._one(
+                "SELECT status FROM outcomes WHERE change_id = %s AND status <> 'rejected' LIMIT 1",
+                str(item.watch),
+            )
+            if status:
+                return Verdict.ACCEPTED, f"converged: outcome {status}"
         if item.entry == EntryPoint.RESULTS and item.watch:
             change_id, target = item.watch
             readable = isinstance(change_id, str) and isinstance(target, str)  # wrong types
@@ -128,16 +142,32 @@ class BrokerJudge:
                 readable
                 and change_id
                 and target
-                and self.redis.hexists(change_key(change_id, "outcomes"), target)
+                and self._one(
+                    "SELECT event_id FROM outcomes WHERE change_id = %s AND target = %s LIMIT 1",
+                    change_id,
+                    target,
+                )
             ):
                 return Verdict.ACCEPTED, "recorded in the ledger"
         return None
+
+    def _one(self, sql: str, *params: str) -> str | None:
+        """The first column of the first row, as text. A hostile id PostgreSQL cannot even
+        take as a parameter (a NUL, a lone surrogate) names nothing stored: None."""
+        if any("\x00" in param for param in params):
+            return None
+        try:
+            with self.db.connection() as conn:
+                row = conn.execute(sql.encode(), params).fetchone()
+        except (UnicodeError, psycopg.DataError):
+            return None
+        return None if row is None else str(row[0])
 
     def _lost(self, exc: Exception) -> None:
         """Our own connection closed while watching: reconnect. A dead letter too large for
         any consumer to read (its headers grew past the frame size) blocks the queue: it
         is purged, and counted as a dead letter no input could be matched to."""
-        self.close()
+        self._disconnect()
         if "frame_too_large" in str(exc):
             connection = pika.BlockingConnection(pika.URLParameters(self.urls["guest"]))
             self.unmatched_dead += connection.channel().queue_purge(DEAD_QUEUE).method.message_count

@@ -13,12 +13,12 @@ import uuid
 from pathlib import Path
 
 import pika
-import redis
 
 from contracts import FileSpec, Target
 from contracts.events import ChangeEvent
 from producers.messaging.emitter import publish_event
 from producers.records.ledger import Ledger
+from producers.store.database import Database
 
 GOOD = {"changed", "converged"}
 PATH = "/etc/canary.conf"
@@ -70,9 +70,9 @@ class Canary(threading.Thread):
         self._halt.set()
         self.join(timeout=30)
 
-    def applied(self, client: redis.Redis) -> int:
+    def applied(self, db: Database) -> int:
         """Canaries with a converged outcome; the newest must also be on disk."""
-        ledger = Ledger(client)
+        ledger = Ledger(db)
         done = [cid for cid in self.sent if any(ledger.counts(cid)[s] for s in GOOD)]
         newest = list(self.sent)[-1:] if self.sent else []
         if newest and newest[0] in done:

@@ -27,6 +27,7 @@ from broker_config import (
     declare,
     region_queue,
 )
+from producers.store.database import Database
 
 log = logging.getLogger("bench")
 
@@ -123,7 +124,7 @@ def run(
                 with open(details, "a") as handle:
                     handle.write(report.details(results[-1:]))
         canary.stop()
-        applied = _wait_canaries(canary, client, services, mode.canary_wait_s)
+        applied = _wait_canaries(canary, brokers.db, services, mode.canary_wait_s)
         sampling.set()
         rss = {**services.max_rss_mb, "cli": commands.max_rss_mb}
         extra = {
@@ -143,13 +144,13 @@ def _sample(services: Services, done: threading.Event) -> None:
         services.sample()
 
 
-def _wait_canaries(canary: Canary, client: object, services: Services, timeout_s: float) -> int:
+def _wait_canaries(canary: Canary, db: Database, services: Services, timeout_s: float) -> int:
     """Wait for every canary to converge (restarting what crashes meanwhile), bounded."""
     deadline = time.monotonic() + timeout_s
-    applied = canary.applied(client)  # type: ignore[arg-type]
+    applied = canary.applied(db)
     while applied < len(canary.sent) and time.monotonic() < deadline:
         if services.dead():
             services.restart(services.dead())
         time.sleep(0.2)
-        applied = canary.applied(client)  # type: ignore[arg-type]
+        applied = canary.applied(db)
     return applied

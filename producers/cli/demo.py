@@ -11,7 +11,7 @@ from rich.console import Console
 from contracts import ExitCode
 from producers.cli import cli
 from producers.cli.changes import exit_code_of, render
-from producers.demo import default_state_dir, run_demo
+from producers.demo import default_state_dir, migrate_database, run_demo
 from producers.rollouts.direct import default_issuer
 
 
@@ -44,6 +44,8 @@ def demo(count: int, state_dir: Path | None, timeout_s: float, as_json: bool) ->
     state_dir.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=as_json)
     console.print(f"demo: {count} local targets under {state_dir}, regions eu and us")
+    for migration in migrate_database():  # run_demo migrates too; said here, before the run
+        console.print(f"database: applied {migration.version:04d}_{migration.name}")
     result = run_demo(state_dir, count, timeout_s=timeout_s, issued_by=default_issuer(), show=True)
     end = result.end
     if end.status is not None:

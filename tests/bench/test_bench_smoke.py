@@ -29,6 +29,18 @@ PEER_KEYS = {
 }
 
 
+def _bench_databases() -> set[str]:
+    import psycopg
+
+    from tests.isolation import pg_admin_url
+
+    with psycopg.connect(pg_admin_url()) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'provisioning_bench_%'"
+        )
+        return {row[0] for row in rows.fetchall()}
+
+
 def _bench_vhosts() -> list[str]:
     ctl = shutil.which("rabbitmqctl")
     assert ctl is not None
@@ -44,6 +56,7 @@ def test_the_harness_runs_at_smoke_size_and_reports_every_key(
     need(shutil.which("rabbitmqctl") is not None, "rabbitmqctl makes the benchmarks' vhosts")
     output = tmp_path / "results.json"
     before = set(_bench_vhosts())
+    databases = _bench_databases()
 
     argv = ["--smoke", "--json", "--output", str(output), "--redis-db", str(SMOKE_REDIS_DB)]
     done = run_module("bench", *argv, env=services, timeout_s=110)
@@ -66,3 +79,5 @@ def test_the_harness_runs_at_smoke_size_and_reports_every_key(
     assert set(result["figures"]) == {figure.name for figure in FIGURES}
     assert all(f["pass"] in (True, False, None) for f in result["figures"].values())
     assert set(_bench_vhosts()) <= before, "the run removed the vhosts it made"
+    assert _bench_databases() <= databases, "the run dropped the databases it made"
+    assert result["aggregator_outcomes_per_s"] > 0 and result["aggregator_vs_raw_consume"] > 0

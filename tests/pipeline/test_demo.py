@@ -13,13 +13,27 @@ import psutil
 import pytest
 
 from producers.processes.commands import provision_argv
-from tests.isolation import ROOT, Isolation, provision, wait_until
+from producers.store.migrate import available
+from tests.isolation import (
+    ROOT,
+    Isolation,
+    database_name_of,
+    make_database,
+    provision,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="module")
 def demo_env(isolation: Isolation) -> dict[str, str]:
-    """A vhost and database of the demo's own, so its workers compete with no other test's."""
-    return isolation("demo").env
+    """A vhost and databases of the demo's own, so its workers compete with no other test's.
+
+    The PostgreSQL database is made again EMPTY, as on a fresh machine: the demo must bring
+    the schema up itself before its processes check it.
+    """
+    env = isolation("demo").env
+    make_database(database_name_of("demo"), migrated=False)
+    return env
 
 
 def ours(env: dict[str, str]) -> list[psutil.Process]:
@@ -34,25 +48,29 @@ def ours(env: dict[str, str]) -> list[psutil.Process]:
     return found
 
 
-def demo(state: Path, env: dict[str, str], *extra: str) -> dict:
+def demo(state: Path, env: dict[str, str], *extra: str) -> tuple[dict, str]:
+    """The demo's JSON, and what it said on stderr (the console, under --json)."""
     args = ["--targets", "6", "--state-dir", str(state), "--json", *extra]
     done = provision("demo", *args, env=env, timeout_s=240)
     assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
 @pytest.mark.slow
 def test_the_demo_converges_then_a_second_run_changes_nothing(
     tmp_path: Path, demo_env: dict[str, str]
 ) -> None:
-    first = demo(tmp_path, demo_env)
+    first, said = demo(tmp_path, demo_env)
+    assert f"database: applied 0001_{available()[0].name}" in said, said
+    assert f"database: applied {len(available()):04d}_" in said, said
     assert first["targets"] == 6
     assert first["counts"]["changed"] == 6 and first["counts"]["pending"] == 0
     motd = tmp_path / "targets" / "demo-001" / "etc" / "demo" / "motd"
     assert motd.read_text().startswith("This machine is managed")
     assert ours(demo_env) == [], "the demo leaves no process behind"
 
-    second = demo(tmp_path, demo_env)
+    second, said = demo(tmp_path, demo_env)
+    assert "database: applied" not in said, "the second run finds the schema current"
     assert second["counts"]["converged"] == 6 and second["counts"]["changed"] == 0
     assert ours(demo_env) == []
 

@@ -1,7 +1,9 @@
-"""The one supervisor and the one command line of our processes, with no services."""
+"""The one supervisor and the one command line of our processes (with no services), and the
+schema check every long-running process makes at start (with PostgreSQL)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from contracts import ExitCode
 from producers.processes.commands import (
     aggregator_argv,
     controller_argv,
@@ -16,7 +19,8 @@ from producers.processes.commands import (
     worker_argv,
 )
 from producers.processes.supervisor import ChildDied, Supervisor
-from tests.isolation import ROOT, wait_until
+from producers.store.migrate import available
+from tests.isolation import ROOT, drop_database, make_database, provision, wait_until
 
 
 def _help(argv: list[str]) -> str:
@@ -98,3 +102,21 @@ def test_stop_takes_the_whole_process_group_with_it(tmp_path: Path) -> None:
         "the grandchild to go",
     )
     assert supervisor.children == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["aggregator", "controller"])
+def test_a_process_started_on_an_unmigrated_database_says_what_to_run_and_exits(
+    command: str, services: dict[str, str]
+) -> None:
+    name = f"provisioning_test_unmigrated_{command}_{os.getpid()}"
+    url = make_database(name, migrated=False)
+    try:
+        done = provision(command, env={**services, "PROVISION_DATABASE_URL": url}, timeout_s=30)
+    finally:
+        drop_database(name)
+    assert done.returncode == ExitCode.UNREACHABLE, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: the database has no schema yet, this provision needs version "
+        f"{len(available())}: run `provision db migrate`"
+    ], done.stderr

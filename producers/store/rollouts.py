@@ -18,6 +18,9 @@ from contracts import Target
 from contracts.events import RolloutState
 from producers.store.text import clean
 
+#: States in which a rollout may still publish (and so keeps what it delivers).
+DELIVERING = (RolloutState.PLANNED, RolloutState.RUNNING, RolloutState.PAUSED)
+
 
 @dataclass(frozen=True)
 class PlannedWave:
@@ -44,16 +47,30 @@ def create(
     waves: Sequence[PlannedWave],
     revision: int | None = None,
     trace: dict[str, str] | None = None,
+    delivered_resources: str | None = None,
 ) -> bool:
-    """Store a planned rollout with its plan; False if this id exists (a repeated event)."""
+    """Store a planned rollout with its plan; False if this id exists (a repeated event).
+
+    `event_json` is the event as kept for the record (redacted); `delivered_resources`, the
+    real content later waves deliver when nothing else holds it, is dropped by `set_state`
+    as soon as the rollout can publish no more (and the schema refuses it after that).
+    """
     with conn.transaction():
         created = conn.execute(
             """
-            INSERT INTO rollouts (rollout_id, state, event_json, issued_by, revision, trace)
-            VALUES (%s, 'planned', %s, %s, %s, %s)
+            INSERT INTO rollouts
+                (rollout_id, state, event_json, issued_by, revision, trace, delivered_resources)
+            VALUES (%s, 'planned', %s, %s, %s, %s, %s)
             ON CONFLICT (rollout_id) DO NOTHING RETURNING rollout_id
             """,
-            (rollout_id, event_json, issued_by, revision, json.dumps(trace or {})),
+            (
+                rollout_id,
+                event_json,
+                issued_by,
+                revision,
+                json.dumps(trace or {}),
+                delivered_resources,
+            ),
         ).fetchone()
         if created is None:
             return False
@@ -96,7 +113,10 @@ def reject(conn: psycopg.Connection, rollout_id: str, reason: str) -> bool:
 def set_state(
     conn: psycopg.Connection, rollout_id: str, state: RolloutState, reason: str = ""
 ) -> bool:
-    """Move a rollout to `state` and note why. False when it is final, unknown or unchanged."""
+    """Move a rollout to `state` and note why. False when it is final, unknown or unchanged.
+
+    A rollout that leaves the states that publish drops what it still had to deliver.
+    """
     reason = clean(reason, 4000)
     with conn.transaction():
         row = conn.execute(
@@ -108,9 +128,12 @@ def set_state(
         if before.final or (before == state and row[1] == reason):
             return False
         conn.execute(
-            "UPDATE rollouts SET state = %s, reason = %s, updated_at = clock_timestamp()"
-            " WHERE rollout_id = %s",
-            (state.value, reason, rollout_id),
+            """
+            UPDATE rollouts SET state = %s, reason = %s, updated_at = clock_timestamp(),
+                delivered_resources = CASE WHEN %s THEN delivered_resources END
+            WHERE rollout_id = %s
+            """,
+            (state.value, reason, state in DELIVERING, rollout_id),
         )
         _transition(conn, rollout_id, before, state, reason)
     return True
@@ -161,6 +184,14 @@ def published(conn: psycopg.Connection, rollout_id: str) -> set[str]:
         (rollout_id,),
     ).fetchall()
     return {row[0] for row in rows}
+
+
+def published_count(conn: psycopg.Connection, rollout_id: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM rollout_targets WHERE rollout_id = %s AND published_at IS NOT NULL",
+        (rollout_id,),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def transitions(conn: psycopg.Connection, rollout_id: str) -> list[Transition]:

@@ -2,14 +2,21 @@
 
 The decision (`next_step`) is pure, so every rule of a rollout (deadline, error budget,
 pause between waves, completion) is table-tested in-process; `Driver` only reads the
-rollout's state from Redis, asks `next_step`, and carries the step out. Publishing a wave
-respects its pacing (in-flight slots and rate per region) and keeps a cursor per rollout,
-so a big wave is not rescanned from its first target on every tick.
+rollout's state from the system of record, asks `next_step`, and carries the step out.
+Publishing a wave respects its pacing (in-flight slots and rate per region, leases in
+Redis that may be forgotten) and keeps a cursor per rollout and wave, so a big wave is not
+rescanned from its first target on every tick.
+
+A wave's counts are the current outcomes the aggregator stored in PostgreSQL, so emptying
+Redis loses none. Reading them is one query per rollout, made again when an outcome copy
+for that rollout arrives (`noted`), never more often than COUNTS_MIN_AGE_S, and at least
+every COUNTS_MAX_AGE_S (the copy may come before the aggregator's commit).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -17,7 +24,7 @@ from typing import Literal
 import redis
 
 from broker_config.redis_keys import inflight_key, rate_key
-from contracts import ChangeRequest, DesiredState
+from contracts import ChangeRequest, DesiredState, OutcomeEvent
 from contracts.changes import utcnow
 from contracts.events import RolloutState
 from contracts.telemetry import ATTR_CHANGE_ID, span_from
@@ -30,12 +37,17 @@ from producers.messaging.publisher import Publisher
 from producers.pull.assignments import Assignments
 from producers.rollouts.planner import RolloutPlan
 from producers.rollouts.store import Rollout, RolloutBook, failures
+from producers.store.rollout_status import Head
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")
 
 #: How long a request lives when its event sets no deadline.
 REQUEST_TTL = timedelta(hours=1)
+#: A rollout's cached counts are read again at least this often...
+COUNTS_MAX_AGE_S = 0.5
+#: ...and, however many outcome copies arrive, at most this often.
+COUNTS_MIN_AGE_S = 0.05
 
 StepKind = Literal["idle", "halt", "complete", "advance", "wait", "publish"]
 
@@ -95,7 +107,8 @@ def next_step(
 
 
 class Driver:
-    """Advances every active rollout; holds the loaded rollouts and what each published."""
+    """Advances every active rollout; holds the loaded rollouts, what each published, and
+    each one's wave counts (a cache of the system of record)."""
 
     def __init__(
         self,
@@ -103,20 +116,25 @@ class Driver:
         book: RolloutBook,
         publisher: Publisher,
         truth: RevisionStore,
+        assignments: Assignments,
     ) -> None:
         self.redis = client
         self.book = book
         self.publisher = publisher
         self.truth = truth
         self.pacer = Pacer(client)
-        self.assignments = Assignments(client)
+        self.assignments = assignments
         self._cache: dict[str, Rollout] = {}
         self._published: dict[str, set[str]] = {}
         #: Per rollout: (wave, position) before which every target of that wave is published.
         self._cursor: dict[str, tuple[int, int]] = {}
+        #: Per rollout: (monotonic time read, counts per wave).
+        self._counts: dict[str, tuple[float, list[dict[str, int]]]] = {}
+        #: Rollouts an outcome copy arrived for since their counts were read.
+        self._dirty: set[str] = set()
 
     def rollout(self, change_id: str) -> Rollout | None:
-        """The rollout, loaded once from Redis (None if unknown, rejected or not an event)."""
+        """The rollout, loaded once from the book (None if unknown, rejected or not an event)."""
         if change_id not in self._cache:
             rollout = self.book.load(change_id)
             if rollout is None or rollout.event is None:
@@ -129,14 +147,48 @@ class Driver:
         self._cache.pop(change_id, None)
         self._published.pop(change_id, None)
         self._cursor.pop(change_id, None)
+        self._counts.pop(change_id, None)
+        self._dirty.discard(change_id)
+
+    def noted(self, event: OutcomeEvent) -> bool:
+        """An outcome copy arrived: free its in-flight slot and read the counts anew soon.
+
+        False when it belongs to no rollout this driver drives (or to none of its targets).
+        """
+        rollout = self.rollout(event.change_id)
+        if rollout is None or not self.book.record(rollout, event):
+            return False
+        self._dirty.add(event.change_id)
+        return True
+
+    def counts(self, rollout: Rollout) -> list[dict[str, int]]:
+        """The rollout's counts per wave, from the cache while it is fresh enough."""
+        change_id = rollout.change_id
+        now = time.monotonic()
+        cached = self._counts.get(change_id)
+        if cached is not None:
+            age = now - cached[0]
+            if age < COUNTS_MIN_AGE_S or (age < COUNTS_MAX_AGE_S and change_id not in self._dirty):
+                return cached[1]
+        self._dirty.discard(change_id)
+        counts = self.book.wave_counts(rollout)
+        self._counts[change_id] = (now, counts)
+        return counts
 
     def tick(self) -> None:
-        """Drive every active rollout; one that fails unexpectedly is halted, not retried."""
-        for change_id in self.book.active():
+        """Drive every active rollout; one that fails unexpectedly is halted, not retried.
+
+        A lost Redis or PostgreSQL is raised: the controller reconnects and starts afresh
+        from the book."""
+        heads = self.book.heads()
+        for gone in set(self._cache) - {h.rollout_id for h in heads}:
+            self.forget(gone)
+        for head in heads:
+            change_id = head.rollout_id
             try:
                 rollout = self.rollout(change_id)
                 if rollout is not None:
-                    self.drive(rollout)
+                    self.drive(rollout, head)
             except infrastructure():
                 raise
             except Exception as exc:
@@ -145,25 +197,24 @@ class Driver:
                 reason = f"unexpected error: {exc!r}"[:500]
                 self.book.set_state(change_id, RolloutState.HALTED, reason)
 
-    def drive(self, rollout: Rollout) -> None:
+    def drive(self, rollout: Rollout, head: Head | None = None) -> None:
         """Advance one rollout as far as its state, budget and pacing allow now."""
         change_id = rollout.change_id
-        meta = self.book.meta(change_id)
-        state = RolloutState(meta["state"])
-        if state != RolloutState.RUNNING:
+        head = head or self.book.head(change_id)
+        if head is None or head.state != RolloutState.RUNNING:
             return  # next_step says idle too; this spares reading the counts
         event = rollout.event
         assert event is not None
-        index = int(meta.get("wave") or 0)
+        index = head.wave
         step = next_step(
-            state,
+            head.state,
             rollout.plan,
             index,
-            self.book.wave_counts(rollout)[index],
+            self.counts(rollout)[index],
             now=utcnow(),
             deadline=event.deadline,
             pause_s=event.rollout.pause_s,
-            due=float(meta["next_wave_at"]) if meta.get("next_wave_at") else None,
+            due=head.next_wave_at.timestamp() if head.next_wave_at else None,
         )
         if step.kind == "halt":
             self.book.set_state(change_id, RolloutState.HALTED, step.reason)
@@ -236,7 +287,7 @@ class Driver:
                 )
                 with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: change_id}):
                     self.publisher.publish(request)
-            self.book.mark_published(change_id, target_id)
+            self.book.mark_published(change_id, target_id)  # committed before the next
             published.add(target_id)
 
     def _desired(self, rollout: Rollout, target_id: str, inline: DesiredState) -> DesiredState:

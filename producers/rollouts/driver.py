@@ -4,7 +4,7 @@ The decision (`next_step`) is pure, so every rule of a rollout (deadline, error 
 pause between waves, completion) is table-tested in-process; `Driver` only reads the
 rollout's state from the system of record, asks `next_step`, and carries the step out.
 Publishing a wave respects its pacing (in-flight slots and rate per region, leases in
-Redis that may be forgotten) and keeps a cursor per rollout and wave, so a big wave is not
+Redis that may be forgotten) and keeps a cursor in the current wave, so a big wave is not
 rescanned from its first target on every tick.
 
 A wave's counts are the current outcomes the aggregator stored in PostgreSQL, so emptying

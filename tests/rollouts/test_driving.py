@@ -35,6 +35,7 @@ REGION = "drivetest"
 def iso(isolation: Isolation, monkeypatch: pytest.MonkeyPatch) -> Isolated:
     """The rollouts group; counts may be read again at every tick (no minimum age)."""
     monkeypatch.setattr(driving, "COUNTS_MIN_AGE_S", 0.0)
+    monkeypatch.setattr(driving, "COUNTS_TIME_SHARE", 1.0e9)
     return isolation("rollouts")
 
 

@@ -39,7 +39,7 @@ from producers.messaging.publisher import Publisher
 from producers.pull.assignments import Assignments
 from producers.rollouts.planner import RolloutPlan
 from producers.rollouts.store import Rollout, RolloutBook, failures
-from producers.store.rollout_status import Head
+from producers.store.rollout_status import ACTIVE, Head
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")
@@ -159,8 +159,15 @@ class Driver:
         """An outcome copy arrived: free its in-flight slot and read the counts anew soon.
 
         False when it belongs to no rollout this driver drives (or to none of its targets).
+        A rollout that publishes no more is not loaded for it: a halted wave's late outcomes
+        cost one lookup each, and their leases expire unused.
         """
-        rollout = self.rollout(event.change_id)
+        rollout = self._cache.get(event.change_id)
+        if rollout is None:
+            head = self.book.head(event.change_id)
+            if head is None or head.state not in ACTIVE:
+                return False
+            rollout = self.rollout(event.change_id)
         if rollout is None or not self.book.record(rollout, event):
             return False
         self._dirty.add(event.change_id)

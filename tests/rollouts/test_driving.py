@@ -155,3 +155,5 @@ def test_counts_are_read_again_once_an_outcome_copy_arrives_or_they_age(
     assert not driver.noted(late.model_copy(update={"change_id": str(uuid.uuid4())}))
     driver.tick()
     assert book.meta(rid)["state"] == "completed"
+    driver.tick()  # the finished rollout leaves the driver's cache...
+    assert not driver.noted(late), "...and a late copy does not load it again"

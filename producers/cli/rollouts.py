@@ -202,7 +202,10 @@ def _steer(change_id: str, to: RolloutState, allowed: set[RolloutState], why: st
         if now not in allowed:
             raise click.UsageError(f"rollout {change_id} is {now.value}; cannot {why} it")
         reason = "resumed by operator" if to == RolloutState.RUNNING else f"{to.value} by operator"
-        book.set_state(change_id, to, reason)
+        if not book.set_state(change_id, to, reason, only_from={now}):  # it moved meanwhile
+            head = book.head(change_id)
+            moved = head.state.value if head else "gone"
+            raise click.UsageError(f"rollout {change_id} is {moved}; cannot {why} it")
     click.echo(f"rollout {change_id}: {now.value} -> {to.value}")
 
 

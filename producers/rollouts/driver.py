@@ -69,6 +69,8 @@ class Step:
 
 
 IDLE = Step("idle")
+#: The one state from which the driver moves a rollout.
+RUN = (RolloutState.RUNNING,)
 
 
 def next_step(
@@ -230,12 +232,13 @@ class Driver:
             pause_s=event.rollout.pause_s,
             due=head.next_wave_at.timestamp() if head.next_wave_at else None,
         )
+        # A state the driver sets holds only if no operator moved the rollout meanwhile.
         if step.kind == "halt":
-            self.book.set_state(change_id, RolloutState.HALTED, step.reason)
-            log.warning("rollout %s halted: %s", change_id, step.reason)
+            if self.book.set_state(change_id, RolloutState.HALTED, step.reason, only_from=RUN):
+                log.warning("rollout %s halted: %s", change_id, step.reason)
         elif step.kind == "complete":
-            self.book.set_state(change_id, RolloutState.COMPLETED)
-            log.info("rollout %s completed", change_id)
+            if self.book.set_state(change_id, RolloutState.COMPLETED, only_from=RUN):
+                log.info("rollout %s completed", change_id)
         elif step.kind == "wait":
             assert step.at is not None
             self.book.pause_until(change_id, step.at)

@@ -9,7 +9,7 @@ the outcomes the aggregator stored. Redis holds only the pacing leases an outcom
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,12 +129,20 @@ class RolloutBook:
             )
         return True
 
-    def set_state(self, change_id: str, state: RolloutState, reason: str = "") -> bool:
-        """Move the rollout and record the transition; False if final, unknown or unchanged.
+    def set_state(
+        self,
+        change_id: str,
+        state: RolloutState,
+        reason: str = "",
+        *,
+        only_from: Collection[RolloutState] | None = None,
+    ) -> bool:
+        """Move the rollout and record the transition; False if final, unknown, unchanged
+        or not in `only_from` (checked in the same transaction).
 
         Leaving the publishing states drops the resources kept for delivery."""
         with self.db.connection() as conn:
-            return books.set_state(conn, change_id, state, reason)
+            return books.set_state(conn, change_id, state, reason, only_from=only_from)
 
     def advance_wave(self, change_id: str, wave: int) -> None:
         with self.db.connection() as conn:

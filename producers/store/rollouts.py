@@ -8,7 +8,7 @@ A final state (completed, aborted, rejected) is never left.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -111,9 +111,15 @@ def reject(conn: psycopg.Connection, rollout_id: str, reason: str) -> bool:
 
 
 def set_state(
-    conn: psycopg.Connection, rollout_id: str, state: RolloutState, reason: str = ""
+    conn: psycopg.Connection,
+    rollout_id: str,
+    state: RolloutState,
+    reason: str = "",
+    *,
+    only_from: Collection[RolloutState] | None = None,
 ) -> bool:
-    """Move a rollout to `state` and note why. False when it is final, unknown or unchanged.
+    """Move a rollout to `state` and note why. False when it is final, unknown, unchanged,
+    or (given `only_from`) in none of those states: the check and the move are one step.
 
     A rollout that leaves the states that publish drops what it still had to deliver.
     """
@@ -126,6 +132,8 @@ def set_state(
             return False
         before = RolloutState(row[0])
         if before.final or (before == state and row[1] == reason):
+            return False
+        if only_from is not None and before not in only_from:
             return False
         conn.execute(
             """

@@ -95,6 +95,11 @@ def test_every_transition_is_recorded_with_its_reason(book: RolloutBook) -> None
     assert book.set_state(rid, RolloutState.RUNNING, "resumed by operator")
     assert book.set_state(rid, RolloutState.ABORTED, "aborted by operator")
     assert not book.set_state(rid, RolloutState.RUNNING)  # a final state is never left
+    halted = created(book, fleet("h", 1)).change_id
+    book.set_state(halted, RolloutState.HALTED, "wave 0: 1 of 1 failed")
+    running = {RolloutState.RUNNING}
+    assert not book.set_state(halted, RolloutState.PAUSED, "paused by operator", only_from=running)
+    assert book.meta(halted)["state"] == "halted"  # an operator's pause raced the halt: lost
     steps = [(t.from_state, t.to_state, t.reason) for t in book.transitions(rid)]
     assert steps == [
         (None, RolloutState.PLANNED, "planned"),

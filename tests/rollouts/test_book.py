@@ -15,6 +15,7 @@ import pytest
 from contracts import OutcomeStatus, Target
 from contracts.events import ChangeEvent, RolloutPolicy, RolloutState
 from producers.rollouts.planner import plan_rollout
+from producers.rollouts.progress import Settled, settled, totals
 from producers.rollouts.status import status_json
 from producers.rollouts.store import RolloutBook
 from producers.store import outcomes
@@ -199,3 +200,40 @@ def test_a_refused_event_keeps_its_digest_and_a_redacted_excerpt(
     assert not book.reject(real, "a forged copy", b"{}")  # a real rollout is left alone
     assert book.meta(real)["state"] == "planned"
     assert status_json(book, real)["refused"] is None
+
+
+class Statuses:
+    """Stands in for the ledger's `status`: what `settled` hands back at the end."""
+
+    def status(self, change_id: str) -> str:
+        return f"status of {change_id}"
+
+
+def test_a_rollout_settles_once_it_stopped_and_every_published_target_reported(
+    book: RolloutBook, iso: Isolated
+) -> None:
+    rid = created(book, fleet("e", 3)).change_id
+    ledger: Any = Statuses()
+    book.set_state(rid, RolloutState.RUNNING)
+    book.mark_published(rid, "e0")
+    book.mark_published(rid, "e1")
+    assert settled(book, ledger, rid) is None  # still running
+    book.set_state(rid, RolloutState.HALTED, "wave 0: 1 of 3 failed")
+    with iso.database.connection() as conn:
+        outcomes.record(conn, [received(outcome("e0", OutcomeStatus.FAILED, change_id=rid), 1, 0)])
+    assert settled(book, ledger, rid) is None  # e1 was published and has not reported
+    with iso.database.connection() as conn:
+        outcomes.record(conn, [received(outcome("e1", change_id=rid), 1, 1)])
+    assert totals(book, rid) == {
+        **dict.fromkeys(totals(book, rid), 0),
+        "failed": 1,
+        "changed": 1,
+        "pending": 1,
+    }
+    end = settled(book, ledger, rid)
+    assert end == Settled(RolloutState.HALTED, "wave 0: 1 of 3 failed", ledger.status(rid), True)
+
+    refused = str(uuid.uuid4())
+    book.reject(refused, "not JSON", b"{")
+    assert settled(book, ledger, refused) == Settled(RolloutState.REJECTED, "not JSON", None, True)
+    assert settled(book, ledger, str(uuid.uuid4())) is None

@@ -1,6 +1,6 @@
 """The rollout driver: what each active rollout does next, and doing it.
 
-The decision (`next_step`) is pure, so every rule of a rollout (deadline, error budget,
+The decision (`steps.next_step`) is pure, so every rule of a rollout (deadline, error budget,
 pause between waves, completion) is table-tested in-process; `Driver` only reads the
 rollout's state from the system of record, asks `next_step`, and carries the step out.
 Publishing a wave respects its pacing (in-flight slots and rate per region, leases in
@@ -9,9 +9,9 @@ rescanned from its first target on every tick.
 
 A wave's counts are the current outcomes the aggregator stored in PostgreSQL, so emptying
 Redis loses none. Reading them is one query per rollout, made again when an outcome copy
-for that rollout arrives (`noted`), but not more often than COUNTS_MIN_AGE_S nor than
-keeps reading them under COUNTS_TIME_SHARE of the time, and at least every COUNTS_MAX_AGE_S
-(the copy may come before the aggregator's commit).
+for that rollout arrives (`noted`): never more often than COUNTS_MIN_AGE_S, nor so often
+that reading takes more than COUNTS_TIME_SHARE of the time, and at least every
+COUNTS_MAX_AGE_S (the copy may come before the aggregator's commit).
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 import redis
 
@@ -37,8 +35,8 @@ from producers.errors import PublishError
 from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
 from producers.pull.assignments import Assignments
-from producers.rollouts.planner import RolloutPlan
-from producers.rollouts.store import Rollout, RolloutBook, failures
+from producers.rollouts.steps import next_step
+from producers.rollouts.store import Rollout, RolloutBook
 from producers.store.rollout_status import ACTIVE, Head
 from producers.truth.revisions import RevisionStore
 
@@ -53,64 +51,8 @@ COUNTS_MIN_AGE_S = 0.05
 #: ...nor so often that reading them takes more than this share of the controller's time
 #: (the counts of a 10,000-target rollout take some 15 ms to read).
 COUNTS_TIME_SHARE = 0.1
-
-StepKind = Literal["idle", "halt", "complete", "advance", "wait", "publish"]
-
-
-@dataclass(frozen=True)
-class Step:
-    """What one rollout does next: nothing, halt (why), complete, advance to `wave`,
-    wait until `at` (epoch seconds) before the next wave, or publish its current wave."""
-
-    kind: StepKind
-    reason: str = ""
-    wave: int = 0
-    at: float | None = None
-
-
-IDLE = Step("idle")
 #: The one state from which the driver moves a rollout.
 RUN = (RolloutState.RUNNING,)
-
-
-def next_step(
-    state: RolloutState,
-    plan: RolloutPlan,
-    wave: int,
-    counts: dict[str, int],
-    *,
-    now: datetime,
-    deadline: datetime | None = None,
-    pause_s: float = 0.0,
-    due: float | None = None,
-) -> Step:
-    """Decide one rollout's next step from its state, its current wave's counts and the time.
-
-    Pure: `counts` is the current wave's count per status word (`pending` included), `due`
-    the epoch second the pause before the next wave ends (None: no pause started).
-    """
-    if state != RolloutState.RUNNING:
-        return IDLE
-    if deadline is not None and now >= deadline:
-        return Step("halt", "deadline passed")
-    current = plan.waves[wave]
-    failed = failures(counts)
-    if failed > current.max_failures:
-        return Step(
-            "halt",
-            f"wave {wave}: {failed} of {len(current.targets)} failed, more than its "
-            f"max_failures of {current.max_failures}; later waves were not published",
-        )
-    if counts["pending"] > 0:
-        return Step("publish", wave=wave)
-    if wave + 1 >= len(plan.waves):
-        return Step("complete")
-    if pause_s > 0:
-        if due is None:
-            return Step("wait", at=now.timestamp() + pause_s)
-        if now.timestamp() < due:
-            return IDLE
-    return Step("advance", wave=wave + 1)
 
 
 class Driver:

@@ -8,7 +8,6 @@ the outcomes the aggregator stored. Redis holds only the pacing leases an outcom
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -20,10 +19,10 @@ import redis
 
 from broker_config import EVENTS_QUEUE
 from broker_config.redis_keys import inflight_key
-from contracts import OutcomeEvent, OutcomeStatus, Target, limits
+from contracts import OutcomeEvent, OutcomeStatus, Target
 from contracts.events import ChangeEvent, RolloutState
-from contracts.redaction import has_sensitive, redact, redact_text
 from contracts.state import DesiredState
+from producers.rollouts.kept import delivered_resources, excerpt, redacted_json
 from producers.rollouts.planner import RolloutPlan, Wave
 from producers.store import refusals
 from producers.store import rollout_status as stored
@@ -99,12 +98,12 @@ class RolloutBook:
                 event.change_id,
                 # Shown and kept for the record with sensitive content redacted; the real
                 # resources are kept apart only while the rollout still has to deliver them.
-                event_json=_redacted_json(event),
+                event_json=redacted_json(event),
                 issued_by=event.issued_by,
                 waves=waves,
                 revision=revision,
                 trace=trace,
-                delivered_resources=_delivered_resources(event, revision),
+                delivered_resources=delivered_resources(event, revision),
             )
 
     def reject(self, change_id: str, reason: str, body: bytes = b"") -> bool:
@@ -125,7 +124,7 @@ class RolloutBook:
                 reason=reason,
                 source=EVENTS_QUEUE,
                 event_id=change_id,
-                excerpt=_excerpt(body),
+                excerpt=excerpt(body),
             )
         return True
 
@@ -266,26 +265,3 @@ class RolloutBook:
 
 def failures(counts: dict[str, int]) -> int:
     return sum(counts[s.value] for s in FAILURES)
-
-
-def _redacted_json(event: ChangeEvent) -> str:
-    """The event as the book keeps it: no sensitive path's content, a digest instead."""
-    document = event.model_dump(mode="json")
-    shown = redact(document)
-    return event.model_dump_json() if shown is document else json.dumps(shown)
-
-
-def _delivered_resources(event: ChangeEvent, revision: int | None) -> str | None:
-    """The inline resources a rollout without a revision delivers wave by wave.
-
-    Kept only when the redacted event cannot serve (a sensitive path) and no revision holds
-    them (a revision's rendered states are what later waves deliver then).
-    """
-    if revision is not None or not has_sensitive(event.model_dump(mode="json")):
-        return None
-    return DesiredState(resources=event.resources).model_dump_json()
-
-
-def _excerpt(body: bytes) -> str:
-    """A bounded start of a refused body, in which no sensitive content shows."""
-    return redact_text(body)[: limits.EXCERPT_BYTES]

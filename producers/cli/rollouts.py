@@ -1,16 +1,22 @@
-"""`provision controller`, `inventory load`, `targets` and `rollout ...`."""
+"""`provision controller`, `inventory load`, `targets` and `rollout ...`.
+
+Each command opens the system of record for its run (`Database.open`, which checks the
+schema) and closes it; `rollout` commands read and steer rollouts there and need no Redis.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
+import redis
 from rich.console import Console
 from rich.table import Table
 
 from broker_config import Endpoints
-from broker_config.connections import connect_redis
 from contracts import ExitCode, load_document
 from contracts.events import RolloutState
 from contracts.inventory import Inventory
@@ -19,8 +25,19 @@ from producers.cli.options import parse_selector, selector_option
 from producers.errors import UnknownChange
 from producers.records.inventory import InventoryStore
 from producers.rollouts.progress import watch
-from producers.rollouts.status import status_json
+from producers.rollouts.status import status_json, transitions_json
 from producers.rollouts.store import RolloutBook
+from producers.store.database import Database
+
+
+@contextmanager
+def _database() -> Iterator[Database]:
+    """The system of record for one command's run."""
+    db = Database.open(max_size=2, name="provision-cli")
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 @cli.command()
@@ -58,7 +75,8 @@ def inventory() -> None:
 def inventory_load(file: Path, as_json: bool) -> None:
     """Replace the inventory with FILE (`targets:`, each with id, region, environment...)."""
     loaded = load_document(file, Inventory)
-    report = InventoryStore(connect_redis(Endpoints.from_env())).load(loaded)
+    with _database() as db:
+        report = InventoryStore(db).load(loaded)  # type: ignore[arg-type]
     if as_json:
         click.echo(json.dumps(report.__dict__))
     else:
@@ -73,7 +91,8 @@ def inventory_load(file: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def targets(selector: tuple[str, ...], as_json: bool) -> None:
     """List the inventory's targets that the selector picks."""
-    chosen = InventoryStore(connect_redis(Endpoints.from_env())).targets(parse_selector(selector))
+    with _database() as db:
+        chosen = InventoryStore(db).targets(parse_selector(selector))  # type: ignore[arg-type]
     if as_json:
         click.echo(json.dumps([t.model_dump(mode="json") for t in chosen]))
         return
@@ -98,16 +117,22 @@ def rollout() -> None:
     """Follow and steer rollouts."""
 
 
-def _book() -> RolloutBook:
-    return RolloutBook(connect_redis(Endpoints.from_env()))
+@contextmanager
+def _book() -> Iterator[RolloutBook]:
+    """The rollout book for one command. Its Redis client connects only if used (the
+    commands here read and steer records, which are all in PostgreSQL)."""
+    client = redis.Redis.from_url(Endpoints.from_env().redis_url, decode_responses=True)
+    with _database() as db:
+        yield RolloutBook(db, client)
 
 
 @rollout.command("status")
 @click.argument("change_id", metavar="CHANGE_ID")
 @click.option("--json", "as_json", is_flag=True)
 def rollout_status(change_id: str, as_json: bool) -> None:
-    """State, reason and per-wave counts of a rollout."""
-    status = status_json(_book(), change_id)
+    """State, reason, per-wave counts and transitions of a rollout."""
+    with _book() as book:
+        status = status_json(book, change_id)
     if status["state"] is None:
         raise UnknownChange(f"no rollout {change_id!r}")
     if as_json:
@@ -124,6 +149,33 @@ def rollout_status(change_id: str, as_json: bool) -> None:
         counts = " ".join(f"{k}={v}" for k, v in wave["counts"].items() if v)
         table.add_row(str(wave["index"]), str(wave["size"]), str(wave["max_failures"]), counts)
     console.print(table)
+    refused = status["refused"]
+    if refused:
+        console.print(
+            f"refused body: {refused['size']} bytes, sha256 {refused['sha256']}, "
+            f"seen {refused['times']} time(s)"
+        )
+        console.print(refused["excerpt"], markup=False, highlight=False)
+
+
+@rollout.command("history")
+@click.argument("change_id", metavar="CHANGE_ID")
+@click.option("--json", "as_json", is_flag=True)
+def rollout_history(change_id: str, as_json: bool) -> None:
+    """Every state a rollout went through: from, to, when and why."""
+    with _book() as book:
+        if book.head(change_id) is None:
+            raise UnknownChange(f"no rollout {change_id!r}")
+        rows = transitions_json(book, change_id)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    table = Table()
+    for column in ("at", "from", "to", "reason"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["at"], row["from"] or "", row["to"], row["reason"])
+    Console().print(table)
 
 
 @rollout.command("watch")
@@ -131,24 +183,29 @@ def rollout_status(change_id: str, as_json: bool) -> None:
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None)
 def rollout_watch(change_id: str, timeout_s: float | None) -> None:
     """Live progress bars per wave: done, failed, in flight, remaining, rate, ETA."""
-    book = _book()
-    state = watch(book, change_id, console=Console(), timeout_s=timeout_s)
-    if state is None:
-        raise UnknownChange(f"no rollout {change_id!r}")
-    reason = book.meta(change_id).get("reason", "")
+    with _book() as book:
+        state = watch(book, change_id, console=Console(), timeout_s=timeout_s)
+        if state is None:
+            raise UnknownChange(f"no rollout {change_id!r}")
+        head = book.head(change_id)
+    reason = head.reason if head is not None else ""
     click.echo(f"rollout {state.value}{': ' + reason if reason else ''}")
     raise SystemExit(int(ExitCode.OK if state == RolloutState.COMPLETED else ExitCode.FAILED))
 
 
 def _steer(change_id: str, to: RolloutState, allowed: set[RolloutState], why: str) -> None:
-    book = _book()
-    meta = book.meta(change_id)
-    if not meta.get("state"):
-        raise UnknownChange(f"no rollout {change_id!r}")
-    now = RolloutState(meta["state"])
-    if now not in allowed:
-        raise click.UsageError(f"rollout {change_id} is {now.value}; cannot {why} it")
-    book.set_state(change_id, to, "" if to == RolloutState.RUNNING else f"{to.value} by operator")
+    with _book() as book:
+        head = book.head(change_id)
+        if head is None:
+            raise UnknownChange(f"no rollout {change_id!r}")
+        now = head.state
+        if now not in allowed:
+            raise click.UsageError(f"rollout {change_id} is {now.value}; cannot {why} it")
+        reason = "resumed by operator" if to == RolloutState.RUNNING else f"{to.value} by operator"
+        if not book.set_state(change_id, to, reason, only_from={now}):  # it moved meanwhile
+            head = book.head(change_id)
+            moved = head.state.value if head else "gone"
+            raise click.UsageError(f"rollout {change_id} is {moved}; cannot {why} it")
     click.echo(f"rollout {change_id}: {now.value} -> {to.value}")
 
 

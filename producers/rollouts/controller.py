@@ -3,8 +3,13 @@
 One loop, one connection: it consumes `provision.events` (intake) and `provision.rollouts`
 (its copy of every outcome), and between messages it advances every active rollout:
 publishing the current wave within its pacing limits, halting on a blown error budget,
-moving to the next wave once the current one is done. All state is in Redis, so a restart
-resumes every rollout where it stood.
+moving to the next wave once the current one is done.
+
+Every rollout is in the system of record (PostgreSQL): a restart of the controller, of
+Redis (or its FLUSHDB) or of PostgreSQL resumes every rollout where it stood. Redis keeps
+only pacing leases and rates, which may be forgotten. A lost service ends the serve loop
+before the message in hand is acked, so an event is acked only once its rollout is
+committed; the loop reconnects and takes the message again (a repeated id is a no-op).
 """
 
 from __future__ import annotations
@@ -26,20 +31,23 @@ from broker_config.connections import connect_broker, connect_redis
 from broker_config.dead_letters import dead_letter_delivery
 from contracts import OutcomeEvent, limits
 from contracts.changes import utcnow
-from contracts.events import RolloutState
+from contracts.events import ChangeEvent, RolloutState
 from contracts.outcomes import ARRIVING
 from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
 from contracts.truth import Layer
 from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
 from producers.messaging.serving import serve_until_stopped
+from producers.pull.assignments import Assignments
 from producers.pull.desk import CheckinDesk
 from producers.pull.replies import Replies
 from producers.records.inventory import InventoryStore
 from producers.records.ledger import Ledger
 from producers.rollouts.driver import Driver
 from producers.rollouts.intake import Refusal, parse_event, plan_event
+from producers.rollouts.planner import RolloutPlan
 from producers.rollouts.store import RolloutBook
+from producers.store.database import Database
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")
@@ -64,30 +72,43 @@ class Controller:
         self._stopping = True
 
     def run(self) -> None:
-        """Consume and drive until stopped; reconnect after RabbitMQ or Redis restarts."""
-        serve_until_stopped(
-            self._serve,
-            name="controller",
-            connected=lambda: self._connected,
-            stopping=lambda: self._stopping,
-            log=log,
-        )
+        """Consume and drive until stopped; reconnect after RabbitMQ, Redis or PostgreSQL
+        restarts. The database is opened (and its schema checked) once, at start."""
+        self.db = Database.open(name="controller")
+        try:
+            serve_until_stopped(
+                self._serve,
+                name="controller",
+                connected=lambda: self._connected,
+                stopping=lambda: self._stopping,
+                log=log,
+            )
+        finally:
+            self.db.close()
 
     def _serve(self) -> None:
+        """One connection's life: every book and cache is built afresh from the records."""
         client = connect_redis(self.endpoints)
-        self.book = RolloutBook(client)
-        self.ledger = Ledger(client)
-        self.inventory = InventoryStore(client)
-        self.truth = RevisionStore(client)
-        self.desk = CheckinDesk(
-            client, rate_per_s=self.checkin_rate_per_s, burst=self.checkin_burst
+        db = self.db
+        self.book = RolloutBook(db, client)
+        # Until the records move to PostgreSQL (issue 13) these still type their first
+        # argument as a Redis client: the agreed signatures are the ones used here.
+        self.ledger = Ledger(db)  # type: ignore[arg-type]
+        self.inventory = InventoryStore(db)  # type: ignore[arg-type]
+        self.truth = RevisionStore(db)  # type: ignore[arg-type]
+        self.desk = CheckinDesk(  # type: ignore[misc]
+            db,  # type: ignore[arg-type]
+            client,  # type: ignore[arg-type]
+            rate_per_s=self.checkin_rate_per_s,
+            burst=self.checkin_burst,
         )
+        assignments = Assignments(db)  # type: ignore[arg-type]
         connection = connect_broker(self.endpoints)
         self.replies = Replies(self.endpoints, self.desk)
         try:
             declare(connection)
             self.publisher = Publisher(connection)
-            self.driver = Driver(client, self.book, self.publisher, self.truth)
+            self.driver = Driver(client, self.book, self.publisher, self.truth, assignments)
             channel = connection.channel()
             channel.basic_qos(prefetch_count=500)
             channel.basic_consume(EVENTS_QUEUE, self._on_event)
@@ -137,8 +158,14 @@ class Controller:
             raise Refusal(str(exc), None) from exc
         event = parse_event(body)
         change_id = event.change_id
-        if self.book.exists(change_id):
-            log.info("event %s seen before: nothing to do", change_id)
+        head = self.book.head(change_id)
+        if head is not None:
+            if head.state == RolloutState.PLANNED:  # admitted, then a service was lost
+                rollout = self.book.load(change_id)
+                assert rollout is not None
+                self._start(event, rollout.plan, rollout.revision)
+            else:
+                log.info("event %s seen before: nothing to do", change_id)
             return change_id
         admission = plan_event(
             event, self.inventory.targets, self.publisher.ensure_regions, self.truth
@@ -156,34 +183,42 @@ class Controller:
             inject(trace)
         plan = admission.plan
         if self.book.create(event, plan, admission.targets, trace=trace, revision=revision):
-            self.ledger.open_change(
-                change_id,
-                list(plan.targets),
-                issued_by=event.issued_by,
-                issued_at=utcnow(),
-                dry_run=event.dry_run,
-            )
-            self.book.set_state(change_id, RolloutState.RUNNING)
-            log.info(
-                "rollout %s: %d targets in %d waves%s",
-                change_id,
-                len(admission.targets),
-                len(plan.waves),
-                f", revision {revision}" if revision else "",
-            )
+            self._start(event, plan, revision)
         return change_id
+
+    def _start(self, event: ChangeEvent, plan: RolloutPlan, revision: int | None) -> None:
+        """Open the change in the ledger, then set the planned rollout running.
+
+        Both steps may be repeated: an event whose admission a lost service cut short comes
+        back, finds its rollout still planned, and finishes here.
+        """
+        change_id = event.change_id
+        self.ledger.open_change(
+            change_id,
+            list(plan.targets),
+            issued_by=event.issued_by,
+            issued_at=utcnow(),
+            dry_run=event.dry_run,
+        )
+        self.book.set_state(change_id, RolloutState.RUNNING)
+        log.info(
+            "rollout %s: %d targets in %d waves%s",
+            change_id,
+            len(plan.targets),
+            len(plan.waves),
+            f", revision {revision}" if revision else "",
+        )
 
     # -- outcomes -------------------------------------------------------------------------
 
     def _on_outcome(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        """Count one outcome in its rollout. A bad one is acked here: the aggregator
+        """An outcome of a rollout: its in-flight slot frees, and the rollout's counts are
+        read anew from the aggregator's records. A bad one is acked here: the aggregator
         dead-letters its own copy."""
         try:
             limits.check_json("outcome", body, limits.OUTCOME_BYTES, "OUTCOME_BYTES")
             event = OutcomeEvent.model_validate_json(body, context={ARRIVING: True})
-            rollout = self.driver.rollout(event.change_id)
-            if rollout is not None:
-                self.book.record(rollout, event)
+            self.driver.noted(event)
         except infrastructure():
             raise
         except (ValidationError, limits.LimitExceeded):

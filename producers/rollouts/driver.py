@@ -1,23 +1,30 @@
 """The rollout driver: what each active rollout does next, and doing it.
 
-The decision (`next_step`) is pure, so every rule of a rollout (deadline, error budget,
+The decision (`steps.next_step`) is pure, so every rule of a rollout (deadline, error budget,
 pause between waves, completion) is table-tested in-process; `Driver` only reads the
-rollout's state from Redis, asks `next_step`, and carries the step out. Publishing a wave
-respects its pacing (in-flight slots and rate per region) and keeps a cursor per rollout,
-so a big wave is not rescanned from its first target on every tick.
+rollout's state from the system of record, asks `next_step`, and carries the step out.
+Publishing a wave respects its pacing (in-flight slots and rate per region, leases in
+Redis that may be forgotten) and keeps a cursor in the current wave, so a big wave is not
+rescanned from its first target on every tick.
+
+A wave's counts are the current outcomes the aggregator stored in PostgreSQL, so emptying
+Redis loses none. Reading them is one query per rollout, made again when an outcome copy
+for that rollout arrives (`noted`): never more often than COUNTS_MIN_AGE_S, nor so often
+that reading takes more than COUNTS_TIME_SHARE of the time, and at least every
+COUNTS_MAX_AGE_S (the copy may come before the aggregator's commit).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Literal
 
 import redis
 
 from broker_config.redis_keys import inflight_key, rate_key
-from contracts import ChangeRequest, DesiredState
+from contracts import ChangeRequest, DesiredState, OutcomeEvent
 from contracts.changes import utcnow
 from contracts.events import RolloutState
 from contracts.telemetry import ATTR_CHANGE_ID, span_from
@@ -28,74 +35,29 @@ from producers.errors import PublishError
 from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
 from producers.pull.assignments import Assignments
-from producers.rollouts.planner import RolloutPlan
-from producers.rollouts.store import Rollout, RolloutBook, failures
+from producers.rollouts.steps import next_step
+from producers.rollouts.store import Rollout, RolloutBook
+from producers.store.rollout_status import ACTIVE, Head
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")
 
 #: How long a request lives when its event sets no deadline.
 REQUEST_TTL = timedelta(hours=1)
-
-StepKind = Literal["idle", "halt", "complete", "advance", "wait", "publish"]
-
-
-@dataclass(frozen=True)
-class Step:
-    """What one rollout does next: nothing, halt (why), complete, advance to `wave`,
-    wait until `at` (epoch seconds) before the next wave, or publish its current wave."""
-
-    kind: StepKind
-    reason: str = ""
-    wave: int = 0
-    at: float | None = None
-
-
-IDLE = Step("idle")
-
-
-def next_step(
-    state: RolloutState,
-    plan: RolloutPlan,
-    wave: int,
-    counts: dict[str, int],
-    *,
-    now: datetime,
-    deadline: datetime | None = None,
-    pause_s: float = 0.0,
-    due: float | None = None,
-) -> Step:
-    """Decide one rollout's next step from its state, its current wave's counts and the time.
-
-    Pure: `counts` is the current wave's count per status word (`pending` included), `due`
-    the epoch second the pause before the next wave ends (None: no pause started).
-    """
-    if state != RolloutState.RUNNING:
-        return IDLE
-    if deadline is not None and now >= deadline:
-        return Step("halt", "deadline passed")
-    current = plan.waves[wave]
-    failed = failures(counts)
-    if failed > current.max_failures:
-        return Step(
-            "halt",
-            f"wave {wave}: {failed} of {len(current.targets)} failed, more than its "
-            f"max_failures of {current.max_failures}; later waves were not published",
-        )
-    if counts["pending"] > 0:
-        return Step("publish", wave=wave)
-    if wave + 1 >= len(plan.waves):
-        return Step("complete")
-    if pause_s > 0:
-        if due is None:
-            return Step("wait", at=now.timestamp() + pause_s)
-        if now.timestamp() < due:
-            return IDLE
-    return Step("advance", wave=wave + 1)
+#: A rollout's cached counts are read again at least this often...
+COUNTS_MAX_AGE_S = 0.5
+#: ...and, however many outcome copies arrive, at most this often...
+COUNTS_MIN_AGE_S = 0.05
+#: ...nor so often that reading them takes more than this share of the controller's time
+#: (the counts of a 10,000-target rollout take some 15 ms to read).
+COUNTS_TIME_SHARE = 0.1
+#: The one state from which the driver moves a rollout.
+RUN = (RolloutState.RUNNING,)
 
 
 class Driver:
-    """Advances every active rollout; holds the loaded rollouts and what each published."""
+    """Advances every active rollout; holds the loaded rollouts, what each published, and
+    each one's wave counts (a cache of the system of record)."""
 
     def __init__(
         self,
@@ -103,20 +65,25 @@ class Driver:
         book: RolloutBook,
         publisher: Publisher,
         truth: RevisionStore,
+        assignments: Assignments,
     ) -> None:
         self.redis = client
         self.book = book
         self.publisher = publisher
         self.truth = truth
         self.pacer = Pacer(client)
-        self.assignments = Assignments(client)
+        self.assignments = assignments
         self._cache: dict[str, Rollout] = {}
         self._published: dict[str, set[str]] = {}
         #: Per rollout: (wave, position) before which every target of that wave is published.
         self._cursor: dict[str, tuple[int, int]] = {}
+        #: Per rollout: (monotonic time read, seconds the read took, counts per wave).
+        self._counts: dict[str, tuple[float, float, list[dict[str, int]]]] = {}
+        #: Rollouts an outcome copy arrived for since their counts were read.
+        self._dirty: set[str] = set()
 
     def rollout(self, change_id: str) -> Rollout | None:
-        """The rollout, loaded once from Redis (None if unknown, rejected or not an event)."""
+        """The rollout, loaded once from the book (None if unknown, rejected or not an event)."""
         if change_id not in self._cache:
             rollout = self.book.load(change_id)
             if rollout is None or rollout.event is None:
@@ -129,14 +96,57 @@ class Driver:
         self._cache.pop(change_id, None)
         self._published.pop(change_id, None)
         self._cursor.pop(change_id, None)
+        self._counts.pop(change_id, None)
+        self._dirty.discard(change_id)
+
+    def noted(self, event: OutcomeEvent) -> bool:
+        """An outcome copy arrived: free its in-flight slot and read the counts anew soon.
+
+        False when it belongs to no rollout this driver drives (or to none of its targets).
+        A rollout that publishes no more is not loaded for it: a halted wave's late outcomes
+        cost one lookup each, and their leases expire unused.
+        """
+        rollout = self._cache.get(event.change_id)
+        if rollout is None:
+            head = self.book.head(event.change_id)
+            if head is None or head.state not in ACTIVE:
+                return False
+            rollout = self.rollout(event.change_id)
+        if rollout is None or not self.book.record(rollout, event):
+            return False
+        self._dirty.add(event.change_id)
+        return True
+
+    def counts(self, rollout: Rollout) -> list[dict[str, int]]:
+        """The rollout's counts per wave, from the cache while it is fresh enough."""
+        change_id = rollout.change_id
+        now = time.monotonic()
+        cached = self._counts.get(change_id)
+        if cached is not None:
+            read_at, took, counts = cached
+            age = now - read_at
+            least = max(COUNTS_MIN_AGE_S, took / COUNTS_TIME_SHARE)
+            if age < least or (age < COUNTS_MAX_AGE_S and change_id not in self._dirty):
+                return counts
+        self._dirty.discard(change_id)
+        counts = self.book.wave_counts(rollout)
+        self._counts[change_id] = (now, time.monotonic() - now, counts)
+        return counts
 
     def tick(self) -> None:
-        """Drive every active rollout; one that fails unexpectedly is halted, not retried."""
-        for change_id in self.book.active():
+        """Drive every active rollout; one that fails unexpectedly is halted, not retried.
+
+        A lost Redis or PostgreSQL is raised: the controller reconnects and starts afresh
+        from the book."""
+        heads = self.book.heads()
+        for gone in set(self._cache) - {h.rollout_id for h in heads}:
+            self.forget(gone)
+        for head in heads:
+            change_id = head.rollout_id
             try:
                 rollout = self.rollout(change_id)
                 if rollout is not None:
-                    self.drive(rollout)
+                    self.drive(rollout, head)
             except infrastructure():
                 raise
             except Exception as exc:
@@ -145,32 +155,32 @@ class Driver:
                 reason = f"unexpected error: {exc!r}"[:500]
                 self.book.set_state(change_id, RolloutState.HALTED, reason)
 
-    def drive(self, rollout: Rollout) -> None:
+    def drive(self, rollout: Rollout, head: Head | None = None) -> None:
         """Advance one rollout as far as its state, budget and pacing allow now."""
         change_id = rollout.change_id
-        meta = self.book.meta(change_id)
-        state = RolloutState(meta["state"])
-        if state != RolloutState.RUNNING:
+        head = head or self.book.head(change_id)
+        if head is None or head.state != RolloutState.RUNNING:
             return  # next_step says idle too; this spares reading the counts
         event = rollout.event
         assert event is not None
-        index = int(meta.get("wave") or 0)
+        index = head.wave
         step = next_step(
-            state,
+            head.state,
             rollout.plan,
             index,
-            self.book.wave_counts(rollout)[index],
+            self.counts(rollout)[index],
             now=utcnow(),
             deadline=event.deadline,
             pause_s=event.rollout.pause_s,
-            due=float(meta["next_wave_at"]) if meta.get("next_wave_at") else None,
+            due=head.next_wave_at.timestamp() if head.next_wave_at else None,
         )
+        # A state the driver sets holds only if no operator moved the rollout meanwhile.
         if step.kind == "halt":
-            self.book.set_state(change_id, RolloutState.HALTED, step.reason)
-            log.warning("rollout %s halted: %s", change_id, step.reason)
+            if self.book.set_state(change_id, RolloutState.HALTED, step.reason, only_from=RUN):
+                log.warning("rollout %s halted: %s", change_id, step.reason)
         elif step.kind == "complete":
-            self.book.set_state(change_id, RolloutState.COMPLETED)
-            log.info("rollout %s completed", change_id)
+            if self.book.set_state(change_id, RolloutState.COMPLETED, only_from=RUN):
+                log.info("rollout %s completed", change_id)
         elif step.kind == "wait":
             assert step.at is not None
             self.book.pause_until(change_id, step.at)
@@ -187,7 +197,6 @@ class Driver:
         """Publish what pacing allows of the wave, from the first target not yet published."""
         event = rollout.event
         assert event is not None
-        policy = event.rollout
         change_id = rollout.change_id
         targets = rollout.plan.waves[index].targets
         published = self._published[change_id]
@@ -197,12 +206,30 @@ class Driver:
         while start < len(targets) and targets[start] in published:
             start += 1
         self._cursor[change_id] = (index, start)
-        blocked: set[str] = set()
         now = utcnow()
         expires = min(now + REQUEST_TTL, event.deadline) if event.deadline else now + REQUEST_TTL
-        lease_s = (expires - now).total_seconds() + 60
         desired = DesiredState(resources=event.resources)
-        for target_id in targets[start:]:
+        with self.book.publishing(change_id) as mark:
+            self._publish_from(rollout, targets[start:], desired, now, expires, mark)
+
+    def _publish_from(
+        self,
+        rollout: Rollout,
+        targets: Sequence[str],
+        desired: DesiredState,
+        now: datetime,
+        expires: datetime,
+        mark: Callable[[str], bool],
+    ) -> None:
+        """Publish `targets` in order, each within its region's pacing; `mark` records one."""
+        event = rollout.event
+        assert event is not None
+        policy = event.rollout
+        change_id = rollout.change_id
+        published = self._published[change_id]
+        blocked: set[str] = set()
+        lease_s = (expires - now).total_seconds() + 60
+        for target_id in targets:
             target = rollout.targets[target_id]
             if target_id in published or target.region in blocked:
                 continue
@@ -236,7 +263,7 @@ class Driver:
                 )
                 with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: change_id}):
                     self.publisher.publish(request)
-            self.book.mark_published(change_id, target_id)
+            mark(target_id)  # committed before the next is published
             published.add(target_id)
 
     def _desired(self, rollout: Rollout, target_id: str, inline: DesiredState) -> DesiredState:

@@ -84,7 +84,7 @@ def plan_event(
     impossible waves, or pull targets without a source of truth.
 
     The fleet is the event's inline `targets` if it has them, else the inventory of the
-    source of truth (the named revision, or the latest), else the inventory in Redis.
+    source of truth (the named revision, or the latest), else the inventory on record.
     """
     change_id = event.change_id
     if event.deadline is not None and event.deadline <= utcnow():

@@ -1,7 +1,9 @@
 """Waiting on a rollout's outcomes, with live progress bars on the terminal.
 
 `provision apply --wait` shows one bar for the whole change; `provision rollout watch`
-shows one per wave, with done, failed, in flight, remaining, rate and ETA.
+shows one per wave, with done, failed, in flight, remaining, rate and ETA. Both read the
+rollout and its targets' current outcomes from the system of record (PostgreSQL), so a
+Redis emptied or restarted meanwhile changes nothing they show or decide.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from broker_config import redis_keys
+from contracts import OutcomeStatus
 from contracts.events import RolloutState
 from producers.records.ledger import ChangeStatus, Ledger
 from producers.rollouts.store import RolloutBook, failures
@@ -47,20 +49,27 @@ def settled(book: RolloutBook, ledger: Ledger, change_id: str) -> Settled | None
     A rollout is settled when it publishes no more (completed, halted, aborted, rejected)
     and every request it did publish has an outcome.
     """
-    meta = book.meta(change_id)
-    if not meta.get("state"):
+    head = book.head(change_id)
+    if head is None:
         return None
-    state = RolloutState(meta["state"])
-    if state == RolloutState.REJECTED:
-        return Settled(state, meta.get("reason", ""), None, True)
-    if state not in STOPPED:
+    if head.state == RolloutState.REJECTED:
+        return Settled(head.state, head.reason, None, True)
+    if head.state not in STOPPED:
         return None
-    counts = ledger.counts(change_id)
-    total = int(ledger.redis.hget(redis_keys.change_key(change_id), "target_count") or 0)
-    recorded = total - counts["pending"]
+    counts = totals(book, change_id)
+    recorded = sum(counts.values()) - counts[OutcomeStatus.PENDING.value]
     if recorded < book.published_count(change_id):
         return None
-    return Settled(state, meta.get("reason", ""), ledger.status(change_id), True)
+    return Settled(head.state, head.reason, ledger.status(change_id), True)
+
+
+def totals(book: RolloutBook, change_id: str) -> dict[str, int]:
+    """The rollout's count per status word over all its waves (pending: no outcome yet)."""
+    counts = {status.value: 0 for status in OutcomeStatus}
+    for wave in book.wave_counts_of(change_id):
+        for status, count in wave.items():
+            counts[status] += count
+    return counts
 
 
 def wait_for(
@@ -82,22 +91,22 @@ def wait_for(
         bar = progress.add_task(f"change {change_id[:8]}", total=None, counts="waiting")
         while True:
             done = settled(book, ledger, change_id)
-            meta = book.meta(change_id)
-            if meta.get("state"):
-                counts = ledger.counts(change_id)
+            head = book.head(change_id)
+            if head is not None:
+                counts = totals(book, change_id)
                 total = sum(counts.values())
                 shown = " ".join(f"{k}={v}" for k, v in counts.items() if v and k != "pending")
                 progress.update(
                     bar,
                     total=total,
                     completed=total - counts["pending"],
-                    counts=f"{meta['state']} {shown}",
+                    counts=f"{head.state.value} {shown}",
                 )
             if done is not None:
                 return done
             if time.monotonic() >= deadline:
-                status = ledger.status(change_id) if meta.get("state") else None
-                state = RolloutState(meta["state"]) if meta.get("state") else None
+                status = ledger.status(change_id) if head is not None else None
+                state = head.state if head is not None else None
                 return Settled(state, "timed out waiting", status, False)
             time.sleep(POLL_INTERVAL_S)
 
@@ -125,7 +134,9 @@ def watch(
         begun: dict[int, float] = {}  # when each wave was first seen under way, and done
         ended: dict[int, float] = {}
         while True:
-            state = RolloutState(book.meta(change_id)["state"])
+            head = book.head(change_id)
+            assert head is not None  # a rollout is never deleted
+            state = head.state
             published = book.published(change_id)
             in_flight = 0
             for wave, counts in zip(rollout.plan.waves, book.wave_counts(rollout), strict=True):

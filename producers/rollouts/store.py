@@ -1,40 +1,44 @@
-"""Rollout books in Redis: the plan, the state, what was published and each wave's outcomes.
+"""Rollout books in PostgreSQL: the plan, the state with every transition, what was published.
 
-Everything a controller needs to resume lives here, so a controller killed mid-rollout
-picks up where it was: targets already published are never published again, and outcomes
-are counted once whatever their order.
+Everything a controller needs to resume lives in the system of record, so a controller
+killed mid-rollout, a Redis emptied or restarted, or a PostgreSQL restart loses nothing:
+targets already published are never published again, and a wave's counts are read from
+the outcomes the aggregator stored. Redis holds only the pacing leases an outcome frees.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import redis
 
-from broker_config import redis_keys
-from broker_config.redis_keys import inflight_key, rollout_key
-from contracts import OutcomeEvent, OutcomeStatus, Target, limits
-from contracts.changes import utcnow
+from broker_config import EVENTS_QUEUE
+from broker_config.redis_keys import inflight_key
+from contracts import OutcomeEvent, OutcomeStatus, Target
 from contracts.events import ChangeEvent, RolloutState
-from contracts.redaction import has_sensitive, redact, redact_text
 from contracts.state import DesiredState
-from producers.counters.latest import LatestWins, order_of
+from producers.rollouts.kept import delivered_resources, excerpt, redacted_json
 from producers.rollouts.planner import RolloutPlan, Wave
+from producers.store import refusals
+from producers.store import rollout_status as stored
+from producers.store import rollouts as books
+from producers.store.database import Database
+from producers.store.refusals import RejectedEvent
+from producers.store.rollout_status import Head
+from producers.store.rollouts import PlannedWave, Transition
 
-#: Sorted set of every rollout id, by creation time.
-ROLLOUTS_KEY = redis_keys.ROLLOUTS
-#: Set of rollouts a controller must keep driving.
-ACTIVE_KEY = redis_keys.ACTIVE_ROLLOUTS
 #: Statuses that count against a wave's error budget.
 FAILURES = (OutcomeStatus.FAILED, OutcomeStatus.REJECTED, OutcomeStatus.NOT_READY)
 
 
 @dataclass
 class Rollout:
-    """One rollout as loaded from Redis: what a controller drives."""
+    """One rollout as loaded from the book: what a controller drives."""
 
     change_id: str
     state: RolloutState
@@ -59,14 +63,19 @@ class Rollout:
 
 
 class RolloutBook:
-    """Reads and writes rollouts."""
+    """Reads and writes rollouts: records in `db`, the forgettable leases in `client`."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, db: Database, client: redis.Redis) -> None:
+        self.db = db
         self.redis = client
-        self._latest = LatestWins(client)
 
     def exists(self, change_id: str) -> bool:
-        return bool(self.redis.hexists(rollout_key(change_id), "state"))
+        return self.head(change_id) is not None
+
+    def head(self, change_id: str) -> Head | None:
+        """State, reason, wave and pause of a rollout (one row), or None if unknown."""
+        with self.db.connection() as conn:
+            return stored.head(conn, change_id)
 
     def create(
         self,
@@ -77,193 +86,182 @@ class RolloutBook:
         trace: dict[str, Any] | None = None,
         revision: int | None = None,
     ) -> bool:
-        """Store a planned rollout; the `state` field, written last, is the commit point.
-
-        Returns False when a rollout with this id exists already (a repeated event).
-        """
-        change_id = event.change_id
-        if self.exists(change_id):
-            return False
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(
-            *(rollout_key(change_id, p) for p in ("targets", "published", "latest", "counts"))
-        )
-        pipe.hset(
-            rollout_key(change_id, "targets"), mapping={t.id: t.model_dump_json() for t in targets}
-        )
-        pipe.hset(
-            rollout_key(change_id),
-            mapping={
+        """Store a planned rollout in one transaction. False when the id exists already
+        (a repeated event): nothing is changed then."""
+        by_id = {t.id: t for t in targets}
+        waves = [
+            PlannedWave(tuple(by_id[t] for t in w.targets), w.max_failures) for w in plan.waves
+        ]
+        with self.db.connection() as conn:
+            return books.create(
+                conn,
+                event.change_id,
                 # Shown and kept for the record with sensitive content redacted; the real
                 # resources are kept apart only while the rollout still has to deliver them.
-                "event": _redacted_json(event),
-                "resources": _delivered_resources(event, revision),
-                "plan": _plan_json(plan),
-                "wave": "0",
-                "reason": "",
-                "issued_by": event.issued_by,
-                "trace": json.dumps(trace or {}),
-                "revision": "" if revision is None else str(revision),
-                "created_at": utcnow().isoformat(),
-            },
-        )
-        pipe.zadd(ROLLOUTS_KEY, {change_id: utcnow().timestamp()})
-        pipe.execute()
-        created = self.redis.hsetnx(rollout_key(change_id), "state", RolloutState.PLANNED.value)
-        return bool(created)
+                event_json=redacted_json(event),
+                issued_by=event.issued_by,
+                waves=waves,
+                revision=revision,
+                trace=trace,
+                delivered_resources=delivered_resources(event, revision),
+            )
 
-    def reject(self, change_id: str, reason: str, body: bytes = b"") -> None:
+    def reject(self, change_id: str, reason: str, body: bytes = b"") -> bool:
         """Record why an event was refused, under its id, so the emitter can see why.
 
-        Only the reason, the body's sha256 and a short excerpt are kept, and only for
-        `REJECTED_TTL_S`: a refused event costs Redis a bounded amount whatever its size.
+        The rollout row says `rejected` and why; the body is kept only as its sha256, size
+        and a short redacted excerpt (one row per distinct body). An id that names a real
+        rollout is left alone. True when something was recorded.
         """
-        if self.exists(change_id):
-            return
-        key = rollout_key(change_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(
-            key,
-            mapping={
-                "state": RolloutState.REJECTED.value,
-                "reason": reason[:2000],
-                "created_at": utcnow().isoformat(),
-                "plan": "[]",
-                "wave": "0",
-                "event": "",
-                "size": str(len(body)),
-                "sha256": hashlib.sha256(body).hexdigest(),
-                "excerpt": _excerpt(body),
-            },
-        )
-        pipe.expire(key, limits.REJECTED_TTL_S)
-        pipe.zadd(ROLLOUTS_KEY, {change_id: utcnow().timestamp()})
-        pipe.execute()
+        with self.db.connection() as conn:
+            if not books.reject(conn, change_id, reason):
+                head = stored.head(conn, change_id)
+                if head is None or head.state != RolloutState.REJECTED:
+                    return False
+            refusals.reject_event(
+                conn,
+                body,
+                reason=reason,
+                source=EVENTS_QUEUE,
+                event_id=change_id,
+                excerpt=excerpt(body),
+            )
+        return True
 
-    def set_state(self, change_id: str, state: RolloutState, reason: str = "") -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(
-            rollout_key(change_id),
-            mapping={"state": state.value, "reason": reason, "updated_at": utcnow().isoformat()},
-        )
-        if state in (RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.PLANNED):
-            pipe.sadd(ACTIVE_KEY, change_id)
-        else:
-            pipe.srem(ACTIVE_KEY, change_id)
-            pipe.hdel(rollout_key(change_id), "resources")  # nothing more to deliver
-        pipe.execute()
+    def set_state(
+        self,
+        change_id: str,
+        state: RolloutState,
+        reason: str = "",
+        *,
+        only_from: Collection[RolloutState] | None = None,
+    ) -> bool:
+        """Move the rollout and record the transition; False if final, unknown, unchanged
+        or not in `only_from` (checked in the same transaction).
+
+        Leaving the publishing states drops the resources kept for delivery."""
+        with self.db.connection() as conn:
+            return books.set_state(conn, change_id, state, reason, only_from=only_from)
 
     def advance_wave(self, change_id: str, wave: int) -> None:
-        self.redis.hset(rollout_key(change_id), mapping={"wave": str(wave), "next_wave_at": ""})
+        with self.db.connection() as conn:
+            books.advance_wave(conn, change_id, wave)
 
     def pause_until(self, change_id: str, at_s: float) -> None:
-        self.redis.hset(rollout_key(change_id), "next_wave_at", f"{at_s:.3f}")
+        with self.db.connection() as conn:
+            books.pause_until(conn, change_id, datetime.fromtimestamp(at_s, UTC))
 
     def load(self, change_id: str) -> Rollout | None:
-        meta = self.redis.hgetall(rollout_key(change_id))
-        if not meta.get("state"):
+        """The whole rollout (plan, targets, event with what it delivers), or None."""
+        with self.db.connection() as conn:
+            row = stored.load(conn, change_id)
+        if row is None:
             return None
-        raw_targets = self.redis.hgetall(rollout_key(change_id, "targets"))
         event = None
-        if meta.get("event") and meta["state"] != RolloutState.REJECTED.value:
-            event = ChangeEvent.model_validate_json(meta["event"])
-            if meta.get("resources"):
-                real = DesiredState.model_validate_json(meta["resources"]).resources
+        if row.event_json and row.state != RolloutState.REJECTED:
+            event = ChangeEvent.model_validate_json(row.event_json)
+            if row.delivered_resources:
+                real = DesiredState.model_validate_json(row.delivered_resources).resources
                 event = event.model_copy(update={"resources": real})
+        plan = RolloutPlan(
+            tuple(Wave(i, targets, budget) for i, (targets, budget) in enumerate(row.waves))
+        )
         return Rollout(
             change_id=change_id,
-            state=RolloutState(meta["state"]),
-            reason=meta.get("reason", ""),
-            wave=int(meta.get("wave") or 0),
+            state=row.state,
+            reason=row.reason,
+            wave=row.wave,
             event=event,
-            plan=_plan_from(meta.get("plan") or "[]"),
-            targets={k: Target.model_validate_json(v) for k, v in raw_targets.items()},
-            next_wave_at=float(meta["next_wave_at"]) if meta.get("next_wave_at") else None,
-            trace=json.loads(meta.get("trace") or "{}"),
-            revision=int(meta["revision"]) if meta.get("revision") else None,
+            plan=plan,
+            targets=row.targets,
+            next_wave_at=row.next_wave_at.timestamp() if row.next_wave_at else None,
+            trace=dict(row.trace),
+            revision=row.revision,
         )
 
     def meta(self, change_id: str) -> dict[str, str]:
-        return dict(self.redis.hgetall(rollout_key(change_id)))
+        """The rollout's head as words (`state`, `reason`, `wave`, ...); {} if unknown."""
+        head = self.head(change_id)
+        if head is None:
+            return {}
+        return {
+            "state": head.state.value,
+            "reason": head.reason,
+            "wave": str(head.wave),
+            "next_wave_at": f"{head.next_wave_at.timestamp():.3f}" if head.next_wave_at else "",
+            "issued_by": head.issued_by or "",
+            "revision": "" if head.revision is None else str(head.revision),
+            "created_at": head.created_at.isoformat(),
+            "updated_at": head.updated_at.isoformat(),
+        }
 
     def published(self, change_id: str) -> set[str]:
-        return set(self.redis.smembers(rollout_key(change_id, "published")))
+        with self.db.connection() as conn:
+            return books.published(conn, change_id)
 
     def published_count(self, change_id: str) -> int:
-        return int(self.redis.scard(rollout_key(change_id, "published")))
+        with self.db.connection() as conn:
+            return books.published_count(conn, change_id)
 
-    def mark_published(self, change_id: str, target: str) -> None:
-        self.redis.sadd(rollout_key(change_id, "published"), target)
+    def mark_published(self, change_id: str, target: str) -> bool:
+        """Note one target's request as published (committed now); False if it was already."""
+        with self.db.connection() as conn:
+            return bool(books.mark_published(conn, change_id, [target]))
+
+    @contextmanager
+    def publishing(self, change_id: str) -> Iterator[Callable[[str], bool]]:
+        """`mark_published` for a pass over a wave: one connection for the pass, each mark
+        committed on its own (one statement in autocommit), so a crash leaves at most the
+        request in hand unrecorded, and a mark costs one round trip, not four."""
+        with self.db.connection() as conn:
+            conn.autocommit = True
+            try:
+                yield lambda target: bool(books.mark_published(conn, change_id, [target]))
+            finally:
+                with suppress(psycopg.Error):  # a lost connection is the pool's to drop
+                    conn.autocommit = False
 
     def record(self, rollout: Rollout, event: OutcomeEvent) -> bool:
-        """Count one outcome in its wave. False for a duplicate, stale or foreign outcome."""
+        """An outcome of this rollout arrived: free its target's in-flight slot.
+
+        The outcome itself is the aggregator's to store; counts are read from there. False
+        for a target the rollout does not have."""
         if event.target not in rollout.targets:
             return False
-        wave = rollout.wave_of(event.target)
-        return self._latest.record(
-            latest=rollout_key(rollout.change_id, "latest"),
-            target=event.target,
-            order=order_of(event.finished_at.timestamp()),
-            status=event.status.value,
-            outcome_id=event.outcome_id,
-            counts=rollout_key(rollout.change_id, "counts"),
-            prefix=f"{wave}:",
-            leaving=inflight_key(rollout.change_id, rollout.region_of(event.target)),
-        )
+        slot = inflight_key(rollout.change_id, rollout.region_of(event.target))
+        self.redis.zrem(slot, event.target)
+        return True
 
     def wave_counts(self, rollout: Rollout) -> list[dict[str, int]]:
-        """Per wave, a count for every status word (pending = neither reported nor done)."""
-        raw = self.redis.hgetall(rollout_key(rollout.change_id, "counts"))
-        result = []
-        for wave in rollout.plan.waves:
-            counts = {status.value: 0 for status in OutcomeStatus}
-            for status in OutcomeStatus:
-                counts[status.value] = int(raw.get(f"{wave.index}:{status.value}", 0))
-            counts[OutcomeStatus.PENDING.value] = len(wave.targets) - sum(counts.values())
-            result.append(counts)
-        return result
+        """Per wave, a count for every status word of its targets' current outcomes
+        (pending: none yet), from the outcomes stored in the system of record."""
+        return self.wave_counts_of(rollout.change_id)
+
+    def wave_counts_of(self, change_id: str) -> list[dict[str, int]]:
+        """`wave_counts` by id, without loading the rollout."""
+        with self.db.connection() as conn:
+            return stored.wave_counts(conn, change_id)
+
+    def heads(self) -> list[Head]:
+        """The heads of the rollouts a controller keeps driving, oldest first (one query)."""
+        with self.db.connection() as conn:
+            return stored.active_heads(conn)
 
     def active(self) -> list[str]:
-        return sorted(self.redis.smembers(ACTIVE_KEY))
+        """Rollouts a controller keeps driving (planned, running, paused), oldest first."""
+        with self.db.connection() as conn:
+            return stored.active(conn)
+
+    def transitions(self, change_id: str) -> list[Transition]:
+        """Every state the rollout went through, in order, with when and why."""
+        with self.db.connection() as conn:
+            return books.transitions(conn, change_id)
+
+    def refused(self, change_id: str) -> RejectedEvent | None:
+        """The refused body recorded under this id (digest, size, excerpt), if any."""
+        with self.db.connection() as conn:
+            return refusals.rejected_event(conn, change_id)
 
 
 def failures(counts: dict[str, int]) -> int:
     return sum(counts[s.value] for s in FAILURES)
-
-
-def _plan_json(plan: RolloutPlan) -> str:
-    return json.dumps(
-        [{"targets": list(w.targets), "max_failures": w.max_failures} for w in plan.waves]
-    )
-
-
-def _plan_from(text: str) -> RolloutPlan:
-    return RolloutPlan(
-        tuple(
-            Wave(i, tuple(w["targets"]), int(w["max_failures"]))
-            for i, w in enumerate(json.loads(text))
-        )
-    )
-
-
-def _redacted_json(event: ChangeEvent) -> str:
-    """The event as the book keeps it: no sensitive path's content, a digest instead."""
-    document = event.model_dump(mode="json")
-    shown = redact(document)
-    return event.model_dump_json() if shown is document else json.dumps(shown)
-
-
-def _delivered_resources(event: ChangeEvent, revision: int | None) -> str:
-    """The inline resources a rollout without a revision delivers wave by wave.
-
-    Kept only when the redacted event cannot serve (a sensitive path) and no revision holds
-    them (a revision's rendered states are what later waves deliver then).
-    """
-    if revision is not None or not has_sensitive(event.model_dump(mode="json")):
-        return ""
-    return DesiredState(resources=event.resources).model_dump_json()
-
-
-def _excerpt(body: bytes) -> str:
-    """A bounded start of a refused body, in which no sensitive content shows."""
-    return redact_text(body)[: limits.EXCERPT_BYTES]

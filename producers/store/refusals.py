@@ -13,6 +13,7 @@ from datetime import datetime
 
 import psycopg
 
+from contracts.redaction import redact_text
 from producers.store.text import clean
 
 #: How much of a refused body is kept.
@@ -63,10 +64,16 @@ def reject_event(
     reason: str,
     source: str,
     event_id: str | None = None,
+    excerpt: str | None = None,
 ) -> bool:
-    """Record a refused event body; the same body again only counts. True when new."""
+    """Record a refused event body; the same body again only counts. True when new.
+
+    The excerpt is the caller's (already bounded and redacted) or the body's start with
+    no sensitive content showing (`redact_text`): a refused body is not a way in.
+    """
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
-    excerpt = clean(body[: EXCERPT_CHARS * 4].decode("utf-8", "replace"), EXCERPT_CHARS)
+    shown = redact_text(body) if excerpt is None else excerpt
+    excerpt = clean(shown[: EXCERPT_CHARS * 4], EXCERPT_CHARS)
     row = conn.execute(
         """
         INSERT INTO rejected_events AS r (digest, event_id, source, reason, excerpt, size)
@@ -85,6 +92,18 @@ def reject_event(
         ),
     ).fetchone()
     return bool(row and row[0] == 1)
+
+
+def rejected_event(conn: psycopg.Connection, event_id: str) -> RejectedEvent | None:
+    """The body most recently refused under the id it claimed, or None."""
+    row = conn.execute(
+        """
+        SELECT digest, event_id, source, reason, excerpt, size, times, first_seen, last_seen
+        FROM rejected_events WHERE event_id = %s ORDER BY last_seen DESC LIMIT 1
+        """,
+        (event_id,),
+    ).fetchone()
+    return RejectedEvent(*row) if row else None
 
 
 def rejected_events(conn: psycopg.Connection, limit: int = 100) -> list[RejectedEvent]:

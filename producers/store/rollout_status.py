@@ -32,6 +32,45 @@ class StoredRollout:
     #: Per wave, in order: (target ids, max_failures).
     waves: tuple[tuple[tuple[str, ...], int], ...]
     targets: dict[str, Target]
+    #: The real resources later waves deliver (see rollouts.create); None once it ends.
+    delivered_resources: str | None = None
+
+
+@dataclass(frozen=True)
+class Head:
+    """A rollout's moving parts without its plan: what a driver reads on every tick."""
+
+    rollout_id: str
+    state: RolloutState
+    reason: str
+    wave: int
+    next_wave_at: datetime | None
+    issued_by: str | None
+    revision: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+_HEAD = """
+    SELECT rollout_id, state, reason, wave, next_wave_at, issued_by, revision,
+           created_at, updated_at
+    FROM rollouts
+"""
+
+
+def head(conn: psycopg.Connection, rollout_id: str) -> Head | None:
+    """The rollout's state, wave and pause (one row by its key), or None."""
+    row = conn.execute(_HEAD + "WHERE rollout_id = %s", (rollout_id,)).fetchone()
+    return None if row is None else Head(row[0], RolloutState(row[1]), *row[2:])
+
+
+def active_heads(conn: psycopg.Connection) -> list[Head]:
+    """The heads of every rollout a controller must keep driving, oldest first: one query
+    per tick, however many rollouts are under way."""
+    rows = conn.execute(
+        _HEAD + "WHERE state = ANY(%s) ORDER BY created_at", ([s.value for s in ACTIVE],)
+    ).fetchall()
+    return [Head(row[0], RolloutState(row[1]), *row[2:]) for row in rows]
 
 
 def load(conn: psycopg.Connection, rollout_id: str) -> StoredRollout | None:
@@ -39,7 +78,7 @@ def load(conn: psycopg.Connection, rollout_id: str) -> StoredRollout | None:
     row = conn.execute(
         """
         SELECT rollout_id, state, reason, wave, event_json, issued_by, revision, trace,
-               next_wave_at, created_at, updated_at
+               next_wave_at, created_at, updated_at, delivered_resources
         FROM rollouts WHERE rollout_id = %s
         """,
         (rollout_id,),
@@ -74,6 +113,7 @@ def load(conn: psycopg.Connection, rollout_id: str) -> StoredRollout | None:
         updated_at=row[10],
         waves=tuple((tuple(w[2]), int(w[1])) for w in waves),
         targets={t[0]: Target.model_validate_json(t[1]) for t in targets},
+        delivered_resources=row[11],
     )
 
 

@@ -8,7 +8,7 @@ A final state (completed, aborted, rejected) is never left.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +17,9 @@ import psycopg
 from contracts import Target
 from contracts.events import RolloutState
 from producers.store.text import clean
+
+#: States in which a rollout may still publish (and so keeps what it delivers).
+DELIVERING = (RolloutState.PLANNED, RolloutState.RUNNING, RolloutState.PAUSED)
 
 
 @dataclass(frozen=True)
@@ -44,16 +47,30 @@ def create(
     waves: Sequence[PlannedWave],
     revision: int | None = None,
     trace: dict[str, str] | None = None,
+    delivered_resources: str | None = None,
 ) -> bool:
-    """Store a planned rollout with its plan; False if this id exists (a repeated event)."""
+    """Store a planned rollout with its plan; False if this id exists (a repeated event).
+
+    `event_json` is the event as kept for the record (redacted); `delivered_resources`, the
+    real content later waves deliver when nothing else holds it, is dropped by `set_state`
+    as soon as the rollout can publish no more (and the schema refuses it after that).
+    """
     with conn.transaction():
         created = conn.execute(
             """
-            INSERT INTO rollouts (rollout_id, state, event_json, issued_by, revision, trace)
-            VALUES (%s, 'planned', %s, %s, %s, %s)
+            INSERT INTO rollouts
+                (rollout_id, state, event_json, issued_by, revision, trace, delivered_resources)
+            VALUES (%s, 'planned', %s, %s, %s, %s, %s)
             ON CONFLICT (rollout_id) DO NOTHING RETURNING rollout_id
             """,
-            (rollout_id, event_json, issued_by, revision, json.dumps(trace or {})),
+            (
+                rollout_id,
+                event_json,
+                issued_by,
+                revision,
+                json.dumps(trace or {}),
+                delivered_resources,
+            ),
         ).fetchone()
         if created is None:
             return False
@@ -94,9 +111,18 @@ def reject(conn: psycopg.Connection, rollout_id: str, reason: str) -> bool:
 
 
 def set_state(
-    conn: psycopg.Connection, rollout_id: str, state: RolloutState, reason: str = ""
+    conn: psycopg.Connection,
+    rollout_id: str,
+    state: RolloutState,
+    reason: str = "",
+    *,
+    only_from: Collection[RolloutState] | None = None,
 ) -> bool:
-    """Move a rollout to `state` and note why. False when it is final, unknown or unchanged."""
+    """Move a rollout to `state` and note why. False when it is final, unknown, unchanged,
+    or (given `only_from`) in none of those states: the check and the move are one step.
+
+    A rollout that leaves the states that publish drops what it still had to deliver.
+    """
     reason = clean(reason, 4000)
     with conn.transaction():
         row = conn.execute(
@@ -107,10 +133,15 @@ def set_state(
         before = RolloutState(row[0])
         if before.final or (before == state and row[1] == reason):
             return False
+        if only_from is not None and before not in only_from:
+            return False
         conn.execute(
-            "UPDATE rollouts SET state = %s, reason = %s, updated_at = clock_timestamp()"
-            " WHERE rollout_id = %s",
-            (state.value, reason, rollout_id),
+            """
+            UPDATE rollouts SET state = %s, reason = %s, updated_at = clock_timestamp(),
+                delivered_resources = CASE WHEN %s THEN delivered_resources END
+            WHERE rollout_id = %s
+            """,
+            (state.value, reason, state in DELIVERING, rollout_id),
         )
         _transition(conn, rollout_id, before, state, reason)
     return True
@@ -161,6 +192,14 @@ def published(conn: psycopg.Connection, rollout_id: str) -> set[str]:
         (rollout_id,),
     ).fetchall()
     return {row[0] for row in rows}
+
+
+def published_count(conn: psycopg.Connection, rollout_id: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM rollout_targets WHERE rollout_id = %s AND published_at IS NOT NULL",
+        (rollout_id,),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def transitions(conn: psycopg.Connection, rollout_id: str) -> list[Transition]:

@@ -1,5 +1,9 @@
-"""An isolated pipeline for rollout tests: its own vhost and Redis database, and a
-controller the tests may kill and restart."""
+"""An isolated pipeline for rollout tests: its own vhost, Redis database and PostgreSQL
+database, and a controller the tests may kill and restart.
+
+The plane reads rollouts where they are kept, in the group's PostgreSQL database (through
+a `RolloutBook`), never from Redis, which may be emptied under it.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ from broker_config import (
 )
 from producers.processes.commands import aggregator_argv, controller_argv, worker_argv
 from producers.processes.supervisor import Child
+from producers.rollouts.store import RolloutBook
+from producers.store import outcomes as stored_outcomes
 from tests.isolation import Isolated, Isolation, wait_until
 
 CONTROLLER_QUEUES = (EVENTS_QUEUE, ROLLOUTS_QUEUE, CHECKINS_QUEUE)
@@ -34,6 +40,7 @@ class RolloutPlane:
         self.iso = iso
         self.env = iso.env
         self.redis = iso.redis
+        self.book = RolloutBook(iso.database, iso.redis)
         self.controller: Child | None = None
         self.worker: Child | None = None
         self.aggregator: Child | None = None
@@ -62,11 +69,18 @@ class RolloutPlane:
         connection.close()
 
     def state(self, rollout_id: str) -> dict[str, str]:
-        return self.redis.hgetall(f"provision:rollout:{rollout_id}")
+        """The rollout's head (`state`, `reason`, `wave`, `created_at`...); {} if unknown."""
+        return self.book.meta(rollout_id)
 
     def published(self, rollout_id: str) -> int:
         """How many targets the controller has published requests for."""
-        return int(self.redis.scard(f"provision:rollout:{rollout_id}:published"))
+        return self.book.published_count(rollout_id)
+
+    def outcomes(self, change_id: str) -> dict[str, dict[str, Any]]:
+        """Each target's current outcome as the aggregator stored it, as JSON."""
+        with self.iso.database.connection() as conn:
+            found = stored_outcomes.latest_in_change(conn, change_id)
+        return {target: s.event.model_dump(mode="json") for target, s in found.items()}
 
     def wait_published(self, rollout_id: str, count: int, timeout_s: float = 60) -> int:
         return wait_until(

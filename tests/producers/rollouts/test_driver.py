@@ -8,8 +8,8 @@ import pytest
 
 from contracts import OutcomeStatus
 from contracts.events import RolloutState
-from producers.rollouts.driver import Step, next_step
 from producers.rollouts.planner import RolloutPlan, Wave
+from producers.rollouts.steps import Step, next_step
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 T = NOW.timestamp()

@@ -5,6 +5,7 @@ normal change converges afterwards."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -112,10 +113,13 @@ def test_poison_events_are_dead_lettered_and_the_controller_lives_on(
     assert "rate_per_s 1e-20" in tap.reason(slow["event_id"])
     state = fleet.wait_state(slow["event_id"], {"rejected"})
     assert state == "rejected"
-    record = fleet.state(slow["event_id"])
-    assert len(record["sha256"]) == 64 and record["event"] == ""
-    assert 0 < len(record["excerpt"].encode()) <= 512 + 3
-    assert fleet.redis.ttl(f"provision:rollout:{slow['event_id']}") > 0
+    shown = fleet.iso.provision("rollout", "status", slow["event_id"], "--json")
+    assert shown.returncode == 0, shown.stderr
+    refused = json.loads(shown.stdout)["refused"]
+    assert refused["sha256"] == hashlib.sha256(json.dumps(slow).encode()).hexdigest()
+    assert 0 < len(refused["excerpt"].encode()) <= 512 + 3 and refused["times"] == 1
+    loaded = fleet.book.load(slow["event_id"])
+    assert loaded is not None and loaded.event is None  # only the digest and the excerpt
 
     many = event(targets(tmp_path, 1, prefix="many"))
     many["rollout"] = {"waves": [1] * 101}

@@ -58,8 +58,7 @@ def status(fleet: RolloutPlane, rollout_id: str) -> dict[str, Any]:
 
 
 def outcomes(fleet: RolloutPlane, rollout_id: str) -> dict[str, dict[str, Any]]:
-    raw = fleet.redis.hgetall(f"provision:change:{rollout_id}:outcomes")
-    return {target: json.loads(value) for target, value in raw.items()}
+    return fleet.outcomes(rollout_id)
 
 
 def test_an_event_from_a_plain_pika_client_rolls_out_in_waves(
@@ -189,7 +188,7 @@ def test_a_second_event_with_the_same_id_is_a_no_op(tmp_path: Path, fleet: Rollo
     fleet.emit(marker)  # the controller takes events in order: once it is done, so is ours
     fleet.wait_state(marker["event_id"], {"completed"})
     assert fleet.state(body["event_id"])["created_at"] == created
-    assert fleet.redis.scard(f"provision:rollout:{body['event_id']}:published") == 2
+    assert fleet.published(body["event_id"]) == 2
 
 
 def _dead_reason(fleet: RolloutPlane, marker: str) -> str | None:

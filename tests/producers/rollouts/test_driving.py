@@ -1,0 +1,159 @@
+"""The driver in-process on real PostgreSQL, Redis and RabbitMQ: it takes everything it
+decides from the system of record, so emptying Redis mid-rollout (or starting a new driver,
+as a restarted controller does) publishes nothing twice and the rollout completes.
+
+Outcomes are stored as the aggregator stores them (`producers.store.outcomes.record`);
+no worker runs: requests are only counted on a queue of the test's own region.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any, cast
+
+import pytest
+
+from broker_config import declare, region_queue
+from contracts import OutcomeStatus, Target
+from contracts.events import ChangeEvent, RolloutState
+from producers.messaging.publisher import Publisher
+from producers.rollouts import driver as driving
+from producers.rollouts.driver import Driver
+from producers.rollouts.planner import plan_rollout
+from producers.rollouts.store import RolloutBook
+from producers.store import outcomes
+from tests.isolation import Isolated, Isolation
+from tests.producers.store.factories import outcome
+
+#: A region no worker serves: what is published stays queued for the test to count.
+REGION = "drivetest"
+
+
+@pytest.fixture
+def iso(isolation: Isolation, monkeypatch: pytest.MonkeyPatch) -> Isolated:
+    """The rollouts group; counts may be read again at every tick (no minimum age)."""
+    monkeypatch.setattr(driving, "COUNTS_MIN_AGE_S", 0.0)
+    monkeypatch.setattr(driving, "COUNTS_TIME_SHARE", 1.0e9)
+    return isolation("rollouts")
+
+
+@pytest.fixture
+def channel(iso: Isolated) -> Iterator[Any]:
+    """A channel on which the region's queue is declared, and purged after the test."""
+    connection = iso.amqp()
+    declare(connection, regions=[REGION])
+    channel = connection.channel()
+    channel.queue_purge(region_queue(REGION))
+    yield channel
+    channel.queue_delete(region_queue(REGION))
+    connection.close()
+
+
+def new_driver(iso: Isolated, book: RolloutBook, channel: Any) -> Driver:
+    """A driver as a controller builds it. An inline rollout reads no revision and assigns
+    none, so it gets neither a revision store nor assignments."""
+    publisher = Publisher(channel.connection)
+    return Driver(iso.redis, book, publisher, cast(Any, None), cast(Any, None))
+
+
+def queued(channel: Any) -> list[str]:
+    """The targets of every request queued so far (taken off the queue)."""
+    seen = []
+    while True:
+        method, _, body = channel.basic_get(region_queue(REGION), auto_ack=True)
+        if method is None:
+            return seen
+        seen.append(json.loads(body)[1]["request"]["target"]["id"])
+
+
+def report(iso: Isolated, driver: Driver, rid: str, *targets: str) -> None:
+    """Each target's outcome stored by the aggregator, then its copy seen by the driver."""
+    events = [outcome(t, OutcomeStatus.CHANGED, change_id=rid) for t in targets]
+    with iso.database.connection() as conn:
+        outcomes.record(conn, [outcomes.OutcomeRecord(e, 1) for e in events])
+    for event in events:
+        assert driver.noted(event)
+
+
+def test_a_rollout_survives_flushdb_and_a_new_driver_without_publishing_twice(
+    iso: Isolated, channel: Any
+) -> None:
+    book = RolloutBook(iso.database, iso.redis)
+    targets = [
+        Target(id=f"d{i}", region=REGION, environment="test", address=f"local:///t/d{i}")
+        for i in range(6)
+    ]
+    event = ChangeEvent.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "issued_by": "tests",
+            "resources": [{"kind": "file", "path": "/etc/motd", "content": "hi\n"}],
+            "targets": [t.model_dump(mode="json") for t in targets],
+            "rollout": {"waves": [2, "100%"], "max_in_flight": 3},
+        }
+    )
+    rid = event.change_id
+    assert book.create(event, plan_rollout(targets, event.rollout), targets)
+    book.set_state(rid, RolloutState.RUNNING)
+    driver = new_driver(iso, book, channel)
+
+    driver.tick()
+    assert sorted(queued(channel)) == ["d0", "d1"]
+    report(iso, driver, rid, "d0", "d1")
+    driver.tick()  # counts read anew (an outcome copy arrived): wave 0 is done
+    assert book.meta(rid)["wave"] == "1"
+    driver.tick()
+    assert sorted(queued(channel)) == ["d2", "d3", "d4"], "max_in_flight 3 holds"
+
+    iso.redis.flushdb()  # the in-flight leases go: nothing else may
+    restarted = new_driver(iso, book, channel)  # and a restarted controller starts afresh
+    restarted.tick()
+    assert queued(channel) == ["d5"], "only the one never published; no lease is left"
+    assert book.published(rid) == {f"d{i}" for i in range(6)}
+    report(iso, restarted, rid, "d2", "d3", "d4", "d5")
+    restarted.tick()
+    assert book.meta(rid)["state"] == "completed"
+    assert [t.to_state for t in book.transitions(rid)] == [
+        RolloutState.PLANNED,
+        RolloutState.RUNNING,
+        RolloutState.COMPLETED,
+    ]
+    assert queued(channel) == []
+
+
+def test_counts_are_read_again_once_an_outcome_copy_arrives_or_they_age(
+    iso: Isolated, channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between copies the cached counts serve; a copy, or COUNTS_MAX_AGE_S, refreshes them
+    (the aggregator may commit after the controller's copy arrives)."""
+    book = RolloutBook(iso.database, iso.redis)
+    target = Target(id="n0", region=REGION, environment="test", address="local:///t/n0")
+    event = ChangeEvent.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "issued_by": "tests",
+            "resources": [{"kind": "file", "path": "/etc/motd", "content": "hi\n"}],
+            "targets": [target.model_dump(mode="json")],
+        }
+    )
+    rid = event.change_id
+    book.create(event, plan_rollout([target], event.rollout), [target])
+    book.set_state(rid, RolloutState.RUNNING)
+    driver = new_driver(iso, book, channel)
+    monkeypatch.setattr(driving, "COUNTS_MAX_AGE_S", 3600.0)
+    driver.tick()
+    assert queued(channel) == ["n0"]
+    late = outcome("n0", change_id=rid)
+    with iso.database.connection() as conn:
+        outcomes.record(conn, [outcomes.OutcomeRecord(late, 1)])
+    driver.tick()
+    assert book.meta(rid)["state"] == "running", "no copy yet, and the counts are fresh"
+    assert driver.noted(late)
+    assert not driver.noted(late.model_copy(update={"target": "not-in-the-rollout"}))
+    assert not driver.noted(late.model_copy(update={"change_id": str(uuid.uuid4())}))
+    driver.tick()
+    assert book.meta(rid)["state"] == "completed"
+    driver.tick()  # the finished rollout leaves the driver's cache...
+    assert not driver.noted(late), "...and a late copy does not load it again"

@@ -18,6 +18,7 @@ from producers.cli.options import parse_selector, selector_option
 from producers.pull.enrollment import Enrollment, write_credentials
 from producers.records.compliance import Compliance, counts
 from producers.records.inventory import InventoryStore
+from producers.store.database import Database
 from producers.truth.errors import UnknownRevision
 from producers.truth.revisions import RevisionStore
 
@@ -74,7 +75,8 @@ def compliance(selector: tuple[str, ...], as_json: bool) -> None:
     chosen = parse_selector(selector)
     client = connect_redis(Endpoints.from_env())
     targets = [t for t in _fleet(client) if chosen.matches(t)]
-    standings = Compliance(client).standings(targets)
+    with Database.open(max_size=2, name="provision-cli") as db:
+        standings = Compliance(db).standings(targets)
     totals = counts(standings)
     if as_json:
         click.echo(json.dumps({"targets": [s.as_json() for s in standings], "counts": totals}))

@@ -184,3 +184,30 @@ def failed_since(
         ([s.value for s in FAILURES], since),
     ).fetchall()
     return [_stored(row) for row in rows]
+
+
+def without_outcome(conn: psycopg.Connection, change_id: str) -> list[str]:
+    """The change's targets that have no outcome yet (pending), in the change's order."""
+    rows = conn.execute(
+        """
+        SELECT t.target FROM change_targets t
+        WHERE t.change_id = %s AND NOT EXISTS (
+            SELECT 1 FROM outcomes o WHERE o.change_id = t.change_id AND o.target = t.target
+        )
+        ORDER BY t.position
+        """,
+        (change_id,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def current_statuses(conn: psycopg.Connection, targets: Sequence[str]) -> dict[str, str]:
+    """Each target's current status across every change (targets never heard of: absent)."""
+    rows = conn.execute(
+        f"""
+        SELECT DISTINCT ON (target) target, status FROM outcomes
+        WHERE target = ANY(%s) ORDER BY target, {NEWEST_FIRST}
+        """,
+        (list(targets),),
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}

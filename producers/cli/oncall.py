@@ -83,7 +83,7 @@ def history_table(target: str, rows: list[dict[str, Any]], console: Console) -> 
     console.print(table)
 
 
-def failures_table(rows: list[dict[str, Any]], window: timedelta, console: Console) -> None:
+def failures_table(rows: list[dict[str, Any]], window: str, console: Console) -> None:
     """`provision failures`: each target's latest failure in the window, and where it is now."""
     if not rows:
         click.echo(f"no failure received in the last {window}")
@@ -143,4 +143,4 @@ def failures(window: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"since": since.isoformat(), "targets": rows}))
     else:
-        failures_table(rows, span, Console())
+        failures_table(rows, window, Console())

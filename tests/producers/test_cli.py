@@ -98,15 +98,20 @@ def test_an_unreachable_broker_is_one_line_naming_the_url_within_seconds(tmp_pat
     assert "secret" not in done.stderr
 
 
-def test_an_unreachable_redis_is_one_line_naming_the_url(tmp_path: Path) -> None:
-    done = provision("status", "some-change", env={"PROVISION_REDIS_URL": "redis://127.0.0.1:1/0"})
+#: A PostgreSQL nobody listens on, with a password that must never show.
+NO_DATABASE = {"PROVISION_DATABASE_URL": "postgresql://u:secret@127.0.0.1:1/x"}
+
+
+def test_an_unreachable_database_is_one_line_naming_the_url(tmp_path: Path) -> None:
+    done = provision("status", "some-change", env=NO_DATABASE)
     assert done.returncode == 3
-    assert done.stderr.strip().startswith("error: Redis unreachable at redis://127.0.0.1:1/0")
-    assert len(done.stderr.strip().splitlines()) == 1
+    line = "error: PostgreSQL unreachable at postgresql://u:***@127.0.0.1:1/x"
+    assert done.stderr.strip().startswith(line)
+    assert len(done.stderr.strip().splitlines()) == 1 and "secret" not in done.stderr
 
 
 def test_debug_shows_the_traceback() -> None:
-    done = provision("--debug", "status", "x", env={"PROVISION_REDIS_URL": "redis://127.0.0.1:1/0"})
+    done = provision("--debug", "status", "x", env=NO_DATABASE)
     assert done.returncode != 0 and "Traceback" in done.stderr
 
 

@@ -88,9 +88,7 @@ def test_the_current_outcome_is_the_highest_sequence_then_the_latest_received(
     ledger.record(event(cid, "a", OutcomeStatus.FAILED, 2, finished_at=T0 + timedelta(1)), at(1))
     assert ledger.status(cid).outcomes["a"].status == OutcomeStatus.CHANGED
     # The same request again (a redelivery): the one received last wins, whatever its clock.
-    ledger.record(
-        event(cid, "a", OutcomeStatus.CONVERGED, 5, finished_at=T0 - timedelta(1)), at(2)
-    )
+    ledger.record(event(cid, "a", OutcomeStatus.CONVERGED, 5, finished_at=T0 - timedelta(1)), at(2))
     counts = ledger.counts(cid)
     assert counts["converged"] == 1 and counts["changed"] == 0 and counts["failed"] == 0
     assert ledger.status(cid).outcomes["a"].status == OutcomeStatus.CONVERGED

@@ -79,7 +79,7 @@ class Plane:
         connection = self.amqp()
         try:
             channel = connection.channel()
-            taken = []
+            taken: list[tuple[dict[str, Any], bytes]] = []
             while True:
                 method, props, body = channel.basic_get(DEAD_QUEUE, auto_ack=True)
                 if method is None:

@@ -10,8 +10,8 @@ import pytest
 
 from contracts import OutcomeStatus
 from contracts.dead import REASON
-from producers.records import aggregator as aggregator_module
-from producers.records.aggregator import Held, write
+from producers.records import batches
+from producers.records.batches import Held, write
 from producers.records.ledger import Ledger
 from tests.isolation import wait_until
 from tests.records.conftest import Plane, outcome, running, stored
@@ -50,7 +50,7 @@ def test_a_batch_is_one_transaction(plane: Plane, monkeypatch: pytest.MonkeyPatc
     def fails(*_: object) -> int:
         raise RuntimeError("compliance failed")
 
-    monkeypatch.setattr(aggregator_module, "observe_in", fails)
+    monkeypatch.setattr(batches, "observe_in", fails)
     with pytest.raises(RuntimeError), plane.db.connection() as conn:
         write(conn, batch)
     assert stored(plane, events) == 0

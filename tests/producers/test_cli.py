@@ -71,16 +71,23 @@ def test_a_selector_matching_nothing_is_refused_before_publishing(
     assert "matches no target" in done.stderr and "environment=prod" in done.stderr
 
 
+def _booked(database: Any) -> int:
+    """How many changes the ledger (PostgreSQL) has booked."""
+    with database.connection() as conn:
+        row = conn.execute("SELECT count(*) FROM changes").fetchone()
+    return int(row[0]) if row else 0
+
+
 def test_an_unknown_region_is_refused_before_publishing(
-    tmp_path: Path, services: dict[str, str], redis_client: Any
+    tmp_path: Path, services: dict[str, str], database: Any
 ) -> None:
     target = {**TARGET, "region": "atlantis"}
     path = write(tmp_path / "c.yaml", {"targets": [target], "resources": [FILE]})
-    changes_before = redis_client.zcard("provision:changes")
+    changes_before = _booked(database)
     done = provision("apply", str(path), env=services)
     assert done.returncode == 2
     assert "unknown region 'atlantis'" in done.stderr
-    assert redis_client.zcard("provision:changes") == changes_before, "nothing was booked"
+    assert _booked(database) == changes_before, "nothing was booked"
 
 
 def test_an_unreachable_broker_is_one_line_naming_the_url_within_seconds(tmp_path: Path) -> None:

@@ -46,17 +46,14 @@ def write(conn: psycopg.Connection, batch: list[Held]) -> list[str]:
             if held.event.outcome_id in new:
                 fresh.setdefault(held.event.outcome_id, held)
         observe_in(conn, [(h.event, h.received_at) for h in fresh.values()])
-        applied: dict[str, OutcomeEvent] = {}
-        for held in fresh.values():
-            e = held.event
-            if e.status not in APPLIED or e.revision is None or e.dry_run:
-                continue
-            best = applied.get(e.target)
-            if best is None or (best.revision or 0) < e.revision:
-                applied[e.target] = e
-        for e in applied.values():
-            revision = e.revision or 0
-            assignments.record_applied(conn, e.target, revision, e.change_id, e.outcome_id)
+        assignments.record_applied_many(
+            conn,
+            [
+                (e.target, e.revision, e.change_id, e.outcome_id)
+                for e in (h.event for h in fresh.values())
+                if e.status in APPLIED and e.revision is not None and not e.dry_run
+            ],
+        )
     return [h.event.outcome_id for h in fresh.values()]
 
 

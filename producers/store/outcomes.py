@@ -90,10 +90,10 @@ def record(conn: psycopg.Connection, records: Sequence[OutcomeRecord]) -> list[s
             INSERT INTO outcomes (event_id, change_id, target, sequence, status, revision,
                                   delivery, dry_run, drift, attempts, worker, trace_id,
                                   started_at, finished_at, received_at, event_json)
-            SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[],
-                                 %s::integer[], %s::text[], %s::boolean[], %s::boolean[],
-                                 %s::integer[], %s::text[], %s::text[], %s::timestamptz[],
-                                 %s::timestamptz[], %s::timestamptz[], %s::text[])
+            SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[],
+                                 %b::integer[], %b::text[], %b::boolean[], %b::boolean[],
+                                 %b::integer[], %b::text[], %b::text[], %b::timestamptz[],
+                                 %b::timestamptz[], %b::timestamptz[], %b::text[])
             ON CONFLICT (event_id) DO NOTHING
             RETURNING event_id
             """,

@@ -4,6 +4,7 @@ acks only after the commit, duplicates change nothing, bad messages are dead-let
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,8 @@ from contracts.dead import REASON
 from producers.records import batches
 from producers.records.batches import Held, write
 from producers.records.ledger import Ledger
-from tests.isolation import wait_until
+from producers.store.url import ENV as DATABASE_ENV
+from tests.isolation import Isolated, drop_database, make_database, provision, wait_until
 from tests.records.conftest import Plane, outcome, running, stored
 
 
@@ -157,3 +159,15 @@ def test_status_counts_follow_the_request_sequence_not_the_arrival(plane: Plane)
     status = Ledger(plane.db).status("agg-seq")
     assert status.outcomes["seq-1"].outcome_id == newer.outcome_id
     assert status.counts()["changed"] == 1 and status.counts()["failed"] == 0
+
+
+def test_an_aggregator_on_a_database_behind_says_what_to_run(session_services: Isolated) -> None:
+    name = f"provisioning_test_behind_{uuid.uuid4().hex[:8]}"
+    url = make_database(name, migrated=False)
+    try:
+        done = provision("aggregator", env={**session_services.env, DATABASE_ENV: url})
+    finally:
+        drop_database(name)
+    assert done.returncode == 3, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "provision db migrate" in lines[0]

@@ -44,7 +44,7 @@ def outcome_row(stored: Stored) -> dict[str, Any]:
         "outcome_id": e.outcome_id,
         "status": e.status.value,
         "sequence": stored.sequence,
-        "received_at": stored.received_at.isoformat(),
+        "received_at": stored.received_at.astimezone(UTC).isoformat(),
         "finished_at": e.finished_at.isoformat(),
         "revision": e.revision,
         "delivery": e.delivery,

@@ -154,9 +154,10 @@ def _standing(target: str, row: StandingRow | None, now: datetime) -> Standing:
         return Standing(target, ComplianceState.UNKNOWN, None, None)
     interval_s = float(row.interval_s or DEFAULT_INTERVAL_S)
     state = ComplianceState(row.state) if row.state else ComplianceState.PENDING
-    if (now - row.last_seen).total_seconds() > 2 * interval_s:
+    last_seen = row.last_seen.astimezone(UTC)
+    if (now - last_seen).total_seconds() > 2 * interval_s:
         state = ComplianceState.UNKNOWN
-    return Standing(target, state, row.revision, row.last_seen, row.delivery, row.differed)
+    return Standing(target, state, row.revision, last_seen, row.delivery, row.differed)
 
 
 def counts(standings: list[Standing]) -> dict[str, int]:

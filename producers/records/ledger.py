@@ -91,7 +91,7 @@ def _meta(change: changes.Change | None) -> dict[str, str]:
         return {}
     return {
         "issued_by": change.issued_by,
-        "issued_at": change.issued_at.isoformat(),
+        "issued_at": change.issued_at.astimezone(UTC).isoformat(),
         "dry_run": "1" if change.dry_run else "0",
         "target_count": str(len(change.targets)),
     }

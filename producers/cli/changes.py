@@ -1,4 +1,5 @@
-"""`provision apply` and `provision status`."""
+"""`provision apply` and `provision status` (the on-call queries `history` and `failures`
+are in `producers.cli.oncall`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from broker_config import Endpoints
 from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeFile, ContractError, ExitCode, OutcomeStatus, load_document
 from contracts.events import ChangeEvent, RolloutState
-from producers.cli import cli
+from producers.cli import cli, oncall  # noqa: F401  (oncall: `history`, `failures`)
 from producers.cli.options import parse_selector, selector_option
 from producers.errors import SelectionError
 from producers.messaging.emitter import publish_event
@@ -26,6 +27,7 @@ from producers.rollouts.direct import default_issuer
 from producers.rollouts.intake import Refusal, event_from_file, plan_event
 from producers.rollouts.progress import Settled, wait_for
 from producers.rollouts.store import RolloutBook
+from producers.store.database import Database
 from producers.truth.revisions import RevisionStore
 
 #: Statuses that make `apply --wait` and `demo` exit non-zero.
@@ -146,7 +148,8 @@ def apply(
         )
     code = ExitCode.OK
     if wait:
-        end = wait_for(RolloutBook(client), Ledger(client), change_id, timeout_s=timeout_s)
+        with Database.open(max_size=2, name="provision-cli") as db:
+            end = wait_for(RolloutBook(client), Ledger(db), change_id, timeout_s=timeout_s)
         code = exit_code_of(end)
         if end.status is not None:
             result = {**end.status.as_json(), "finished": end.finished}
@@ -203,12 +206,18 @@ def _event(
 
 @cli.command()
 @click.argument("change_id")
+@click.option(
+    "--only",
+    type=click.Choice([s.value for s in OutcomeStatus]),
+    default=None,
+    help="Only the targets whose current outcome has this status (counts stay whole).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def status(change_id: str, as_json: bool) -> None:
+def status(change_id: str, only: str | None, as_json: bool) -> None:
     """Per target: status, changes, error, attempts and trace id; and counts per status."""
-    ledger = Ledger(connect_redis(Endpoints.from_env()))
-    change = ledger.status(change_id)
+    with Database.open(max_size=2, name="provision-cli") as db:
+        change = Ledger(db).status(change_id, OutcomeStatus(only) if only else None)
     if as_json:
-        click.echo(json.dumps(change.as_json()))
+        click.echo(json.dumps({**change.as_json(), **({"only": only} if only else {})}))
     else:
         render(change, Console())

@@ -52,7 +52,10 @@ def broker_declare(regions: tuple[str, ...]) -> None:
 
 @cli.command()
 def aggregator() -> None:
-    """Record outcome events from provision.results in Redis, until stopped."""
+    """Record outcome events from provision.results in PostgreSQL, until stopped.
+
+    Outcomes are written in batches (one transaction each) and acked only once committed.
+    """
     from producers.records.aggregator import run_aggregator
 
     run_aggregator(Endpoints.from_env())

@@ -1,54 +1,64 @@
-"""The aggregator: consumes `provision.results` and records each outcome in the ledger.
+"""The aggregator: consumes `provision.results` and records outcomes in batches.
 
-A message is acked only after the ledger has it, so an outcome survives a crash of the
-aggregator or of Redis; recording is idempotent, so the redelivery that follows is harmless.
+Messages are collected until the batch is full or has waited FLUSH_AFTER_S; then the
+batch's outcomes, compliance observations and applied revisions are written in ONE
+transaction, and only after it commits are its messages acked (one multiple ack). A lost
+database or broker acks nothing: the process reconnects and the messages come back, and a
+redelivered outcome changes nothing (its event id is unique). A message that cannot be
+read is dead-lettered and acked alone; a batch that fails for a reason of its own is
+written one message at a time, so only the message at fault is dead-lettered.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import time
+from datetime import UTC, datetime
 from typing import Any
 
-import redis
 from pydantic import ValidationError
 
 from broker_config import RESULTS_QUEUE, Endpoints, declare
-from broker_config.connections import connect_broker, connect_redis
+from broker_config.connections import connect_broker
 from broker_config.dead_letters import dead_letter_delivery
 from contracts import ContractError, OutcomeEvent, limits
 from contracts.outcomes import ARRIVING
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
 from producers.messaging.failures import infrastructure
 from producers.messaging.serving import serve_until_stopped
-from producers.records.compliance import Compliance
-from producers.records.ledger import Ledger
+from producers.records.batches import Held, forged_sequence, write
+from producers.store.database import Database
 
 log = logging.getLogger("provision.aggregator")
 
-#: Unacked outcomes held at once: enough to keep Redis busy, small enough to redeliver fast.
+#: Unacked outcomes held at once, and so the largest batch: one transaction's worth.
 PREFETCH = 200
+#: How long a batch waits for more before it is written: the latency a lone outcome pays.
+FLUSH_AFTER_S = 0.03
+#: How long one wait for messages lasts when nothing is held (how soon a stop is noticed).
+IDLE_WAIT_S = 0.2
 
 
 class Aggregator:
-    """Moves outcome events from RabbitMQ into the ledger until stopped."""
+    """Moves outcome events from RabbitMQ into the system of record until stopped."""
 
-    def __init__(self, endpoints: Endpoints) -> None:
+    def __init__(self, endpoints: Endpoints, db: Database) -> None:
         self.endpoints = endpoints
+        self.db = db
         self.recorded = 0
         self._stopping = False
-        self._channel: Any = None
-        self._ledger: Ledger | None = None
         self._connected = False
+        self._held: list[Held] = []
+        #: When the held batch must be written (monotonic), None while nothing is held.
+        self._due: float | None = None
 
     def stop(self, *_: object) -> None:
-        """Finish the message in hand, then return from `run`."""
+        """Write and ack the batch in hand, then return from `run`."""
         self._stopping = True
-        if self._channel is not None and self._channel.is_open:
-            self._channel.connection.add_callback_threadsafe(self._channel.stop_consuming)
 
     def run(self) -> None:
-        """Consume until stopped, reconnecting to RabbitMQ and Redis after they restart."""
+        """Consume until stopped, reconnecting after RabbitMQ or PostgreSQL comes back."""
         serve_until_stopped(
             self._consume,
             name="aggregator",
@@ -58,26 +68,31 @@ class Aggregator:
         )
 
     def _consume(self) -> None:
-        if self._ledger is None:
-            self._ledger = Ledger(connect_redis(self.endpoints))
         connection = connect_broker(self.endpoints)
         try:
             declare(connection)
             channel = connection.channel()
             channel.basic_qos(prefetch_count=PREFETCH)
             channel.basic_consume(RESULTS_QUEUE, self._on_message)
-            self._channel = channel
             self._connected = True
             log.info("aggregator consuming %s", RESULTS_QUEUE)
-            if not self._stopping:
-                channel.start_consuming()
+            while not self._stopping:
+                wait = IDLE_WAIT_S if self._due is None else self._due - time.monotonic()
+                connection.process_data_events(time_limit=max(0.0, wait))
+                if self._due is not None and (
+                    len(self._held) >= PREFETCH or time.monotonic() >= self._due
+                ):
+                    self._flush(channel)
+            if self._held:
+                self._flush(channel)
         finally:
-            self._channel = None
+            self._held, self._due = [], None  # unacked: the broker gives them back
             if connection.is_open:
                 connection.close()
 
     def _on_message(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        """Record one outcome; a bad one (or one that fails unexpectedly) is dead-lettered."""
+        """Hold one outcome for the next batch; a bad one is dead-lettered at once."""
+        received_at = datetime.now(UTC)
         headers = properties.headers if isinstance(properties.headers, dict) else {}
         try:
             limits.check_json("outcome", body, limits.OUTCOME_BYTES, "OUTCOME_BYTES")
@@ -87,28 +102,49 @@ class Aggregator:
         except ValidationError as exc:
             reason = f"invalid outcome event: {ContractError.from_validation('outcome', exc)}"
             return self._dead_letter(channel, method, properties, body, reason)
-        assert self._ledger is not None
+        forged = forged_sequence(event, received_at.timestamp())
+        if forged is not None:
+            return self._dead_letter(channel, method, properties, body, forged)
         with span_from(
             headers,
             "provision.record",
             **{ATTR_CHANGE_ID: event.change_id, ATTR_TARGET: event.target},
         ):
+            if not self._held:
+                self._due = time.monotonic() + FLUSH_AFTER_S
+            self._held.append(Held(method, properties, body, event, received_at))
+        return None
+
+    def _flush(self, channel: Any) -> None:
+        """Write the held batch in one transaction, then ack it; a lost service raises."""
+        batch, self._held, self._due = self._held, [], None
+        try:
+            with self.db.connection() as conn:
+                write(conn, batch)
+        except infrastructure():
+            raise  # nothing acked: the messages come back after the reconnect
+        except Exception:
+            log.exception("a batch of %d outcomes failed; writing them one by one", len(batch))
+            return self._one_by_one(channel, batch)
+        channel.basic_ack(batch[-1].method.delivery_tag, multiple=True)
+        self.recorded += len(batch)
+        return None
+
+    def _one_by_one(self, channel: Any, batch: list[Held]) -> None:
+        """Each message in a transaction of its own; the ones that still fail are dead."""
+        for held in batch:
             try:
-                self._ledger.record(event)
-                Compliance(self._ledger.redis).record(event)
-            except redis.RedisError:
-                channel.basic_nack(method.delivery_tag, requeue=True)
-                self._ledger = None
-                raise
+                with self.db.connection() as conn:
+                    write(conn, [held])
             except infrastructure():
                 raise
             except Exception as exc:
                 log.exception("an outcome failed unexpectedly")
                 reason = f"unexpected error recording the outcome: {exc!r}"[:500]
-                return self._dead_letter(channel, method, properties, body, reason)
-        channel.basic_ack(method.delivery_tag)
-        self.recorded += 1
-        return None
+                self._dead_letter(channel, held.method, held.properties, held.body, reason)
+                continue
+            channel.basic_ack(held.method.delivery_tag)
+            self.recorded += 1
 
     def _dead_letter(
         self, channel: Any, method: Any, properties: Any, body: bytes, reason: str
@@ -118,9 +154,14 @@ class Aggregator:
 
 
 def run_aggregator(endpoints: Endpoints) -> None:
-    """`provision aggregator`: run until SIGTERM or SIGINT."""
+    """`provision aggregator`: run until SIGTERM or SIGINT.
+
+    The database is opened once, before anything else (its schema check says what to
+    run when it is behind), and shared by every reconnect.
+    """
     setup_tracing("provision-aggregator")
-    aggregator = Aggregator(endpoints)
-    signal.signal(signal.SIGTERM, aggregator.stop)
-    signal.signal(signal.SIGINT, aggregator.stop)
-    aggregator.run()
+    with Database.open(max_size=2, name="provision-aggregator") as db:
+        aggregator = Aggregator(endpoints, db)
+        signal.signal(signal.SIGTERM, aggregator.stop)
+        signal.signal(signal.SIGINT, aggregator.stop)
+        aggregator.run()

@@ -1,5 +1,8 @@
 """Compliance: where each target stands, from its latest outcome and its latest check-in.
 
+Every observation is appended to the system of record (`producers.store.compliance`); a
+standing is read from that history, and `unknown` is decided at read time.
+
 The aggregator records every outcome here; the check-in desk records check-ins that
 brought nothing to converge (no revision assigned). `provision compliance` reads it.
 
@@ -21,29 +24,25 @@ changes (`provision apply --dry-run`) are previews, not observations, and are sk
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import redis
+import psycopg
 
-from broker_config import redis_keys
 from contracts import OutcomeEvent, OutcomeStatus, ResourceStatus, Target
-from producers.counters.latest import LatestWins, order_of
+from producers.store import compliance as observations
+from producers.store.compliance import Observation, StandingRow
+from producers.store.database import Database
 
-#: Hash of target id → JSON {state, revision, last_seen, delivery, interval_s, change_id,
-#: differed}.
-COMPLIANCE_KEY = redis_keys.COMPLIANCE
-#: Hash of target id → "<order> <state> <outcome id>": what the latest-wins script compares.
-LATEST_KEY = redis_keys.COMPLIANCE_LATEST
 #: Assumed check-in interval of a target that never said (push targets): the agent default.
 DEFAULT_INTERVAL_S = 1800.0
 
 
 class ComplianceState(StrEnum):
-    """Where one target stands. Lowercase words on the wire and in Redis."""
+    """Where one target stands. Lowercase words on the wire and in the store."""
 
     ALIGNED = "aligned"
     DRIFTED = "drifted"
@@ -84,105 +83,81 @@ class Standing:
         }
 
 
+def observation(event: OutcomeEvent, received_at: datetime | None = None) -> Observation | None:
+    """What one outcome tells compliance; None for a push preview (not an observation)."""
+    if event.dry_run and event.delivery == "push":
+        return None
+    # A superseded run applied nothing: it proves the target alive and moves nothing else
+    # (a target never seen before stands pending).
+    superseded = event.status == OutcomeStatus.SUPERSEDED
+    differed = [r.path for r in event.changes] if event.drift or event.dry_run else []
+    return Observation(
+        target=event.target,
+        kind="superseded" if superseded else "outcome",
+        observed_at=event.finished_at,
+        state=None if superseded else state_of(event).value,
+        revision=event.revision,
+        delivery=event.delivery,
+        change_id=event.change_id,
+        differed=tuple(differed),
+        interval_s=event.interval_s,
+        received_at=received_at,
+    )
+
+
+def observe_in(
+    conn: psycopg.Connection, events: Sequence[tuple[OutcomeEvent, datetime | None]]
+) -> int:
+    """Note outcomes on `conn` (the caller's transaction); how many were observations."""
+    noted = [o for o in (observation(e, at) for e, at in events) if o is not None]
+    if noted:
+        observations.observe(conn, noted)
+    return len(noted)
+
+
 class Compliance:
-    """Records and reads the compliance of every target."""
+    """Records and reads the compliance of every target, in the system of record.
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.redis = client
-        self._latest = LatestWins(client)
+    "Latest" is by the time the system received an observation, never the target's clock.
+    """
 
-    def record(self, event: OutcomeEvent) -> bool:
-        """Note one outcome. False when skipped (a push preview) or older than the last."""
-        if event.dry_run and event.delivery == "push":
-            return False
-        keep = event.status == OutcomeStatus.SUPERSEDED
-        differed = [r.path for r in event.changes] if event.drift or event.dry_run else []
-        # A superseded run applied nothing: it moves only last_seen, or, for a target never
-        # seen before, says it is pending.
-        state = ComplianceState.PENDING if keep else state_of(event)
-        record = {
-            "state": state.value,
-            "revision": event.revision,
-            "delivery": event.delivery,
-            "change_id": event.change_id,
-            "differed": differed,
-        }
-        at, interval_s = event.finished_at, event.interval_s
-        return self._write(event.target, record, at, interval_s, keep, event.outcome_id)
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record(self, event: OutcomeEvent, received_at: datetime | None = None) -> bool:
+        """Note one outcome. False when skipped (a push preview)."""
+        with self.db.connection() as conn:
+            return observe_in(conn, [(event, received_at)]) == 1
 
     def seen(self, target: str, at: datetime, interval_s: float | None) -> None:
         """A check-in that brought nothing to converge: the target is alive, nothing more.
 
         A target that has applied nothing is `pending`, never `aligned`: nothing shows it
-        is as desired. A target seen before keeps its state (only last_seen moves).
+        is as desired. A target seen before keeps its state (only last_seen moves), and an
+        unknown interval keeps the last one known.
         """
-        record: dict[str, Any] = {
-            "state": ComplianceState.PENDING.value,
-            "revision": None,
-            "delivery": "pull",
-            "change_id": None,
-            "differed": [],
-        }
-        self._write(target, record, at, interval_s, True, f"seen-{at.timestamp():.6f}")
-
-    def _write(
-        self,
-        target: str,
-        record: dict[str, Any],
-        at: datetime,
-        interval_s: float | None,
-        keep: bool,
-        outcome_id: str,
-    ) -> bool:
-        """Write one observation unless a newer one (or this one) is recorded already.
-
-        With `keep` (a superseded outcome, a bare check-in) the standing stays and only
-        `at`, `last_seen` and `interval_s` move; an unknown interval keeps the last one.
-        """
-        stamp = at.astimezone(UTC)
-        full = {
-            **record,
-            "at": stamp.timestamp(),
-            "last_seen": stamp.isoformat(),
-            "interval_s": interval_s,
-        }
-        return self._latest.record(
-            latest=LATEST_KEY,
-            target=target,
-            order=order_of(stamp.timestamp()),
-            status=record["state"],
-            outcome_id=outcome_id,
-            payload_key=COMPLIANCE_KEY,
-            payload=json.dumps(full),
-            touch=("at", "last_seen", "interval_s") if keep else (),
-            keep_if_null=("interval_s",),
-        )
+        seen = Observation(target, "checkin", at, delivery="pull", interval_s=interval_s)
+        with self.db.connection() as conn:
+            observations.observe(conn, [seen])
 
     def standings(self, targets: list[Target], now: datetime | None = None) -> list[Standing]:
         """One row per target, in the order given; never-seen or silent ones are unknown."""
         now = now or datetime.now(UTC)
         ids = [t.id for t in targets]
-        raw = self.redis.hmget(COMPLIANCE_KEY, ids) if ids else []
-        return [_standing(target, value, now) for target, value in zip(ids, raw, strict=True)]
+        with self.db.connection() as conn:
+            rows = observations.standings(conn, ids) if ids else {}
+        return [_standing(target, rows.get(target), now) for target in ids]
 
 
-def _standing(target: str, value: Any, now: datetime) -> Standing:
-    if not value:
+def _standing(target: str, row: StandingRow | None, now: datetime) -> Standing:
+    if row is None:
         return Standing(target, ComplianceState.UNKNOWN, None, None)
-    data = json.loads(value)
-    last_seen = datetime.fromisoformat(data["last_seen"])
-    interval_s = float(data.get("interval_s") or DEFAULT_INTERVAL_S)
-    state = ComplianceState(data["state"])
+    interval_s = float(row.interval_s or DEFAULT_INTERVAL_S)
+    state = ComplianceState(row.state) if row.state else ComplianceState.PENDING
+    last_seen = row.last_seen.astimezone(UTC)
     if (now - last_seen).total_seconds() > 2 * interval_s:
         state = ComplianceState.UNKNOWN
-    return Standing(
-        target,
-        state,
-        data.get("revision"),
-        last_seen,
-        data.get("delivery"),
-        tuple(data.get("differed") or ()),
-    )
+    return Standing(target, state, row.revision, last_seen, row.delivery, row.differed)
 
 
 def counts(standings: list[Standing]) -> dict[str, int]:

@@ -1,41 +1,45 @@
-"""The ledger: the Redis book of changes and their outcomes.
+"""The ledger: the book of changes and their outcomes, in the system of record.
 
-Each change keeps the targets it was published to, the latest outcome per target and the
-count per status. Recording is the one "latest wins" script (`producers.counters.latest`),
-so it is atomic and idempotent: the same event twice, or an older event after a newer one,
-changes nothing.
+Each change keeps the targets it was published to; every outcome is appended, never
+overwritten (`producers.store.outcomes`). A target's current outcome within a change is
+the one with the highest request sequence, ties broken by the time the aggregator received
+it: the sender's `finished_at` never decides, so a forged or skewed clock hides nothing.
+Recording the same event twice changes nothing (a unique event id).
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-import redis
+import psycopg
 
-from broker_config import redis_keys
-from broker_config.redis_keys import change_key
 from contracts import OutcomeEvent, OutcomeStatus
-from producers.counters.latest import LatestWins, order_of
 from producers.errors import UnknownChange
+from producers.store import changes, outcomes
+from producers.store.database import Database
+from producers.store.outcomes import OutcomeRecord
 
-#: Sorted set of change ids, scored by the time they were opened.
-CHANGES_KEY = redis_keys.CHANGES
+PENDING = OutcomeStatus.PENDING
 
 
 @dataclass
 class ChangeStatus:
-    """What the ledger knows of one change."""
+    """What the ledger knows of one change (or, with `totals`, of some of its targets)."""
 
     change_id: str
     meta: dict[str, str]
     targets: list[str]
     outcomes: dict[str, OutcomeEvent] = field(default_factory=dict)
+    #: The whole change's counts, when `targets` is only a part of it (`status --only`).
+    totals: dict[str, int] | None = None
 
     def counts(self) -> dict[str, int]:
         """A count for every status word; targets without an outcome count as pending."""
+        if self.totals is not None:
+            return dict(self.totals)
         counts = {status.value: 0 for status in OutcomeStatus}
         for target in self.targets:
             outcome = self.outcomes.get(target)
@@ -81,12 +85,30 @@ class ChangeStatus:
         return {"change_id": self.change_id, **self.meta, "targets": rows, "counts": self.counts()}
 
 
-class Ledger:
-    """Reads and writes the book of changes in one Redis database."""
+def _meta(change: changes.Change | None) -> dict[str, str]:
+    """The change's header, as `provision status --json` has always shown it (strings)."""
+    if change is None:
+        return {}
+    return {
+        "issued_by": change.issued_by,
+        "issued_at": change.issued_at.astimezone(UTC).isoformat(),
+        "dry_run": "1" if change.dry_run else "0",
+        "target_count": str(len(change.targets)),
+    }
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.redis = client
-        self._latest = LatestWins(client)
+
+def record_in(
+    conn: psycopg.Connection, events: Sequence[tuple[OutcomeEvent, datetime]]
+) -> list[str]:
+    """Append outcomes on `conn` (the caller's transaction); returns the new event ids."""
+    return outcomes.record(conn, [OutcomeRecord(e, e.sequence, at) for e, at in events])
+
+
+class Ledger:
+    """Reads and writes the book of changes in the system of record."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def open_change(
         self,
@@ -98,59 +120,49 @@ class Ledger:
         dry_run: bool = False,
     ) -> None:
         """Note a change and its targets before its first request is published."""
-        pipe = self.redis.pipeline()
-        pipe.hset(
-            change_key(change_id),
-            mapping={
-                "issued_by": issued_by,
-                "issued_at": issued_at.isoformat(),
-                "dry_run": "1" if dry_run else "0",
-                "target_count": str(len(targets)),
-            },
-        )
-        pipe.delete(change_key(change_id, "targets"))
-        if targets:
-            pipe.rpush(change_key(change_id, "targets"), *targets)
-        pipe.zadd(CHANGES_KEY, {change_id: issued_at.timestamp()})
-        pipe.execute()
+        with self.db.connection() as conn:
+            changes.open_change(
+                conn, change_id, targets, issued_by=issued_by, issued_at=issued_at, dry_run=dry_run
+            )
 
-    def record(self, event: OutcomeEvent) -> bool:
-        """Record one outcome. Returns False when it was a duplicate or older than the latest."""
-        return self._latest.record(
-            latest=change_key(event.change_id, "latest"),
-            target=event.target,
-            order=order_of(event.finished_at.timestamp()),
-            status=event.status.value,
-            outcome_id=event.outcome_id,
-            counts=change_key(event.change_id, "counts"),
-            payload_key=change_key(event.change_id, "outcomes"),
-            payload=event.model_dump_json(),
-        )
+    def record(self, event: OutcomeEvent, received_at: datetime | None = None) -> bool:
+        """Record one outcome. Returns False when it was a duplicate (its id is known)."""
+        return bool(self.record_many([(event, received_at or datetime.now(UTC))]))
 
-    def status(self, change_id: str) -> ChangeStatus:
-        """Everything known of one change. Raises UnknownChange for an id never opened."""
-        pipe = self.redis.pipeline()
-        pipe.hgetall(change_key(change_id))
-        pipe.lrange(change_key(change_id, "targets"), 0, -1)
-        pipe.hgetall(change_key(change_id, "outcomes"))
-        meta, targets, raw = pipe.execute()
-        if not meta and not raw:
+    def record_many(self, events: Sequence[tuple[OutcomeEvent, datetime]]) -> list[str]:
+        """Record a batch of (outcome, received at) in one transaction; the new event ids."""
+        with self.db.connection() as conn:
+            return record_in(conn, events)
+
+    def status(self, change_id: str, only: OutcomeStatus | None = None) -> ChangeStatus:
+        """Everything known of one change. Raises UnknownChange for an id never opened
+        nor heard of. With `only`, just its targets whose current outcome has that status
+        (pending: none yet), read by status in SQL, with the whole change's counts.
+        """
+        waiting: list[str] = []
+        with self.db.connection() as conn:
+            change = changes.get(conn, change_id)
+            if only is None:
+                found = outcomes.latest_in_change(conn, change_id)
+                latest = {target: stored.event for target, stored in found.items()}
+                totals = None
+            else:
+                latest = {
+                    s.event.target: s.event for s in outcomes.by_status(conn, change_id, only)
+                }
+                waiting = outcomes.without_outcome(conn, change_id) if only == PENDING else []
+                totals = outcomes.counts(conn, change_id)
+        if change is None and not latest and not any((totals or {}).values()):
             raise UnknownChange(f"no change {change_id!r} in the ledger")
-        outcomes = {t: OutcomeEvent.model_validate(json.loads(v)) for t, v in raw.items()}
-        known = set(targets)
-        targets = list(targets) + sorted(t for t in outcomes if t not in known)
-        return ChangeStatus(change_id, dict(meta), targets, outcomes)
+        listed = list(change.targets) if change else []
+        known = set(listed)
+        targets = listed + sorted(t for t in latest if t not in known)
+        if only is not None:
+            chosen = set(latest) | set(waiting)
+            targets = [t for t in targets if t in chosen]
+        return ChangeStatus(change_id, _meta(change), targets, latest, totals)
 
     def counts(self, change_id: str) -> dict[str, int]:
-        """Counts per status, cheaply: from the counters, with pending derived."""
-        pipe = self.redis.pipeline()
-        pipe.hget(change_key(change_id), "target_count")
-        pipe.hgetall(change_key(change_id, "counts"))
-        total, raw = pipe.execute()
-        counts = {status.value: 0 for status in OutcomeStatus}
-        for status, value in raw.items():
-            counts[status] = int(value)
-        counts[OutcomeStatus.PENDING.value] = max(
-            0, int(total or 0) - sum(v for k, v in counts.items() if k != "pending")
-        )
-        return counts
+        """Counts per status; the change's targets without an outcome count as pending."""
+        with self.db.connection() as conn:
+            return outcomes.counts(conn, change_id)

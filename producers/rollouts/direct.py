@@ -6,6 +6,7 @@ import getpass
 import socket
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from producers.counters.sequences import next_sequences
 from producers.errors import SelectionError
 from producers.messaging.publisher import Publisher
 from producers.records.ledger import Ledger
+from producers.store.database import Database
 
 
 def default_issuer() -> str:
@@ -60,11 +62,13 @@ def publish_change(
     dry_run: bool = False,
     ttl: timedelta = timedelta(hours=1),
     change_id: str | None = None,
+    db: Database | None = None,
 ) -> PublishedChange:
     """Publish one change request per selected target, after every check has passed.
 
     Nothing is published unless the selection is non-empty, every region has a queue, and
     the change is booked in the ledger, so `provision status` can always account for it.
+    `db` is the caller's open Database; without it, one is opened for this call.
     """
     setup_tracing("provision-cli")
     if change.targets is None:
@@ -74,12 +78,14 @@ def publish_change(
     change_id = change_id or str(uuid.uuid4())
     issued_at = utcnow()
     client = connect_redis(endpoints)
-    ledger = Ledger(client)
-    connection = connect_broker(endpoints)
-    try:
+    with ExitStack() as stack:
+        if db is None:
+            db = stack.enter_context(Database.open(max_size=2, name="provision-publish"))
+        connection = connect_broker(endpoints)
+        stack.callback(lambda: connection.close() if connection.is_open else None)
         publisher = Publisher(connection)
         publisher.ensure_regions(t.region for t in chosen)
-        ledger.open_change(
+        Ledger(db).open_change(
             change_id,
             [t.id for t in chosen],
             issued_by=issued_by,
@@ -102,7 +108,4 @@ def publish_change(
                         sequence=sequences[target.id],
                     )
                 )
-    finally:
-        if connection.is_open:
-            connection.close()
     return PublishedChange(change_id, chosen, dry_run)

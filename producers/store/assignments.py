@@ -7,10 +7,13 @@ one. To roll back, publish the old content as a new revision.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+
+from producers.store.text import clean
 
 
 @dataclass(frozen=True)
@@ -99,3 +102,33 @@ def applied(conn: psycopg.Connection, target: str) -> AssignmentRow | None:
         (target,),
     ).fetchone()
     return AssignmentRow(*row) if row else None
+
+
+def record_applied_many(
+    conn: psycopg.Connection, applied_rows: Sequence[tuple[str, int, str, str]]
+) -> int:
+    """`record_applied` for many (target, revision, change id, event id) in one statement,
+    as the aggregator's batch needs; a target named twice keeps its highest revision.
+    Returns how many targets moved forward."""
+    best: dict[str, tuple[str, int, str, str]] = {}
+    for row in applied_rows:
+        row = (clean(row[0], 200), row[1], clean(row[2], 200), clean(row[3], 200))
+        if row[0] not in best or best[row[0]][1] < row[1]:
+            best[row[0]] = row
+    if not best:
+        return 0
+    columns = [list(column) for column in zip(*best.values(), strict=True)]
+    cursor = conn.execute(
+        """
+        INSERT INTO applied_revisions AS a (target, revision, change_id, event_id)
+        SELECT * FROM unnest(%b::text[], %b::integer[], %b::text[], %b::text[])
+        ON CONFLICT (target) DO UPDATE SET
+            revision = EXCLUDED.revision,
+            change_id = EXCLUDED.change_id,
+            event_id = EXCLUDED.event_id,
+            applied_at = clock_timestamp()
+        WHERE a.revision < EXCLUDED.revision
+        """,
+        columns,
+    )
+    return cursor.rowcount

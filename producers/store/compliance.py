@@ -31,6 +31,8 @@ class Observation:
     change_id: str | None = None
     differed: tuple[str, ...] = ()
     interval_s: float | None = None
+    #: When the system received it (the aggregator's receive time); None: the database's now.
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,10 @@ def observe(conn: psycopg.Connection, observations: Sequence[Observation]) -> No
         cursor.executemany(
             """
             INSERT INTO compliance_observations (target, kind, state, revision, delivery,
-                                                 change_id, differed, interval_s, observed_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                                                 change_id, differed, interval_s, observed_at,
+                                                 received_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,
+                    coalesce(%s::timestamptz, clock_timestamp()))
             """,
             [
                 (
@@ -67,6 +71,7 @@ def observe(conn: psycopg.Connection, observations: Sequence[Observation]) -> No
                     [clean(path, 1000) for path in o.differed[:1000]],
                     o.interval_s,
                     o.observed_at,
+                    o.received_at,
                 )
                 for o in observations
             ],
@@ -74,11 +79,15 @@ def observe(conn: psycopg.Connection, observations: Sequence[Observation]) -> No
 
 
 def standings(conn: psycopg.Connection, targets: Sequence[str]) -> dict[str, StandingRow]:
-    """The standing of each of `targets` that was ever observed."""
+    """The standing of each of `targets` that was ever observed.
+
+    The delivery is the latest outcome's, else that of the latest sign of life (a target
+    that only checked in is a pull target).
+    """
     rows = conn.execute(
         """
         WITH seen AS (
-            SELECT DISTINCT ON (target) target, received_at
+            SELECT DISTINCT ON (target) target, received_at, delivery
             FROM compliance_observations WHERE target = ANY(%(t)s)
             ORDER BY target, received_at DESC, id DESC
         ), stated AS (
@@ -90,7 +99,7 @@ def standings(conn: psycopg.Connection, targets: Sequence[str]) -> dict[str, Sta
             FROM compliance_observations WHERE target = ANY(%(t)s) AND interval_s IS NOT NULL
             ORDER BY target, received_at DESC, id DESC
         )
-        SELECT s.target, st.state, st.revision, st.delivery, st.change_id,
+        SELECT s.target, st.state, st.revision, coalesce(st.delivery, s.delivery), st.change_id,
                coalesce(st.differed, '{}'), p.interval_s, s.received_at
         FROM seen s LEFT JOIN stated st USING (target) LEFT JOIN paced p USING (target)
         """,

@@ -90,10 +90,10 @@ def record(conn: psycopg.Connection, records: Sequence[OutcomeRecord]) -> list[s
             INSERT INTO outcomes (event_id, change_id, target, sequence, status, revision,
                                   delivery, dry_run, drift, attempts, worker, trace_id,
                                   started_at, finished_at, received_at, event_json)
-            SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::text[],
-                                 %s::integer[], %s::text[], %s::boolean[], %s::boolean[],
-                                 %s::integer[], %s::text[], %s::text[], %s::timestamptz[],
-                                 %s::timestamptz[], %s::timestamptz[], %s::text[])
+            SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[],
+                                 %b::integer[], %b::text[], %b::boolean[], %b::boolean[],
+                                 %b::integer[], %b::text[], %b::text[], %b::timestamptz[],
+                                 %b::timestamptz[], %b::timestamptz[], %b::text[])
             ON CONFLICT (event_id) DO NOTHING
             RETURNING event_id
             """,
@@ -184,3 +184,30 @@ def failed_since(
         ([s.value for s in FAILURES], since),
     ).fetchall()
     return [_stored(row) for row in rows]
+
+
+def without_outcome(conn: psycopg.Connection, change_id: str) -> list[str]:
+    """The change's targets that have no outcome yet (pending), in the change's order."""
+    rows = conn.execute(
+        """
+        SELECT t.target FROM change_targets t
+        WHERE t.change_id = %s AND NOT EXISTS (
+            SELECT 1 FROM outcomes o WHERE o.change_id = t.change_id AND o.target = t.target
+        )
+        ORDER BY t.position
+        """,
+        (change_id,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def current_statuses(conn: psycopg.Connection, targets: Sequence[str]) -> dict[str, str]:
+    """Each target's current status across every change (targets never heard of: absent)."""
+    rows = conn.execute(
+        f"""
+        SELECT DISTINCT ON (target) target, status FROM outcomes
+        WHERE target = ANY(%s) ORDER BY target, {NEWEST_FIRST}
+        """,
+        (list(targets),),
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}

@@ -1,4 +1,5 @@
-"""The whole path on the real broker and Redis: CLI → topic → regional worker → Redis."""
+"""The whole path on the real services: CLI → topic → regional worker → aggregator →
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import pika
 
 from broker_config import CHANGES_EXCHANGE, declare, region_queue
 from contracts.dead import REASON
-from producers.messaging.publisher import task_message
+from producers.messaging.publisher import Publisher, task_message
 from producers.processes.supervisor import Child
 from producers.records.ledger import Ledger
+from producers.store import outcomes
+from producers.store.database import Database
 from tests.isolation import Isolated, request_for, wait_until
 from tests.isolation import provision as run_provision
 from tests.pipeline.conftest import change_file, local_target
@@ -32,6 +35,12 @@ def provision(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def last_json(stdout: str) -> dict[str, Any]:
     return json.loads(stdout.strip().splitlines()[-1])
+
+
+def stored_outcome(database: Database, change_id: str, target: str) -> outcomes.Stored | None:
+    """The target's current outcome in the change, as the aggregator stored it."""
+    with database.connection() as conn:
+        return outcomes.latest_in_change(conn, change_id).get(target)
 
 
 def test_a_change_converges_local_targets_and_a_rerun_is_converged(
@@ -66,7 +75,7 @@ def test_a_change_converges_local_targets_and_a_rerun_is_converged(
 
 
 def test_a_malformed_request_is_dead_lettered_with_its_reason_and_reported_rejected(
-    amqp: Any, redis_client: Any, session_services: Isolated, pipeline: dict[str, Child]
+    amqp: Any, database: Database, session_services: Isolated, pipeline: dict[str, Child]
 ) -> None:
     request = request_for("bad-1", address="local:///tmp/x")
     headers, body = task_message(request)
@@ -94,13 +103,22 @@ def test_a_malformed_request_is_dead_lettered_with_its_reason_and_reported_rejec
     assert "invalid change request" in properties.headers[REASON]
     assert "teapot" in properties.headers[REASON] or "kind" in properties.headers[REASON]
     assert json.loads(dead_body)[1]["request"]["change_id"] == request.change_id
-    ledger = Ledger(redis_client)
     outcome = wait_until(
-        lambda: ledger.redis.hget(f"provision:change:{request.change_id}:outcomes", "bad-1"),
-        30,
-        "the rejected outcome",
+        lambda: stored_outcome(database, request.change_id, "bad-1"), 30, "the rejected outcome"
     )
-    assert json.loads(outcome)["status"] == "rejected"
+    assert outcome.event.status == "rejected"
+
+
+def test_an_outcome_carries_its_request_sequence_into_the_system_of_record(
+    tmp_path: Path, amqp: Any, database: Database, pipeline: dict[str, Child]
+) -> None:
+    request = request_for("seq-1", address=f"local://{tmp_path}", sequence=424242)
+    Publisher(amqp).publish(request)
+    stored = wait_until(
+        lambda: stored_outcome(database, request.change_id, "seq-1"), 30, "the outcome"
+    )
+    assert stored.event.status == "converged"
+    assert stored.sequence == stored.event.sequence == 424242
 
 
 def test_a_message_celery_cannot_read_ends_in_the_dead_letters(
@@ -128,7 +146,7 @@ def test_a_message_celery_cannot_read_ends_in_the_dead_letters(
 def test_a_worker_of_region_eu_never_receives_a_change_for_another_region(
     tmp_path: Path,
     amqp: Any,
-    redis_client: Any,
+    database: Database,
     services: dict[str, str],
     pipeline: dict[str, Child],
 ) -> None:
@@ -139,7 +157,7 @@ def test_a_worker_of_region_eu_never_receives_a_change_for_another_region(
     done = provision("apply", str(path), "--json", env=services)
     assert done.returncode == 0, done.stderr
     change_id = last_json(done.stdout)["change_id"]
-    ledger = Ledger(redis_client)
+    ledger = Ledger(database)
     wait_until(lambda: ledger.status(change_id).outcomes.get("eu-1"), 30, "the eu outcome")
     assert ledger.status(change_id).outcomes["eu-1"].status == "changed"
     assert "xx-1" not in ledger.status(change_id).outcomes, "nobody consumes region xx"

@@ -51,6 +51,8 @@ def outcome(
         trace_id=current_trace_id(),
         dry_run=change.dry_run if change is not None else False,
         revision=change.revision if change is not None else None,
+        # The request's place in its target's history: the system of record orders by it.
+        sequence=change.sequence if change is not None else None,
     )
 
 

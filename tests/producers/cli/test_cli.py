@@ -71,16 +71,23 @@ def test_a_selector_matching_nothing_is_refused_before_publishing(
     assert "matches no target" in done.stderr and "environment=prod" in done.stderr
 
 
+def _booked(database: Any) -> int:
+    """How many changes the ledger (PostgreSQL) has booked."""
+    with database.connection() as conn:
+        row = conn.execute("SELECT count(*) FROM changes").fetchone()
+    return int(row[0]) if row else 0
+
+
 def test_an_unknown_region_is_refused_before_publishing(
-    tmp_path: Path, services: dict[str, str], redis_client: Any
+    tmp_path: Path, services: dict[str, str], database: Any
 ) -> None:
     target = {**TARGET, "region": "atlantis"}
     path = write(tmp_path / "c.yaml", {"targets": [target], "resources": [FILE]})
-    changes_before = redis_client.zcard("provision:changes")
+    changes_before = _booked(database)
     done = provision("apply", str(path), env=services)
     assert done.returncode == 2
     assert "unknown region 'atlantis'" in done.stderr
-    assert redis_client.zcard("provision:changes") == changes_before, "nothing was booked"
+    assert _booked(database) == changes_before, "nothing was booked"
 
 
 def test_an_unreachable_broker_is_one_line_naming_the_url_within_seconds(tmp_path: Path) -> None:
@@ -98,15 +105,20 @@ def test_an_unreachable_broker_is_one_line_naming_the_url_within_seconds(tmp_pat
     assert "secret" not in done.stderr
 
 
-def test_an_unreachable_redis_is_one_line_naming_the_url(tmp_path: Path) -> None:
-    done = provision("status", "some-change", env={"PROVISION_REDIS_URL": "redis://127.0.0.1:1/0"})
+#: A PostgreSQL nobody listens on, with a password that must never show.
+NO_DATABASE = {"PROVISION_DATABASE_URL": "postgresql://u:secret@127.0.0.1:1/x"}
+
+
+def test_an_unreachable_database_is_one_line_naming_the_url(tmp_path: Path) -> None:
+    done = provision("status", "some-change", env=NO_DATABASE)
     assert done.returncode == 3
-    assert done.stderr.strip().startswith("error: Redis unreachable at redis://127.0.0.1:1/0")
-    assert len(done.stderr.strip().splitlines()) == 1
+    line = "error: PostgreSQL unreachable at postgresql://u:***@127.0.0.1:1/x"
+    assert done.stderr.strip().startswith(line)
+    assert len(done.stderr.strip().splitlines()) == 1 and "secret" not in done.stderr
 
 
 def test_debug_shows_the_traceback() -> None:
-    done = provision("--debug", "status", "x", env={"PROVISION_REDIS_URL": "redis://127.0.0.1:1/0"})
+    done = provision("--debug", "status", "x", env=NO_DATABASE)
     assert done.returncode != 0 and "Traceback" in done.stderr
 
 

@@ -43,6 +43,12 @@ def rdb(delivery: Isolated) -> Any:
 
 
 @pytest.fixture
+def ledger(delivery: Isolated) -> Ledger:
+    """The ledger the group's aggregator writes, in the group's PostgreSQL database."""
+    return Ledger(delivery.database)
+
+
+@pytest.fixture
 def conn(delivery: Isolated) -> Iterator[Any]:
     connection = delivery.amqp()
     declare(connection, [REGION])
@@ -113,9 +119,8 @@ def publish(conn: Any, change: ChangeRequest) -> str:
     return Publisher(conn).publish(change)
 
 
-def outcome_of(rdb: Any, change: ChangeRequest, timeout_s: float = 60) -> Any:
+def outcome_of(ledger: Ledger, change: ChangeRequest, timeout_s: float = 60) -> Any:
     """Wait for the ledger's outcome of the change's one target."""
-    ledger = Ledger(rdb)
 
     def seen() -> Any:
         try:

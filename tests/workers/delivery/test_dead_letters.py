@@ -12,6 +12,7 @@ import pika
 from broker_config import CHANGES_EXCHANGE
 from producers.messaging.publisher import task_id, task_message
 from producers.processes.supervisor import Child
+from producers.records.ledger import Ledger
 from tests.isolation import provision as run_provision
 from tests.isolation import wait_until
 from tests.workers.delivery.conftest import (
@@ -36,8 +37,8 @@ def dead_letters(env: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 def test_poison_is_dead_lettered_with_its_reason_listed_shown_and_replayed(
     tmp_path: Path,
+    ledger: Ledger,
     conn: Any,
-    rdb: Any,
     delivery_env: dict[str, str],
     dl_pipeline: dict[str, Child],
 ) -> None:
@@ -75,7 +76,7 @@ def test_poison_is_dead_lettered_with_its_reason_listed_shown_and_replayed(
     assert exhausted["reason"].startswith("exhausted after 5 attempt(s): NotReady")
     assert exhausted["attempts"] == 5 and len(exhausted["trace_id"] or "") == 32
     assert exhausted["change_id"] == waiting.change_id
-    assert outcome_of(rdb, waiting).status == "not_ready"
+    assert outcome_of(ledger, waiting).status == "not_ready"
 
     shown = provision(delivery_env, "dlq", "show", exhausted_id)
     assert shown.returncode == 0, shown.stderr
@@ -89,7 +90,7 @@ def test_poison_is_dead_lettered_with_its_reason_listed_shown_and_replayed(
     (root / "ready").touch()
     replay = provision(delivery_env, "dlq", "replay", exhausted_id)
     assert replay.returncode == 0, replay.stderr
-    wait_until(lambda: outcome_of(rdb, waiting).status == "changed", 60, "the replayed request")
+    wait_until(lambda: outcome_of(ledger, waiting).status == "changed", 60, "the replayed request")
     assert effects(target) == ["replayed-1"]
     assert exhausted_id not in dead_letters(delivery_env)
 

@@ -12,6 +12,7 @@ import psutil
 
 from producers.messaging.publisher import task_id
 from producers.processes.supervisor import Child
+from producers.records.ledger import Ledger
 from tests.isolation import wait_until
 from tests.workers.delivery.conftest import (
     append_effect,
@@ -30,40 +31,40 @@ def starts(rdb: Any, change: Any, round_id: str = "0:0") -> int:
 
 
 def test_a_duplicate_publish_applies_once_and_reports_the_recorded_outcome(
-    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
+    tmp_path: Path, ledger: Ledger, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
 ) -> None:
     target = make_target(tmp_path)
     change = request(target, [append_effect("dup-1")])
 
     publish(conn, change)
-    first = outcome_of(rdb, change)
+    first = outcome_of(ledger, change)
     publish(conn, change)
     wait_until(lambda: starts(rdb, change) >= 2, 30, "the second delivery")
 
     assert first.status == "changed"
     assert effects(target) == ["dup-1"], "the unguarded command ran once"
-    wait_until(lambda: outcome_of(rdb, change).outcome_id == first.outcome_id, 10, "same event")
+    wait_until(lambda: outcome_of(ledger, change).outcome_id == first.outcome_id, 10, "same event")
 
 
 def test_a_completed_request_applies_once_even_after_redis_forgot_it(
-    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
+    tmp_path: Path, ledger: Ledger, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
 ) -> None:
     target = make_target(tmp_path)
     change = request(target, [append_effect("forgot-1")], sequence=1)
     publish(conn, change)
-    assert outcome_of(rdb, change).status == "changed"
+    assert outcome_of(ledger, change).status == "changed"
 
     rdb.flushdb()  # what a restart of a Redis without persistence does to our records
     publish(conn, change)
     wait_until(lambda: starts(rdb, change) >= 1, 30, "the delivery after the flush")
-    again = outcome_of(rdb, change)
+    again = outcome_of(ledger, change)
 
     assert effects(target) == ["forgot-1"], "the target's journal kept the record"
     assert again.status == "changed" and again.attempts == 1
 
 
 def test_redelivery_after_a_worker_sigkill_applies_once(
-    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
+    tmp_path: Path, ledger: Ledger, conn: Any, dl_pipeline: dict[str, Child]
 ) -> None:
     target = make_target(tmp_path)
     root = Path(target.address.removeprefix("local://"))
@@ -90,7 +91,7 @@ def test_redelivery_after_a_worker_sigkill_applies_once(
     for child in pool:
         os.kill(child.pid, signal.SIGKILL)
 
-    result = outcome_of(rdb, change, timeout_s=90)
+    result = outcome_of(ledger, change, timeout_s=90)
     # The killed run never reported: the outcome is the redelivery's. It waited out the dead
     # child's lock, found the command's `creates` file and applied nothing more.
     assert result.status == "converged"
@@ -98,7 +99,7 @@ def test_redelivery_after_a_worker_sigkill_applies_once(
 
 
 def test_an_older_sequence_after_a_newer_is_superseded(
-    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
+    tmp_path: Path, ledger: Ledger, conn: Any, dl_pipeline: dict[str, Child]
 ) -> None:
     target = make_target(tmp_path)
     newer = request(
@@ -109,9 +110,9 @@ def test_an_older_sequence_after_a_newer_is_superseded(
     )
 
     publish(conn, newer)
-    assert outcome_of(rdb, newer).status == "changed"
+    assert outcome_of(ledger, newer).status == "changed"
     publish(conn, older)
-    late = outcome_of(rdb, older)
+    late = outcome_of(ledger, older)
 
     assert late.status == "superseded"
     assert late.error is not None and "older than 20" in late.error.message
@@ -119,7 +120,7 @@ def test_an_older_sequence_after_a_newer_is_superseded(
 
 
 def test_a_transient_failure_retries_with_growing_delays_and_then_succeeds(
-    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
+    tmp_path: Path, ledger: Ledger, conn: Any, dl_pipeline: dict[str, Child]
 ) -> None:
     target = make_target(tmp_path)
     root = Path(target.address.removeprefix("local://"))
@@ -136,9 +137,9 @@ def test_a_transient_failure_retries_with_growing_delays_and_then_succeeds(
     publish(conn, change)
     wait_until(lambda: len(pattern.findall(log.text())) >= 3, 60, "three retries")
     (root / "ready").touch()
-    result = outcome_of(rdb, change)
+    result = outcome_of(ledger, change)
     wait_until(
-        lambda: result.status == "changed" or outcome_of(rdb, change).status == "changed",
+        lambda: result.status == "changed" or outcome_of(ledger, change).status == "changed",
         30,
         "success",
     )
@@ -147,19 +148,19 @@ def test_a_transient_failure_retries_with_growing_delays_and_then_succeeds(
     caps = [cap for _, _, cap in retries]
     assert caps[:3] == sorted(caps[:3]) and caps[0] < caps[2], "the backoff bound doubles"
     assert all(0 <= delay <= cap for _, delay, cap in retries), "full jitter stays under it"
-    final = outcome_of(rdb, change)
+    final = outcome_of(ledger, change)
     assert final.status == "changed" and final.attempts == len(retries) + 1
     assert effects(target) == ["ready-1"]
 
 
 def test_a_permanent_failure_fails_at_once_with_its_reason(
-    tmp_path: Path, conn: Any, rdb: Any, dl_pipeline: dict[str, Child]
+    tmp_path: Path, ledger: Ledger, conn: Any, dl_pipeline: dict[str, Child]
 ) -> None:
     target = make_target(tmp_path)
     change = request(target, [{"kind": "command", "argv": ["false"], "name": "fails"}])
 
     publish(conn, change)
-    result = outcome_of(rdb, change)
+    result = outcome_of(ledger, change)
 
     assert result.status == "failed" and result.attempts == 1
     assert result.error is not None and result.error.type == "CommandFailed"

@@ -14,8 +14,8 @@ from rich.table import Table
 from broker_config import Endpoints
 from contracts import Target
 from producers.cli import cli
+from producers.cli.db import open_database
 from producers.cli.options import parse_selector, selector_option
-from producers.cli.state import open_database
 from producers.pull.enrollment import Enrollment, write_credentials
 from producers.records.compliance import Compliance, counts
 from producers.records.inventory import InventoryStore

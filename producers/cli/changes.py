@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import click
+import redis
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from broker_config import Endpoints
-from broker_config.connections import connect_broker, connect_redis
+from broker_config.connections import connect_broker
 from contracts import ChangeFile, ContractError, ExitCode, OutcomeStatus, load_document
 from contracts.events import ChangeEvent, RolloutState
 from producers.cli import cli, oncall  # noqa: F401  (oncall: `history`, `failures`)
+from producers.cli.db import open_database
 from producers.cli.options import parse_selector, selector_option
 from producers.errors import SelectionError
 from producers.messaging.emitter import publish_event
@@ -27,7 +29,6 @@ from producers.rollouts.direct import default_issuer
 from producers.rollouts.intake import Refusal, event_from_file, plan_event
 from producers.rollouts.progress import Settled, wait_for
 from producers.rollouts.store import RolloutBook
-from producers.store.database import Database
 from producers.truth.revisions import RevisionStore
 
 #: Statuses that make `apply --wait` and `demo` exit non-zero.
@@ -117,15 +118,15 @@ def apply(
     # The file first: a bad one is exit 2 naming it, even with the services away.
     data = load_document(file, ChangeFile).model_dump(exclude_unset=True) if file else {}
     endpoints = Endpoints.from_env()
-    client = connect_redis(endpoints)
-    truth = RevisionStore(client)
+    db = open_database()
+    truth = RevisionStore(db)
     event = _event(file, data, revision, selector, truth, issued_by or default_issuer(), dry_run)
     connection = connect_broker(endpoints)
     try:
         publisher = Publisher(connection)
         try:
             admission = plan_event(
-                event, InventoryStore(client).targets, publisher.ensure_regions, truth
+                event, InventoryStore(db).targets, publisher.ensure_regions, truth
             )
         except Refusal as refusal:
             raise SelectionError(refusal.reason) from refusal
@@ -148,8 +149,9 @@ def apply(
         )
     code = ExitCode.OK
     if wait:
-        with Database.open(max_size=2, name="provision-cli") as db:
-            end = wait_for(RolloutBook(client), Ledger(db), change_id, timeout_s=timeout_s)
+        # Steering needs no Redis: this client connects only if the book ever uses it.
+        client = redis.Redis.from_url(endpoints.redis_url, decode_responses=True)
+        end = wait_for(RolloutBook(db, client), Ledger(db), change_id, timeout_s=timeout_s)
         code = exit_code_of(end)
         if end.status is not None:
             result = {**end.status.as_json(), "finished": end.finished}
@@ -215,8 +217,7 @@ def _event(
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(change_id: str, only: str | None, as_json: bool) -> None:
     """Per target: status, changes, error, attempts and trace id; and counts per status."""
-    with Database.open(max_size=2, name="provision-cli") as db:
-        change = Ledger(db).status(change_id, OutcomeStatus(only) if only else None)
+    change = Ledger(open_database()).status(change_id, OutcomeStatus(only) if only else None)
     if as_json:
         click.echo(json.dumps({**change.as_json(), **({"only": only} if only else {})}))
     else:

@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from producers.cli import cli
+
+if TYPE_CHECKING:
+    from producers.store.database import Database
+
+
+def open_database() -> Database:
+    """The system of record for this command's run (schema checked), closed when it ends.
+
+    Every command that reads or writes records opens it this one way, so each says the same
+    thing when the database is away or behind (`run provision db migrate`).
+    """
+    from producers.store.database import Database
+
+    db = Database.open(max_size=2, name="provision-cli")
+    click.get_current_context().call_on_close(db.close)
+    return db
 
 
 @cli.group()

@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from producers.cli import cli
+from producers.cli.db import open_database
 from producers.store import outcomes
-from producers.store.database import Database
 from producers.store.outcomes import Stored
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -112,7 +112,7 @@ def failures_table(rows: list[dict[str, Any]], window: str, console: Console) ->
 def history(target: str, limit: int, as_json: bool) -> None:
     """TARGET's outcomes across every change, newest first (by request sequence, then
     the time they were received; never the sender's clock)."""
-    with Database.open(max_size=2, name="provision-cli") as db, db.connection() as conn:
+    with open_database().connection() as conn:
         rows = [outcome_row(s) for s in outcomes.history(conn, target, limit)]
     if as_json:
         click.echo(json.dumps({"target": target, "outcomes": rows}))
@@ -136,7 +136,7 @@ def failures(window: str, as_json: bool) -> None:
     span = parse_window(window)
     at = datetime.now(UTC)
     since = at - span
-    with Database.open(max_size=2, name="provision-cli") as db, db.connection() as conn:
+    with open_database().connection() as conn:
         found = outcomes.failed_since(conn, span, now=at)
         now = outcomes.current_statuses(conn, [s.event.target for s in found])
     rows = [{**outcome_row(s), "current": now.get(s.event.target)} for s in found]

@@ -21,6 +21,7 @@ from contracts import ExitCode, load_document
 from contracts.events import RolloutState
 from contracts.inventory import Inventory
 from producers.cli import cli
+from producers.cli.db import open_database
 from producers.cli.options import parse_selector, selector_option
 from producers.errors import UnknownChange
 from producers.records.inventory import InventoryStore
@@ -32,12 +33,8 @@ from producers.store.database import Database
 
 @contextmanager
 def _database() -> Iterator[Database]:
-    """The system of record for one command's run."""
-    db = Database.open(max_size=2, name="provision-cli")
-    try:
-        yield db
-    finally:
-        db.close()
+    """The system of record for one command's run (closed when the command ends)."""
+    yield open_database()
 
 
 @cli.command()
@@ -76,7 +73,7 @@ def inventory_load(file: Path, as_json: bool) -> None:
     """Replace the inventory with FILE (`targets:`, each with id, region, environment...)."""
     loaded = load_document(file, Inventory)
     with _database() as db:
-        report = InventoryStore(db).load(loaded)  # type: ignore[arg-type]
+        report = InventoryStore(db).load(loaded)
     if as_json:
         click.echo(json.dumps(report.__dict__))
     else:
@@ -92,7 +89,7 @@ def inventory_load(file: Path, as_json: bool) -> None:
 def targets(selector: tuple[str, ...], as_json: bool) -> None:
     """List the inventory's targets that the selector picks."""
     with _database() as db:
-        chosen = InventoryStore(db).targets(parse_selector(selector))  # type: ignore[arg-type]
+        chosen = InventoryStore(db).targets(parse_selector(selector))
     if as_json:
         click.echo(json.dumps([t.model_dump(mode="json") for t in chosen]))
         return

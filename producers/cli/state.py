@@ -20,9 +20,9 @@ from rich.table import Table
 from contracts.redaction import redact
 from contracts.truth import RenderedState, SourceBundle, content_hash
 from producers.cli import cli
+from producers.cli.db import open_database
 from producers.records.inventory import InventoryStore
 from producers.rollouts.direct import default_issuer
-from producers.store.database import Database
 from producers.truth import source, waivers
 from producers.truth.diff import StateDiff, diff
 from producers.truth.errors import WaiverError
@@ -50,13 +50,6 @@ def _readable(value: Any) -> Any:
     if isinstance(value, list):
         return [_readable(item) for item in value]
     return value
-
-
-def open_database() -> Database:
-    """The system of record for this command's run (schema checked), closed when it ends."""
-    db = Database.open(max_size=2, name="provision-cli")
-    click.get_current_context().call_on_close(db.close)
-    return db
 
 
 def _store() -> RevisionStore:

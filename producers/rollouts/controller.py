@@ -93,16 +93,16 @@ class Controller:
         self.book = RolloutBook(db, client)
         # Until the records move to PostgreSQL (issue 13) these still type their first
         # argument as a Redis client: the agreed signatures are the ones used here.
-        self.ledger = Ledger(db)  # type: ignore[arg-type]
-        self.inventory = InventoryStore(db)  # type: ignore[arg-type]
-        self.truth = RevisionStore(db)  # type: ignore[arg-type]
-        self.desk = CheckinDesk(  # type: ignore[misc]
-            db,  # type: ignore[arg-type]
-            client,  # type: ignore[arg-type]
+        self.ledger = Ledger(db)
+        self.inventory = InventoryStore(db)
+        self.truth = RevisionStore(db)
+        self.desk = CheckinDesk(
+            db,
+            client,
             rate_per_s=self.checkin_rate_per_s,
             burst=self.checkin_burst,
         )
-        assignments = Assignments(db)  # type: ignore[arg-type]
+        assignments = Assignments(db)
         connection = connect_broker(self.endpoints)
         self.replies = Replies(self.endpoints, self.desk)
         try:

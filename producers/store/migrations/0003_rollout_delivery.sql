@@ -1,4 +1,4 @@
--- 0004: what a rollout still has to deliver; finding refused events and active rollouts.
+-- 0003: what a rollout still has to deliver; finding refused events and active rollouts.
 --
 -- A rollout's `event_json` is kept redacted (a digest and a size stand in for sensitive
 -- content). An inline rollout without a revision has nowhere else to take the real

@@ -1,7 +1,8 @@
 """Sensitive content never shows in the control plane's records and displays.
 
-Rollout books and rejected events in Redis, `provision dlq show` rows and `provision state
-show` carry a digest and a size instead; what is delivered keeps the real content.
+`provision dlq show` rows and `provision state show` carry a digest and a size instead;
+what is delivered keeps the real content. (Rollout books and refused events:
+tests/producers/rollouts/test_book.py.)
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from contracts import Target
-from contracts.events import ChangeEvent, RolloutState
+from contracts.events import ChangeEvent
 from producers.messaging.dlq import DeadLetter
-from producers.rollouts.planner import plan_rollout
-from producers.rollouts.store import RolloutBook, rollout_key
 from tests.isolation import ROOT, provision
 
 SECRET = "db_password=hunter2"
@@ -36,44 +35,6 @@ def _event() -> ChangeEvent:
             "targets": [TARGET.model_dump(mode="json")],
         }
     )
-
-
-def _everything(redis_client: Any, rid: str) -> str:
-    keys = list(redis_client.scan_iter(f"{rollout_key(rid)}*"))
-    dump = [redis_client.hgetall(k) for k in keys if redis_client.type(k) == "hash"]
-    return json.dumps(dump)
-
-
-def test_a_rollout_book_keeps_no_secret_but_still_delivers_it(redis_client: Any) -> None:
-    book = RolloutBook(redis_client)
-    event = _event()
-    rid = event.change_id
-    try:
-        assert book.create(event, plan_rollout([TARGET], event.rollout), [TARGET])
-        stored = redis_client.hget(rollout_key(rid), "event")
-        assert "hunter2" not in stored and "0p3n" not in stored
-        assert "sha256:" in stored
-        loaded = book.load(rid)
-        assert loaded is not None and loaded.event is not None
-        assert loaded.event.resources[0].content == SECRET + "\n"  # what the waves deliver
-        book.set_state(rid, RolloutState.COMPLETED)
-        assert "hunter2" not in _everything(redis_client, rid)
-    finally:
-        for key in redis_client.scan_iter(f"{rollout_key(rid)}*"):
-            redis_client.delete(key)
-
-
-def test_a_rejected_event_is_recorded_redacted(redis_client: Any) -> None:
-    book = RolloutBook(redis_client)
-    rid = str(uuid.uuid4())
-    raw = {"event_id": rid, "resources": RESOURCES, "bogus": 1}
-    try:
-        book.reject(rid, "bogus: extra inputs are not permitted", json.dumps(raw).encode())
-        stored = redis_client.hget(rollout_key(rid), "excerpt")
-        assert stored and "hunter2" not in stored and "0p3n" not in stored
-        assert "sensitive sha256:" in stored
-    finally:
-        redis_client.delete(rollout_key(rid))
 
 
 def test_dlq_show_redacts_the_body_and_celerys_reprs() -> None:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import psycopg
 
+from contracts import limits
 from contracts.redaction import redact_text
 from producers.store.text import clean
 
@@ -41,11 +42,19 @@ class RejectedEvent:
 
 
 def refuse(conn: psycopg.Connection, target: str | None, reason: str) -> None:
-    """Record a refused check-in: who it claimed to be, and why it was refused."""
-    conn.execute(
-        "INSERT INTO checkin_refusals (target, reason) VALUES (%s, %s)",
+    """Record a refused check-in: who it claimed to be, and why it was refused.
+
+    Only the newest `REFUSALS_KEPT` are kept, so refused check-ins cannot grow the
+    database without bound (one range delete on the primary key; usually nothing).
+    """
+    row = conn.execute(
+        "INSERT INTO checkin_refusals (target, reason) VALUES (%s, %s) RETURNING id",
         (clean(target, 100), clean(reason, 4000)),
-    )
+    ).fetchone()
+    if row is not None:
+        conn.execute(
+            "DELETE FROM checkin_refusals WHERE id <= %s", (int(row[0]) - limits.REFUSALS_KEPT,)
+        )
 
 
 def recent_refusals(conn: psycopg.Connection, limit: int = 100) -> list[RefusalRow]:
@@ -91,6 +100,11 @@ def reject_event(
             len(body),
         ),
     ).fetchone()
+    conn.execute(
+        "DELETE FROM rejected_events"
+        " WHERE last_seen < clock_timestamp() - make_interval(secs => %s)",
+        (limits.REJECTED_TTL_S,),
+    )
     return bool(row and row[0] == 1)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from contracts import OutcomeStatus
+from contracts import OutcomeStatus, limits
 from contracts.events import RolloutState
 from producers.store import audit, compliance, outcomes, refusals, rollout_status, rollouts
 from producers.store.compliance import Observation
@@ -143,3 +143,17 @@ def test_the_audit_trail_is_a_chain_that_shows_where_it_was_broken(
     db.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
     db.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = %s", (first.id,))
     assert audit.verify(db) == first.id
+
+
+def test_refusals_keep_only_the_newest_and_refused_bodies_expire(
+    db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused input cannot grow the system of record without bound."""
+    monkeypatch.setattr(limits, "REFUSALS_KEPT", 3)
+    for n in range(5):
+        refusals.refuse(db, f"t{n}", "not enrolled")
+    assert [r.target for r in refusals.recent_refusals(db)] == ["t4", "t3", "t2"]
+    refusals.reject_event(db, b"old", reason="bad", source="tests")
+    db.execute("UPDATE rejected_events SET last_seen = now() - interval '8 days'")
+    refusals.reject_event(db, b"new", reason="bad", source="tests")
+    assert [e.excerpt for e in refusals.rejected_events(db)] == ["new"]

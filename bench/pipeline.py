@@ -26,7 +26,7 @@ ENVIRONMENT = "bench"
 ISSUER = "bench@localhost"
 #: Statuses that mean a target was not converged: a run with any of them is not a measure.
 BAD = (OutcomeStatus.FAILED, OutcomeStatus.REJECTED, OutcomeStatus.NOT_READY)
-POLL_S = 0.01
+POLL_S = 0.02
 
 
 def worker_argv(region: str, concurrency: int) -> list[str]:
@@ -95,19 +95,26 @@ def run_change(
 
 
 def wait_done(ledger: Ledger, change_id: str, total: int, timeout_s: float) -> dict[str, int]:
-    """Poll the ledger's counters until every target has an outcome; return the counts.
+    """Wait until every target has an outcome; return the ledger's counts.
 
-    Counts outcomes rather than trusting `pending`, which reads 0 for a change the ledger
-    does not know (its database was replaced): that must be an error, not a finish.
+    While waiting it polls one cheap count of the change's outcomes (an index range), not
+    the ledger's per-target ordering, so the wait takes no CPU from the pipeline it times;
+    the full counts are read once at the end. A change the ledger does not know (its
+    database was replaced) is an error, not a finish.
     """
     deadline = time.monotonic() + timeout_s
-    while True:
-        counts = ledger.counts(change_id)
-        done = sum(count for status, count in counts.items() if status != "pending")
-        if done >= total:
-            return counts
-        if counts[OutcomeStatus.PENDING.value] == 0:
+    with ledger.db.connection() as conn:
+        known = conn.execute("SELECT 1 FROM changes WHERE change_id = %s", (change_id,))
+        if known.fetchone() is None:
             raise ServiceLost(f"the ledger does not know change {change_id}")
+    while True:
+        with ledger.db.connection() as conn:
+            row = conn.execute(
+                "SELECT count(DISTINCT target) FROM outcomes WHERE change_id = %s", (change_id,)
+            ).fetchone()
+        done = int(row[0]) if row else 0
+        if done >= total:
+            return ledger.counts(change_id)
         if time.monotonic() > deadline:
             raise BenchError(
                 f"change {change_id}: {total - done} of {total} targets without an outcome "

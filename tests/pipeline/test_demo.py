@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import redis
 
 from producers.processes.commands import provision_argv
 from producers.store.migrate import available
@@ -73,6 +74,18 @@ def test_the_demo_converges_then_a_second_run_changes_nothing(
     assert "database: applied" not in said, "the second run finds the schema current"
     assert second["counts"]["converged"] == 6 and second["counts"]["changed"] == 0
     assert ours(demo_env) == []
+
+    # Redis keeps nothing that must not be lost: emptied, both changes read the same.
+    before = [status_of(run["change_id"], demo_env) for run in (first, second)]
+    redis.Redis.from_url(demo_env["PROVISION_REDIS_URL"]).flushdb()
+    assert [status_of(run["change_id"], demo_env) for run in (first, second)] == before
+    assert before[0]["counts"]["changed"] == 6 and before[1]["counts"]["converged"] == 6
+
+
+def status_of(change_id: str, env: dict[str, str]) -> dict:
+    done = provision("status", change_id, "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 @pytest.mark.slow

@@ -7,8 +7,10 @@ from rotting. Its figures are meaningless at these sizes, so only their sanity i
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ import pytest
 from bench.figures import FIGURES
 from bench.keys import ALL_KEYS
 from bench.plan import SMOKE
-from tests.isolation import REDIS_DBS, need, run_module
+from tests.isolation import REDIS_DBS, ROOT, need
 
 SMOKE_REDIS_DB = REDIS_DBS["bench-smoke"]
 PEER_KEYS = {
@@ -41,6 +43,11 @@ def _bench_databases() -> set[str]:
         return {row[0] for row in rows.fetchall()}
 
 
+def _of_run(names: set[str] | list[str], pid: int) -> set[str]:
+    """The names a bench run with this pid made (`bench-<name>-<pid>`, `..._<pid>`)."""
+    return {name for name in names if name.endswith((f"-{pid}", f"_{pid}"))}
+
+
 def _bench_vhosts() -> list[str]:
     ctl = shutil.which("rabbitmqctl")
     assert ctl is not None
@@ -55,11 +62,20 @@ def test_the_harness_runs_at_smoke_size_and_reports_every_key(
 ) -> None:
     need(shutil.which("rabbitmqctl") is not None, "rabbitmqctl makes the benchmarks' vhosts")
     output = tmp_path / "results.json"
-    before = set(_bench_vhosts())
-    databases = _bench_databases()
-
     argv = ["--smoke", "--json", "--output", str(output), "--redis-db", str(SMOKE_REDIS_DB)]
-    done = run_module("bench", *argv, env=services, timeout_s=110)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **services},
+        cwd=ROOT,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=110)
+    finally:
+        proc.kill()
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -78,6 +94,7 @@ def test_the_harness_runs_at_smoke_size_and_reports_every_key(
         assert result[key] is None and result["notes"][key], "a null says why"
     assert set(result["figures"]) == {figure.name for figure in FIGURES}
     assert all(f["pass"] in (True, False, None) for f in result["figures"].values())
-    assert set(_bench_vhosts()) <= before, "the run removed the vhosts it made"
-    assert _bench_databases() <= databases, "the run dropped the databases it made"
+    # Only this run's names (they end with its pid): a bench running beside the suite has its own.
+    assert not _of_run(_bench_vhosts(), proc.pid), "the run removed the vhosts it made"
+    assert not _of_run(_bench_databases(), proc.pid), "the run dropped the databases it made"
     assert result["aggregator_outcomes_per_s"] > 0 and result["aggregator_vs_raw_consume"] > 0

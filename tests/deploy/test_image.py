@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.isolation import ROOT
 
 IGNORED = shutil.ignore_patterns(
@@ -43,6 +45,7 @@ def _snapshot(tree: Path) -> dict[str, tuple[int, int]]:
     }
 
 
+@pytest.mark.slow  # builds a wheel and a virtualenv: seconds, not the quick loop's business
 def test_the_image_builds_from_a_read_only_source_and_runs_from_the_wheel(tmp_path: Path) -> None:
     source = tmp_path / "src"
     shutil.copytree(ROOT, source, ignore=IGNORED)

@@ -67,6 +67,8 @@ WAITING_KEY = redis_keys.CHECKINS_WAITING
 LOG_CAP = 10_000
 #: The one word a refused agent is told.
 REFUSED = "refused"
+#: Why a check-in with a bearer token is refused, for the operator who reads refusals.
+OLD_AGENT = "a bearer-token check-in (an agent older than check-in proofs: upgrade, re-enroll)"
 #: The only `reply_to` the desk answers: direct reply-to (`amq.rabbitmq.reply-to.<token>`).
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 #: The name RabbitMQ gives a direct reply-to consumer: the prefix, then two base64 segments
@@ -129,6 +131,8 @@ class CheckinDesk:
             return CheckinRequest.model_validate_json(body)
         except ValidationError as exc:
             reason = str(ContractError.from_validation("check-in", exc))
+            if b'"token"' in body:  # the token itself is never logged nor kept
+                reason = f"{OLD_AGENT}: {reason}"
             raise Malformed(reason, _claimed(body)) from exc
 
     def answer(self, body: bytes, reply_to: str | None = DIRECT_REPLY_TO) -> CheckinReply:

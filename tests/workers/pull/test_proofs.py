@@ -20,7 +20,7 @@ from contracts import ContractError, Target, limits, proofs
 from contracts.changes import utcnow
 from contracts.checkins import Credentials
 from contracts.inventory import Inventory
-from producers.pull.desk import REFUSED, CheckinDesk
+from producers.pull.desk import OLD_AGENT, REFUSED, CheckinDesk
 from producers.pull.enrollment import Enrollment, write_credentials
 from producers.records.inventory import InventoryStore
 from producers.store import refusals
@@ -197,3 +197,16 @@ def test_the_credentials_file_holds_the_key_pair_and_an_old_token_file_says_re_e
     path.write_text(json.dumps(mixed))
     with pytest.raises(ContractError, match="not the public half of private_key; re-enroll"):
         load_credentials(tmp_path / "agent")
+
+
+def test_a_check_in_from_an_agent_older_than_proofs_is_refused_saying_so(
+    db: RolledBack, desk: CheckinDesk
+) -> None:
+    Enrollment(db).enroll("proof-0", URL)
+    token = "t0ken" * 9
+
+    reply = desk.answer(json.dumps({"target": "proof-0", "token": token}).encode())
+
+    assert reply.refused == REFUSED
+    reason = last_reason(db)
+    assert reason.startswith(OLD_AGENT) and token not in reason

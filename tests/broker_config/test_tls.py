@@ -90,5 +90,5 @@ def test_a_rediss_url_makes_an_ssl_redis_client_that_verifies_the_server() -> No
 
 
 def test_a_redis_url_stays_plain() -> None:
-    client = redis_client(Endpoints(redis_url="redis://127.0.0.1:6379/0"))
+    client = redis_client(Endpoints(redis_url="redis://redis.example"))
     assert client.connection_pool.connection_class is redis.Connection

@@ -10,6 +10,7 @@ the run that took effect must have its outcome recorded. `records_lost` counts b
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterable
@@ -31,7 +32,7 @@ QUERIES = {
                 FROM rendered_states s WHERE s.revision = r.sequence))
         FROM revisions r""",
     "enrollments": """
-        SELECT target, concat_ws('|', token_sha256, enrolled_at) FROM enrollments""",
+        SELECT target, concat_ws('|', public_key, enrolled_at) FROM enrollments""",
     "rollouts": """
         SELECT r.rollout_id, concat_ws('|', r.event_json, r.issued_by, r.revision, r.created_at,
                (SELECT string_agg(w.wave || ':' || w.max_failures, ',' ORDER BY w.wave)
@@ -67,8 +68,8 @@ def seed(url: str, targets: list[Target], *, tag: str) -> None:
                 rendered={t.id: f"{bundle}/{t.id}".encode() for t in targets},
             )
         for target in targets:
-            token = hashlib.sha256(f"{tag}/{target.id}".encode()).hexdigest()
-            enrollments.enroll(conn, target.id, token, now)
+            key = base64.urlsafe_b64encode(hashlib.sha256(f"{tag}/{target.id}".encode()).digest())
+            enrollments.enroll(conn, target.id, key.rstrip(b"=").decode(), now)
         rollout_id = f"chaos-rollout-{tag}"
         half = max(1, len(targets) // 2)
         rollouts.create(

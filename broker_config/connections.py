@@ -1,4 +1,9 @@
-"""Connections to RabbitMQ and Redis that fail fast with one clear line naming the URL."""
+"""Connections to RabbitMQ and Redis that fail fast with one clear line naming the URL.
+
+TLS is chosen by the URL: `amqps://` (pika and Celery; port 5671 by default) and
+`rediss://` (redis-py's SSLConnection) verify the server's certificate and host name
+against the system's CAs, or the file `SSL_CERT_FILE` names; the README lists the options.
+"""
 
 from __future__ import annotations
 
@@ -30,15 +35,20 @@ def connect_broker(endpoints: Endpoints, heartbeat_s: int = 30) -> Any:
         raise ServiceUnreachable("RabbitMQ", redact(endpoints.broker_url), reason) from exc
 
 
-def connect_redis(endpoints: Endpoints) -> redis.Redis:
-    """A Redis client that has answered a PING, or ServiceUnreachable within a few seconds."""
-    client = redis.Redis.from_url(
+def redis_client(endpoints: Endpoints) -> redis.Redis:
+    """A Redis client for the URL, not yet connected (`rediss://` makes it a TLS client)."""
+    return redis.Redis.from_url(
         endpoints.redis_url,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=CONNECT_TIMEOUT_S * 2,
         decode_responses=True,
         health_check_interval=30,
     )
+
+
+def connect_redis(endpoints: Endpoints) -> redis.Redis:
+    """A Redis client that has answered a PING, or ServiceUnreachable within a few seconds."""
+    client = redis_client(endpoints)
     try:
         client.ping()
     except (redis.RedisError, OSError) as exc:

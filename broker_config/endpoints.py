@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 #: Environment variables every process reads. Public: deployments set them.
@@ -41,8 +43,23 @@ class Endpoints:
             redis_url=os.environ.get(REDIS_URL_ENV, DEFAULT_REDIS_URL),
         )
 
+    def celery_broker_ssl(self) -> dict[str, Any] | None:
+        """Celery's `broker_use_ssl` for an `amqps://` URL, None for `amqp://`.
+
+        Bare `amqps://` makes py-amqp check the certificate chain but not the host name;
+        this asks for both (kombu fills `server_hostname` in from the URL), against the
+        system's CAs or `SSL_CERT_FILE`, as pika and redis-py do.
+        """
+        if urlsplit(self.broker_url).scheme != "amqps":
+            return None
+        return {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": None}
+
     def pika_parameters(self, heartbeat_s: int = 30) -> object:
-        """pika connection parameters that fail fast instead of hanging on a dead broker."""
+        """pika connection parameters that fail fast instead of hanging on a dead broker.
+
+        `amqps://` gives TLS with the default context (certificate and host name checked);
+        `?ssl_options={...}` in the URL (pika's syntax) names a CA file or a client cert.
+        """
         import pika
 
         params = pika.URLParameters(self.broker_url)

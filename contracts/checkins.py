@@ -1,5 +1,9 @@
 """Check-ins: what a pull agent asks the control plane, and what it is told.
 
+A check-in carries no secret: it is signed with the target's enrollment key (a fresh nonce,
+its time and the body under an Ed25519 signature: `contracts.proofs`), so reading one off
+the broker gives nothing to replay.
+
 An agent publishes a CheckinRequest to the exchange `provision.checkins` with `reply_to`
 set to RabbitMQ's direct reply-to, so the answer reaches that one channel and no other
 agent can read it. The controller admits check-ins at a configured rate: beyond it, the
@@ -8,9 +12,19 @@ agent is told to come back after a jittered delay instead of queueing without bo
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from typing import Any
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from contracts.proofs import KEY_PATTERN, NONCE_PATTERN, PROOF_PATTERN, public_of
 from contracts.targets import Target, Word
+
+#: Why a credentials file from before check-in proofs is refused (it names the fix).
+BARE_TOKEN = (
+    "this credentials file holds a bare bearer token, which check-ins no longer carry "
+    "(an agent now signs each check-in with its enrollment key); re-enroll the target on "
+    "the control plane: `provision enroll TARGET --out DIR`, and copy the new credentials.json"
+)
 
 
 class CheckinRequest(BaseModel):
@@ -19,7 +33,19 @@ class CheckinRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     target: Word = Field(description="The target the agent runs on.")
-    token: str = Field(min_length=16, description="The target's secret from `provision enroll`.")
+    nonce: str = Field(
+        pattern=NONCE_PATTERN,
+        description="Fresh random bytes (base64url): the desk admits each nonce once.",
+    )
+    sent_at: AwareDatetime = Field(
+        description="When the agent signed it: refused outside PROVISION_LIMIT_CHECKIN_WINDOW_S "
+        "of the desk's clock."
+    )
+    proof: str = Field(
+        pattern=PROOF_PATTERN,
+        description="Ed25519 signature (base64url) of `contracts.proofs.checkin_message`, made "
+        "with the target's enrollment key.",
+    )
     applied_revision: int | None = Field(default=None, description="Last revision applied.")
     report_only: bool = False
     interval_s: float | None = Field(
@@ -55,16 +81,44 @@ class CheckinReply(BaseModel):
 
 
 class Credentials(BaseModel):
-    """What `provision enroll` writes for one target: all its agent needs to start.
+    """What `provision enroll` writes for one target (credentials.json, mode 0600): all its
+    agent needs to start.
 
-    The control plane keeps only the token's sha256, so a leaked Redis dump cannot be
-    replayed as an agent. `broker_url` should name a least-privilege RabbitMQ user (see
-    `broker_config.permissions`, role `agent`).
+    `private_key` signs the agent's check-ins and never leaves the target; the control
+    plane keeps only `public_key`, so neither its database nor the broker holds anything
+    that lets someone act as the agent. `broker_url` should name a least-privilege RabbitMQ
+    user (see `broker_config.permissions`, role `agent`); `amqps://` is honoured.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     target: Word
-    token: str = Field(min_length=16)
+    private_key: str = Field(
+        pattern=KEY_PATTERN,
+        description="Ed25519 private key (32-byte seed, base64url): signs check-ins; secret.",
+    )
+    public_key: str = Field(
+        pattern=KEY_PATTERN,
+        description="Its public key (32 bytes, base64url), the one the control plane keeps.",
+    )
     broker_url: str = Field(pattern=r"^amqps?://", description="RabbitMQ URL, vhost included.")
     enrolled_at: AwareDatetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_a_bare_token(cls, data: Any) -> Any:
+        """A file from before check-in proofs says what to do, not only what is missing."""
+        if isinstance(data, dict) and "token" in data and "private_key" not in data:
+            raise ValueError(BARE_TOKEN)
+        return data
+
+    @model_validator(mode="after")
+    def _keys_agree(self) -> Credentials:
+        """An edited or mixed-up file fails here, naming the fix, not as "refused" later."""
+        try:
+            derived = public_of(self.private_key)
+        except ValueError as exc:
+            raise ValueError(f"private_key is not an Ed25519 key ({exc}); re-enroll") from exc
+        if derived != self.public_key:
+            raise ValueError("public_key is not the public half of private_key; re-enroll")
+        return self

@@ -98,6 +98,9 @@ RATE_MIN_PER_S = _limit("RATE_MIN_PER_S", 0.001, "smallest rollout.rate_per_s")
 RATE_MAX_PER_S = _limit("RATE_MAX_PER_S", 10_000.0, "largest rollout.rate_per_s")
 DEADLINE_HORIZON_S = _limit("DEADLINE_HORIZON_S", 7 * 86_400.0, "how far ahead a deadline may be")
 CLOCK_SKEW_S = _limit("CLOCK_SKEW_S", 300.0, "how far ahead of ours a sender's clock may be")
+CHECKIN_WINDOW_S = _limit(
+    "CHECKIN_WINDOW_S", 300.0, "how far a check-in's sent_at may be from the desk's clock"
+)
 # -- the worker -------------------------------------------------------------------------
 TASK_TIME_LIMIT_S = _limit("TASK_TIME_LIMIT_S", 3600.0, "ceiling of a task's Celery time limit")
 TASK_TIME_GRACE_S = _limit("TASK_TIME_GRACE_S", 30.0, "time past a request's deadline to finish")

@@ -19,7 +19,7 @@ R, C = EntryPoint.RESULTS, EntryPoint.CHECKINS
 DIRECT = "amq.rabbitmq.reply-to"
 #: A queue the runner declares and watches: a reply that lands there was misrouted.
 TRAP = "hostile.trap"
-#: Made-up targets and real ones, for check-ins with made-up tokens.
+#: Made-up targets and real ones, for check-ins with made-up proofs.
 PROBED = ["victim", "canary", "truth-1"] + [f"probe-{i}" for i in range(50)]
 
 TABLE = Table()
@@ -99,13 +99,13 @@ def checkin_types(ctx: Ctx, rng: Random) -> Input:
 @input_class("check-in: missing fields", C, 30)
 def checkin_missing(ctx: Ctx, rng: Random) -> Input:
     base = samples.checkin(applied_revision=1)
-    return _checkin(mutate.missing_field(rng, base, ["target", "token"]))
+    return _checkin(mutate.missing_field(rng, base, ["target", "nonce", "sent_at", "proof"]))
 
 
 @input_class("check-in: body over 16 KiB", C, 10, 1)
 def checkin_huge(ctx: Ctx, rng: Random) -> Input:
     cap = 2**20 if ctx.quick else 2**22
-    return _checkin(samples.checkin(token="t" * rng.randint(16 * 1024 + 1, cap)))
+    return _checkin(samples.checkin(proof="t" * rng.randint(16 * 1024 + 1, cap)))
 
 
 @input_class("check-in: reply_to an ordinary queue", C, 30)
@@ -120,10 +120,11 @@ def checkin_no_reply(ctx: Ctx, rng: Random) -> Input:
     return _checkin(samples.checkin(), rng.choice(choices))
 
 
-@input_class("check-in: bogus token flood", C, 200, 10)
-def bogus_tokens(ctx: Ctx, rng: Random) -> Input:
-    """A flood of well-formed check-ins with made-up tokens for made-up and real targets."""
-    return _checkin(samples.checkin(rng.choice(PROBED), token=uuid.uuid4().hex * 2))
+@input_class("check-in: bogus proof flood", C, 200, 10)
+def bogus_proofs(ctx: Ctx, rng: Random) -> Input:
+    """A flood of well-formed check-ins with made-up proofs for made-up and real targets."""
+    proof = (uuid.uuid4().hex * 3)[:86]
+    return _checkin(samples.checkin(rng.choice(PROBED), proof=proof))
 
 
 @input_class("check-in: pickle content", C, 20)

@@ -106,7 +106,13 @@ def outcome(change_id: str, target_id: str, **override: Any) -> dict[str, Any]:
 
 
 def checkin(target_id: str = "victim", **override: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"target": target_id, "token": uuid.uuid4().hex}
+    """Well-formed, with a made-up proof (check-ins carry no token since 0005)."""
+    doc: dict[str, Any] = {
+        "target": target_id,
+        "nonce": uuid.uuid4().hex,
+        "sent_at": now().isoformat(),
+        "proof": (uuid.uuid4().hex * 3)[:86],
+    }
     doc.update(override)
     return doc
 

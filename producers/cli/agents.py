@@ -44,7 +44,7 @@ AGENT_BROKER_URL_ENV = "PROVISION_AGENT_BROKER_URL"
     "(broker_config/permissions.py).",
 )
 def enroll(target: str, out: Path, broker_url: str | None) -> None:
-    """Issue TARGET's agent credentials into --out (enrolling again rotates the token)."""
+    """Issue TARGET's agent credentials into --out: a new key pair (enrolling again rotates it)."""
     endpoints = Endpoints.from_env()
     url = broker_url or os.environ.get(AGENT_BROKER_URL_ENV) or endpoints.broker_url
     credentials = Enrollment(open_database()).enroll(target, url)

@@ -6,13 +6,16 @@ Every check-in goes through these gates, in this order, cheapest first:
    into a queue an agent names), and the body a CheckinRequest within the size and depth
    limits; a malformed check-in is refused (and dead-lettered by the controller);
 2. admission: a GCRA rate limit on one global key (`--checkin-rate`, `--checkin-burst`),
-   shared by every controller, before any token is looked up, so a flood of bogus
+   shared by every controller, before any key is looked up, so a flood of bogus
    check-ins costs one rate check each. Beyond it the agent is told to come back later,
    with jitter spread over the current backlog, instead of being queued without bound (as
    Puppet Server answers 503 with Retry-After). Every admission is logged with Redis's
    clock (`provision:admissions`), so the admitted rate can be proven afterwards;
-3. identity: its token must be the one `provision enroll` issued for the target it claims
-   (its sha256 is in the system of record, so an emptied Redis forgets no agent);
+3. identity: its proof must be a signature by the key `provision enroll` made for the
+   target it claims (only the public key is in the system of record, so an emptied Redis
+   forgets no agent), its `sent_at` within CHECKIN_WINDOW_S of our clock, and its nonce
+   unused (nonces are kept in PostgreSQL until their window closes): a check-in read off
+   the broker can be neither replayed nor altered (`producers.pull.enrollment`);
 4. assignment: the target's assigned revision and the exact stored bytes of its
    rendered state, with a fresh per-target sequence (`counters.sequences`) that the
    agent's outcome carries back, so push and pull outcomes are ordered alike. A target
@@ -64,6 +67,8 @@ WAITING_KEY = redis_keys.CHECKINS_WAITING
 LOG_CAP = 10_000
 #: The one word a refused agent is told.
 REFUSED = "refused"
+#: Why a check-in with a bearer token is refused, for the operator who reads refusals.
+OLD_AGENT = "a bearer-token check-in (an agent older than check-in proofs: upgrade, re-enroll)"
 #: The only `reply_to` the desk answers: direct reply-to (`amq.rabbitmq.reply-to.<token>`).
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 #: The name RabbitMQ gives a direct reply-to consumer: the prefix, then two base64 segments
@@ -126,6 +131,8 @@ class CheckinDesk:
             return CheckinRequest.model_validate_json(body)
         except ValidationError as exc:
             reason = str(ContractError.from_validation("check-in", exc))
+            if b'"token"' in body:  # the token itself is never logged nor kept
+                reason = f"{OLD_AGENT}: {reason}"
             raise Malformed(reason, _claimed(body)) from exc
 
     def answer(self, body: bytes, reply_to: str | None = DIRECT_REPLY_TO) -> CheckinReply:
@@ -141,7 +148,7 @@ class CheckinDesk:
         wait_s, at = self.pacer.admit(ADMISSION_RATE_KEY, self.rate_per_s, self.burst)
         if wait_s > 0:
             return CheckinReply(admitted=False, retry_after_s=self._retry_after(request, wait_s))
-        problem = self.enrollment.verify(request.target, request.token)
+        problem = self.enrollment.verify(request)
         if problem is not None:
             return self.refuse(request.target, problem)
         self._counter += 1

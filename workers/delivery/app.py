@@ -16,6 +16,7 @@ from contracts.changes import TASK_NAME
 app = Celery("provision", include=["workers.delivery.task"])
 app.conf.update(
     broker_url=Endpoints.from_env().broker_url,
+    broker_use_ssl=Endpoints.from_env().celery_broker_ssl(),
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
     broker_heartbeat=30,
@@ -54,6 +55,7 @@ def configure(
     app.conf.update(task_queues=[queue], task_default_queue=queue.name)
     if broker_url:
         app.conf.broker_url = broker_url
+        app.conf.broker_use_ssl = Endpoints(broker_url=broker_url).celery_broker_ssl()
     if rate_limit:
         app.conf.task_annotations = {TASK_NAME: {"rate_limit": rate_limit}}
     return app

@@ -5,8 +5,10 @@ This module is the loop and the network; `run.py` holds one run's decisions.
 Like a Puppet agent or a scheduled Salt highstate, each run is:
 
 1. a random splay (so a fleet started at once does not check in at once);
-2. a check-in over the agent's only, outward connection: the desk admits it, or says
-   come back after a delay (honoured, within a bounded patience), or refuses it;
+2. a check-in over the agent's only, outward connection, signed with the enrollment key
+   (a fresh nonce and time each attempt; no secret on the wire: `signing.py`): the desk
+   admits it, or says come back after a delay (honoured, within a bounded patience), or
+   refuses it;
 3. supersession: an assigned revision older than the one this target applied is not
    applied (outcome `superseded`); a newer one is applied directly, however many
    revisions were skipped while the target was offline;
@@ -46,6 +48,7 @@ from contracts.checkins import CheckinReply, CheckinRequest, Credentials
 from workers.engine.target_lock import TargetLocked
 from workers.pull.control_plane import ControlPlane
 from workers.pull.run import PullResult, PullRun
+from workers.pull.signing import signed_checkin
 from workers.pull.state import AgentState, LastApplied, load_credentials
 
 log = logging.getLogger("provision.agent")
@@ -74,7 +77,7 @@ class Agent:
         #: The target this agent claims; the desk refuses any but the credentials' own.
         self.target_id = target or self.credentials.target
         try:
-            CheckinRequest(target=self.target_id, token=self.credentials.token)
+            signed_checkin(self.credentials, self.target_id)
         except ValidationError as exc:
             raise ContractError.from_validation("--target", exc) from exc
         self.state = AgentState(directory)
@@ -142,16 +145,14 @@ class Agent:
     # -- check-in -------------------------------------------------------------------------
 
     def _ask(self, plane: ControlPlane, applied: LastApplied | None) -> CheckinReply:
-        """Check in, coming back after each retry-after, within `patience_s`."""
-        request = CheckinRequest(
-            target=self.target_id,
-            token=self.credentials.token,
-            applied_revision=applied.revision if applied else None,
-            report_only=self.report_only,
-            interval_s=self.interval_s,
-        )
+        """Check in, coming back after each retry-after, within `patience_s`.
+
+        Each attempt is signed afresh (a new nonce and time), so coming back after a long
+        wait is never refused as late or as a replay.
+        """
         give_up = time.monotonic() + self.patience_s
         while True:
+            request = self._request(applied)
             reply = plane.check_in(request)
             if reply.admitted or reply.refused is not None:
                 return reply
@@ -160,6 +161,15 @@ class Agent:
                 return reply
             log.debug("%s: told to come back in %.2fs", request.target, delay)
             plane.pause(delay, self.stopping)
+
+    def _request(self, applied: LastApplied | None) -> CheckinRequest:
+        return signed_checkin(
+            self.credentials,
+            self.target_id,
+            applied_revision=applied.revision if applied else None,
+            report_only=self.report_only,
+            interval_s=self.interval_s,
+        )
 
     # -- outcomes -------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,9 @@ def test_poison_check_ins_are_refused_and_the_controller_lives_on(
     # reply_to naming a queue of ours, or a forged direct reply-to name (on RabbitMQ 3.10 a
     # reply published to it closes the publishing connection with 541 INTERNAL_ERROR)
     forged = "amq.rabbitmq.reply-to.g1hkABNyYWJiaXRAbG9jYWxob3N0AAAAAAAAAAAAAAAAAAAAAAAA.abc"
-    checkin = json.dumps({"target": "t1", "token": "x" * 32}).encode()
+    sent_at = datetime.now(UTC).isoformat()  # well-formed, with a made-up proof
+    fields = {"target": "t1", "nonce": "n" * 22, "sent_at": sent_at, "proof": "x" * 86}
+    checkin = json.dumps(fields).encode()
     for reply_to in ("provision.events", forged):
         publish(fleet, CHECKINS_EXCHANGE, "t1", checkin, reply_to=reply_to, headers={"r": "x"})
     assert "is not direct reply-to" in tap.reason("'provision.events'")

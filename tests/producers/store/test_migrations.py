@@ -32,6 +32,7 @@ TABLES = {
     "rollout_transitions",
     "compliance_observations",
     "checkin_refusals",
+    "checkin_nonces",
     "rejected_events",
     "audit_log",
     "schema_migrations",

@@ -9,6 +9,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
+from contracts import proofs
 from producers.store import assignments, changes, enrollments, inventory, revisions
 from tests.producers.store.factories import T0, target
 
@@ -80,16 +81,27 @@ def test_inventory_replace_reports_what_changed(db: psycopg.Connection) -> None:
     assert inventory.get(db, "c") is None
 
 
-def test_enrolling_again_rotates_the_token_digest(db: psycopg.Connection) -> None:
-    first, second = hashlib.sha256(b"one").hexdigest(), hashlib.sha256(b"two").hexdigest()
+def test_enrolling_again_rotates_the_public_key(db: psycopg.Connection) -> None:
+    (_, first), (_, second) = proofs.new_key_pair(), proofs.new_key_pair()
     enrollments.enroll(db, "web-1", first, T0)
     enrollments.enroll(db, "web-1", second, T0 + timedelta(minutes=1))
     enrolled = enrollments.get(db, "web-1")
-    assert enrolled is not None and enrolled.token_sha256 == second
+    assert enrolled is not None and enrolled.public_key == second
     assert enrolled.enrolled_at == T0 + timedelta(minutes=1)
     assert enrollments.get(db, "web-2") is None
     with pytest.raises(psycopg.errors.CheckViolation), db.transaction():
-        enrollments.enroll(db, "web-2", "the-token-itself", T0)  # only digests are kept
+        enrollments.enroll(db, "web-2", "-----BEGIN PRIVATE KEY-----", T0)  # only a public key
+
+
+def test_a_nonce_is_used_once_until_it_expires(db: psycopg.Connection) -> None:
+    nonce, later = "n" * 22, T0 + timedelta(minutes=5)
+    assert enrollments.first_use(db, "web-1", nonce, later)
+    assert not enrollments.first_use(db, "web-1", nonce, later), "the second use is refused"
+    assert enrollments.first_use(db, "web-2", nonce, later), "nonces are per target"
+    assert enrollments.forget_expired(db, T0) == 0
+    assert enrollments.forget_expired(db, later + timedelta(seconds=1)) == 2
+    with pytest.raises(psycopg.errors.CheckViolation), db.transaction():
+        enrollments.first_use(db, "web-1", "short", later)
 
 
 def test_assignments_and_applied_revisions_only_move_forward(db: psycopg.Connection) -> None:

@@ -4,14 +4,19 @@ agent that keeps checking in with its credentials after Redis is emptied."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from contracts import OutcomeEvent, OutcomeStatus
+import pika
+
+from broker_config import CHECKINS_EXCHANGE
+from contracts import OutcomeEvent, OutcomeStatus, proofs
 from producers.store import outcomes, refusals
 from tests.isolation import wait_until
 from tests.workers.pull.conftest import PullPlane
+from workers.pull.control_plane import REPLY_TO
 from workers.pull.state import AgentState
 
 MOTD = "etc/motd"
@@ -159,19 +164,59 @@ def test_a_foreign_or_unenrolled_check_in_is_refused_and_recorded(plane: PullPla
     with plane.db.connection() as conn:
         recorded = [r for r in refusals.recent_refusals(conn) if r.target in ("p06", "p07")]
     assert [(r.target, r.reason) for r in reversed(recorded)] == [
-        ("p06", "the token was not issued to target 'p06'"),
+        ("p06", "the proof was not made with the key enrolled for target 'p06'"),
         ("p07", "target 'p07' is not enrolled"),
     ]
     assert all(r.at.tzinfo is not None for r in recorded)
 
 
-def test_re_enrolling_rotates_the_token(plane: PullPlane) -> None:
+def test_re_enrolling_rotates_the_key_and_an_old_token_file_says_re_enroll(
+    plane: PullPlane,
+) -> None:
     plane.assign(["p08"], plane.publish("rotate\n"))
-    old = json.loads((plane.enroll("p08") / "credentials.json").read_text())["token"]
-    new = json.loads((plane.enroll("p08") / "credentials.json").read_text())["token"]
-    assert old != new
+    old = json.loads((plane.enroll("p08") / "credentials.json").read_text())
+    new = json.loads((plane.enroll("p08") / "credentials.json").read_text())
+    assert old["private_key"] != new["private_key"] and old["public_key"] != new["public_key"]
     done = plane.provision("enroll", "nope", "--out", str(plane.credentials("nope")))
     assert done.returncode == 2 and "'nope'" in done.stderr
+
+    bare = {k: v for k, v in new.items() if not k.endswith("_key")} | {"token": "t" * 43}
+    (plane.credentials("p08") / "credentials.json").write_text(json.dumps(bare))
+    refused = plane.agent("p08")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "bare bearer token" in refused.stderr and "provision enroll" in refused.stderr
+
+
+def test_a_check_in_read_off_the_broker_holds_no_secret_and_cannot_be_replayed(
+    plane: PullPlane,
+) -> None:
+    """The attack of the security review: a queue bound with `#` to provision.checkins."""
+    plane.assign(["p13"], plane.publish("captured\n"), change_id="c-captured")
+    creds = plane.enroll("p13")
+    private_key = json.loads((creds / "credentials.json").read_text())["private_key"]
+    connection = plane.iso.amqp()
+    try:
+        channel = connection.channel()
+        tap = channel.queue_declare("", exclusive=True).method.queue
+        channel.queue_bind(tap, CHECKINS_EXCHANGE, "#")
+        assert plane.agent("p13").returncode == 0
+        captured = wait_until(lambda: channel.basic_get(tap, auto_ack=True)[2], 20, "a check-in")
+
+        replies: list[bytes] = []
+        channel.basic_consume(REPLY_TO, lambda *delivery: replies.append(delivery[3]), True)
+        replay = pika.BasicProperties(reply_to=REPLY_TO, correlation_id="replay")
+        channel.basic_publish(CHECKINS_EXCHANGE, "p13", captured, replay)
+        wait_until(lambda: connection.process_data_events(time_limit=0.2) or replies, 30, "reply")
+    finally:
+        connection.close()
+
+    seed = proofs.decode(private_key)
+    for secret in (private_key.encode(), seed, seed.hex().encode(), base64.b64encode(seed)):
+        assert secret not in captured
+    assert json.loads(replies[0]) == {"admitted": False, "refused": "refused"}
+    with plane.db.connection() as conn:
+        latest = refusals.recent_refusals(conn, limit=1)[0]
+    assert latest.target == "p13" and "already used (a replayed check-in)" in latest.reason
 
 
 def test_compliance_lists_every_state_including_unknown(plane: PullPlane, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """What pull keeps in the system of record, in-process on the pull group's PostgreSQL and Redis:
-enrollments (the token's sha256 only) outlive an emptied Redis, re-enrolling revokes at once,
+enrollments (the public key only) outlive an emptied Redis, re-enrolling revokes at once,
 assignments only move forward, and the check-in desk records every refusal and hands the
 agent the stored bytes with a fresh sequence."""
 
@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from contracts import FileSpec, Target
-from contracts.checkins import CheckinRequest
 from contracts.inventory import Inventory
 from contracts.truth import RoleFile, SourceBundle
 from producers.pull.assignments import Assignment, Assignments, bootstrap_id
@@ -25,6 +24,7 @@ from producers.truth.revisions import RevisionStore
 from tests.isolation import Isolated, Isolation
 from tests.producers.truth.conftest import RolledBack, rolled_back_on
 from tests.workers.pull.conftest import LOCK_FILE, exclusive
+from workers.pull.signing import signed_checkin
 
 URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 TARGETS = tuple(
@@ -63,7 +63,7 @@ def publish(db: Any, motd: str) -> int:
     return RevisionStore(db).publish(bundle, author="tests", message=motd).revision.number
 
 
-def test_an_enrollment_outlives_an_emptied_redis_and_keeps_only_the_digest(
+def test_an_enrollment_outlives_an_emptied_redis_and_keeps_only_the_public_key(
     pull: Isolated, db: RolledBack
 ) -> None:
     enrollment = Enrollment(db)
@@ -73,18 +73,21 @@ def test_an_enrollment_outlives_an_emptied_redis_and_keeps_only_the_digest(
     pull.redis.flushdb()
 
     assert pull.redis.dbsize() == 0
-    assert Enrollment(db).verify("rec-0", credentials.token) is None
+    assert Enrollment(db).verify(signed_checkin(credentials, "rec-0")) is None
     stored = db.conn.execute("SELECT * FROM enrollments WHERE target = 'rec-0'").fetchall()
-    assert len(stored) == 1 and credentials.token not in repr(stored), "never the token itself"
+    assert len(stored) == 1 and credentials.public_key in repr(stored)
+    assert credentials.private_key not in repr(stored), "never the private key"
 
 
-def test_re_enrolling_revokes_the_old_token_at_once(db: RolledBack) -> None:
+def test_re_enrolling_revokes_the_old_key_at_once(db: RolledBack) -> None:
     enrollment = Enrollment(db)
-    old = enrollment.enroll("rec-1", URL).token
-    new = enrollment.enroll("rec-1", URL).token
-    assert enrollment.verify("rec-1", new) is None
-    assert enrollment.verify("rec-1", old) == "the token was not issued to target 'rec-1'"
-    assert enrollment.verify("rec-2", new) == "target 'rec-2' is not enrolled"
+    old = enrollment.enroll("rec-1", URL)
+    new = enrollment.enroll("rec-1", URL)
+    assert old.private_key != new.private_key and old.public_key != new.public_key
+    assert enrollment.verify(signed_checkin(new, "rec-1")) is None
+    refused = enrollment.verify(signed_checkin(old, "rec-1"))
+    assert refused == "the proof was not made with the key enrolled for target 'rec-1'"
+    assert enrollment.verify(signed_checkin(new, "rec-2")) == "target 'rec-2' is not enrolled"
     with pytest.raises(UnknownTarget, match="'ghost' is neither in the inventory"):
         enrollment.enroll("ghost", URL)
     assert known_target(db, "rec-2") == TARGETS[2]
@@ -112,20 +115,22 @@ def test_the_desk_records_refusals_and_hands_out_the_stored_bytes_with_a_sequenc
 ) -> None:
     revision = publish(db, "desk\n")
     Assignments(db).assign("rec-2", revision, "c-desk")
-    token = Enrollment(db).enroll("rec-2", URL).token
+    credentials = Enrollment(db).enroll("rec-2", URL)
     desk = CheckinDesk(db, pull.redis, rate_per_s=1000, burst=1000)
     before = db.conn.execute("SELECT count(*) FROM checkin_refusals").fetchone()
 
-    forged = desk.answer_request(CheckinRequest(target="rec-2", token="x" * 43))
-    first = desk.answer_request(CheckinRequest(target="rec-2", token=token))
+    signed = signed_checkin(credentials, "rec-2")
+    forged = desk.answer_request(signed.model_copy(update={"proof": "x" * 86}))
+    first = desk.answer_request(signed_checkin(credentials, "rec-2"))
     pull.redis.flushdb()  # the limiter, the admissions log and the sequences: forgettable
-    second = desk.answer_request(CheckinRequest(target="rec-2", token=token))
+    second = desk.answer_request(signed_checkin(credentials, "rec-2"))
 
     assert forged.refused == REFUSED and forged.state is None and forged.sequence is None
     after = db.conn.execute("SELECT count(*) FROM checkin_refusals").fetchone()
     assert before is not None and after is not None and after[0] == before[0] + 1
     latest = refusals.recent_refusals(db.conn, limit=1)[0]
-    assert (latest.target, latest.reason) == ("rec-2", "the token was not issued to target 'rec-2'")
+    reason = "the proof was not made with the key enrolled for target 'rec-2'"
+    assert (latest.target, latest.reason) == ("rec-2", reason)
     for reply in (first, second):
         assert reply.admitted and (reply.revision, reply.change_id) == (revision, "c-desk")
         assert reply.state is not None

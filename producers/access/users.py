@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from broker_config.permissions import DEFAULT_PREFIX, Role, role_of
+from broker_config.permissions import DEFAULT_PREFIX, Role, agent, role_of
 from broker_config.topology import DEAD_EXCHANGE, EXCHANGES, FIXED_QUEUES, region_queue_spec
+from contracts.targets import Target
 from producers.access.management import Management
+
+#: The user name prefix of `provision access` and `provision enroll` when not given.
+PREFIX_ENV = "PROVISION_ACCESS_PREFIX"
 
 
 @dataclass(frozen=True)
@@ -176,3 +180,21 @@ def _tags(value: Any) -> list[str]:
     if isinstance(value, str):
         return [t for t in value.split(",") if t]
     return [str(t) for t in value or []]
+
+
+def agent_url(api: Management, target: Target, broker_url: str, prefix: str) -> str:
+    """Create (or re-key) `target`'s agent user with exactly the agent role; its broker URL.
+
+    A new password each time, as enrolling again rotates the token: old credentials stop.
+    """
+    role = agent(target.id, target.region, target.environment)
+    user, password, vhost = role.user(prefix), secrets.token_urlsafe(24), vhost_of(broker_url)
+    api.put_user(user, password, [role.tag])
+    grant(api, vhost, user, role)
+    api.close_connections_of(user)
+    return user_url(broker_url, user, password, vhost)
+
+
+def access_prefix() -> str:
+    """The user name prefix: PROVISION_ACCESS_PREFIX, else `provision`."""
+    return os.environ.get(PREFIX_ENV) or DEFAULT_PREFIX

@@ -17,7 +17,7 @@ from broker_config import Endpoints
 from broker_config.permissions import DEFAULT_PREFIX, roles
 from contracts import ProvisioningError
 from producers.access.management import ADMIN_URL_ENV, Management, admin_url
-from producers.access.users import apply, show, vhost_of
+from producers.access.users import PREFIX_ENV, access_prefix, apply, show, vhost_of
 from producers.cli import cli
 
 admin_option = click.option(
@@ -53,7 +53,11 @@ def access() -> None:
 )
 @click.option("--region", "regions", multiple=True, help="A worker user per region (repeatable).")
 @click.option("--emitter", "emitters", multiple=True, help="An emitter user per service.")
-@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="User name prefix.")
+@click.option(
+    "--prefix",
+    default=access_prefix,
+    help=f"User name prefix (default ${PREFIX_ENV}, else {DEFAULT_PREFIX}).",
+)
 @click.option("--rotate", is_flag=True, help="New passwords for every user (rewrites the files).")
 @click.option("--json", "as_json", is_flag=True, help="Print {vhost, users: [...]} last.")
 @admin_option
@@ -89,7 +93,11 @@ def access_apply(
 
 @access.command("show")
 @vhost_option
-@click.option("--prefix", default=DEFAULT_PREFIX, show_default=True, help="User name prefix.")
+@click.option(
+    "--prefix",
+    default=access_prefix,
+    help=f"User name prefix (default ${PREFIX_ENV}, else {DEFAULT_PREFIX}).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print {vhost, users: [...]}.")
 @admin_option
 def access_show(vhost: str | None, prefix: str, as_json: bool, admin_url: str | None) -> None:

@@ -37,6 +37,7 @@ REDIS_DBS: dict[str, int] = {
     "hostile": 7,  # tests/bench/test_hostile.py -> bench.hostile --redis-db 7
     "demo": 6,  # tests/pipeline/test_demo.py: the demo's own control plane
     "bench-smoke": 10,  # tests/bench -> bench --smoke --redis-db 10
+    "access": 5,  # tests/producers/access: role users on a vhost of their own
 }
 BENCH_DBS = {11: "bench default (bench/sandbox.py)", 13: "bench.chaos default"}
 assert 0 not in REDIS_DBS.values() and len(set(REDIS_DBS.values())) == len(REDIS_DBS)

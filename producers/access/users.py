@@ -27,7 +27,7 @@ PREFIX_ENV = "PROVISION_ACCESS_PREFIX"
 
 
 @dataclass(frozen=True)
-class Applied:
+class Granted:
     """What `apply` did for one role user (never its password)."""
 
     user: str
@@ -111,7 +111,7 @@ def ensure_user(
     *,
     prefix: str = DEFAULT_PREFIX,
     rotate: bool = False,
-) -> Applied:
+) -> Granted:
     """One role user with its rights and its credentials file; the password kept if known."""
     user = role.user(prefix)
     path = credentials_path(out, user)
@@ -126,7 +126,7 @@ def ensure_user(
     grant(api, vhost, user, role)
     if what != "kept":
         write_private(path, user_url(broker_url, user, password, vhost) + "\n")
-    return Applied(user, role.name, what, path)
+    return Granted(user, role.name, what, path)
 
 
 def apply(
@@ -139,7 +139,7 @@ def apply(
     regions: Iterable[str] = (),
     prefix: str = DEFAULT_PREFIX,
     rotate: bool = False,
-) -> list[Applied]:
+) -> list[Granted]:
     """The topology, then every role user; see the module docstring."""
     declare_topology(api, vhost, regions)
     return [

@@ -1,14 +1,12 @@
 """One vhost of the module's own with every role applied by `provision access apply`.
 
-RabbitMQ users are global, so the users carry a prefix of this test session's own and are
-deleted at the end (through the management API, like everything here).
+RabbitMQ users are global, so the users carry the group's prefix (tests/isolation.py
+`access_prefix_of`), and the isolation deletes them at the end.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,12 +41,10 @@ class AccessVhost:
 
 
 @pytest.fixture(scope="module")
-def applied(
-    isolation: Isolation, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AccessVhost]:
+def applied(isolation: Isolation, tmp_path_factory: pytest.TempPathFactory) -> AccessVhost:
     need(reachable(15672), "the RabbitMQ management API is not reachable on 127.0.0.1:15672")
-    prefix = f"t{os.getpid()}"
-    iso = isolation("access", PROVISION_ACCESS_PREFIX=prefix)
+    iso = isolation("access")
+    prefix = iso.env["PROVISION_ACCESS_PREFIX"]
     api = Management(DEFAULT_ADMIN_URL)
     vhost = vhost_of(iso.broker_url)
     out = tmp_path_factory.mktemp("access") / "credentials"
@@ -62,9 +58,4 @@ def applied(
         t = Target(id=target, region=region, environment=environment, address="local:///x")
         user = f"{prefix}-agent-{target}"
         urls[user] = agent_url(api, t, iso.broker_url, prefix)
-    try:
-        yield AccessVhost(iso, api, vhost, prefix, out, urls, report)
-    finally:
-        for user in api.users():
-            if str(user["name"]).startswith(f"{prefix}-"):
-                api.delete_user(str(user["name"]))
+    return AccessVhost(iso, api, vhost, prefix, out, urls, report)  # isolation deletes the users

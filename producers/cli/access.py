@@ -110,11 +110,11 @@ def access_show(vhost: str | None, prefix: str, as_json: bool, admin_url: str | 
     for row in rows:
         p = row["permissions"]
         click.echo(
-            f"{row['user']} ({row['role']}): configure {p['configure']!r} "
-            f"write {p['write']!r} read {p['read']!r}"
+            f"{row['user']} ({row['role']}): configure {p['configure']}  "
+            f"write {p['write']}  read {p['read']}"
         )
         for t in row["topic_permissions"]:
-            click.echo(f"    topic {t['exchange']}: write {t['write']!r} read {t['read']!r}")
+            click.echo(f"    topic {t['exchange']}: write {t['write']}  read {t['read']}")
 
 
 @access.command("revoke")

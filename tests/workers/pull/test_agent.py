@@ -140,15 +140,32 @@ def test_the_agent_converges_its_cache_while_the_control_plane_is_unreachable(
     wait_until(arrived, 20, "the kept outcome to be sent and recorded")
 
 
+def test_a_foreign_check_in_with_the_agents_own_user_is_refused_by_rabbitmq(
+    plane: PullPlane,
+) -> None:
+    plane.assign(["p13"], plane.publish("secret-of-p13\n"))
+    mine = plane.enroll("p14")  # its broker user may check in only as p14
+    plane.enroll("p13")
+
+    foreign = plane.agent("p13", credentials=mine)
+
+    assert foreign.returncode == 1 and "ACCESS_REFUSED" in foreign.stdout + foreign.stderr
+    assert "secret-of-p13" not in foreign.stdout
+    assert not (plane.root("p13") / MOTD).exists()
+
+
 def test_a_foreign_or_unenrolled_check_in_is_refused_and_recorded(plane: PullPlane) -> None:
     plane.assign(["p06"], plane.publish("secret-of-p06\n"))
     mine = plane.enroll("p05")
     plane.enroll("p06")  # p06 has its own agent; p05's credentials must not read its state
+    # A broker user that may publish any key (guest): the desk's own token check refuses.
+    data = json.loads((mine / "credentials.json").read_text())
+    data["broker_url"] = plane.env["PROVISION_BROKER_URL"]
+    (mine / "credentials.json").write_text(json.dumps(data))
 
     foreign = plane.agent("p06", credentials=mine)
     unenrolled_dir = plane.credentials("p07")
     unenrolled_dir.mkdir(parents=True)
-    data = json.loads((mine / "credentials.json").read_text())
     (unenrolled_dir / "credentials.json").write_text(json.dumps({**data, "target": "p07"}))
     unenrolled = plane.agent("p07")
 

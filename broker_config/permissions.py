@@ -56,7 +56,7 @@ from broker_config.topology import (
     ROLLOUTS_QUEUE,
     region_queue,
 )
-from contracts import ProvisioningError
+from contracts import ExitCode, ProvisioningError
 
 #: The default exchange, as RabbitMQ's permission checks name it.
 DEFAULT_EXCHANGE = "amq.default"
@@ -80,6 +80,12 @@ DEFAULT_PREFIX = "provision"
 TAG_PREFIX = "provision-"
 #: Region, service and target names: the routing-key words of contracts.targets.Word.
 _WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+class InvalidInstance(ProvisioningError):
+    """A region, service or target name that cannot be a routing-key word."""
+
+    exit_code = ExitCode.INPUT
 
 
 class Permission(NamedTuple):
@@ -127,7 +133,7 @@ def _exactly(*names: str) -> str:
 
 def _word(kind: str, value: str) -> str:
     if not _WORD.fullmatch(value):
-        raise ProvisioningError(
+        raise InvalidInstance(
             f"{kind} {value!r}: must be a routing-key word (letters, digits, '_' or '-', "
             "starting with a letter or digit, at most 63 characters)"
         )

@@ -15,7 +15,6 @@ import platformdirs
 
 from broker_config import Endpoints
 from broker_config.permissions import DEFAULT_PREFIX, roles
-from contracts import ProvisioningError
 from producers.access.management import ADMIN_URL_ENV, Management, admin_url
 from producers.access.users import PREFIX_ENV, access_prefix, apply, show, vhost_of
 from producers.cli import cli
@@ -126,7 +125,7 @@ def access_revoke(user: str, admin_url: str | None) -> None:
     if api.whoami().get("name") == user:
         raise click.BadParameter("refusing to revoke the administrator in use", param_hint="USER")
     if not api.delete_user(user):
-        raise ProvisioningError(f"no RabbitMQ user {user!r}")
+        raise click.BadParameter(f"no RabbitMQ user {user!r}", param_hint="USER")
     closed = api.close_connections_of(user)  # after: a reconnect must already fail
     click.echo(f"revoked {user} ({closed} connection(s) closed)")
 

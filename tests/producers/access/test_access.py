@@ -7,6 +7,7 @@ permission or exchange) closes the channel with 403, which confirms make synchro
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -201,3 +202,31 @@ def test_what_the_role_needs_is_allowed(
     applied: AccessVhost, role: str, instance: str | None, action: Action
 ) -> None:
     assert attempt(applied.url(role, instance), action) == 0
+
+
+def test_show_lists_each_user_with_its_role_as_rabbitmq_reports_it(applied: AccessVhost) -> None:
+    done = applied.iso.provision("access", "show", "--json")
+    assert done.returncode == 0, done.stderr
+    shown = {u["user"]: u for u in json.loads(done.stdout)["users"]}
+    for user, role in table(applied).items():
+        assert shown[user]["role"] == role.name
+        assert shown[user]["permissions"]["read"] == role.permission.read
+        topics = {t["exchange"]: t["write"] for t in shown[user]["topic_permissions"]}
+        assert topics == {e: t.write for e, t in role.topics.items()}
+
+
+def test_revoke_deletes_the_user_and_bad_names_are_refused(applied: AccessVhost) -> None:
+    out = str(applied.out)
+    assert applied.iso.provision("access", "apply", "--out", out, "--emitter=gone").returncode == 0
+    user = f"{applied.prefix}-emitter-gone"
+    url = (applied.out / f"{user}.url").read_text().strip()
+    with connected(url):
+        pass
+    done = applied.iso.provision("access", "revoke", user)
+    assert done.returncode == 0 and applied.api.user(user) is None, done.stderr
+    with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+        pika.BlockingConnection(pika.URLParameters(url))
+    again = applied.iso.provision("access", "revoke", user)
+    assert again.returncode == 2 and "no RabbitMQ user" in again.stderr
+    bad = applied.iso.provision("access", "apply", "--out", out, "--region", "e.u")
+    assert bad.returncode == 2 and "region 'e.u'" in bad.stderr

@@ -15,8 +15,10 @@ from broker_config.topology import (
     EVENTS_QUEUE,
     RESULTS_EXCHANGE,
     RESULTS_QUEUE,
+    RETRIES_EXCHANGE,
     ROLLOUTS_QUEUE,
     TopologyMismatch,
+    TopologyMissing,
     declare,
     region_queue,
 )
@@ -31,9 +33,11 @@ __all__ = [
     "EVENTS_QUEUE",
     "RESULTS_EXCHANGE",
     "RESULTS_QUEUE",
+    "RETRIES_EXCHANGE",
     "ROLLOUTS_QUEUE",
     "Endpoints",
     "TopologyMismatch",
+    "TopologyMissing",
     "declare",
     "region_queue",
 ]

@@ -28,6 +28,9 @@ CHECKINS_EXCHANGE = "provision.checkins"
 CHECKINS_QUEUE = "provision.checkins"
 #: Check-ins waiting at most; beyond it the broker refuses the publish (the agent backs off).
 CHECKINS_MAX_LENGTH = 2000
+#: A worker's retries go back to its own region's queue through here (routing key
+#: `<region>.…`), so no worker needs the default exchange, which reaches every queue.
+RETRIES_EXCHANGE = "provision.retries"
 
 
 def region_queue(region: str) -> str:
@@ -47,14 +50,19 @@ class Queue:
     exchange: str
     binding_key: str
     arguments: dict[str, Any] = field(default_factory=dict)
+    #: Further (exchange, binding key) pairs.
+    also: tuple[tuple[str, str], ...] = ()
 
 
 EXCHANGES = (
     Exchange(CHANGES_EXCHANGE, "topic"),
     Exchange(RESULTS_EXCHANGE, "topic"),
-    Exchange(DEAD_EXCHANGE, "fanout"),
+    # Topic, not fanout: RabbitMQ checks topic permissions on topic exchanges only, and a
+    # worker may dead-letter only under its own region's keys.
+    Exchange(DEAD_EXCHANGE, "topic"),
     Exchange(EVENTS_EXCHANGE, "topic"),
     Exchange(CHECKINS_EXCHANGE, "topic"),
+    Exchange(RETRIES_EXCHANGE, "topic"),
 )
 
 
@@ -107,6 +115,7 @@ def region_queue_spec(region: str) -> Queue:
             "x-dead-letter-exchange": DEAD_EXCHANGE,
             **_bounded(limits.QUEUE_BYTES),
         },
+        also=((RETRIES_EXCHANGE, f"{region}.#"),),
     )
 
 
@@ -122,38 +131,77 @@ class TopologyMismatch(ProvisioningError):
         )
 
 
+class TopologyMissing(ProvisioningError):
+    """An entity is missing and this user may not declare it (no configure right)."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(
+            f"{kind} {name!r} does not exist and this broker user may not declare it: run "
+            "`provision access apply` (or `provision broker declare`) as an administrator first"
+        )
+
+
 def declare(connection: Any, regions: Iterable[str] = ()) -> list[str]:
     """Declare the whole topology on a pika BlockingConnection. Safe to run any number of times.
 
     Each entity is declared on its own channel, so a mismatch closes only that channel and
     becomes a TopologyMismatch that names the entity, never a crash of the caller's channel.
+    A user without configure rights (every role but an administrator) cannot declare: for it
+    this only checks, passively, that each exchange and queue exists (TopologyMissing if not).
+    A `provision.dead` left as a fanout exchange by an older version becomes a topic one.
 
     Returns:
         The names of the queues declared.
     """
     import pika.exceptions
 
-    def attempt(kind: str, name: str, action: Any) -> None:
+    def attempt(kind: str, name: str, action: Any, check: Any) -> None:
         channel = connection.channel()
         try:
             action(channel)
         except pika.exceptions.ChannelClosedByBroker as exc:
-            raise TopologyMismatch(kind, name, exc.reply_text) from exc
+            if exc.reply_code != 403:
+                raise TopologyMismatch(kind, name, exc.reply_text) from exc
+            channel = connection.channel()
+            try:
+                check(channel)
+            except pika.exceptions.ChannelClosedByBroker as missing:
+                raise TopologyMissing(kind, name) from missing
         if channel.is_open:
             channel.close()
 
     for exchange in EXCHANGES:
-        attempt(
-            "exchange",
-            exchange.name,
-            lambda ch, e=exchange: ch.exchange_declare(e.name, exchange_type=e.type, durable=True),
-        )
+
+        def make(ch: Any, e: Exchange = exchange) -> None:
+            ch.exchange_declare(e.name, exchange_type=e.type, durable=True)
+
+        def exists(ch: Any, e: Exchange = exchange) -> None:
+            ch.exchange_declare(e.name, passive=True)
+
+        try:
+            attempt("exchange", exchange.name, make, exists)
+        except TopologyMismatch:
+            if exchange.name != DEAD_EXCHANGE:
+                raise
+            attempt("exchange", exchange.name, _retyped, exists)
     queues = [*FIXED_QUEUES, *(region_queue_spec(r) for r in sorted(set(regions)))]
     for queue in queues:
 
         def bind(ch: Any, q: Queue = queue) -> None:
             ch.queue_declare(q.name, durable=True, arguments=q.arguments or None)
-            ch.queue_bind(q.name, q.exchange, routing_key=q.binding_key)
+            for source, key in ((q.exchange, q.binding_key), *q.also):
+                ch.queue_bind(q.name, source, routing_key=key)
 
-        attempt("queue", queue.name, bind)
+        def found(ch: Any, q: Queue = queue) -> None:
+            ch.queue_declare(q.name, passive=True)
+
+        attempt("queue", queue.name, bind, found)
     return [q.name for q in queues]
+
+
+def _retyped(channel: Any) -> None:
+    """Replace the old fanout `provision.dead` by a topic one (its queue and messages stay)."""
+    channel.exchange_delete(DEAD_EXCHANGE)
+    channel.exchange_declare(DEAD_EXCHANGE, exchange_type="topic", durable=True)

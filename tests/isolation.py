@@ -37,6 +37,7 @@ REDIS_DBS: dict[str, int] = {
     "hostile": 7,  # tests/bench/test_hostile.py -> bench.hostile --redis-db 7
     "demo": 6,  # tests/pipeline/test_demo.py: the demo's own control plane
     "bench-smoke": 10,  # tests/bench -> bench --smoke --redis-db 10
+    "access": 5,  # tests/producers/access: role users on a vhost of their own
 }
 BENCH_DBS = {11: "bench default (bench/sandbox.py)", 13: "bench.chaos default"}
 assert 0 not in REDIS_DBS.values() and len(set(REDIS_DBS.values())) == len(REDIS_DBS)
@@ -47,6 +48,24 @@ def vhost_of(group: str) -> str:
     """One vhost per group and test session, so runs side by side never share queues."""
     suffix = "" if group == "session" else f"-{group}"
     return f"provision-test{suffix}-{os.getpid()}"
+
+
+def access_prefix_of(group: str) -> str:
+    """The prefix of the broker users a group's `provision enroll` and `access apply` create:
+    users are global in RabbitMQ, so each group and session has its own, deleted at close."""
+    return f"t{os.getpid()}-{group}"
+
+
+def drop_users(prefix: str) -> None:
+    """Delete the broker users named `<prefix>-...` (through the management API, if it is up)."""
+    if not reachable(15672):
+        return
+    from producers.access.management import DEFAULT_ADMIN_URL, Management
+
+    api = Management(DEFAULT_ADMIN_URL)
+    for user in api.users():
+        if str(user["name"]).startswith(f"{prefix}-"):
+            api.delete_user(str(user["name"]))
 
 
 def redis_url_of(group: str) -> str:
@@ -340,6 +359,7 @@ class Isolation:
                 "PROVISION_BROKER_URL": broker_url,
                 "PROVISION_REDIS_URL": redis_url,
                 "PROVISION_DATABASE_URL": database_url,
+                "PROVISION_ACCESS_PREFIX": access_prefix_of(group),
                 **env,
             },
             Supervisor(self.logs / group, cwd=ROOT),
@@ -354,4 +374,5 @@ class Isolation:
         for group in self.groups:
             drop_vhost(vhost_of(group))
             drop_database(database_name_of(group))
+            drop_users(access_prefix_of(group))
         self.groups.clear()

@@ -47,7 +47,18 @@ _delegate("worker", "Run a regional Celery worker")
 _delegate("converge", "Converge a local root directly with the engine, without a broker")
 _delegate("agent", "Run the pull agent on a target: check in, converge, report")
 
-from producers.cli import agents, changes, db, demo, dlq, rollouts, services, state, waiver  # noqa: E402,F401  (register commands)
+from producers.cli import (  # noqa: E402,F401  (register commands)
+    access,
+    agents,
+    changes,
+    db,
+    demo,
+    dlq,
+    rollouts,
+    services,
+    state,
+    waiver,
+)
 
 
 def main() -> None:

@@ -13,17 +13,18 @@ from rich.table import Table
 
 from broker_config import Endpoints
 from contracts import Target
+from producers.access.enroll import agent_broker_url
 from producers.cli import cli
 from producers.cli.db import open_database
 from producers.cli.options import parse_selector, selector_option
-from producers.pull.enrollment import Enrollment, write_credentials
+from producers.pull.enrollment import Enrollment, known_target, write_credentials
 from producers.records.compliance import Compliance, counts
 from producers.records.inventory import InventoryStore
 from producers.store.database import Database
 from producers.truth.errors import UnknownRevision
 from producers.truth.revisions import RevisionStore
 
-#: The broker URL agents get when `--broker-url` is not given (else PROVISION_BROKER_URL).
+#: The broker URL agents get when `--broker-url` is not given (else a user of their own).
 AGENT_BROKER_URL_ENV = "PROVISION_AGENT_BROKER_URL"
 
 
@@ -39,15 +40,20 @@ AGENT_BROKER_URL_ENV = "PROVISION_AGENT_BROKER_URL"
 @click.option(
     "--broker-url",
     default=None,
-    help=f"RabbitMQ URL the agent uses; default ${AGENT_BROKER_URL_ENV}, else the control "
-    "plane's own. In production, a user with only the `agent` permissions "
-    "(broker_config/permissions.py).",
+    help=f"RabbitMQ URL the agent uses (a user with only the agent role); default "
+    f"${AGENT_BROKER_URL_ENV}, else a user of its own, `provision-agent-TARGET`, created "
+    "with exactly the agent role through the management API (see `provision access`).",
 )
-def enroll(target: str, out: Path, broker_url: str | None) -> None:
-    """Issue TARGET's agent credentials into --out: a new key pair (enrolling again rotates it)."""
-    endpoints = Endpoints.from_env()
-    url = broker_url or os.environ.get(AGENT_BROKER_URL_ENV) or endpoints.broker_url
-    credentials = Enrollment(open_database()).enroll(target, url)
+@click.option(
+    "--admin-url", default=None, help="Management API URL (default $PROVISION_ADMIN_URL)."
+)
+def enroll(target: str, out: Path, broker_url: str | None, admin_url: str | None) -> None:
+    """Issue TARGET's agent credentials into --out (a new key pair and broker password; enrolling again rotates both)."""
+    db = open_database()
+    url = broker_url or os.environ.get(AGENT_BROKER_URL_ENV)
+    if url is None:  # never the control plane's own URL: the agent gets a user of its own
+        url = agent_broker_url(known_target(db, target), Endpoints.from_env().broker_url, admin_url)
+    credentials = Enrollment(db).enroll(target, url)
     path = write_credentials(out, credentials)
     click.echo(f"enrolled {target}: {path}")
     click.echo(f"start its agent with: provision agent --target {target} --credentials {out}")

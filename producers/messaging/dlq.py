@@ -194,6 +194,15 @@ class DeadLetters:
                 f"dead letter {letter.id}: {letter.exchange}/{letter.routing_key} refused it "
                 f"({type(exc).__name__}); it stays in {DEAD_QUEUE}"
             ) from exc
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 403:
+                raise
+            raise PublishError(
+                f"dead letter {letter.id}: this broker user may not publish on "
+                f"{letter.exchange}/{letter.routing_key} (ACCESS_REFUSED); it stays in "
+                f"{DEAD_QUEUE}. Replay it with the credentials of the role that sent it "
+                "(a change request: the controller's)"
+            ) from exc
 
     def _visit(
         self, take: Callable[[DeadLetter], bool]

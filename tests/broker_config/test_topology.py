@@ -8,7 +8,14 @@ from typing import Any
 import pika
 import pytest
 
-from broker_config import RESULTS_QUEUE, TopologyMismatch, declare, region_queue
+from broker_config import (
+    DEAD_EXCHANGE,
+    DEAD_QUEUE,
+    RESULTS_QUEUE,
+    TopologyMismatch,
+    declare,
+    region_queue,
+)
 from contracts import ChangeRequest
 from producers.errors import PublishError, SelectionError
 from producers.messaging.publisher import Publisher, task_message
@@ -65,3 +72,14 @@ def test_a_request_is_a_celery_protocol_v2_message_routed_by_region(amqp: Any) -
     assert args == [] and embed["chain"] is None
     assert ChangeRequest.model_validate(kwargs["request"]) == request
     assert task_message(request)[0]["id"] == task_id
+
+
+def test_an_old_fanout_dead_exchange_becomes_a_topic_one(amqp: Any) -> None:
+    declare(amqp, [])
+    channel = amqp.channel()
+    channel.exchange_delete(DEAD_EXCHANGE)
+    channel.exchange_declare(DEAD_EXCHANGE, exchange_type="fanout", durable=True)
+    declare(amqp, [])
+    # Declaring it as topic again would close the channel (406) if it were still fanout.
+    amqp.channel().exchange_declare(DEAD_EXCHANGE, exchange_type="topic", durable=True)
+    assert amqp.channel().queue_declare(DEAD_QUEUE, passive=True).method.queue == DEAD_QUEUE

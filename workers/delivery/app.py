@@ -9,7 +9,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Exchange, Queue
 
-from broker_config import Endpoints, region_queue
+from broker_config import RETRIES_EXCHANGE, Endpoints, region_queue
 from contracts import limits
 from contracts.changes import TASK_NAME
 
@@ -48,10 +48,12 @@ def configure(
     region: str, *, broker_url: str | None = None, rate_limit: str | None = None
 ) -> Celery:
     """Point the app at one region's queue (and an optional per-worker rate limit)."""
-    # Bound to the default exchange: a retry goes straight back to this queue, so only
-    # the producers' requests travel through provision.changes.
+    # A retry goes back to this queue through provision.retries (bound `<region>.#`), so only
+    # the controller's requests travel through provision.changes, and a worker needs no
+    # right on the default exchange (which reaches every queue, another region's too).
     name = region_queue(region)
-    queue = Queue(name, Exchange(""), routing_key=name, no_declare=True)
+    retries = Exchange(RETRIES_EXCHANGE, "topic", no_declare=True)
+    queue = Queue(name, retries, routing_key=f"{region}.retry", no_declare=True)
     app.conf.update(task_queues=[queue], task_default_queue=queue.name)
     if broker_url:
         app.conf.broker_url = broker_url

@@ -111,7 +111,15 @@ def retry(task: Any, change: ChangeRequest, delay: float, waits: int, replay: st
     queue = region_queue(change.target.region)
     shown = f"{{'change_id': {change.change_id!r}, 'target': {change.target.id!r}}}"
     options = {"argsrepr": "()", "kwargsrepr": shown}  # a repr of the state would show secrets
-    return task.retry(kwargs=kwargs, countdown=delay, headers=headers, queue=queue, **options)
+    # Under the change's own routing key: the worker may publish only its region's keys.
+    return task.retry(
+        kwargs=kwargs,
+        countdown=delay,
+        headers=headers,
+        queue=queue,
+        routing_key=change.target.routing_key,
+        **options,
+    )
 
 
 def reject(

@@ -39,7 +39,7 @@ class Tap:
         self.connection = fleet.amqp()
         self.channel = self.connection.channel()
         self.queue = self.channel.queue_declare("", exclusive=True).method.queue
-        self.channel.queue_bind(self.queue, DEAD_EXCHANGE)
+        self.channel.queue_bind(self.queue, DEAD_EXCHANGE, routing_key="#")  # a topic exchange
         self.seen: list[tuple[dict[str, Any], bytes]] = []
 
     def reason(self, marker: bytes | str, timeout_s: float = 30) -> str:

@@ -32,7 +32,7 @@ RATE_PER_S = 100.0
 BURST = 10
 #: Targets of the thundering-herd test, and a few for the others.
 HERD = [f"h{i:03d}" for i in range(500)]
-SINGLES = [f"p{i:02d}" for i in range(14)]
+SINGLES = [f"p{i:02d}" for i in range(16)]
 
 
 class PullPlane:

@@ -145,15 +145,32 @@ def test_the_agent_converges_its_cache_while_the_control_plane_is_unreachable(
     wait_until(arrived, 20, "the kept outcome to be sent and recorded")
 
 
+def test_a_foreign_check_in_with_the_agents_own_user_is_refused_by_rabbitmq(
+    plane: PullPlane,
+) -> None:
+    plane.assign(["p13"], plane.publish("secret-of-p13\n"))
+    mine = plane.enroll("p14")  # its broker user may check in only as p14
+    plane.enroll("p13")
+
+    foreign = plane.agent("p13", credentials=mine)
+
+    assert foreign.returncode == 1 and "ACCESS_REFUSED" in foreign.stdout + foreign.stderr
+    assert "secret-of-p13" not in foreign.stdout
+    assert not (plane.root("p13") / MOTD).exists()
+
+
 def test_a_foreign_or_unenrolled_check_in_is_refused_and_recorded(plane: PullPlane) -> None:
     plane.assign(["p06"], plane.publish("secret-of-p06\n"))
     mine = plane.enroll("p05")
     plane.enroll("p06")  # p06 has its own agent; p05's credentials must not read its state
+    # A broker user that may publish any key (guest): the desk's own token check refuses.
+    data = json.loads((mine / "credentials.json").read_text())
+    data["broker_url"] = plane.env["PROVISION_BROKER_URL"]
+    (mine / "credentials.json").write_text(json.dumps(data))
 
     foreign = plane.agent("p06", credentials=mine)
     unenrolled_dir = plane.credentials("p07")
     unenrolled_dir.mkdir(parents=True)
-    data = json.loads((mine / "credentials.json").read_text())
     (unenrolled_dir / "credentials.json").write_text(json.dumps({**data, "target": "p07"}))
     unenrolled = plane.agent("p07")
 
@@ -191,21 +208,21 @@ def test_a_check_in_read_off_the_broker_holds_no_secret_and_cannot_be_replayed(
     plane: PullPlane,
 ) -> None:
     """The attack of the security review: a queue bound with `#` to provision.checkins."""
-    plane.assign(["p13"], plane.publish("captured\n"), change_id="c-captured")
-    creds = plane.enroll("p13")
+    plane.assign(["p15"], plane.publish("captured\n"), change_id="c-captured")
+    creds = plane.enroll("p15")
     private_key = json.loads((creds / "credentials.json").read_text())["private_key"]
     connection = plane.iso.amqp()
     try:
         channel = connection.channel()
         tap = channel.queue_declare("", exclusive=True).method.queue
         channel.queue_bind(tap, CHECKINS_EXCHANGE, "#")
-        assert plane.agent("p13").returncode == 0
+        assert plane.agent("p15").returncode == 0
         captured = wait_until(lambda: channel.basic_get(tap, auto_ack=True)[2], 20, "a check-in")
 
         replies: list[bytes] = []
         channel.basic_consume(REPLY_TO, lambda *delivery: replies.append(delivery[3]), True)
         replay = pika.BasicProperties(reply_to=REPLY_TO, correlation_id="replay")
-        channel.basic_publish(CHECKINS_EXCHANGE, "p13", captured, replay)
+        channel.basic_publish(CHECKINS_EXCHANGE, "p15", captured, replay)
         wait_until(lambda: connection.process_data_events(time_limit=0.2) or replies, 30, "reply")
     finally:
         connection.close()
@@ -216,7 +233,7 @@ def test_a_check_in_read_off_the_broker_holds_no_secret_and_cannot_be_replayed(
     assert json.loads(replies[0]) == {"admitted": False, "refused": "refused"}
     with plane.db.connection() as conn:
         latest = refusals.recent_refusals(conn, limit=1)[0]
-    assert latest.target == "p13" and "already used (a replayed check-in)" in latest.reason
+    assert latest.target == "p15" and "already used (a replayed check-in)" in latest.reason
 
 
 def test_compliance_lists_every_state_including_unknown(plane: PullPlane, tmp_path: Path) -> None:

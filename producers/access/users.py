@@ -1,0 +1,200 @@
+"""Apply the role table to a vhost: topology, users, permissions, one credentials file each.
+
+Idempotent: a rerun sets every permission and topic permission to exactly the table's (any
+other topic permission of a role user on the vhost is removed) and keeps each user's password
+when its credentials file is there (`rotate=True` makes new ones). A credentials file is the
+user's broker URL for the vhost, `DIR/<user>.url`, 0600 in a 0700 DIR, written atomically:
+`PROVISION_BROKER_URL="$(cat DIR/provision-worker-eu.url)" provision worker --region eu`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from broker_config.permissions import DEFAULT_PREFIX, Role, agent, role_of
+from broker_config.topology import DEAD_EXCHANGE, EXCHANGES, FIXED_QUEUES, region_queue_spec
+from contracts.targets import Target
+from producers.access.management import Management
+
+#: The user name prefix of `provision access` and `provision enroll` when not given.
+PREFIX_ENV = "PROVISION_ACCESS_PREFIX"
+
+
+@dataclass(frozen=True)
+class Granted:
+    """What `apply` did for one role user (never its password)."""
+
+    user: str
+    role: str
+    password: str  # "created", "kept" or "rotated"
+    path: Path
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "user": self.user,
+            "role": self.role,
+            "password": self.password,
+            "file": str(self.path),
+        }
+
+
+def vhost_of(broker_url: str) -> str:
+    """The vhost a broker URL names ('/' when it names none)."""
+    path = urlsplit(broker_url).path
+    return unquote(path[1:]) if len(path) > 1 else "/"
+
+
+def user_url(broker_url: str, user: str, password: str, vhost: str) -> str:
+    """`broker_url` (scheme, host, port, query) as `user` on `vhost`."""
+    parts = urlsplit(broker_url)
+    host = parts.hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, "/" + quote(vhost, safe=""), parts.query, ""))
+
+
+def credentials_path(directory: Path, user: str) -> Path:
+    return directory / f"{user}.url"
+
+
+def write_private(path: Path, text: str) -> None:
+    """`text` into `path`, 0600 in a 0700 directory, replaced atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def declare_topology(api: Management, vhost: str, regions: Iterable[str]) -> list[str]:
+    """The topology of broker_config.topology, through the API (an administrator's act)."""
+    api.ensure_vhost(vhost)
+    for exchange in EXCHANGES:
+        found = api.exchange(vhost, exchange.name)
+        if exchange.name == DEAD_EXCHANGE and found and found.get("type") != exchange.type:
+            api.delete_exchange(vhost, exchange.name)  # an older fanout provision.dead
+        api.put_exchange(vhost, exchange.name, exchange.type)
+    queues = [*FIXED_QUEUES, *(region_queue_spec(r) for r in sorted(set(regions)))]
+    for queue in queues:
+        api.put_queue(vhost, queue.name, dict(queue.arguments))
+        for source, key in ((queue.exchange, queue.binding_key), *queue.also):
+            api.bind(vhost, source, queue.name, key)
+    return [q.name for q in queues]
+
+
+def grant(api: Management, vhost: str, user: str, role: Role) -> None:
+    """Set `user`'s permissions and topic permissions on `vhost` to exactly `role`'s."""
+    api.set_permissions(vhost, user, *role.permission)
+    api.clear_topic_permissions(vhost, user)
+    for exchange, topic in sorted(role.topics.items()):
+        api.set_topic_permission(vhost, user, exchange, topic.write, topic.read)
+
+
+def ensure_user(
+    api: Management,
+    role: Role,
+    vhost: str,
+    broker_url: str,
+    out: Path,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    rotate: bool = False,
+) -> Granted:
+    """One role user with its rights and its credentials file; the password kept if known."""
+    user = role.user(prefix)
+    path = credentials_path(out, user)
+    password, what = "", "created"
+    if path.exists() and not rotate:
+        password = unquote(urlsplit(path.read_text().strip()).password or "")
+        what = "kept"
+    if not password:
+        what = "rotated" if api.user(user) is not None else "created"
+        password = secrets.token_urlsafe(24)
+    api.put_user(user, password, [role.tag])
+    grant(api, vhost, user, role)
+    if what != "kept":
+        write_private(path, user_url(broker_url, user, password, vhost) + "\n")
+    return Granted(user, role.name, what, path)
+
+
+def apply(
+    api: Management,
+    roles: list[Role],
+    vhost: str,
+    broker_url: str,
+    out: Path,
+    *,
+    regions: Iterable[str] = (),
+    prefix: str = DEFAULT_PREFIX,
+    rotate: bool = False,
+) -> list[Granted]:
+    """The topology, then every role user; see the module docstring."""
+    declare_topology(api, vhost, regions)
+    return [
+        ensure_user(api, role, vhost, broker_url, out, prefix=prefix, rotate=rotate)
+        for role in roles
+    ]
+
+
+def show(api: Management, vhost: str, prefix: str = DEFAULT_PREFIX) -> list[dict[str, Any]]:
+    """Every user with rights on `vhost`, as RabbitMQ reports them: role, tags, permissions."""
+    tags = {u["name"]: _tags(u.get("tags")) for u in api.users()}
+    topics: dict[str, list[dict[str, str]]] = {}
+    for t in api.topic_permissions(vhost):
+        topics.setdefault(str(t["user"]), []).append(
+            {"exchange": t["exchange"], "write": t["write"], "read": t["read"]}
+        )
+    rows: list[dict[str, Any]] = []
+    for p in sorted(api.permissions(vhost), key=lambda p: str(p["user"])):
+        user = str(p["user"])
+        rows.append(
+            {
+                "user": user,
+                "role": role_of(user, tags.get(user, []), prefix) or "-",
+                "tags": tags.get(user, []),
+                "permissions": {k: p[k] for k in ("configure", "write", "read")},
+                "topic_permissions": sorted(topics.get(user, []), key=_exchange),
+            }
+        )
+    return rows
+
+
+def _exchange(entry: dict[str, str]) -> str:
+    return entry["exchange"]
+
+
+def _tags(value: Any) -> list[str]:
+    """Tags as a list: RabbitMQ 3.10 answers a comma-separated string, later ones a list."""
+    if isinstance(value, str):
+        return [t for t in value.split(",") if t]
+    return [str(t) for t in value or []]
+
+
+def agent_url(api: Management, target: Target, broker_url: str, prefix: str) -> str:
+    """Create (or re-key) `target`'s agent user with exactly the agent role; its broker URL.
+
+    A new password each time, as enrolling again rotates the token: old credentials stop.
+    """
+    role = agent(target.id, target.region, target.environment)
+    user, password, vhost = role.user(prefix), secrets.token_urlsafe(24), vhost_of(broker_url)
+    api.put_user(user, password, [role.tag])
+    grant(api, vhost, user, role)
+    api.close_connections_of(user)
+    return user_url(broker_url, user, password, vhost)
+
+
+def access_prefix() -> str:
+    """The user name prefix: PROVISION_ACCESS_PREFIX, else `provision`."""
+    return os.environ.get(PREFIX_ENV) or DEFAULT_PREFIX

@@ -48,7 +48,8 @@ AGENT_BROKER_URL_ENV = "PROVISION_AGENT_BROKER_URL"
     "--admin-url", default=None, help="Management API URL (default $PROVISION_ADMIN_URL)."
 )
 def enroll(target: str, out: Path, broker_url: str | None, admin_url: str | None) -> None:
-    """Issue TARGET's agent credentials into --out (a new key pair and broker password; enrolling again rotates both)."""
+    """Issue TARGET's agent credentials into --out: a new key pair and broker password
+    (enrolling again rotates both)."""
     db = open_database()
     url = broker_url or os.environ.get(AGENT_BROKER_URL_ENV)
     if url is None:  # never the control plane's own URL: the agent gets a user of its own

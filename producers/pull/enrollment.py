@@ -63,12 +63,18 @@ class Enrollment:
 
     def enroll(self, target_id: str, broker_url: str) -> Credentials:
         """A fresh token for a known target; any earlier token of it stops working."""
-        known_target(self.db, target_id)
+        known = known_target(self.db, target_id)
         token = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
         with self.db.connection() as conn:
             enrollments.enroll(conn, target_id, token_digest(token), now)
-        return Credentials(target=target_id, token=token, broker_url=broker_url, enrolled_at=now)
+        return Credentials(
+            target=target_id,
+            token=token,
+            broker_url=broker_url,
+            enrolled_at=now,
+            address=known.address,  # the agent's own root from now on: no reply may move it
+        )
 
     def verify(self, target_id: str, token: str) -> str | None:
         """None when `token` is `target_id`'s; else why not, fit for the refusal record."""

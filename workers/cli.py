@@ -98,7 +98,8 @@ def allow_rule(flags: tuple[str, ...]) -> Any:
     "--root",
     type=DIRECTORY,
     default=None,
-    help="Converge this directory as /. Default: the target's local:// address, else /.",
+    help="Converge this directory as /. Default: the local:// address the target was "
+    "enrolled with, else /. A check-in reply naming another address is refused.",
 )
 @click.option("--once", is_flag=True, help="One check-in, then exit 0 (success) or 1.")
 @click.option(

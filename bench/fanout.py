@@ -36,7 +36,7 @@ def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) 
         box.database() as db,
     ):
         endpoints = Endpoints(box.broker_url, box.redis_url)
-        worker = start(children, box, REGION, plan.concurrency)
+        worker = start(children, box, REGION, plan.concurrency, workdir)
         targets = fleet(workdir / "fan", REGION, n)
         time.sleep(SETTLE_S)
         idle_mb = rss_mb(worker)

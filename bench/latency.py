@@ -136,7 +136,7 @@ def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) 
     ):
         announce_outcomes(box.database_url)
         ledger = Ledger(db)
-        start(children, box, REGION, plan.concurrency)
+        start(children, box, REGION, plan.concurrency, workdir)
         baselines.start_noop(children, box, plan.concurrency)
         targets = fleet(workdir / "lat", REGION, n)
         with keyspace_events(box.redis()):

@@ -29,14 +29,26 @@ BAD = (OutcomeStatus.FAILED, OutcomeStatus.REJECTED, OutcomeStatus.NOT_READY)
 POLL_S = 0.02
 
 
-def worker_argv(region: str, concurrency: int) -> list[str]:
-    """Our regional worker, as `provision worker` runs it, quiet so logging costs nothing."""
-    return commands.worker_argv(region, concurrency=concurrency, pool="prefork", loglevel="WARNING")
+def worker_argv(region: str, concurrency: int, allow: str | list[str]) -> list[str]:
+    """Our regional worker, as `provision worker` runs it, quiet so logging costs nothing;
+    `allow` is its --allow pattern(s) (the roots of the run's fleet)."""
+    return commands.worker_argv(
+        region, allow=allow, concurrency=concurrency, pool="prefork", loglevel="WARNING"
+    )
 
 
-def start(children: Supervisor, box: Sandbox, region: str, concurrency: int) -> Child:
-    """Start a regional worker and the aggregator; return the worker once both consume."""
-    worker = children.start(f"worker-{region}", worker_argv(region, concurrency), box.env)
+def allow_under(workdir: Path) -> str:
+    """The --allow pattern for every root beneath `workdir` (real path: links resolved)."""
+    return f"local://{workdir.resolve()}/**"
+
+
+def start(
+    children: Supervisor, box: Sandbox, region: str, concurrency: int, workdir: Path
+) -> Child:
+    """Start a regional worker (allowed the roots under `workdir`) and the aggregator;
+    return the worker once both consume."""
+    argv = worker_argv(region, concurrency, allow_under(workdir))
+    worker = children.start(f"worker-{region}", argv, box.env)
     children.start("aggregator", commands.aggregator_argv(), box.env)
     wait_for_consumers(children, box.broker_url, [region_queue(region), RESULTS_QUEUE])
     return worker

@@ -36,7 +36,7 @@ def measure(plan: Plan, redis_db: int, workdir: Path) -> Section:
         box.database() as db,
     ):
         endpoints = Endpoints(box.broker_url, box.redis_url)
-        start(children, box, REGION, plan.concurrency)
+        start(children, box, REGION, plan.concurrency, workdir)
         baselines.start_noop(children, box, plan.concurrency)
         baselines.start_chain(children, box, plan.concurrency)
         targets = fleet(workdir / "tput", REGION, n)

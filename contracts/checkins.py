@@ -103,6 +103,13 @@ class Credentials(BaseModel):
     )
     broker_url: str = Field(pattern=r"^amqps?://", description="RabbitMQ URL, vhost included.")
     enrolled_at: AwareDatetime
+    address: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9+.-]*://",
+        description="The target's address when it was enrolled. A `local://` address is the "
+        "root the agent converges (unless --root); a check-in reply naming another local "
+        "root is refused, so the control plane cannot point an agent elsewhere.",
+    )
 
     @model_validator(mode="before")
     @classmethod

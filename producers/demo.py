@@ -130,7 +130,10 @@ def run_demo(
             Supervisor(state_dir / "logs") as children,
         ):
             for region in REGIONS:
-                children.start(f"worker-{region}", worker_argv(region, loglevel="WARNING"))
+                allow = f"local://{state_dir.resolve() / 'targets'}/*"  # its own roots only
+                children.start(
+                    f"worker-{region}", worker_argv(region, allow=allow, loglevel="WARNING")
+                )
             children.start("aggregator", aggregator_argv())
             children.start("controller", controller_argv())
             event = event_from_file(change, issued_by=issued_by)

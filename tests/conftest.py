@@ -36,6 +36,13 @@ def isolation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Isolation]:
 
 
 @pytest.fixture(scope="session")
+def allow_tmp(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The `--allow` pattern of the tests' workers: every root beneath pytest's base
+    temporary directory, where every test's tmp_path lives, and nothing else."""
+    return f"local://{tmp_path_factory.getbasetemp().resolve()}/**"
+
+
+@pytest.fixture(scope="session")
 def session_services(isolation: Isolation) -> Isolated:
     """The session group; in-process clients find it through the environment too."""
     iso = isolation("session")

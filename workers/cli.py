@@ -6,6 +6,7 @@ control plane never imports this package.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import click
 
 from contracts.command_line import DIRECTORY, SECONDS
-from contracts.errors import run_command
+from contracts.errors import ContractError, run_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,11 +49,40 @@ def converge(root: Path, state_file: Path, dry_run: bool, as_json: bool) -> None
 )
 @click.option("--name", default=None, help="Worker node name (default <region>-<pid>@<host>).")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(**options: Any) -> None:
+@click.option(
+    "--allow",
+    "allow",
+    multiple=True,
+    metavar="PATTERN",
+    help="A target address this worker may converge, e.g. 'local:///srv/*' (`*` within one "
+    "path segment, `**` across them). Repeatable; added to PROVISION_WORKER_ALLOW "
+    "(comma-separated). Required: any other address is rejected, local:/// included.",
+)
+def worker(allow: tuple[str, ...], **options: Any) -> None:
     """Consume region REGION's change queue and converge its targets."""
     from workers.delivery.runner import run_worker
 
-    run_worker(**options)  # the options are run_worker's keywords, one for one
+    run_worker(allow=allow_rule(allow), **options)  # the rest are its keywords, one for one
+
+
+def allow_rule(flags: tuple[str, ...]) -> Any:
+    """--allow and PROVISION_WORKER_ALLOW together. Fails closed: with neither, the worker
+    does not start (one line naming the flag, exit 2) rather than serve every address."""
+    from workers.engine.hosts.allow import ALLOW_ENV, AllowRule
+
+    try:
+        rule = AllowRule.parse(
+            [*AllowRule.from_env_value(os.environ.get(ALLOW_ENV)).patterns, *flags]
+        )
+    except ValueError as exc:
+        raise ContractError("provision worker", [("--allow", str(exc))]) from None
+    if not rule:
+        reason = (
+            f"no allow rule: pass --allow PATTERN (e.g. --allow 'local:///srv/*') or set "
+            f"{ALLOW_ENV}; a worker converges only the target addresses it allows"
+        )
+        raise ContractError("provision worker", [("--allow", reason)])
+    return rule
 
 
 @cli.command()
@@ -68,7 +98,8 @@ def worker(**options: Any) -> None:
     "--root",
     type=DIRECTORY,
     default=None,
-    help="Converge this directory as /. Default: the target's local:// address, else /.",
+    help="Converge this directory as /. Default: the local:// address the target was "
+    "enrolled with, else /. A check-in reply naming another address is refused.",
 )
 @click.option("--once", is_flag=True, help="One check-in, then exit 0 (success) or 1.")
 @click.option(

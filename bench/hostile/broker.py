@@ -18,7 +18,7 @@ import psycopg
 import redis
 
 from bench.hostile.corpus_messages import DIRECT, TRAP
-from bench.hostile.model import EntryPoint, Input, Verdict
+from bench.hostile.model import OUTCOME, EntryPoint, Input, Verdict
 from bench.hostile.services import HOSTILE, Services
 from broker_config import (
     CHANGES_EXCHANGE,
@@ -39,6 +39,9 @@ EXCHANGE = {
     EntryPoint.CHECKINS: CHECKINS_EXCHANGE,
 }
 POLL_S = 0.02
+#: How long an input judged by its outcome may take: the controller plans it, a worker
+#: refuses it, the aggregator records the refusal.
+OUTCOME_WAIT_S = 30.0
 
 
 class BrokerJudge:
@@ -101,6 +104,8 @@ class BrokerJudge:
             self._disconnect()
             self._connect()
             return Verdict.REFUSED, f"the broker refused the publish: {type(exc).__name__} {exc}"
+        if item.check == OUTCOME:  # judged by a worker's outcome: controller, worker, ledger
+            silent_s = max(silent_s, OUTCOME_WAIT_S)
         deadline = time.monotonic() + silent_s
         while True:
             try:
@@ -122,6 +127,8 @@ class BrokerJudge:
             return Verdict.REFUSED, "dead letter: " + self.dead.pop(item.ident)[:160]
         if item.entry == EntryPoint.CHECKINS:
             return self._checkin(item)
+        if item.entry == EntryPoint.EVENTS and item.watch and item.check == OUTCOME:
+            return self._outcome(str(item.watch))
         if item.entry == EntryPoint.EVENTS and item.watch:
             state = self._one("SELECT state FROM rollouts WHERE rollout_id = %s", str(item.watch))
             if state and state != RolloutState.REJECTED.value:
@@ -150,6 +157,21 @@ class BrokerJudge:
             ):
                 return Verdict.ACCEPTED, "recorded in the ledger"
         return None
+
+    def _outcome(self, change_id: str) -> tuple[Verdict, str] | None:
+        """An event the controller may plan but a worker must refuse (a root outside its
+        allow rule): refused when its outcome is `rejected`, accepted when it is any other."""
+        found = self._one(
+            "SELECT status || ': ' || coalesce(event_json::jsonb #>> '{error,message}', '')"
+            " FROM outcomes WHERE change_id = %s LIMIT 1",
+            change_id,
+        )
+        if found is None:
+            return None
+        status, _, why = found.partition(": ")
+        if status == "rejected":
+            return Verdict.REFUSED, f"rejected by the worker: {why[:160]}"
+        return Verdict.ACCEPTED, f"converged: outcome {status}"
 
     def _one(self, sql: str, *params: str) -> str | None:
         """The first column of the first row, as text. A hostile id PostgreSQL cannot even

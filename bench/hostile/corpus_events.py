@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_table import Table
-from bench.hostile.model import ROOTS, Ctx, EntryPoint, Input, InputClass
+from bench.hostile.model import OUTCOME, Ctx, EntryPoint, Input, InputClass
 from contracts.events import ChangeEvent
 
 E = EntryPoint.EVENTS
@@ -110,12 +110,17 @@ def path_tricks(ctx: Ctx, rng: Random) -> Input:
     return _event(samples.event(ctx, resources=[res]))
 
 
-@input_class("event: target root outside", E, 30, deferred=ROOTS)
+@input_class("event: target root outside", E, 30)
 def outside_address(ctx: Ctx, rng: Random) -> Input:
-    """A target whose root is `/` (or outside every target root): the message picks the root."""
+    """A target whose root is `/` (or outside every target root): the message picks the root.
+
+    The controller plans it (it cannot know the workers' allow rules); the worker must
+    reject it, so it is judged by its outcome."""
     victim = samples.target(ctx)
     victim["address"], path = samples.outside_root(ctx, rng)
-    return _event(samples.event(ctx, targets=[victim], resources=[samples.file_resource(path)]))
+    item = _event(samples.event(ctx, targets=[victim], resources=[samples.file_resource(path)]))
+    item.check = OUTCOME
+    return item
 
 
 @input_class("event: unknown fields", E, 40)

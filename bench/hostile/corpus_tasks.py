@@ -9,7 +9,7 @@ from typing import Any
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_events import _invalid
 from bench.hostile.corpus_table import Table
-from bench.hostile.model import ROOTS, Ctx, EntryPoint, Input, InputClass
+from bench.hostile.model import Ctx, EntryPoint, Input, InputClass
 from contracts import ChangeRequest
 from contracts.changes import EMPTY_EMBED
 
@@ -157,7 +157,7 @@ def huge(ctx: Ctx, rng: Random) -> Input:
     return _valid(ctx, rng, desired={"resources": [res]})
 
 
-@input_class("task: target root outside", T, 30, deferred=ROOTS)
+@input_class("task: target root outside", T, 30)
 def outside(ctx: Ctx, rng: Random) -> Input:
     address, path = samples.outside_root(ctx, rng)
     victim = {**samples.target(ctx), "address": address}

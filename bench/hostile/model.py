@@ -104,6 +104,9 @@ class InputClass:
     deferred: str = ""
 
 
+#: Input.check of an event that a controller may plan but a worker must refuse: judged
+#: by its outcome (`rejected` is a refusal), not by the rollout it creates.
+OUTCOME = "outcome"
+
 #: Why a class is deferred: the issue whose identities refuse it (see InputClass.deferred).
-ROOTS = "issue 14: workers serve only the roots their configuration allows"
 SENDERS = "issue 14: an outcome is accepted only from the worker or agent of its target"

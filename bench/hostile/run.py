@@ -83,7 +83,9 @@ def run(
         declare(connection, mode.regions)
         connection.close()
         children = stack.enter_context(supervisor(logs or scratch / "logs"))
-        services = Services(children, box, mode.regions)
+        # The workers serve the victim's roots and the canary's, nothing else (issue 14).
+        allow = [f"local://{ctx.victim_root.resolve()}/*", f"local://{scratch.resolve()}/canary"]
+        services = Services(children, box, mode.regions, allow)
         services.start()
         agent_url = stack.enter_context(agent_user(box))
         client = box.redis()

@@ -34,11 +34,13 @@ READY_TIMEOUT_S = 120.0
 class Services:
     """Starts, watches and restarts the consumers; keeps each one's largest RSS."""
 
-    def __init__(self, children: Supervisor, box: Sandbox, regions: tuple[str, ...]) -> None:
+    def __init__(
+        self, children: Supervisor, box: Sandbox, regions: tuple[str, ...], allow: list[str]
+    ) -> None:
         self.children = children
         self.box = box
         self.argv: dict[str, list[str]] = {
-            **{f"worker-{r}": worker_argv(r, 2) for r in regions},
+            **{f"worker-{r}": worker_argv(r, 2, allow) for r in regions},
             "aggregator": commands.aggregator_argv(),
             "controller": commands.controller_argv(),
         }

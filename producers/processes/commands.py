@@ -11,14 +11,21 @@ from __future__ import annotations
 def worker_argv(
     region: str,
     *,
+    allow: str | list[str] | tuple[str, ...] = (),
     concurrency: int = 2,
     name: str | None = None,
     loglevel: str | None = None,
     pool: str | None = None,
     rate_limit: str | None = None,
 ) -> list[str]:
-    """A regional worker, as `provision worker` runs it."""
+    """A regional worker, as `provision worker` runs it.
+
+    `allow` is its `--allow` patterns: the target addresses it may converge (one pattern or
+    several). Without one, the worker refuses to start unless PROVISION_WORKER_ALLOW is set.
+    """
     argv = ["-m", "workers", "worker", "--region", region, "--concurrency", str(concurrency)]
+    for pattern in [allow] if isinstance(allow, str) else allow:
+        argv += ["--allow", pattern]
     for flag, value in (
         ("--name", name),
         ("--loglevel", loglevel),

@@ -68,7 +68,7 @@ class Enrollment:
 
         The private key is returned (for credentials.json) and never stored here.
         """
-        known_target(self.db, target_id)
+        known = known_target(self.db, target_id)
         private_key, public_key = proofs.new_key_pair()
         now = datetime.now(UTC)
         with self.db.connection() as conn:
@@ -79,6 +79,7 @@ class Enrollment:
             public_key=public_key,
             broker_url=broker_url,
             enrolled_at=now,
+            address=known.address,  # the agent's own root from now on: no reply may move it
         )
 
     def verify(self, request: CheckinRequest, now: datetime | None = None) -> str | None:

@@ -18,11 +18,14 @@ REGIONS = ("eu", "us")
 
 
 @pytest.fixture(scope="session")
-def pipeline(session_services: Isolated) -> dict[str, Child]:
-    """Workers for `eu` and `us`, the aggregator and the controller, started once and ready."""
+def pipeline(session_services: Isolated, allow_tmp: str) -> dict[str, Child]:
+    """Workers for `eu` and `us` (allowed the tests' roots), the aggregator and the
+    controller, started once and ready."""
     iso = session_services
     procs = {
-        region: iso.spawn(f"worker-{region}", worker_argv(region, name=f"{region}-w@%h"))
+        region: iso.spawn(
+            f"worker-{region}", worker_argv(region, allow=allow_tmp, name=f"{region}-w@%h")
+        )
         for region in REGIONS
     }
     procs["aggregator"] = iso.spawn("aggregator", aggregator_argv())

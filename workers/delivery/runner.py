@@ -6,6 +6,7 @@ import os
 
 from broker_config import Endpoints, declare, region_queue
 from broker_config.connections import connect_broker
+from workers.engine.hosts.allow import AllowRule, install
 
 
 def run_worker(
@@ -16,10 +17,16 @@ def run_worker(
     pool: str,
     name: str | None,
     loglevel: str,
+    allow: AllowRule,
 ) -> None:
-    """Fail fast if RabbitMQ is unreachable; otherwise consume until stopped."""
+    """Fail fast if RabbitMQ is unreachable; otherwise consume until stopped.
+
+    `allow` is installed before the pool forks, so every child checks every request
+    against it (and `hosts.connect` checks every root it opens).
+    """
     from workers.delivery.app import configure
 
+    install(allow)
     endpoints = Endpoints.from_env()
     connection = connect_broker(endpoints)
     try:

@@ -26,7 +26,8 @@ from workers.delivery.guard import MAX_DELIVERIES, LockBusy, ServiceUnavailable,
 from workers.delivery.report import outcome
 from workers.delivery.retry import is_transient
 from workers.engine.convergence import Convergence, converge
-from workers.engine.hosts import TargetError
+from workers.engine.hosts import NotAllowed, TargetError, connect
+from workers.engine.hosts.allow import installed
 from workers.engine.journal import Journal
 from workers.engine.target_lock import TargetLocked, held
 
@@ -65,6 +66,9 @@ def converge_task(
             return reject(self, request, f"invalid change request: {problem}", started, attempts)
         span.set_attribute(ATTR_CHANGE_ID, change.change_id)
         span.set_attribute(ATTR_TARGET, change.target.id)
+        refused = _not_allowed(change)
+        if refused is not None:  # before Redis and the target: nothing is touched
+            return reject(self, request, refused, started, attempts, change)
         try:
             begun = guard().begin(
                 str(self.request.id), f"{retries}:{replay or 0}", change.change_id, change.target.id
@@ -91,6 +95,20 @@ def converge_task(
             return retry_or_fail(self, change, event, started, attempts, waits, replay)
         report_or_requeue(event, change)
         return event.status.value
+
+
+def _not_allowed(change: ChangeRequest) -> str | None:
+    """Why this worker may not converge the request's target, or None: the root is the
+    worker's to choose (its allow rule), never the message's."""
+    if installed() is None:  # fail closed: a pool child without the rule serves nothing
+        return "not allowed: this worker has no allow rule (--allow)"
+    try:  # the address, then the real directory it opens (a link out of an allowed root)
+        connect(change.target).close()
+    except NotAllowed as exc:
+        return f"not allowed: {exc}"
+    except TargetError:
+        pass  # allowed, but no usable root: the engine reports why
+    return None
 
 
 def _converge_once(

@@ -96,6 +96,7 @@ class Agent:
             interval_s=interval_s,
             patience_s=patience_s,
             stopping=self.stopping,
+            enrolled=self.credentials.address,
         )
 
     def stop(self, *_: object) -> None:

@@ -25,6 +25,7 @@ from workers.engine.convergence import Convergence, converge
 from workers.engine.hosts import TargetError
 from workers.engine.journal import Journal
 from workers.engine.target_lock import TargetLocked, held
+from workers.pull.own_root import foreign, own_address
 from workers.pull.state import AgentState, LastApplied
 
 #: Statuses after which a run counts as a success (exit code 0 with --once).
@@ -70,6 +71,8 @@ class PullRun:
     interval_s: float
     patience_s: float
     stopping: threading.Event
+    #: The address the credentials were enrolled with (workers.pull.own_root).
+    enrolled: str | None = None
 
     def act(
         self, reply: CheckinReply, applied: LastApplied | None, started: datetime
@@ -90,6 +93,16 @@ class PullRun:
         self, reply: CheckinReply, applied: LastApplied | None, started: datetime
     ) -> PullResult:
         target = self.rooted_target(reply.target, applied)
+        refused = foreign(reply.target, self.root, self.enrolled)
+        if refused is not None:
+            if reply.revision is None:
+                return PullResult("refused", None, refused)
+            change_id = reply.change_id or f"pull-{target.id}"
+            event = self.event(
+                target, change_id, reply.revision, started, status=OutcomeStatus.REJECTED
+            )
+            error = ErrorInfo(type="ForeignRoot", message=refused, transient=False)
+            return PullResult("refused", event.model_copy(update={"error": error}), refused)
         if reply.revision is None or reply.state is None:
             return PullResult("unassigned", None, "no revision assigned; nothing to converge")
         change_id = reply.change_id or f"pull-{target.id}"
@@ -214,17 +227,13 @@ class PullRun:
     def rooted_target(self, known: Target | None, applied: LastApplied | None) -> Target:
         """The target to converge: as the control plane knows it, rooted where we run.
 
-        The root is `--root`, else the target's `local://` address, else `/` (the agent
-        runs on the machine itself, whatever address push workers use to reach it).
+        The root is the agent's own (`own_root.own_address`: `--root`, else the enrolled
+        `local://` address, else `/`), whatever address the reply names.
         """
         base = known or (applied.target if applied else None)
         if base is None:
             base = Target(id=self.target_id, region="pull", environment="pull", address="local:///")
-        if self.root is not None:
-            return base.model_copy(update={"address": f"local://{self.root.absolute()}"})
-        if not base.address.startswith("local://"):
-            return base.model_copy(update={"address": "local:///"})
-        return base
+        return base.model_copy(update={"address": own_address(self.root, self.enrolled)})
 
 
 def line(event: OutcomeEvent) -> str:

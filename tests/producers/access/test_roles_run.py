@@ -18,11 +18,11 @@ from tests.producers.access.conftest import AccessVhost
 
 @pytest.mark.slow
 def test_a_worker_as_its_role_converges_a_request_published_as_the_controller(
-    applied: AccessVhost, tmp_path: Path
+    applied: AccessVhost, tmp_path: Path, allow_tmp: str
 ) -> None:
     iso = applied.iso
     as_worker = {"PROVISION_BROKER_URL": applied.url("worker", "eu")}
-    iso.spawn("worker-eu", worker_argv("eu", concurrency=1), as_worker)
+    iso.spawn("worker-eu", worker_argv("eu", allow=allow_tmp, concurrency=1), as_worker)
     iso.wait_consuming(region_queue("eu"))
     request = request_for("role-1", region="eu", address=f"local://{tmp_path}")
     controller = pika.BlockingConnection(pika.URLParameters(applied.url("controller")))

@@ -37,8 +37,15 @@ def _flags(argv: list[str]) -> list[str]:
 
 def test_every_worker_flag_the_command_line_can_emit_is_one_provision_worker_takes() -> None:
     argv = worker_argv(
-        "eu", concurrency=3, name="n@%h", loglevel="INFO", pool="solo", rate_limit="5/s"
+        "eu",
+        allow=["local:///srv/*", "local:///opt/**"],
+        concurrency=3,
+        name="n@%h",
+        loglevel="INFO",
+        pool="solo",
+        rate_limit="5/s",
     )
+    assert argv.count("--allow") == 2
     assert argv[:3] == ["-m", "workers", "worker"]
     assert argv[argv.index("--concurrency") + 1] == "3"
     text = _help(argv[:3])

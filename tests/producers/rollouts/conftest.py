@@ -100,11 +100,11 @@ class RolloutPlane:
 
 
 @pytest.fixture(scope="package")
-def fleet(isolation: Isolation) -> Iterator[RolloutPlane]:
+def fleet(isolation: Isolation, allow_tmp: str) -> Iterator[RolloutPlane]:
     """One rollout plane for the whole package; its processes stop with it."""
     iso = isolation("rollouts", fresh=True)
     plane = RolloutPlane(iso)
-    plane.worker = iso.spawn("worker-eu", worker_argv("eu", name="eu-r@%h"))
+    plane.worker = iso.spawn("worker-eu", worker_argv("eu", allow=allow_tmp, name="eu-r@%h"))
     plane.aggregator = iso.spawn("aggregator", aggregator_argv())
     iso.wait_consuming(region_queue("eu"), RESULTS_QUEUE)
     plane.start_controller()

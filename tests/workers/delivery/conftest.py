@@ -58,9 +58,10 @@ def conn(delivery: Isolated) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def dl_pipeline(delivery: Isolated) -> dict[str, Child]:
-    """One worker of region `dl` (prefork, 2 children) and the aggregator."""
-    worker = delivery.spawn("dl-worker", worker_argv(REGION, name="dl-w@%h"))
+def dl_pipeline(delivery: Isolated, allow_tmp: str) -> dict[str, Child]:
+    """One worker of region `dl` (prefork, 2 children), allowed the tests' roots only,
+    and the aggregator."""
+    worker = delivery.spawn("dl-worker", worker_argv(REGION, allow=allow_tmp, name="dl-w@%h"))
     aggregator = delivery.spawn("dl-aggregator", aggregator_argv())
     delivery.wait_consuming(region_queue(REGION), RESULTS_QUEUE)
     return {"worker": worker, "aggregator": aggregator}

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from contracts import Target
+from workers.engine.hosts.allow import NotAllowed, installed
 from workers.engine.hosts.base import CommandResult, Host, ended
 from workers.engine.hosts.errors import (
     ConfinementError,
@@ -37,7 +38,12 @@ def connect(spec: Target) -> Host:
     Raises:
         UnsupportedTarget: no target class handles the address's scheme.
         TargetMissing: the address names no usable root.
+        NotAllowed: this process is a worker and the address, or the real directory it
+            leads to (through links), is outside its allow rule.
     """
+    rule = installed()
+    if rule is not None:
+        rule.check(spec.address)
     scheme = urlsplit(spec.address).scheme
     open_target = TARGETS.get(scheme)
     if open_target is None:
@@ -45,7 +51,14 @@ def connect(spec: Target) -> Host:
         raise UnsupportedTarget(
             f"address {spec.address!r}: scheme {scheme!r} is not supported (known: {known})"
         )
-    return open_target(spec.address)
+    host = open_target(spec.address)
+    if rule is not None:
+        real = host.real_address()
+        why = rule.why_not(real)
+        if why is not None:
+            host.close()
+            raise NotAllowed(f"{spec.address}: its root is really {real}: {why}")
+    return host
 
 
 __all__ = [
@@ -53,6 +66,7 @@ __all__ = [
     "CommandResult",
     "ConfinementError",
     "Host",
+    "NotAllowed",
     "PathError",
     "TargetError",
     "TargetMissing",

@@ -47,6 +47,11 @@ class Host(Protocol):
         """The real host path of the root, for messages and the commands' environment."""
         ...
 
+    def real_address(self) -> str:
+        """The address of the directory actually opened as the root (links resolved), so
+        an allow rule can be checked against where the root really is."""
+        ...
+
     def spot(self, path: str, *, follow: bool = True, parents: bool = False) -> Spot:
         """Resolve a spec path: the open directory it is in, its last name, its real path."""
         ...

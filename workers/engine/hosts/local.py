@@ -11,7 +11,7 @@ import os
 import stat
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from workers.engine.hosts.base import CommandResult
 from workers.engine.hosts.errors import PathError, TargetMissing
@@ -54,6 +54,15 @@ class LocalHost:
     def root(self) -> str:
         """The real path of the root."""
         return self._root
+
+    def real_address(self) -> str:
+        """`local://` and the path the kernel gives for the opened root descriptor: not the
+        path asked for, so a link swapped in between cannot pass for an allowed root."""
+        try:
+            real = os.readlink(f"/proc/self/fd/{self._fd}")
+        except OSError:
+            real = self._root  # no /proc: the path resolved just before opening
+        return f"local://{quote(real, safe='/')}"
 
     def spot(self, path: str, *, follow: bool = True, parents: bool = False) -> Spot:
         """Resolve `path` inside the root (see `walk`); the caller closes the Spot."""

@@ -19,7 +19,8 @@ from pathlib import Path
 import psycopg
 
 from broker_config import CHANGES_EXCHANGE, EVENTS_QUEUE
-from tests.isolation import pg_admin_url, wait_until
+from tests.databases import pg_admin_url
+from tests.isolation import wait_until
 from tests.producers.rollouts.conftest import RolloutPlane, event, targets
 from tests.producers.rollouts.test_rollouts import gated, open_gates, status
 

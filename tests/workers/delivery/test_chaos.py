@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.isolation import REDIS_DBS, need, pg_admin_url, reachable, run_module
+from tests.databases import pg_admin_url
+from tests.isolation import REDIS_DBS, need, reachable, run_module
 
 
 def chaos(*args: str, timeout_s: float = 240) -> dict[str, Any]:

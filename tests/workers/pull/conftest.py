@@ -104,6 +104,13 @@ class PullPlane:
     def provision(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
         return self.iso.provision(*args, timeout_s=timeout_s)
 
+    def enrolled(self, target_id: str, motd: str, change_id: str) -> tuple[int, Path]:
+        """A target ready for its agent: a revision with `motd` published, assigned to it by
+        `change_id`, and the target enrolled; the revision and the credentials' folder."""
+        revision = self.publish(motd)
+        self.assign([target_id], revision, change_id=change_id)
+        return revision, self.enroll(target_id)
+
     def enroll(self, target_id: str) -> Path:
         out = self.credentials(target_id)
         done = self.provision("enroll", target_id, "--out", str(out))

@@ -24,6 +24,7 @@ from producers.processes.commands import aggregator_argv, controller_argv
 from producers.store import compliance, outcomes
 from producers.truth.revisions import RevisionStore
 from tests.isolation import Isolated, Isolation, wait_until
+from workers.engine.target_lock import try_flock
 
 #: Held while a module uses the pull database, so two runs on one machine take turns.
 LOCK_FILE = Path("/tmp/provision-test-pull-db12.lock")
@@ -158,20 +159,12 @@ def exclusive(path: Path, timeout_s: float = 300) -> Iterator[None]:
     """An flock on `path`: a second test run waits (bounded) instead of flushing our data."""
     with open(path, "a") as handle:
         wait_until(
-            lambda: _try_lock(handle.fileno()), timeout_s, f"the lock {path} (another test run)"
+            lambda: try_flock(handle.fileno()), timeout_s, f"the lock {path} (another test run)"
         )
         try:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _try_lock(descriptor: int) -> bool:
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")

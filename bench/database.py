@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
+import psutil
 import psycopg
 
 from bench.errors import BenchError
@@ -88,21 +89,11 @@ def remove_stale() -> list[str]:
         )
         for (name,) in rows.fetchall():
             match = _OURS.match(name)
-            if match is None or _alive(int(match.group(1))):
+            if match is None or psutil.pid_exists(int(match.group(1))):
                 continue
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             removed.append(name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
+import psutil
 import redis
 
 from bench import database
@@ -89,21 +90,11 @@ def remove_stale_vhosts() -> list[str]:
     removed = database.remove_stale()
     for line in _ctl("list_vhosts", check=False).stdout.splitlines():
         match = _OURS.match(line.strip())
-        if match is None or _alive(int(match.group(1))):
+        if match is None or psutil.pid_exists(int(match.group(1))):
             continue
         _ctl("delete_vhost", line.strip(), check=False)
         removed.append(line.strip())
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager

@@ -2,15 +2,17 @@
 
 A dead letter is the original body and the original headers plus why, from where and when
 (`contracts.dead.dead_letter_headers`). The control plane's pika consumers and the workers'
-kombu producers build it here alike, so `provision dlq` reads one format; each plane only
-says how to send (`Send`): pika here (`pika_send`), kombu in `workers`.
+kombu producers build it here alike (a `Letter`), so `provision dlq` reads one format; each
+plane only says how to send it (`Send`): pika here (`pika_send`), kombu in `workers`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from broker_config.topology import DEAD_EXCHANGE
 from contracts.dead import dead_letter_headers
@@ -20,19 +22,20 @@ log = logging.getLogger("provision.dead")
 JSON = "application/json"
 
 
-class Send(Protocol):
-    """Publish one persistent message, confirmed; raise if the broker did not take it."""
+@dataclass(frozen=True)
+class Letter:
+    """One message ready for the broker: where it goes, its body and its properties."""
 
-    def __call__(
-        self,
-        *,
-        exchange: str,
-        routing_key: str,
-        body: bytes,
-        headers: dict[str, Any],
-        content_type: str,
-        correlation_id: str | None,
-    ) -> None: ...
+    exchange: str
+    routing_key: str
+    body: bytes
+    headers: dict[str, Any]
+    content_type: str
+    correlation_id: str | None
+
+
+#: Publish one persistent message, confirmed; raise if the broker did not take it.
+Send = Callable[[Letter], None]
 
 
 def dead_letter(
@@ -56,19 +59,21 @@ def dead_letter(
     log.warning("dead-lettering a message from %s: %s", source, reason[:300])
     raw = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
     send(
-        exchange=DEAD_EXCHANGE,
-        routing_key=routing_key,
-        body=raw,
-        headers=dead_letter_headers(
-            headers,
-            reason=reason,
-            source=source,
-            exchange=exchange,
+        Letter(
+            exchange=DEAD_EXCHANGE,
             routing_key=routing_key,
-            attempts=attempts,
-        ),
-        content_type=content_type or JSON,
-        correlation_id=correlation_id,
+            body=raw,
+            headers=dead_letter_headers(
+                headers,
+                reason=reason,
+                source=source,
+                exchange=exchange,
+                routing_key=routing_key,
+                attempts=attempts,
+            ),
+            content_type=content_type or JSON,
+            correlation_id=correlation_id,
+        )
     )
 
 
@@ -80,27 +85,19 @@ def pika_send(connection: Any) -> Send:
     """
     import pika
 
-    def send(
-        *,
-        exchange: str,
-        routing_key: str,
-        body: bytes,
-        headers: dict[str, Any],
-        content_type: str,
-        correlation_id: str | None,
-    ) -> None:
+    def send(letter: Letter) -> None:
         channel = connection.channel()
         try:
             channel.confirm_delivery()
             channel.basic_publish(
-                exchange,
-                routing_key,
-                body,
+                letter.exchange,
+                letter.routing_key,
+                letter.body,
                 pika.BasicProperties(
-                    content_type=content_type,
-                    correlation_id=correlation_id,
+                    content_type=letter.content_type,
+                    correlation_id=letter.correlation_id,
                     delivery_mode=pika.DeliveryMode.Persistent,
-                    headers=headers,
+                    headers=letter.headers,
                 ),
             )
         finally:

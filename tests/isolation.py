@@ -1,5 +1,6 @@
-"""Test isolation: the one table of Redis databases, vhosts and PostgreSQL databases, the one
-factory that hands them out, bounded waits, and our child processes (through the one supervisor).
+"""Test isolation: the one table of Redis databases and vhosts (PostgreSQL databases come from
+`tests.databases`), the one factory that hands them out, bounded waits, and our child processes
+(through the one supervisor).
 
 Under CI=true a missing service fails the test; elsewhere it skips with the reason.
 Tests never touch the default vhost or Redis database 0, so a user's data is left alone.
@@ -21,10 +22,11 @@ from urllib.parse import quote
 
 import pytest
 
-from producers.processes.supervisor import Child, Supervisor, port_open, wait_consuming
+from producers.processes.supervisor import Child, Supervisor, wait_consuming
+from tests.databases import database_name_of, drop_database, make_database
+from tests.services import need, reachable
 
 ROOT = Path(__file__).resolve().parent.parent
-CI = os.environ.get("CI") == "true"
 
 #: Group -> its Redis database. The only place a test's database number is written. 0 is the
 #: user's and never touched; the bench owns 11 and 13 (BENCH_DBS).
@@ -70,78 +72,6 @@ def drop_users(prefix: str) -> None:
 
 def redis_url_of(group: str) -> str:
     return f"redis://127.0.0.1:6379/{REDIS_DBS[group]}"
-
-
-def database_name_of(group: str) -> str:
-    """One PostgreSQL database per group and test session; never the user's `provisioning`."""
-    return f"provisioning_test_{group.replace('-', '_')}_{os.getpid()}"
-
-
-def with_database(url: str, name: str) -> str:
-    """`url` naming database `name` instead (same server, role and password)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def pg_admin_url() -> str:
-    """The server's `postgres` database as our role, proven to be allowed to create
-    databases; fails (CI) or skips with the reason otherwise."""
-    import psycopg
-
-    from producers.store.url import database_url, redact
-
-    url = with_database(database_url(), "postgres")
-    try:
-        with psycopg.connect(url, connect_timeout=5) as conn:
-            row = conn.execute("SELECT rolcreatedb FROM pg_roles WHERE rolname = current_user")
-            may_create = bool((row.fetchone() or [False])[0])
-    except psycopg.Error as exc:
-        need(False, f"PostgreSQL is not usable at {redact(url)}: {exc}")
-    need(may_create, "the PostgreSQL role may not create databases (run .ci/services)")
-    return url
-
-
-def make_database(name: str, *, migrated: bool = True) -> str:
-    """A fresh database `name` (dropped first if left over), migrated; returns its URL."""
-    import psycopg
-
-    from producers.store.migrate import migrate
-
-    admin = pg_admin_url()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(admin, name)
-    if migrated:
-        with psycopg.connect(url, autocommit=True) as conn:
-            migrate(conn)
-    return url
-
-
-def drop_database(name: str) -> None:
-    """Drop a database of the tests' own, whoever is still connected to it."""
-    import psycopg
-
-    from producers.store.url import database_url
-
-    admin = with_database(database_url(), "postgres")
-    with contextlib.suppress(psycopg.Error), psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def need(ok: bool, why: str) -> None:
-    """Fail under CI, skip elsewhere, when a service the test needs is missing."""
-    if ok:
-        return
-    if CI:
-        pytest.fail(f"service missing under CI: {why}")
-    pytest.skip(why)
-
-
-def reachable(port: int) -> bool:
-    return port_open(port, timeout_s=2)
 
 
 def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str) -> Any:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from broker_config import Endpoints
 from contracts import Target
@@ -17,6 +16,7 @@ from producers.access.enroll import agent_broker_url
 from producers.cli import cli
 from producers.cli.db import open_database
 from producers.cli.options import parse_selector, selector_option
+from producers.cli.tables import table
 from producers.pull.enrollment import Enrollment, known_target, write_credentials
 from producers.records.compliance import Compliance, counts
 from producers.records.inventory import InventoryStore
@@ -88,11 +88,8 @@ def compliance(selector: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"targets": [s.as_json() for s in standings], "counts": totals}))
         return
-    table = Table()
-    for column in ("target", "state", "revision", "last seen", "delivery", "differed"):
-        table.add_column(column)
-    for s in standings:
-        table.add_row(
+    rows = [
+        (
             s.target,
             s.state.value,
             "-" if s.revision is None else str(s.revision),
@@ -100,5 +97,8 @@ def compliance(selector: tuple[str, ...], as_json: bool) -> None:
             s.delivery or "-",
             ",".join(s.differed),
         )
-    Console().print(table)
+        for s in standings
+    ]
+    columns = ("target", "state", "revision", "last seen", "delivery", "differed")
+    Console().print(table(columns, rows))
     click.echo(" ".join(f"{state}={n}" for state, n in totals.items()))

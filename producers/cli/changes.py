@@ -19,7 +19,8 @@ from contracts import ChangeFile, ContractError, ExitCode, OutcomeStatus, load_d
 from contracts.events import ChangeEvent, RolloutState
 from producers.cli import cli, oncall  # noqa: F401  (oncall: `history`, `failures`)
 from producers.cli.db import open_database
-from producers.cli.options import parse_selector, selector_option
+from producers.cli.options import parse_selector, selector_option, timeout_option
+from producers.cli.tables import table
 from producers.errors import SelectionError
 from producers.messaging.emitter import publish_event
 from producers.messaging.publisher import Publisher
@@ -52,22 +53,9 @@ def render(status: ChangeStatus, console: Console, *, every_target: bool = True)
     if not every_target:
         rows = [row for row in rows if row["status"] in BAD]
     if rows:
-        table = Table(title=f"change {status.change_id}", title_justify="left")
-        for column in ("target", "status", "changes", "error", "attempts", "trace id"):
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            paths = [c["path"] for c in row["changes"]]
-            changes = ", ".join(paths[:3]) + (f" (+{len(paths) - 3})" if len(paths) > 3 else "")
-            error = f"{row['error']['type']}: {row['error']['message']}" if row["error"] else ""
-            table.add_row(
-                row["target"],
-                row["status"],
-                changes,
-                error,
-                str(row["attempts"]),
-                (row["trace_id"] or "")[:16],
-            )
-        console.print(table)
+        columns = ("target", "status", "changes", "error", "attempts", "trace id")
+        cells = [_cells(row) for row in rows]
+        console.print(table(columns, cells, title=f"change {status.change_id}", fold=True))
     summary = Table(title="per status", title_justify="left")
     summary.add_column("status")
     summary.add_column("targets", justify="right")
@@ -75,6 +63,15 @@ def render(status: ChangeStatus, console: Console, *, every_target: bool = True)
         if count:
             summary.add_row(word, str(count))
     console.print(summary)
+
+
+def _cells(row: dict[str, Any]) -> tuple[str, ...]:
+    """One target's row: its first three changed paths, its error in one line."""
+    paths = [c["path"] for c in row["changes"]]
+    changes = ", ".join(paths[:3]) + (f" (+{len(paths) - 3})" if len(paths) > 3 else "")
+    error = f"{row['error']['type']}: {row['error']['message']}" if row["error"] else ""
+    trace = (row["trace_id"] or "")[:16]
+    return (row["target"], row["status"], changes, error, str(row["attempts"]), trace)
 
 
 @cli.command()
@@ -88,14 +85,7 @@ def render(status: ChangeStatus, console: Console, *, every_target: bool = True)
 )
 @selector_option
 @click.option("--wait", is_flag=True, help="Show progress until every target has an outcome.")
-@click.option(
-    "--timeout",
-    "timeout_s",
-    type=click.FloatRange(min=0, min_open=True),
-    default=300.0,
-    show_default=True,
-    help="Seconds --wait waits at most.",
-)
+@timeout_option(300.0, help="Seconds --wait waits at most.")
 @click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
 @click.option("--issued-by", default=None, help="Who asks (default user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")

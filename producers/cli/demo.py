@@ -11,6 +11,7 @@ from rich.console import Console
 from contracts import ExitCode
 from producers.cli import cli
 from producers.cli.changes import exit_code_of, render
+from producers.cli.options import timeout_option
 from producers.demo import default_state_dir, migrate_database, run_demo
 from producers.rollouts.direct import default_issuer
 
@@ -30,13 +31,7 @@ from producers.rollouts.direct import default_issuer
     default=None,
     help="Where the fleet lives (default PROVISION_STATE_DIR or the user state dir).",
 )
-@click.option(
-    "--timeout",
-    "timeout_s",
-    type=click.FloatRange(min=0, min_open=True),
-    default=180.0,
-    show_default=True,
-)
+@timeout_option(180.0)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
 def demo(count: int, state_dir: Path | None, timeout_s: float, as_json: bool) -> None:
     """Converge a demo fleet over two regions end to end, then report per status."""

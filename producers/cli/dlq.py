@@ -9,12 +9,12 @@ from typing import NoReturn, TypeVar
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from broker_config import Endpoints
 from broker_config.connections import connect_broker
 from contracts import ExitCode
 from producers.cli import cli
+from producers.cli.tables import table
 from producers.messaging.dlq import DeadLetter, DeadLetters
 
 F = TypeVar("F", bound=Callable[..., None])
@@ -65,11 +65,8 @@ def dlq_list(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"count": len(rows), "dead_letters": rows}))
         return
-    table = Table(title=f"provision.dead: {len(rows)} message(s)", title_justify="left")
-    for column in ("id", "reason", "source", "attempts", "trace id", "dead at"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
+    cells = [
+        (
             row["id"],
             row["reason"][:200],
             row["source"],
@@ -77,7 +74,11 @@ def dlq_list(as_json: bool) -> None:
             (row["trace_id"] or "")[:16],
             row["dead_at"] or "",
         )
-    Console().print(table)
+        for row in rows
+    ]
+    columns = ("id", "reason", "source", "attempts", "trace id", "dead at")
+    title = f"provision.dead: {len(rows)} message(s)"
+    Console().print(table(columns, cells, title=title, fold=True))
 
 
 @dlq.command("show")

@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from producers.cli import cli
 from producers.cli.db import open_database
+from producers.cli.tables import table
 from producers.store import outcomes
 from producers.store.outcomes import Stored
 
@@ -67,11 +67,8 @@ def history_table(target: str, rows: list[dict[str, Any]], console: Console) -> 
     if not rows:
         click.echo(f"no outcome of {target} is recorded")
         return
-    table = Table(title=f"target {target}, newest first", title_justify="left")
-    for column in ("received", "change", "status", "sequence", "revision", "attempts", "error"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
+    cells = [
+        (
             row["received_at"][:19],
             row["change_id"],
             row["status"],
@@ -80,7 +77,10 @@ def history_table(target: str, rows: list[dict[str, Any]], console: Console) -> 
             str(row["attempts"]),
             _error(row),
         )
-    console.print(table)
+        for row in rows
+    ]
+    columns = ("received", "change", "status", "sequence", "revision", "attempts", "error")
+    console.print(table(columns, cells, title=f"target {target}, newest first", fold=True))
 
 
 def failures_table(rows: list[dict[str, Any]], window: str, console: Console) -> None:
@@ -88,11 +88,8 @@ def failures_table(rows: list[dict[str, Any]], window: str, console: Console) ->
     if not rows:
         click.echo(f"no failure received in the last {window}")
         return
-    table = Table(title=f"failures received in the last {window}", title_justify="left")
-    for column in ("target", "status", "change", "received", "error", "now"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
+    cells = [
+        (
             row["target"],
             row["status"],
             row["change_id"],
@@ -100,7 +97,11 @@ def failures_table(rows: list[dict[str, Any]], window: str, console: Console) ->
             _error(row),
             row["current"] or "-",
         )
-    console.print(table)
+        for row in rows
+    ]
+    columns = ("target", "status", "change", "received", "error", "now")
+    title = f"failures received in the last {window}"
+    console.print(table(columns, cells, title=title, fold=True))
 
 
 @cli.command()

@@ -1,8 +1,11 @@
-"""The `--selector KEY=VALUE` option shared by commands that pick targets."""
+"""Options shared by commands: `--selector KEY=VALUE` to pick targets, `--timeout` in seconds."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
+from click.decorators import FC
 
 from contracts import Selector
 
@@ -15,6 +18,18 @@ HELP = (
 def selector_option(function: click.decorators.FC) -> click.decorators.FC:
     return click.option("--selector", "selector", multiple=True, metavar="KEY=VALUE", help=HELP)(
         function
+    )
+
+
+def timeout_option(default: float | None, help: str | None = None) -> Callable[[FC], FC]:
+    """`--timeout SECONDS` (into `timeout_s`), positive; its default shown when it has one."""
+    return click.option(
+        "--timeout",
+        "timeout_s",
+        type=click.FloatRange(min=0, min_open=True),
+        default=default,
+        show_default=default is not None,
+        help=help,
     )
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import click
 import redis
 from rich.console import Console
-from rich.table import Table
 
 from broker_config import Endpoints
 from contracts import ExitCode, load_document
@@ -22,7 +21,8 @@ from contracts.events import RolloutState
 from contracts.inventory import Inventory
 from producers.cli import cli
 from producers.cli.db import open_database
-from producers.cli.options import parse_selector, selector_option
+from producers.cli.options import parse_selector, selector_option, timeout_option
+from producers.cli.tables import table
 from producers.errors import UnknownChange
 from producers.records.inventory import InventoryStore
 from producers.rollouts.progress import watch
@@ -93,11 +93,8 @@ def targets(selector: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([t.model_dump(mode="json") for t in chosen]))
         return
-    table = Table()
-    for column in ("id", "region", "environment", "labels", "roles", "address"):
-        table.add_column(column)
-    for t in chosen:
-        table.add_row(
+    rows = [
+        (
             t.id,
             t.region,
             t.environment,
@@ -105,7 +102,9 @@ def targets(selector: tuple[str, ...], as_json: bool) -> None:
             ",".join(t.roles),
             t.address,
         )
-    Console().print(table)
+        for t in chosen
+    ]
+    Console().print(table(("id", "region", "environment", "labels", "roles", "address"), rows))
     click.echo(f"{len(chosen)} target(s)")
 
 
@@ -139,13 +138,16 @@ def rollout_status(change_id: str, as_json: bool) -> None:
     console.print(
         f"rollout {change_id}: [bold]{status['state']}[/bold] {status['reason']}".rstrip()
     )
-    table = Table()
-    for column in ("wave", "targets", "max failures", "counts"):
-        table.add_column(column)
-    for wave in status["waves"]:
-        counts = " ".join(f"{k}={v}" for k, v in wave["counts"].items() if v)
-        table.add_row(str(wave["index"]), str(wave["size"]), str(wave["max_failures"]), counts)
-    console.print(table)
+    waves = [
+        (
+            str(wave["index"]),
+            str(wave["size"]),
+            str(wave["max_failures"]),
+            " ".join(f"{k}={v}" for k, v in wave["counts"].items() if v),
+        )
+        for wave in status["waves"]
+    ]
+    console.print(table(("wave", "targets", "max failures", "counts"), waves))
     refused = status["refused"]
     if refused:
         console.print(
@@ -167,17 +169,13 @@ def rollout_history(change_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows))
         return
-    table = Table()
-    for column in ("at", "from", "to", "reason"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["at"], row["from"] or "", row["to"], row["reason"])
-    Console().print(table)
+    cells = [(row["at"], row["from"] or "", row["to"], row["reason"]) for row in rows]
+    Console().print(table(("at", "from", "to", "reason"), cells))
 
 
 @rollout.command("watch")
 @click.argument("change_id", metavar="CHANGE_ID")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=None)
+@timeout_option(None)
 def rollout_watch(change_id: str, timeout_s: float | None) -> None:
     """Live progress bars per wave: done, failed, in flight, remaining, rate, ETA."""
     with _book() as book:

@@ -15,12 +15,12 @@ from typing import Any
 import click
 import yaml
 from rich.console import Console
-from rich.table import Table
 
 from contracts.redaction import redact
 from contracts.truth import RenderedState, SourceBundle, content_hash
 from producers.cli import cli
 from producers.cli.db import open_database
+from producers.cli.tables import table
 from producers.records.inventory import InventoryStore
 from producers.rollouts.direct import default_issuer
 from producers.truth import source, waivers
@@ -186,18 +186,18 @@ def revisions(as_json: bool) -> None:
     if as_json:
         _print_json([r.model_dump(mode="json") for r in rows])
         return
-    table = Table(title="revisions", title_justify="left")
-    for column in ("rev", "hash", "author", "created", "message"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        table.add_row(
+    cells = [
+        (
             str(r.number),
             r.content_hash[7:19],
             r.author,
             r.created_at.isoformat(timespec="seconds"),
             r.message,
         )
-    Console().print(table)
+        for r in rows
+    ]
+    columns = ("rev", "hash", "author", "created", "message")
+    Console().print(table(columns, cells, title="revisions", fold=True))
 
 
 # -- waivers -------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from contracts import ContractError
 from contracts.command_line import DIRECTORY
@@ -20,6 +19,7 @@ from contracts.truth import Waiver
 from producers.cli import cli
 from producers.cli.options import parse_selector, selector_option
 from producers.cli.state import _base, _commit, _print_json, _store
+from producers.cli.tables import table
 from producers.truth import waivers
 
 
@@ -121,11 +121,8 @@ def waiver_list(rev: str | None, as_json: bool) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table(title=f"waivers at revision {number}", title_justify="left")
-    for column in ("id", "selector", "resource", "owner", "expires", "status", "reason"):
-        table.add_column(column, overflow="fold")
-    for w, row in zip(bundle.waivers, rows, strict=True):
-        table.add_row(
+    cells = [
+        (
             w.id,
             w.selector.describe(),
             w.resource,
@@ -134,4 +131,7 @@ def waiver_list(rev: str | None, as_json: bool) -> None:
             row["status"],
             w.reason,
         )
-    Console().print(table)
+        for w, row in zip(bundle.waivers, rows, strict=True)
+    ]
+    columns = ("id", "selector", "resource", "owner", "expires", "status", "reason")
+    Console().print(table(columns, cells, title=f"waivers at revision {number}", fold=True))

@@ -51,3 +51,27 @@ def serve_until_stopped(
             log.warning("%s lost a service (%s); reconnecting in %.1fs", name, exc, delay)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+class Reconnecting:
+    """The flags `serve_until_stopped` reads, for a consumer that serves until stopped.
+
+    `_connected` is set by the consumer once it reached its services; `stop` (a signal
+    handler) sets `_stopping`, and the consumer returns after the message in hand.
+    """
+
+    _stopping = False
+    _connected = False
+
+    def stop(self, *_: object) -> None:
+        self._stopping = True
+
+    def serve(self, serve: Callable[[], None], *, name: str, log: logging.Logger) -> None:
+        """`serve_until_stopped` on this consumer's flags."""
+        serve_until_stopped(
+            serve,
+            name=name,
+            connected=lambda: self._connected,
+            stopping=lambda: self._stopping,
+            log=log,
+        )

@@ -26,7 +26,7 @@ from contracts import ContractError, OutcomeEvent, limits
 from contracts.outcomes import ARRIVING
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
 from producers.messaging.failures import infrastructure
-from producers.messaging.serving import serve_until_stopped
+from producers.messaging.serving import Reconnecting
 from producers.records.batches import Held, forged_sequence, write
 from producers.store.database import Database
 
@@ -40,32 +40,21 @@ FLUSH_AFTER_S = 0.03
 IDLE_WAIT_S = 0.2
 
 
-class Aggregator:
+class Aggregator(Reconnecting):
     """Moves outcome events from RabbitMQ into the system of record until stopped."""
 
     def __init__(self, endpoints: Endpoints, db: Database) -> None:
         self.endpoints = endpoints
         self.db = db
         self.recorded = 0
-        self._stopping = False
-        self._connected = False
         self._held: list[Held] = []
         #: When the held batch must be written (monotonic), None while nothing is held.
         self._due: float | None = None
 
-    def stop(self, *_: object) -> None:
-        """Write and ack the batch in hand, then return from `run`."""
-        self._stopping = True
-
     def run(self) -> None:
-        """Consume until stopped, reconnecting after RabbitMQ or PostgreSQL comes back."""
-        serve_until_stopped(
-            self._consume,
-            name="aggregator",
-            connected=lambda: self._connected,
-            stopping=lambda: self._stopping,
-            log=log,
-        )
+        """Consume until stopped (`stop` writes and acks the batch in hand first),
+        reconnecting after RabbitMQ or PostgreSQL comes back."""
+        self.serve(self._consume, name="aggregator", log=log)
 
     def _consume(self) -> None:
         connection = connect_broker(self.endpoints)

@@ -37,7 +37,7 @@ from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
 from contracts.truth import Layer
 from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
-from producers.messaging.serving import serve_until_stopped
+from producers.messaging.serving import Reconnecting
 from producers.pull.assignments import Assignments
 from producers.pull.desk import CheckinDesk
 from producers.pull.replies import Replies
@@ -56,7 +56,7 @@ log = logging.getLogger("provision.controller")
 TICK_S = 0.1
 
 
-class Controller:
+class Controller(Reconnecting):
     """Drives rollouts until stopped."""
 
     def __init__(
@@ -65,24 +65,13 @@ class Controller:
         self.endpoints = endpoints
         self.checkin_rate_per_s = checkin_rate_per_s
         self.checkin_burst = checkin_burst
-        self._stopping = False
-        self._connected = False
-
-    def stop(self, *_: object) -> None:
-        self._stopping = True
 
     def run(self) -> None:
         """Consume and drive until stopped; reconnect after RabbitMQ, Redis or PostgreSQL
         restarts. The database is opened (and its schema checked) once, at start."""
         self.db = Database.open(name="controller")
         try:
-            serve_until_stopped(
-                self._serve,
-                name="controller",
-                connected=lambda: self._connected,
-                stopping=lambda: self._stopping,
-                log=log,
-            )
+            self.serve(self._serve, name="controller", log=log)
         finally:
             self.db.close()
 

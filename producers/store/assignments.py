@@ -61,11 +61,7 @@ def assign_if_unassigned(
 
 
 def assigned(conn: psycopg.Connection, target: str) -> AssignmentRow | None:
-    row = conn.execute(
-        "SELECT target, revision, change_id, assigned_at FROM assigned_revisions WHERE target = %s",
-        (target,),
-    ).fetchone()
-    return AssignmentRow(*row) if row else None
+    return _row(conn, "assigned", target)
 
 
 def all_assigned(conn: psycopg.Connection) -> dict[str, AssignmentRow]:
@@ -79,26 +75,18 @@ def record_applied(
     conn: psycopg.Connection, target: str, revision: int, change_id: str, event_id: str
 ) -> bool:
     """Note that the target reported `revision` applied; False if it reported a newer one."""
-    row = conn.execute(
-        """
-        INSERT INTO applied_revisions AS a (target, revision, change_id, event_id)
-        VALUES (%s, %s, %s, %s)
-        ON CONFLICT (target) DO UPDATE SET
-            revision = EXCLUDED.revision,
-            change_id = EXCLUDED.change_id,
-            event_id = EXCLUDED.event_id,
-            applied_at = clock_timestamp()
-        WHERE a.revision < EXCLUDED.revision
-        RETURNING target
-        """,
-        (target, revision, change_id, event_id),
-    ).fetchone()
-    return row is not None
+    return record_applied_many(conn, [(target, revision, change_id, event_id)]) == 1
 
 
 def applied(conn: psycopg.Connection, target: str) -> AssignmentRow | None:
+    return _row(conn, "applied", target)
+
+
+def _row(conn: psycopg.Connection, kind: str, target: str) -> AssignmentRow | None:
+    """The target's row of `assigned_revisions` or `applied_revisions` (kind: the prefix)."""
+    table = {"assigned": "assigned_revisions", "applied": "applied_revisions"}[kind]
     row = conn.execute(
-        "SELECT target, revision, change_id, applied_at FROM applied_revisions WHERE target = %s",
+        f"SELECT target, revision, change_id, {kind}_at FROM {table} WHERE target = %s",
         (target,),
     ).fetchone()
     return AssignmentRow(*row) if row else None

@@ -122,17 +122,5 @@ def history(conn: psycopg.Connection, target: str, limit: int = 100) -> list[Obs
         """,
         (target, limit),
     ).fetchall()
-    return [
-        Observation(
-            target=r[0],
-            kind=r[1],
-            observed_at=r[2],
-            state=r[3],
-            revision=r[4],
-            delivery=r[5],
-            change_id=r[6],
-            differed=tuple(r[7]),
-            interval_s=r[8],
-        )
-        for r in rows
-    ]
+    # The columns are the dataclass's fields, in order.
+    return [Observation(r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(r[7]), r[8]) for r in rows]

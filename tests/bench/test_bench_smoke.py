@@ -34,7 +34,7 @@ PEER_KEYS = {
 def _bench_databases() -> set[str]:
     import psycopg
 
-    from tests.isolation import pg_admin_url
+    from tests.databases import pg_admin_url
 
     with psycopg.connect(pg_admin_url()) as conn:
         rows = conn.execute(

@@ -16,14 +16,8 @@ import redis
 
 from producers.processes.commands import provision_argv
 from producers.store.migrate import available
-from tests.isolation import (
-    ROOT,
-    Isolation,
-    database_name_of,
-    make_database,
-    provision,
-    wait_until,
-)
+from tests.databases import database_name_of, make_database
+from tests.isolation import ROOT, Isolation, provision, wait_until
 
 
 @pytest.fixture(scope="module")

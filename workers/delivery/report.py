@@ -15,7 +15,7 @@ from typing import Any
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from broker_config import RESULTS_EXCHANGE
-from broker_config.dead_letters import Send
+from broker_config.dead_letters import Letter, Send
 from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus, ResourceOutcome
 from contracts.changes import utcnow
 from contracts.telemetry import current_trace_id, inject
@@ -87,12 +87,16 @@ def _producer_publish(
         )
 
 
-@retry(
+#: A publish retried a few times, briefly, on a transient error; then the error is raised.
+retried = retry(
     retry=retry_if_exception_type(TRANSIENT),
     stop=stop_after_attempt(4),
     wait=wait_exponential_jitter(multiplier=0.2, max=3.0),
     reraise=True,
 )
+
+
+@retried
 def report(app: Any, event: OutcomeEvent, routing_key: str) -> None:
     """Publish one outcome to `provision.results` (confirmed), carrying the trace context."""
     headers: dict[str, Any] = {}
@@ -109,29 +113,16 @@ def report(app: Any, event: OutcomeEvent, routing_key: str) -> None:
 def kombu_send(app: Any) -> Send:
     """`broker_config.dead_letters.Send` over the worker's producer pool, confirmed and retried."""
 
-    @retry(
-        retry=retry_if_exception_type(TRANSIENT),
-        stop=stop_after_attempt(4),
-        wait=wait_exponential_jitter(multiplier=0.2, max=3.0),
-        reraise=True,
-    )
-    def send(
-        *,
-        exchange: str,
-        routing_key: str,
-        body: bytes,
-        headers: dict[str, Any],
-        content_type: str,
-        correlation_id: str | None,
-    ) -> None:
+    @retried
+    def send(letter: Letter) -> None:
         _producer_publish(
             app,
-            body,
-            exchange=exchange,
-            routing_key=routing_key,
-            headers=headers,
-            content_type=content_type,
-            correlation_id=correlation_id,
+            letter.body,
+            exchange=letter.exchange,
+            routing_key=letter.routing_key,
+            headers=letter.headers,
+            content_type=letter.content_type,
+            correlation_id=letter.correlation_id,
         )
 
     return send

@@ -63,7 +63,7 @@ def held(
         yield
         return
     try:
-        if not _try(descriptor):
+        if not try_flock(descriptor):
             _wait(spec, descriptor, wait_s, stopping)
         yield
     finally:
@@ -83,7 +83,7 @@ def _wait(spec: Target, descriptor: int, wait_s: float, stopping: threading.Even
                 f"(its lock {LOCK_FILE} is held)"
             )
         time.sleep(min(POLL_S, left))
-        if _try(descriptor):
+        if try_flock(descriptor):
             return
 
 
@@ -111,7 +111,8 @@ def _open(spec: Target, create: bool) -> int | None:
         target.close()
 
 
-def _try(descriptor: int) -> bool:
+def try_flock(descriptor: int) -> bool:
+    """Take an exclusive flock on `descriptor` without waiting; False if another holds it."""
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

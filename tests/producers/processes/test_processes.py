@@ -20,7 +20,8 @@ from producers.processes.commands import (
 )
 from producers.processes.supervisor import ChildDied, Supervisor
 from producers.store.migrate import available
-from tests.isolation import ROOT, drop_database, make_database, provision, wait_until
+from tests.databases import drop_database, make_database
+from tests.isolation import ROOT, provision, wait_until
 
 
 def _help(argv: list[str]) -> str:

@@ -26,14 +26,8 @@ from broker_config import DEAD_QUEUE, RESULTS_EXCHANGE, RESULTS_QUEUE, Endpoints
 from contracts import OutcomeEvent, OutcomeStatus
 from producers.records.aggregator import Aggregator
 from producers.store.database import Database
-from tests.isolation import (
-    Isolated,
-    drop_database,
-    drop_vhost,
-    make_database,
-    make_vhost,
-    with_database,
-)
+from tests.databases import drop_database, make_database, with_database
+from tests.isolation import Isolated, drop_vhost, make_vhost
 
 
 @dataclass

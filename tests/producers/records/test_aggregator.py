@@ -15,7 +15,8 @@ from producers.records import batches
 from producers.records.batches import Held, write
 from producers.records.ledger import Ledger
 from producers.store.url import ENV as DATABASE_ENV
-from tests.isolation import Isolated, drop_database, make_database, provision, wait_until
+from tests.databases import drop_database, make_database
+from tests.isolation import Isolated, provision, wait_until
 from tests.producers.records.conftest import Plane, outcome, running, stored
 
 

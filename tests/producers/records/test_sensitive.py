@@ -63,7 +63,7 @@ def test_state_show_displays_a_digest_not_the_content(
 ) -> None:
     from producers.store.database import Database
     from producers.truth.revisions import RevisionStore
-    from tests.isolation import drop_database, make_database
+    from tests.databases import drop_database, make_database
 
     truth = Path(shutil.copytree(ROOT / "examples" / "truth", tmp_path / "truth"))
     web = truth / "roles" / "web.yaml"

@@ -7,8 +7,10 @@ a `RolloutBook`), never from Redis, which may be emptied under it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pika
 import pytest
 
 from broker_config import (
+    CHANGES_EXCHANGE,
     CHECKINS_QUEUE,
     EVENTS_EXCHANGE,
     EVENTS_QUEUE,
@@ -110,6 +113,36 @@ def fleet(isolation: Isolation, allow_tmp: str) -> Iterator[RolloutPlane]:
     plane.start_controller()
     yield plane
     iso.supervisor.stop()
+
+
+@contextlib.contextmanager
+def published_requests(fleet: RolloutPlane) -> Iterator[list[dict[str, Any]]]:
+    """Every eu change request published while the block runs, in order (the list is filled
+    when the block ends): a queue of the test's own gets a copy of each."""
+    connection = fleet.amqp()
+    channel = connection.channel()
+    name = channel.queue_declare("", exclusive=True).method.queue
+    channel.queue_bind(name, CHANGES_EXCHANGE, routing_key="eu.#")
+    requests: list[dict[str, Any]] = []
+    try:
+        yield requests
+        while True:
+            method, _, raw = channel.basic_get(name, auto_ack=True)
+            if method is None:
+                break
+            requests.append(json.loads(raw)[1]["request"])
+    finally:
+        connection.close()
+
+
+@contextlib.contextmanager
+def copies(fleet: RolloutPlane) -> Iterator[Counter[str]]:
+    """Counts, per target, the eu change requests published while the block runs (and
+    until the counts are read after it)."""
+    seen: Counter[str] = Counter()
+    with published_requests(fleet) as requests:
+        yield seen
+    seen.update(request["target"]["id"] for request in requests)
 
 
 def targets(

@@ -31,6 +31,10 @@ def counts(**given: int) -> dict[str, int]:
 
 
 RUNNING = RolloutState.RUNNING
+#: Two of the canary's five failed, over its budget of one: the rollout halts there.
+BLOWN = Step(
+    "halt", "wave 0: 2 of 5 failed, more than its max_failures of 1; later waves were not published"
+)
 
 
 @pytest.mark.parametrize(
@@ -55,32 +59,12 @@ RUNNING = RolloutState.RUNNING
             Step("publish", wave=0),
             id="deadline ahead",
         ),
-        pytest.param(
-            RUNNING,
-            0,
-            counts(failed=2),
-            {},
-            Step(
-                "halt",
-                "wave 0: 2 of 5 failed, more than its max_failures of 1; "
-                "later waves were not published",
-            ),
-            id="budget blown",
-        ),
+        pytest.param(RUNNING, 0, counts(failed=2), {}, BLOWN, id="budget blown"),
         pytest.param(
             RUNNING, 0, counts(failed=1), {}, Step("publish", wave=0), id="budget met, pending"
         ),
         pytest.param(
-            RUNNING,
-            0,
-            counts(rejected=1, not_ready=1),
-            {},
-            Step(
-                "halt",
-                "wave 0: 2 of 5 failed, more than its max_failures of 1; "
-                "later waves were not published",
-            ),
-            id="rejected and not_ready are failures",
+            RUNNING, 0, counts(rejected=1, not_ready=1), {}, BLOWN, id="rejected, not_ready fail"
         ),
         pytest.param(
             RUNNING, 0, counts(succeeded=5), {}, Step("advance", wave=1), id="done, no pause"

@@ -3,21 +3,18 @@ layers of the truth, and assignments advance wave by wave and stop with a halt."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from broker_config import CHANGES_EXCHANGE
 from contracts import DesiredState
 from contracts.truth import RenderedState, canonical_bytes
 from producers.pull.assignments import Assignments
 from producers.store import outcomes
 from producers.truth.revisions import RevisionStore
 from producers.truth.source import load
-from tests.producers.rollouts.conftest import RolloutPlane
+from tests.producers.rollouts.conftest import RolloutPlane, published_requests
 
 
 def write_truth(root: Path, targets: list[str], missing: tuple[str, ...] = ()) -> Path:
@@ -75,32 +72,13 @@ def roll_revision(fleet: RolloutPlane, event_id: str, revision: int) -> str:
     return fleet.wait_state(event_id, {"completed", "halted"})
 
 
-def request_copies(fleet: RolloutPlane) -> tuple[Any, Any, str]:
-    connection = fleet.amqp()
-    channel = connection.channel()
-    name = channel.queue_declare("", exclusive=True).method.queue
-    channel.queue_bind(name, CHANGES_EXCHANGE, routing_key="eu.#")
-    return connection, channel, name
-
-
-def drain(channel: Any, queue: str) -> list[dict[str, Any]]:
-    requests = []
-    while True:
-        method, _, body = channel.basic_get(queue, auto_ack=True)
-        if method is None:
-            return requests
-        requests.append(json.loads(body)[1]["request"])
-
-
 def test_a_pushed_revision_carries_the_stored_rendering_byte_for_byte(
     tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
 ) -> None:
     source = write_truth(tmp_path, ["r1", "r2"])
     revision = truth.publish(load(source), author="t", message="first").revision.number
-    connection, channel, copies = request_copies(fleet)
-    assert roll_revision(fleet, "8a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", revision) == "completed"
-    requests = drain(channel, copies)
-    connection.close()
+    with published_requests(fleet) as requests:
+        assert roll_revision(fleet, "8a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d", revision) == "completed"
     assert sorted(r["target"]["id"] for r in requests) == ["r1", "r2"]
     for request in requests:
         stored = RenderedState.model_validate_json(

@@ -13,10 +13,10 @@ from typing import Any
 
 import pika
 
-from broker_config import CHANGES_EXCHANGE, region_queue
+from broker_config import region_queue
 from contracts.dead import REASON
 from tests.isolation import wait_until
-from tests.producers.rollouts.conftest import RolloutPlane, event, targets
+from tests.producers.rollouts.conftest import RolloutPlane, copies, event, targets
 
 
 def provision(fleet: RolloutPlane, *args: str) -> subprocess.CompletedProcess:
@@ -136,41 +136,24 @@ def test_max_in_flight_holds_across_the_region(tmp_path: Path, fleet: RolloutPla
     assert depths and max(depths) <= 1, "the region queue stays within the in-flight cap"
 
 
-def _copies(fleet: RolloutPlane) -> Any:
-    """A queue that receives a copy of every eu change request published."""
-    connection = fleet.amqp()
-    channel = connection.channel()
-    name = channel.queue_declare("", exclusive=True).method.queue
-    channel.queue_bind(name, CHANGES_EXCHANGE, routing_key="eu.#")
-    return connection, channel, name
-
-
 def test_a_controller_killed_mid_rollout_resumes_without_publishing_twice(
     tmp_path: Path, fleet: RolloutPlane
 ) -> None:
-    connection, channel, copies = _copies(fleet)
     ids, body = gated(tmp_path, "k", 12, max_in_flight=3)
     rid = body["event_id"]
-    try:
-        fleet.emit(body)
-        fleet.wait_published(rid, 3)  # three gated requests in flight: held by construction
-        assert fleet.controller is not None
-        os.killpg(fleet.controller.proc.pid, signal.SIGKILL)
-        fleet.controller.proc.wait(10)
-        assert fleet.published(rid) == 3, "killed mid-rollout, with no slot free"
-        fleet.start_controller()
-        open_gates(tmp_path, *ids)
-        assert fleet.wait_state(rid, {"completed", "halted"}, timeout_s=90) == "completed"
-    finally:
-        open_gates(tmp_path, *ids)  # never leave the eu worker blocked
-    seen: dict[str, int] = {}
-    while True:
-        method, _, raw = channel.basic_get(copies, auto_ack=True)
-        if method is None:
-            break
-        target = json.loads(raw)[1]["request"]["target"]["id"]
-        seen[target] = seen.get(target, 0) + 1
-    connection.close()
+    with copies(fleet) as seen:
+        try:
+            fleet.emit(body)
+            fleet.wait_published(rid, 3)  # three gated requests in flight: held by construction
+            assert fleet.controller is not None
+            os.killpg(fleet.controller.proc.pid, signal.SIGKILL)
+            fleet.controller.proc.wait(10)
+            assert fleet.published(rid) == 3, "killed mid-rollout, with no slot free"
+            fleet.start_controller()
+            open_gates(tmp_path, *ids)
+            assert fleet.wait_state(rid, {"completed", "halted"}, timeout_s=90) == "completed"
+        finally:
+            open_gates(tmp_path, *ids)  # never leave the eu worker blocked
     assert sorted(seen) == [f"k{i:02d}" for i in range(12)], "every target was published"
     # A publish cannot be atomic with its record: the one request in hand when the controller
     # died may go out again (same task id, so the worker applies it once). No wave is redone.

@@ -12,37 +12,16 @@ out again), and the controller is the same process throughout.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 
-from broker_config import CHANGES_EXCHANGE, EVENTS_QUEUE
-from tests.isolation import pg_admin_url, wait_until
-from tests.producers.rollouts.conftest import RolloutPlane, event, targets
+from broker_config import EVENTS_QUEUE
+from tests.databases import pg_admin_url
+from tests.isolation import wait_until
+from tests.producers.rollouts.conftest import RolloutPlane, copies, event, targets
 from tests.producers.rollouts.test_rollouts import gated, open_gates, status
-
-
-@contextlib.contextmanager
-def copies(fleet: RolloutPlane) -> Iterator[dict[str, int]]:
-    """Counts, per target, the eu change requests published while the block runs (and
-    until the counts are read after it)."""
-    connection = fleet.amqp()
-    channel = connection.channel()
-    name = channel.queue_declare("", exclusive=True).method.queue
-    channel.queue_bind(name, CHANGES_EXCHANGE, routing_key="eu.#")
-    seen: dict[str, int] = {}
-    try:
-        yield seen
-        while True:
-            method, _, raw = channel.basic_get(name, auto_ack=True)
-            if method is None:
-                break
-            target = json.loads(raw)[1]["request"]["target"]["id"]
-            seen[target] = seen.get(target, 0) + 1
-    finally:
-        connection.close()
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from producers.store.migrate import migrate
-from tests import isolation
+from tests import databases
 
 
 @pytest.fixture(scope="session")
@@ -26,11 +26,11 @@ def make_database() -> Iterator[Callable[[], str]]:
     def make() -> str:
         name = f"provisioning_test_{os.getpid()}_{secrets.token_hex(4)}"
         made.append(name)
-        return isolation.make_database(name, migrated=False)
+        return databases.make_database(name, migrated=False)
 
     yield make
     for name in made:
-        isolation.drop_database(name)
+        databases.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,8 @@ import psycopg
 import pytest
 import yaml
 
-from tests.isolation import ROOT, Isolated, drop_database, make_database
+from tests.databases import drop_database, make_database
+from tests.isolation import ROOT, Isolated
 
 EXAMPLE = ROOT / "examples" / "truth"
 

@@ -31,12 +31,6 @@ def delivery(isolation: Isolation) -> Isolated:
     return isolation("delivery", PROVISION_RETRY_BASE_S="0.2")
 
 
-@pytest.fixture(scope="session")
-def delivery_env(delivery: Isolated) -> dict[str, str]:
-    """The environment that points our processes at this package's vhost and database."""
-    return delivery.env
-
-
 @pytest.fixture
 def rdb(delivery: Isolated) -> Any:
     return delivery.redis

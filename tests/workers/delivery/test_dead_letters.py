@@ -13,8 +13,7 @@ from broker_config import CHANGES_EXCHANGE
 from producers.messaging.publisher import task_id, task_message
 from producers.processes.supervisor import Child
 from producers.records.ledger import Ledger
-from tests.isolation import provision as run_provision
-from tests.isolation import wait_until
+from tests.isolation import Isolated, wait_until
 from tests.workers.delivery.conftest import (
     append_effect,
     effects,
@@ -25,12 +24,8 @@ from tests.workers.delivery.conftest import (
 )
 
 
-def provision(env: dict[str, str], *args: str, stdin: str | None = None) -> Any:
-    return run_provision(*args, env=env, stdin=stdin)
-
-
-def dead_letters(env: dict[str, str]) -> dict[str, dict[str, Any]]:
-    done = provision(env, "dlq", "list", "--json")
+def dead_letters(delivery: Isolated) -> dict[str, dict[str, Any]]:
+    done = delivery.provision("dlq", "list", "--json")
     assert done.returncode == 0, done.stderr
     return {row["id"]: row for row in json.loads(done.stdout)["dead_letters"]}
 
@@ -39,10 +34,10 @@ def test_poison_is_dead_lettered_with_its_reason_listed_shown_and_replayed(
     tmp_path: Path,
     ledger: Ledger,
     conn: Any,
-    delivery_env: dict[str, str],
+    delivery: Isolated,
     dl_pipeline: dict[str, Child],
 ) -> None:
-    assert provision(delivery_env, "dlq", "purge", "--all", "--yes").returncode == 0
+    assert delivery.provision("dlq", "purge", "--all", "--yes").returncode == 0
     target = make_target(tmp_path)
     root = Path(target.address.removeprefix("local://"))
     headers, _ = task_message(request(target, []))
@@ -64,9 +59,7 @@ def test_poison_is_dead_lettered_with_its_reason_listed_shown_and_replayed(
 
     letters = wait_until(
         lambda: (
-            (d := dead_letters(delivery_env))
-            and {"poison-undecodable", exhausted_id} <= set(d)
-            and d
+            (d := dead_letters(delivery)) and {"poison-undecodable", exhausted_id} <= set(d) and d
         ),
         90,
         "both dead letters",
@@ -78,24 +71,24 @@ def test_poison_is_dead_lettered_with_its_reason_listed_shown_and_replayed(
     assert exhausted["change_id"] == waiting.change_id
     assert outcome_of(ledger, waiting).status == "not_ready"
 
-    shown = provision(delivery_env, "dlq", "show", exhausted_id)
+    shown = delivery.provision("dlq", "show", exhausted_id)
     assert shown.returncode == 0, shown.stderr
     body = json.loads(json.loads(shown.stdout)["body"])
     assert body[1]["request"]["change_id"] == waiting.change_id
 
-    dry = provision(delivery_env, "dlq", "replay", exhausted_id, "--dry-run")
+    dry = delivery.provision("dlq", "replay", exhausted_id, "--dry-run")
     assert dry.returncode == 0 and "would replay 1 dead letter" in dry.stdout
-    assert exhausted_id in dead_letters(delivery_env), "a dry run changes nothing"
+    assert exhausted_id in dead_letters(delivery), "a dry run changes nothing"
 
     (root / "ready").touch()
-    replay = provision(delivery_env, "dlq", "replay", exhausted_id)
+    replay = delivery.provision("dlq", "replay", exhausted_id)
     assert replay.returncode == 0, replay.stderr
     wait_until(lambda: outcome_of(ledger, waiting).status == "changed", 60, "the replayed request")
     assert effects(target) == ["replayed-1"]
-    assert exhausted_id not in dead_letters(delivery_env)
+    assert exhausted_id not in dead_letters(delivery)
 
-    refused = provision(delivery_env, "dlq", "purge", "poison-undecodable", stdin="n\n")
-    assert refused.returncode != 0 and "poison-undecodable" in dead_letters(delivery_env)
-    purged = provision(delivery_env, "dlq", "purge", "poison-undecodable", "--yes")
+    refused = delivery.provision("dlq", "purge", "poison-undecodable", stdin="n\n")
+    assert refused.returncode != 0 and "poison-undecodable" in dead_letters(delivery)
+    purged = delivery.provision("dlq", "purge", "poison-undecodable", "--yes")
     assert purged.returncode == 0, purged.stderr
-    assert "poison-undecodable" not in dead_letters(delivery_env)
+    assert "poison-undecodable" not in dead_letters(delivery)

@@ -24,6 +24,7 @@ from producers.processes.commands import aggregator_argv, controller_argv
 from producers.store import compliance, outcomes
 from producers.truth.revisions import RevisionStore
 from tests.isolation import Isolated, Isolation, wait_until
+from workers.engine.target_lock import try_flock
 
 #: Held while a module uses the pull database, so two runs on one machine take turns.
 LOCK_FILE = Path("/tmp/provision-test-pull-db12.lock")
@@ -104,6 +105,13 @@ class PullPlane:
     def provision(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
         return self.iso.provision(*args, timeout_s=timeout_s)
 
+    def enrolled(self, target_id: str, motd: str, change_id: str) -> tuple[int, Path]:
+        """A target ready for its agent: a revision with `motd` published, assigned to it by
+        `change_id`, and the target enrolled; the revision and the credentials' folder."""
+        revision = self.publish(motd)
+        self.assign([target_id], revision, change_id=change_id)
+        return revision, self.enroll(target_id)
+
     def enroll(self, target_id: str) -> Path:
         out = self.credentials(target_id)
         done = self.provision("enroll", target_id, "--out", str(out))
@@ -151,20 +159,12 @@ def exclusive(path: Path, timeout_s: float = 300) -> Iterator[None]:
     """An flock on `path`: a second test run waits (bounded) instead of flushing our data."""
     with open(path, "a") as handle:
         wait_until(
-            lambda: _try_lock(handle.fileno()), timeout_s, f"the lock {path} (another test run)"
+            lambda: try_flock(handle.fileno()), timeout_s, f"the lock {path} (another test run)"
         )
         try:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _try_lock(descriptor: int) -> bool:
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,7 @@ def outcome(plane: PullPlane, change_id: str, target_id: str) -> OutcomeEvent:
 
 
 def test_an_enrolled_agent_converges_its_target_and_reports_pull(plane: PullPlane) -> None:
-    revision = plane.publish("one\n")
-    plane.assign(["p00"], revision, change_id="c-enroll")
-    creds = plane.enroll("p00")
+    revision, creds = plane.enrolled("p00", "one\n", change_id="c-enroll")
     assert (creds / "credentials.json").stat().st_mode & 0o777 == 0o600
     assert creds.stat().st_mode & 0o777 == 0o700
     assert json.loads((creds / "credentials.json").read_text())["target"] == "p00"
@@ -48,9 +46,7 @@ def test_an_enrolled_agent_converges_its_target_and_reports_pull(plane: PullPlan
 
 
 def test_drift_is_detected_and_remediated_or_only_reported(plane: PullPlane) -> None:
-    revision = plane.publish("drift-base\n")
-    plane.assign(["p01"], revision, change_id="c-drift")
-    plane.enroll("p01")
+    plane.enrolled("p01", "drift-base\n", change_id="c-drift")
     assert plane.agent("p01").returncode == 0
     motd = plane.root("p01") / MOTD
 
@@ -94,9 +90,7 @@ def test_a_target_offline_for_several_revisions_jumps_to_the_latest(plane: PullP
 
 def test_an_older_revision_than_the_applied_one_is_superseded(plane: PullPlane) -> None:
     older = plane.publish("super-old\n")
-    newer = plane.publish("super-new\n")
-    plane.assign(["p03"], newer, change_id="c-new")
-    plane.enroll("p03")
+    newer, _ = plane.enrolled("p03", "super-new\n", change_id="c-new")
     assert plane.agent("p03").returncode == 0
     plane.assign(["p03"], older, change_id="c-old")  # e.g. Redis lost the newer assignment
 
@@ -114,9 +108,7 @@ def test_an_older_revision_than_the_applied_one_is_superseded(plane: PullPlane) 
 def test_the_agent_converges_its_cache_while_the_control_plane_is_unreachable(
     plane: PullPlane,
 ) -> None:
-    revision = plane.publish("cached\n")
-    plane.assign(["p04"], revision, change_id="c-cache")
-    creds = plane.enroll("p04")
+    _, creds = plane.enrolled("p04", "cached\n", change_id="c-cache")
     assert plane.agent("p04").returncode == 0
     good = (creds / "credentials.json").read_text()
     data = json.loads(good)
@@ -282,9 +274,7 @@ def test_an_agent_checks_in_with_its_credentials_after_redis_is_emptied(
     plane: PullPlane,
 ) -> None:
     """Enrollment, assignment and revisions live in PostgreSQL: FLUSHDB forgets none."""
-    first = plane.publish("before-flush\n")
-    plane.assign(["p12"], first, change_id="c-before-flush")
-    creds = plane.enroll("p12")
+    _, creds = plane.enrolled("p12", "before-flush\n", change_id="c-before-flush")
     assert plane.agent("p12").returncode == 0
     before = outcome(plane, "c-before-flush", "p12")
     assert before.status == OutcomeStatus.CHANGED and before.sequence is not None

@@ -13,9 +13,7 @@ from workers.engine.target_lock import LOCK_FILE
 def test_an_agent_does_not_apply_while_the_target_is_locked_then_converges(
     plane: PullPlane,
 ) -> None:
-    revision = plane.publish("locked\n")
-    plane.assign(["p04"], revision, change_id="c-lock")
-    creds = plane.enroll("p04")
+    _, creds = plane.enrolled("p04", "locked\n", change_id="c-lock")
     motd = plane.root("p04") / "etc/motd"
     lock = plane.root("p04") / LOCK_FILE.lstrip("/")
 

@@ -1,0 +1,68 @@
+"""The tests' own PostgreSQL databases: one per group and session, created fresh and migrated,
+dropped at the end; never the user's `provisioning`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from tests.services import need
+
+
+def database_name_of(group: str) -> str:
+    """One PostgreSQL database per group and test session; never the user's `provisioning`."""
+    return f"provisioning_test_{group.replace('-', '_')}_{os.getpid()}"
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` naming database `name` instead (same server, role and password)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def pg_admin_url() -> str:
+    """The server's `postgres` database as our role, proven to be allowed to create
+    databases; fails (CI) or skips with the reason otherwise."""
+    import psycopg
+
+    from producers.store.url import database_url, redact
+
+    url = with_database(database_url(), "postgres")
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            row = conn.execute("SELECT rolcreatedb FROM pg_roles WHERE rolname = current_user")
+            may_create = bool((row.fetchone() or [False])[0])
+    except psycopg.Error as exc:
+        need(False, f"PostgreSQL is not usable at {redact(url)}: {exc}")
+    need(may_create, "the PostgreSQL role may not create databases (run .ci/services)")
+    return url
+
+
+def make_database(name: str, *, migrated: bool = True) -> str:
+    """A fresh database `name` (dropped first if left over), migrated; returns its URL."""
+    import psycopg
+
+    from producers.store.migrate import migrate
+
+    admin = pg_admin_url()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(admin, name)
+    if migrated:
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrate(conn)
+    return url
+
+
+def drop_database(name: str) -> None:
+    """Drop a database of the tests' own, whoever is still connected to it."""
+    import psycopg
+
+    from producers.store.url import database_url
+
+    admin = with_database(database_url(), "postgres")
+    with contextlib.suppress(psycopg.Error), psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

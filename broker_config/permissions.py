@@ -42,20 +42,7 @@ import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from broker_config.topology import (
-    CHANGES_EXCHANGE,
-    CHECKINS_EXCHANGE,
-    CHECKINS_QUEUE,
-    DEAD_EXCHANGE,
-    DEAD_QUEUE,
-    EVENTS_EXCHANGE,
-    EVENTS_QUEUE,
-    RESULTS_EXCHANGE,
-    RESULTS_QUEUE,
-    RETRIES_EXCHANGE,
-    ROLLOUTS_QUEUE,
-    region_queue,
-)
+from broker_config import topology
 from contracts import ExitCode, ProvisioningError
 
 #: The default exchange, as RabbitMQ's permission checks name it.
@@ -66,12 +53,12 @@ NOTHING = "^$"
 NO_KEY = "(?!)"
 #: The topic exchanges topic permissions are written for.
 TOPIC_EXCHANGES = (
-    CHANGES_EXCHANGE,
-    RESULTS_EXCHANGE,
-    CHECKINS_EXCHANGE,
-    EVENTS_EXCHANGE,
-    DEAD_EXCHANGE,
-    RETRIES_EXCHANGE,
+    topology.CHANGES_EXCHANGE,
+    topology.RESULTS_EXCHANGE,
+    topology.CHECKINS_EXCHANGE,
+    topology.EVENTS_EXCHANGE,
+    topology.DEAD_EXCHANGE,
+    topology.RETRIES_EXCHANGE,
 )
 ROLES = ("controller", "aggregator", "worker", "emitter", "agent", "operator")
 #: Roles with one user per instance (region, service, target); the others have one user.
@@ -143,12 +130,12 @@ def _word(kind: str, value: str) -> str:
 def _topics(**writes: str) -> dict[str, TopicPermission]:
     """Topic permissions on every topic exchange: the given write keys, no key anywhere else."""
     by_exchange = {
-        CHANGES_EXCHANGE: "changes",
-        RESULTS_EXCHANGE: "results",
-        CHECKINS_EXCHANGE: "checkins",
-        EVENTS_EXCHANGE: "events",
-        DEAD_EXCHANGE: "dead",
-        RETRIES_EXCHANGE: "retries",
+        topology.CHANGES_EXCHANGE: "changes",
+        topology.RESULTS_EXCHANGE: "results",
+        topology.CHECKINS_EXCHANGE: "checkins",
+        topology.EVENTS_EXCHANGE: "events",
+        topology.DEAD_EXCHANGE: "dead",
+        topology.RETRIES_EXCHANGE: "retries",
     }
     return {
         exchange: TopicPermission(writes.get(short, NO_KEY), NO_KEY)
@@ -162,8 +149,8 @@ def controller() -> Role:
         None,
         Permission(
             NOTHING,
-            _exactly(CHANGES_EXCHANGE, DEAD_EXCHANGE, DEFAULT_EXCHANGE),
-            _exactly(EVENTS_QUEUE, ROLLOUTS_QUEUE, CHECKINS_QUEUE),
+            _exactly(topology.CHANGES_EXCHANGE, topology.DEAD_EXCHANGE, DEFAULT_EXCHANGE),
+            _exactly(topology.EVENTS_QUEUE, topology.ROLLOUTS_QUEUE, topology.CHECKINS_QUEUE),
         ),
         _topics(changes=".*", dead=".*"),
     )
@@ -173,7 +160,7 @@ def aggregator() -> Role:
     return Role(
         "aggregator",
         None,
-        Permission(NOTHING, _exactly(DEAD_EXCHANGE), _exactly(RESULTS_QUEUE)),
+        Permission(NOTHING, _exactly(topology.DEAD_EXCHANGE), _exactly(topology.RESULTS_QUEUE)),
         _topics(dead=".*"),
     )
 
@@ -185,8 +172,8 @@ def worker(region: str) -> Role:
         region,
         Permission(
             NOTHING,
-            _exactly(RESULTS_EXCHANGE, DEAD_EXCHANGE, RETRIES_EXCHANGE),
-            _exactly(region_queue(region)),
+            _exactly(topology.RESULTS_EXCHANGE, topology.DEAD_EXCHANGE, topology.RETRIES_EXCHANGE),
+            _exactly(topology.region_queue(region)),
         ),
         _topics(results=own, dead=own, retries=own),
     )
@@ -197,7 +184,7 @@ def emitter(service: str) -> Role:
     return Role(
         "emitter",
         service,
-        Permission(NOTHING, _exactly(EVENTS_EXCHANGE), NOTHING),
+        Permission(NOTHING, _exactly(topology.EVENTS_EXCHANGE), NOTHING),
         _topics(events=key),
     )
 
@@ -215,7 +202,9 @@ def agent(target: str, region: str | None = None, environment: str | None = None
     return Role(
         "agent",
         target,
-        Permission(NOTHING, _exactly(CHECKINS_EXCHANGE, RESULTS_EXCHANGE), NOTHING),
+        Permission(
+            NOTHING, _exactly(topology.CHECKINS_EXCHANGE, topology.RESULTS_EXCHANGE), NOTHING
+        ),
         _topics(checkins=f"^{t}$", results=f"^{prefix}\\.{t}$"),
     )
 
@@ -228,7 +217,7 @@ def operator() -> Role:
     return Role(
         "operator",
         None,
-        Permission(NOTHING, _exactly(EVENTS_EXCHANGE), _exactly(DEAD_QUEUE)),
+        Permission(NOTHING, _exactly(topology.EVENTS_EXCHANGE), _exactly(topology.DEAD_QUEUE)),
         _topics(events=f"^{OPERATOR_EMITTER}$"),
     )
 
@@ -259,7 +248,9 @@ def role_of(user: str, tags: list[str] | tuple[str, ...] = (), prefix: str = DEF
 
 #: Role → permissions, for roles whose regexes do not depend on an instance.
 PERMISSIONS: dict[str, Permission] = {
-    "agent": Permission(NOTHING, _exactly(CHECKINS_EXCHANGE, RESULTS_EXCHANGE), NOTHING),
+    "agent": Permission(
+        NOTHING, _exactly(topology.CHECKINS_EXCHANGE, topology.RESULTS_EXCHANGE), NOTHING
+    ),
     "controller": controller().permission,
     "aggregator": aggregator().permission,
     "operator": operator().permission,

@@ -8,13 +8,12 @@ Tests never touch the default vhost or Redis database 0, so a user's data is lef
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,32 +150,6 @@ def make_vhost(name: str) -> str:
         done = subprocess.run([ctl, "-q", *args], capture_output=True, text=True, timeout=60)
         need(done.returncode == 0, f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip()}")
     return f"amqp://guest:guest@127.0.0.1:5672/{quote(name, safe='')}"
-
-
-@contextlib.contextmanager
-def flock_held(path: Path) -> Iterator[subprocess.Popen]:
-    """Another process holds an exclusive flock on `path` until the block ends."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    script = (
-        "import fcntl, os, sys\n"
-        "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
-        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
-        "print('held', flush=True)\n"
-        "sys.stdin.read()\n"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", script, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        yield holder
-    finally:
-        if holder.stdin is not None:
-            holder.stdin.close()  # the holder exits, and the kernel releases its lock
-        holder.wait(timeout=30)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from broker_config.permissions import DEFAULT_PREFIX, Role, agent, role_of
 from broker_config.topology import DEAD_EXCHANGE, EXCHANGES, FIXED_QUEUES, region_queue_spec
+from contracts.private_files import write_private
 from contracts.targets import Target
 from producers.access.management import Management
 
@@ -63,19 +64,6 @@ def user_url(broker_url: str, user: str, password: str, vhost: str) -> str:
 
 def credentials_path(directory: Path, user: str) -> Path:
     return directory / f"{user}.url"
-
-
-def write_private(path: Path, text: str) -> None:
-    """`text` into `path`, 0600 in a 0700 directory, replaced atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.chmod(0o700)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def declare_topology(api: Management, vhost: str, regions: Iterable[str]) -> list[str]:

@@ -17,12 +17,12 @@ read off the broker can be neither replayed nor altered (`contracts.proofs`).
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from contracts import limits, proofs
 from contracts.checkins import CheckinRequest, Credentials
+from contracts.private_files import write_private
 from contracts.targets import Target
 from producers.records.inventory import InventoryStore
 from producers.store import enrollments
@@ -117,14 +117,5 @@ class Enrollment:
 
 def write_credentials(directory: Path, credentials: Credentials) -> Path:
     """DIR/credentials.json, mode 0600 in a 0700 DIR, replaced atomically."""
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)
-    path = directory / CREDENTIALS_FILE
-    temporary = directory / f".{CREDENTIALS_FILE}.{os.getpid()}"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(credentials.model_dump_json(indent=2) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    return path
+    text = credentials.model_dump_json(indent=2) + "\n"
+    return write_private(directory / CREDENTIALS_FILE, text)

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from producers.processes.supervisor import Child
-from tests.isolation import ROOT, flock_held, wait_until
+from tests.isolation import ROOT, wait_until
 from tests.pipeline.conftest import change_file, local_target
+from tests.services import flock_held
 from workers.engine.target_lock import LOCK_FILE
 
 

@@ -12,13 +12,13 @@ new one, never half of one.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from contracts import ContractError, OutcomeEvent, Target
 from contracts.checkins import Credentials
+from contracts.private_files import write_private
 
 CREDENTIALS_FILE = "credentials.json"
 
@@ -59,17 +59,6 @@ class Pending(BaseModel):
     event: OutcomeEvent
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
 class AgentState:
     """DIR/state/: `applied.json` and `outbox/<event id>.json`."""
 
@@ -86,12 +75,12 @@ class AgentState:
             return None
 
     def save(self, applied: LastApplied) -> None:
-        _write(self.applied_file, applied.model_dump_json())
+        write_private(self.applied_file, applied.model_dump_json())
 
     def keep(self, routing_key: str, event: OutcomeEvent) -> None:
         """Put an outcome in the outbox."""
         pending = Pending(routing_key=routing_key, event=event)
-        _write(self.outbox / f"{event.outcome_id}.json", pending.model_dump_json())
+        write_private(self.outbox / f"{event.outcome_id}.json", pending.model_dump_json())
 
     def pending(self) -> list[Pending]:
         """The outbox, oldest first; unreadable entries are dropped."""

@@ -16,19 +16,7 @@ import pika
 import pika.exceptions
 import pytest
 
-from broker_config import (
-    CHANGES_EXCHANGE,
-    CHECKINS_EXCHANGE,
-    CHECKINS_QUEUE,
-    DEAD_EXCHANGE,
-    EVENTS_EXCHANGE,
-    EVENTS_QUEUE,
-    RESULTS_EXCHANGE,
-    RESULTS_QUEUE,
-    RETRIES_EXCHANGE,
-    ROLLOUTS_QUEUE,
-    region_queue,
-)
+from broker_config import topology
 from broker_config.permissions import Role, agent, aggregator, controller, emitter, operator, worker
 from tests.producers.access.conftest import AGENTS, AccessVhost
 
@@ -114,33 +102,43 @@ def bind_all(queue: str, exchange: str) -> Action:
 
 REFUSED = [
     # A region's worker: nothing of another region, no change request, no default exchange.
-    ("worker", "eu", publish(RESULTS_EXCHANGE, "us.prod.web-2"), "outcome for us"),
-    ("worker", "eu", publish(DEAD_EXCHANGE, "us.prod.web-2"), "dead letter for us"),
-    ("worker", "eu", publish(RETRIES_EXCHANGE, "us.prod.web-2"), "retry into us"),
-    ("worker", "eu", consume(region_queue("us")), "read the us queue"),
-    ("worker", "eu", publish(CHANGES_EXCHANGE, "eu.prod.web-1"), "change request"),
-    ("worker", "eu", publish("", region_queue("us")), "default exchange into us"),
-    ("worker", "eu", publish("", RESULTS_QUEUE), "default exchange into results"),
-    ("worker", "eu", publish(EVENTS_EXCHANGE, "eu"), "change event"),
+    ("worker", "eu", publish(topology.RESULTS_EXCHANGE, "us.prod.web-2"), "outcome for us"),
+    ("worker", "eu", publish(topology.DEAD_EXCHANGE, "us.prod.web-2"), "dead letter for us"),
+    ("worker", "eu", publish(topology.RETRIES_EXCHANGE, "us.prod.web-2"), "retry into us"),
+    ("worker", "eu", consume(topology.region_queue("us")), "read the us queue"),
+    ("worker", "eu", publish(topology.CHANGES_EXCHANGE, "eu.prod.web-1"), "change request"),
+    ("worker", "eu", publish("", topology.region_queue("us")), "default exchange into us"),
+    ("worker", "eu", publish("", topology.RESULTS_QUEUE), "default exchange into results"),
+    ("worker", "eu", publish(topology.EVENTS_EXCHANGE, "eu"), "change event"),
     # An agent: only its own target's keys.
-    ("agent", "web-1", publish(RESULTS_EXCHANGE, "us.prod.web-2"), "outcome for web-2"),
-    ("agent", "web-1", publish(RESULTS_EXCHANGE, "eu.prod.web-2"), "outcome for web-2 in eu"),
-    ("agent", "web-1", publish(RESULTS_EXCHANGE, "us.prod.web-1"), "outcome under another region"),
-    ("agent", "web-1", publish(CHECKINS_EXCHANGE, "web-2"), "check-in as web-2"),
-    ("agent", "web-1", publish(CHANGES_EXCHANGE, "eu.prod.web-1"), "change request"),
-    ("agent", "web-1", consume(CHECKINS_QUEUE), "read check-ins"),
+    ("agent", "web-1", publish(topology.RESULTS_EXCHANGE, "us.prod.web-2"), "outcome for web-2"),
+    (
+        "agent",
+        "web-1",
+        publish(topology.RESULTS_EXCHANGE, "eu.prod.web-2"),
+        "outcome for web-2 in eu",
+    ),
+    (
+        "agent",
+        "web-1",
+        publish(topology.RESULTS_EXCHANGE, "us.prod.web-1"),
+        "outcome under another region",
+    ),
+    ("agent", "web-1", publish(topology.CHECKINS_EXCHANGE, "web-2"), "check-in as web-2"),
+    ("agent", "web-1", publish(topology.CHANGES_EXCHANGE, "eu.prod.web-1"), "change request"),
+    ("agent", "web-1", consume(topology.CHECKINS_QUEUE), "read check-ins"),
     # An emitter: only change events under its own name.
-    ("emitter", "billing", publish(CHANGES_EXCHANGE, "eu.prod.web-1"), "change request"),
-    ("emitter", "billing", publish(EVENTS_EXCHANGE, "apply"), "event as apply"),
-    ("emitter", "billing", publish(RESULTS_EXCHANGE, "eu.prod.web-1"), "outcome"),
-    ("emitter", "billing", consume(EVENTS_QUEUE), "read events"),
+    ("emitter", "billing", publish(topology.CHANGES_EXCHANGE, "eu.prod.web-1"), "change request"),
+    ("emitter", "billing", publish(topology.EVENTS_EXCHANGE, "apply"), "event as apply"),
+    ("emitter", "billing", publish(topology.RESULTS_EXCHANGE, "eu.prod.web-1"), "outcome"),
+    ("emitter", "billing", consume(topology.EVENTS_QUEUE), "read events"),
     # The operator: its own events and the dead letters, no change request.
-    ("operator", None, publish(CHANGES_EXCHANGE, "eu.prod.web-1"), "change request"),
-    ("operator", None, publish(EVENTS_EXCHANGE, "billing"), "event as billing"),
-    ("aggregator", None, publish(CHANGES_EXCHANGE, "eu.prod.web-1"), "change request"),
-    ("aggregator", None, publish(RESULTS_EXCHANGE, "eu.prod.web-1"), "outcome"),
-    ("controller", None, publish(RESULTS_EXCHANGE, "eu.prod.web-1"), "outcome"),
-    ("controller", None, publish(EVENTS_EXCHANGE, "apply"), "change event"),
+    ("operator", None, publish(topology.CHANGES_EXCHANGE, "eu.prod.web-1"), "change request"),
+    ("operator", None, publish(topology.EVENTS_EXCHANGE, "billing"), "event as billing"),
+    ("aggregator", None, publish(topology.CHANGES_EXCHANGE, "eu.prod.web-1"), "change request"),
+    ("aggregator", None, publish(topology.RESULTS_EXCHANGE, "eu.prod.web-1"), "outcome"),
+    ("controller", None, publish(topology.RESULTS_EXCHANGE, "eu.prod.web-1"), "outcome"),
+    ("controller", None, publish(topology.EVENTS_EXCHANGE, "apply"), "change event"),
 ]
 # Nobody but the aggregator and the controller reads outcomes.
 OUTCOME_READERS = {"aggregator", "controller"}
@@ -150,14 +148,27 @@ REFUSED += [
     (role, instance, consume(queue), f"read {queue}")
     for role, instance in EVERY
     if role not in OUTCOME_READERS
-    for queue in (RESULTS_QUEUE, ROLLOUTS_QUEUE)
+    for queue in (topology.RESULTS_QUEUE, topology.ROLLOUTS_QUEUE)
 ]
 # Nobody binds `#` (to see traffic that is not theirs) or declares a queue to bind.
-OWN_QUEUE = {"worker": region_queue("eu"), "controller": EVENTS_QUEUE, "aggregator": RESULTS_QUEUE}
+OWN_QUEUE = {
+    "worker": topology.region_queue("eu"),
+    "controller": topology.EVENTS_QUEUE,
+    "aggregator": topology.RESULTS_QUEUE,
+}
 REFUSED += [
-    (role, instance, bind_all(OWN_QUEUE.get(role, RESULTS_QUEUE), exchange), f"bind # {exchange}")
+    (
+        role,
+        instance,
+        bind_all(OWN_QUEUE.get(role, topology.RESULTS_QUEUE), exchange),
+        f"bind # {exchange}",
+    )
     for role, instance in EVERY
-    for exchange in (CHANGES_EXCHANGE, RESULTS_EXCHANGE, CHECKINS_EXCHANGE)
+    for exchange in (
+        topology.CHANGES_EXCHANGE,
+        topology.RESULTS_EXCHANGE,
+        topology.CHECKINS_EXCHANGE,
+    )
 ]
 REFUSED += [
     (role, instance, lambda ch: ch.queue_declare("spy", exclusive=True), "declare a queue")
@@ -177,23 +188,23 @@ def test_rabbitmq_refuses_what_the_role_may_not_do(
 
 
 ALLOWED = [
-    ("worker", "eu", publish(RESULTS_EXCHANGE, "eu.prod.web-1")),
-    ("worker", "eu", publish(DEAD_EXCHANGE, "eu.prod.web-1")),
-    ("worker", "eu", publish(RETRIES_EXCHANGE, "eu.prod.web-1")),
-    ("worker", "eu", consume(region_queue("eu"))),
-    ("worker", "us", consume(region_queue("us"))),
-    ("agent", "web-1", publish(RESULTS_EXCHANGE, "eu.prod.web-1")),
-    ("agent", "web-1", publish(CHECKINS_EXCHANGE, "web-1")),
-    ("agent", "web-2", publish(CHECKINS_EXCHANGE, "web-2")),
-    ("emitter", "billing", publish(EVENTS_EXCHANGE, "billing")),
-    ("operator", None, publish(EVENTS_EXCHANGE, "apply")),
+    ("worker", "eu", publish(topology.RESULTS_EXCHANGE, "eu.prod.web-1")),
+    ("worker", "eu", publish(topology.DEAD_EXCHANGE, "eu.prod.web-1")),
+    ("worker", "eu", publish(topology.RETRIES_EXCHANGE, "eu.prod.web-1")),
+    ("worker", "eu", consume(topology.region_queue("eu"))),
+    ("worker", "us", consume(topology.region_queue("us"))),
+    ("agent", "web-1", publish(topology.RESULTS_EXCHANGE, "eu.prod.web-1")),
+    ("agent", "web-1", publish(topology.CHECKINS_EXCHANGE, "web-1")),
+    ("agent", "web-2", publish(topology.CHECKINS_EXCHANGE, "web-2")),
+    ("emitter", "billing", publish(topology.EVENTS_EXCHANGE, "billing")),
+    ("operator", None, publish(topology.EVENTS_EXCHANGE, "apply")),
     ("operator", None, lambda ch: ch.basic_get("provision.dead")),
-    ("controller", None, publish(CHANGES_EXCHANGE, "eu.prod.web-1")),
-    ("controller", None, publish(DEAD_EXCHANGE, "billing")),
-    ("controller", None, consume(ROLLOUTS_QUEUE)),
-    ("controller", None, consume(EVENTS_QUEUE)),
-    ("controller", None, consume(CHECKINS_QUEUE)),
-    ("aggregator", None, consume(RESULTS_QUEUE)),
+    ("controller", None, publish(topology.CHANGES_EXCHANGE, "eu.prod.web-1")),
+    ("controller", None, publish(topology.DEAD_EXCHANGE, "billing")),
+    ("controller", None, consume(topology.ROLLOUTS_QUEUE)),
+    ("controller", None, consume(topology.EVENTS_QUEUE)),
+    ("controller", None, consume(topology.CHECKINS_QUEUE)),
+    ("aggregator", None, consume(topology.RESULTS_QUEUE)),
 ]
 
 

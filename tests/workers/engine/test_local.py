@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from contracts import ContractError
-from tests.isolation import flock_held
+from tests.services import flock_held
 from workers.engine.target_lock import LOCK_FILE, TargetLocked
 from workers.standalone import load_state, run
 

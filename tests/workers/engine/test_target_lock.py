@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from contracts import Target
-from tests.isolation import flock_held
+from tests.services import flock_held
 from tests.workers.engine.conftest import tree_hash
 from workers.engine.target_lock import LOCK_FILE, TargetLocked, held
 

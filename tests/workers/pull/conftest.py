@@ -180,3 +180,37 @@ def plane(
         iso.wait_consuming(RESULTS_QUEUE, EVENTS_QUEUE, ROLLOUTS_QUEUE, CHECKINS_QUEUE)
         yield plane
         iso.supervisor.stop()
+
+
+def pull_targets(prefix: str, count: int) -> tuple[Target, ...]:
+    """Pull targets `<prefix>-<n>` in eu, for the in-process tests of the desk's records."""
+    return tuple(
+        Target(
+            id=f"{prefix}-{n}",
+            region="eu",
+            environment="test",
+            roles=("base",),
+            delivery="pull",
+            address=f"local:///tmp/{prefix}-{n}",
+        )
+        for n in range(count)
+    )
+
+
+@pytest.fixture
+def pull(isolation: Isolation) -> Iterator[Isolated]:
+    """The pull group (its Redis may be flushed here), taken in turn with the plane tests."""
+    with exclusive(LOCK_FILE):
+        yield isolation("pull")
+
+
+@pytest.fixture
+def db(pull: Isolated, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The pull group's database with the test module's TARGETS loaded (see pull_targets);
+    every write rolled back after."""
+    from producers.records.inventory import InventoryStore
+    from tests.producers.truth.conftest import rolled_back_on
+
+    with rolled_back_on(pull.database) as rolled:
+        InventoryStore(rolled).load(Inventory(targets=request.module.TARGETS))
+        yield rolled

@@ -10,51 +10,25 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from contracts import ContractError, Target, limits, proofs
+from contracts import ContractError, limits, proofs
 from contracts.changes import utcnow
 from contracts.checkins import Credentials
-from contracts.inventory import Inventory
 from producers.pull.desk import OLD_AGENT, REFUSED, CheckinDesk
 from producers.pull.enrollment import Enrollment, write_credentials
-from producers.records.inventory import InventoryStore
 from producers.store import refusals
-from tests.isolation import Isolated, Isolation
-from tests.producers.truth.conftest import RolledBack, rolled_back_on
-from tests.workers.pull.conftest import LOCK_FILE, exclusive
+from tests.isolation import Isolated
+from tests.producers.truth.conftest import RolledBack
+from tests.workers.pull.conftest import pull_targets
 from workers.pull.signing import signed_checkin
 from workers.pull.state import load_credentials
 
 URL = "amqp://agent:secret@127.0.0.1:5672/%2F"
-TARGETS = tuple(
-    Target(
-        id=f"proof-{n}",
-        region="eu",
-        environment="test",
-        roles=("base",),
-        delivery="pull",
-        address=f"local:///tmp/proof-{n}",
-    )
-    for n in range(2)
-)
-
-
-@pytest.fixture
-def pull(isolation: Isolation) -> Iterator[Isolated]:
-    with exclusive(LOCK_FILE):
-        yield isolation("pull")
-
-
-@pytest.fixture
-def db(pull: Isolated) -> Iterator[RolledBack]:
-    with rolled_back_on(pull.database) as rolled:
-        InventoryStore(rolled).load(Inventory(targets=TARGETS))
-        yield rolled
+TARGETS = pull_targets("proof", 2)
 
 
 @pytest.fixture

@@ -5,54 +5,27 @@ agent the stored bytes with a fresh sequence."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from contracts import FileSpec, Target
+from contracts import FileSpec
 from contracts.inventory import Inventory
 from contracts.truth import RoleFile, SourceBundle
 from producers.pull.assignments import Assignment, Assignments, bootstrap_id
 from producers.pull.desk import REFUSED, CheckinDesk
 from producers.pull.enrollment import Enrollment, known_target
-from producers.records.inventory import InventoryStore
 from producers.store import refusals
 from producers.truth.errors import UnknownTarget
 from producers.truth.render import render_bytes
 from producers.truth.revisions import RevisionStore
-from tests.isolation import Isolated, Isolation
-from tests.producers.truth.conftest import RolledBack, rolled_back_on
-from tests.workers.pull.conftest import LOCK_FILE, exclusive
+from tests.isolation import Isolated
+from tests.producers.truth.conftest import RolledBack
+from tests.workers.pull.conftest import pull_targets
 from workers.pull.signing import signed_checkin
 
 URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-TARGETS = tuple(
-    Target(
-        id=f"rec-{n}",
-        region="eu",
-        environment="test",
-        roles=("base",),
-        delivery="pull",
-        address=f"local:///tmp/rec-{n}",
-    )
-    for n in range(3)
-)
-
-
-@pytest.fixture
-def pull(isolation: Isolation) -> Iterator[Isolated]:
-    """The pull group (its Redis may be flushed here), taken in turn with the plane tests."""
-    with exclusive(LOCK_FILE):
-        yield isolation("pull")
-
-
-@pytest.fixture
-def db(pull: Isolated) -> Iterator[RolledBack]:
-    """The pull group's database, with the inventory of TARGETS; all rolled back after."""
-    with rolled_back_on(pull.database) as rolled:
-        InventoryStore(rolled).load(Inventory(targets=TARGETS))
-        yield rolled
+TARGETS = pull_targets("rec", 3)
 
 
 def publish(db: Any, motd: str) -> int:

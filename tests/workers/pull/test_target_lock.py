@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.isolation import flock_held, wait_until
+from tests.isolation import wait_until
+from tests.services import flock_held
 from tests.workers.pull.conftest import PullPlane
 from workers.engine.target_lock import LOCK_FILE
 

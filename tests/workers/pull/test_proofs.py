@@ -157,7 +157,14 @@ def test_the_credentials_file_holds_the_key_pair_and_an_old_token_file_says_re_e
     path = write_credentials(tmp_path / "agent", credentials)
     assert path.stat().st_mode & 0o777 == 0o600
     written = json.loads(path.read_text())
-    assert set(written) == {"target", "private_key", "public_key", "broker_url", "enrolled_at"}
+    assert set(written) == {
+        "target",
+        "private_key",
+        "public_key",
+        "broker_url",
+        "enrolled_at",
+        "address",
+    }
     assert load_credentials(tmp_path / "agent") == credentials
 
     old = {k: v for k, v in written.items() if not k.endswith("_key")} | {"token": "t" * 43}

@@ -20,6 +20,10 @@ from broker_config import topology
 from broker_config.permissions import Role, agent, aggregator, controller, emitter, operator, worker
 from tests.producers.access.conftest import AGENTS, AccessVhost
 
+#: Slow (a matrix of connections refused by RabbitMQ, and the management API), so not in the quick
+#: loop, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 Action = Callable[[Any], Any]
 
 

@@ -16,6 +16,10 @@ from broker_config import TopologyMissing, declare, region_queue
 from broker_config.permissions import agent
 from tests.producers.access.conftest import AccessVhost
 
+#: Slow (runs `provision enroll` as a subprocess against the management API), so not in the quick
+#: loop, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 INVENTORY = """\
 targets:
   - {id: pull-1, region: eu, environment: prod, delivery: pull, address: "local:///srv/pull-1"}

@@ -7,10 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from broker_config import region_queue
 from tests.isolation import provision, redis_url_of
+
+#: Slow (runs `provision` as a subprocess, as a user does), so not in the quick loop, `pytest -m
+#: "not slow"`.
+pytestmark = pytest.mark.slow
 
 
 def write(path: Path, data: Any) -> Path:

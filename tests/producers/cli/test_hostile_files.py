@@ -12,6 +12,10 @@ import pytest
 from tests.contracts.test_limits import LAUGHS
 from tests.isolation import provision
 
+#: Slow (runs `provision` as a subprocess for every hostile file), so not in the quick loop,
+#: `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {

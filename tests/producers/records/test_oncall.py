@@ -15,6 +15,10 @@ from producers.records.ledger import Ledger
 from tests.isolation import Isolated
 from tests.producers.records.conftest import outcome
 
+#: Slow (runs `provision` as a subprocess, as a user does), so not in the quick loop, `pytest -m
+#: "not slow"`.
+pytestmark = pytest.mark.slow
+
 FORGED = datetime(2036, 1, 1, tzinfo=UTC)
 BROKEN = ErrorInfo(type="CommandFailed", message="exited 1", transient=False)
 

@@ -10,6 +10,10 @@ import yaml
 
 from tests.isolation import Isolated, Isolation
 
+#: Slow (runs `provision inventory` as a subprocess), so not in the quick loop, `pytest -m "not
+#: slow"`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def iso(isolation: Isolation) -> Isolated:

@@ -16,6 +16,10 @@ from producers.store.errors import DatabaseUnreachable, MigrationError, SchemaMi
 from producers.store.migrate import available, check_schema, migrate, require_schema, status
 from tests.isolation import provision
 
+#: Slow (creates and migrates databases of its own), so not in the quick loop, `pytest -m "not
+#: slow"`.
+pytestmark = pytest.mark.slow
+
 TABLES = {
     "revisions",
     "rendered_states",

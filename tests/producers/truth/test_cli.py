@@ -19,6 +19,10 @@ from producers.truth.source import load
 from tests.isolation import ROOT, provision
 from tests.producers.truth.conftest import EXAMPLE, edit
 
+#: Slow (runs `provision state` commands as subprocesses), so not in the quick loop, `pytest -m
+#: "not slow"`.
+pytestmark = pytest.mark.slow
+
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 

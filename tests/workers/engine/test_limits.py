@@ -17,6 +17,9 @@ from contracts.engine_limits import COMMAND_TIMEOUT_S, FILE_CONTENT_BYTES, TEMPL
 from tests.workers.engine.conftest import tree_hash
 from workers.engine.convergence import Convergence
 
+#: Slow (waits out command timeouts by design), so not in the quick loop, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(
     ("template", "limit"),

@@ -52,14 +52,8 @@ class Rollout:
     #: The source-of-truth revision this rollout assigns, wave by wave (None: inline only).
     revision: int | None = None
 
-    def __post_init__(self) -> None:
-        self._wave_of = {t: w.index for w in self.plan.waves for t in w.targets}
-
     def region_of(self, target: str) -> str:
         return self.targets[target].region
-
-    def wave_of(self, target: str) -> int:
-        return self._wave_of[target]
 
 
 class RolloutBook:

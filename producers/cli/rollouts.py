@@ -7,8 +7,6 @@ schema) and closes it; `rollout` commands read and steer rollouts there and need
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -28,13 +26,6 @@ from producers.records.inventory import InventoryStore
 from producers.rollouts.progress import watch
 from producers.rollouts.status import status_json, transitions_json
 from producers.rollouts.store import RolloutBook
-from producers.store.database import Database
-
-
-@contextmanager
-def _database() -> Iterator[Database]:
-    """The system of record for one command's run (closed when the command ends)."""
-    yield open_database()
 
 
 @cli.command()
@@ -72,8 +63,8 @@ def inventory() -> None:
 def inventory_load(file: Path, as_json: bool) -> None:
     """Replace the inventory with FILE (`targets:`, each with id, region, environment...)."""
     loaded = load_document(file, Inventory)
-    with _database() as db:
-        report = InventoryStore(db).load(loaded)
+    db = open_database()
+    report = InventoryStore(db).load(loaded)
     if as_json:
         click.echo(json.dumps(report.__dict__))
     else:
@@ -88,8 +79,8 @@ def inventory_load(file: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def targets(selector: tuple[str, ...], as_json: bool) -> None:
     """List the inventory's targets that the selector picks."""
-    with _database() as db:
-        chosen = InventoryStore(db).targets(parse_selector(selector))
+    db = open_database()
+    chosen = InventoryStore(db).targets(parse_selector(selector))
     if as_json:
         click.echo(json.dumps([t.model_dump(mode="json") for t in chosen]))
         return
@@ -113,13 +104,11 @@ def rollout() -> None:
     """Follow and steer rollouts."""
 
 
-@contextmanager
-def _book() -> Iterator[RolloutBook]:
+def _book() -> RolloutBook:
     """The rollout book for one command. Its Redis client connects only if used (the
     commands here read and steer records, which are all in PostgreSQL)."""
     client = redis.Redis.from_url(Endpoints.from_env().redis_url, decode_responses=True)
-    with _database() as db:
-        yield RolloutBook(db, client)
+    return RolloutBook(open_database(), client)
 
 
 @rollout.command("status")
@@ -127,8 +116,8 @@ def _book() -> Iterator[RolloutBook]:
 @click.option("--json", "as_json", is_flag=True)
 def rollout_status(change_id: str, as_json: bool) -> None:
     """State, reason, per-wave counts and transitions of a rollout."""
-    with _book() as book:
-        status = status_json(book, change_id)
+    book = _book()
+    status = status_json(book, change_id)
     if status["state"] is None:
         raise UnknownChange(f"no rollout {change_id!r}")
     if as_json:
@@ -162,10 +151,10 @@ def rollout_status(change_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def rollout_history(change_id: str, as_json: bool) -> None:
     """Every state a rollout went through: from, to, when and why."""
-    with _book() as book:
-        if book.head(change_id) is None:
-            raise UnknownChange(f"no rollout {change_id!r}")
-        rows = transitions_json(book, change_id)
+    book = _book()
+    if book.head(change_id) is None:
+        raise UnknownChange(f"no rollout {change_id!r}")
+    rows = transitions_json(book, change_id)
     if as_json:
         click.echo(json.dumps(rows))
         return
@@ -178,29 +167,29 @@ def rollout_history(change_id: str, as_json: bool) -> None:
 @timeout_option(None)
 def rollout_watch(change_id: str, timeout_s: float | None) -> None:
     """Live progress bars per wave: done, failed, in flight, remaining, rate, ETA."""
-    with _book() as book:
-        state = watch(book, change_id, console=Console(), timeout_s=timeout_s)
-        if state is None:
-            raise UnknownChange(f"no rollout {change_id!r}")
-        head = book.head(change_id)
+    book = _book()
+    state = watch(book, change_id, console=Console(), timeout_s=timeout_s)
+    if state is None:
+        raise UnknownChange(f"no rollout {change_id!r}")
+    head = book.head(change_id)
     reason = head.reason if head is not None else ""
     click.echo(f"rollout {state.value}{': ' + reason if reason else ''}")
     raise SystemExit(int(ExitCode.OK if state == RolloutState.COMPLETED else ExitCode.FAILED))
 
 
 def _steer(change_id: str, to: RolloutState, allowed: set[RolloutState], why: str) -> None:
-    with _book() as book:
+    book = _book()
+    head = book.head(change_id)
+    if head is None:
+        raise UnknownChange(f"no rollout {change_id!r}")
+    now = head.state
+    if now not in allowed:
+        raise click.UsageError(f"rollout {change_id} is {now.value}; cannot {why} it")
+    reason = "resumed by operator" if to == RolloutState.RUNNING else f"{to.value} by operator"
+    if not book.set_state(change_id, to, reason, only_from={now}):  # it moved meanwhile
         head = book.head(change_id)
-        if head is None:
-            raise UnknownChange(f"no rollout {change_id!r}")
-        now = head.state
-        if now not in allowed:
-            raise click.UsageError(f"rollout {change_id} is {now.value}; cannot {why} it")
-        reason = "resumed by operator" if to == RolloutState.RUNNING else f"{to.value} by operator"
-        if not book.set_state(change_id, to, reason, only_from={now}):  # it moved meanwhile
-            head = book.head(change_id)
-            moved = head.state.value if head else "gone"
-            raise click.UsageError(f"rollout {change_id} is {moved}; cannot {why} it")
+        moved = head.state.value if head else "gone"
+        raise click.UsageError(f"rollout {change_id} is {moved}; cannot {why} it")
     click.echo(f"rollout {change_id}: {now.value} -> {to.value}")
 
 

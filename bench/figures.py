@@ -41,17 +41,13 @@ GE, LE = operator.ge, operator.le
 
 FIGURES = (
     Figure("e2e_vs_celery_noop", "e2e_vs_celery_noop >= 0.7", 0.7, GE, _key("e2e_vs_celery_noop")),
-    Figure(
-        "latency_p99_vs_noop",
-        "latency_p99_ms <= 2 x celery_noop_p99_ms",
-        2.0,
-        LE,
-        _over("latency_p99_ms", "celery_noop_p99_ms"),
-    ),
+    Figure("e2e_vs_floor_chain", "e2e_vs_floor_chain >= 0.8", 0.8, GE, _key("e2e_vs_floor_chain")),
+    Figure("latency_p99_vs_noop", "latency_p99_vs_noop <= 3", 3.0, LE, _key("latency_p99_vs_noop")),
     Figure("rerun_vs_floor", "rerun_vs_floor <= 5", 5.0, LE, _key("rerun_vs_floor")),
     Figure("first_vs_pyinfra", "first_vs_pyinfra >= 20", 20.0, GE, _key("first_vs_pyinfra")),
     Figure("rerun_vs_pyinfra", "rerun_vs_pyinfra >= 50", 50.0, GE, _key("rerun_vs_pyinfra")),
     Figure("fanout_vs_ideal", "fanout_vs_ideal <= 1.5", 1.5, LE, _key("fanout_vs_ideal")),
+    Figure("rollout_vs_fanout", "rollout_vs_fanout <= 1.3", 1.3, LE, _key("rollout_vs_fanout")),
     Figure(
         "worker_rss_growth",
         "worker_rss_after_mb <= 1.1 x worker_rss_idle_mb",

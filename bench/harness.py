@@ -2,8 +2,8 @@
 database, into one result.
 
 A benchmark that cannot finish leaves its keys null with the reason in `notes`; the others
-still run. Order matters: throughput first, since latency paces itself at half the no-op
-rate, and the fan-out's ideal is that same rate.
+still run. Order matters: throughput first, since latency paces itself at half the
+pipeline's measured rate, and the fan-out's ideal is the no-op rate.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pika.exceptions
 import psycopg
 import redis
 
-from bench import convergence, fanout, latency, outcomes, peers, throughput
+from bench import convergence, fanout, latency, outcomes, peers, rollout, throughput
 from bench.errors import BenchError, ServiceLost
 from bench.figures import judge
 from bench.keys import ALL_KEYS, KEYS
@@ -122,9 +122,11 @@ def run(
 
         step("throughput", lambda: throughput.measure(plan, redis_db, workdir / "tput"))
         noop_rate = total.values.get("celery_noop_per_s")
-        step("latency", lambda: latency.measure(plan, redis_db, workdir / "lat", noop_rate))
+        e2e_rate = total.values.get("e2e_changes_per_s")
+        step("latency", lambda: latency.measure(plan, redis_db, workdir / "lat", e2e_rate))
         step("convergence", lambda: convergence.measure(plan, workdir / "conv", tools))
         step("fanout", lambda: fanout.measure(plan, redis_db, workdir / "fan", noop_rate))
+        step("rollout", lambda: rollout.measure(plan, redis_db, workdir / "roll"))
         step("outcomes", lambda: outcomes.measure(plan, redis_db, workdir / "out"))
     finally:
         if keep:

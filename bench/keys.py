@@ -8,14 +8,18 @@ KEYS: dict[str, tuple[tuple[str, str], ...]] = {
         ("e2e_changes_per_s", "/s"),
         ("celery_noop_per_s", "/s"),
         ("raw_chain_per_s", "/s"),
+        ("floor_chain_per_s", "/s"),
         ("e2e_vs_celery_noop", "x"),
         ("e2e_vs_raw_chain", "x"),
+        ("e2e_vs_floor_chain", "x"),
     ),
     "latency": (
+        ("latency_rate_per_s", "/s"),
         ("latency_p50_ms", "ms"),
         ("latency_p99_ms", "ms"),
         ("celery_noop_p50_ms", "ms"),
         ("celery_noop_p99_ms", "ms"),
+        ("latency_p99_vs_noop", "x"),
     ),
     "convergence": (
         ("converge_first_200_s", "s"),
@@ -37,6 +41,13 @@ KEYS: dict[str, tuple[tuple[str, str], ...]] = {
         ("fanout_vs_ideal", "x"),
         ("worker_rss_idle_mb", "MiB"),
         ("worker_rss_after_mb", "MiB"),
+    ),
+    "rollout": (
+        ("rollout_targets", ""),
+        ("rollout_s", "s"),
+        ("rollout_fanout_s", "s"),
+        ("rollout_vs_fanout", "x"),
+        ("controller_cpu_s_per_1k", "s"),
     ),
     "outcomes": (
         ("aggregator_outcomes_per_s", "/s"),

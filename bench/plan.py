@@ -27,6 +27,9 @@ class Plan:
         outcomes_n: Outcome events the aggregator records into PostgreSQL per repetition
             (and the raw consumer drains).
         outcomes_reps: Interleaved repetitions of the aggregator and the raw consumer.
+        rollout_targets: Targets of the rollout through the controller (and of the direct
+            fan-out it is compared with, in the same run).
+        rollout_reps: Interleaved repetitions of the rollout and that fan-out.
         concurrency: Worker processes, the same for our worker and the baselines.
         warmup_n: Untimed messages through each path before it is measured.
     """
@@ -44,6 +47,8 @@ class Plan:
     fanout_reps: int
     outcomes_n: int = 2_000
     outcomes_reps: int = 3
+    rollout_targets: int = 2_000
+    rollout_reps: int = 1
     concurrency: int = 2
     warmup_n: int = 40
 
@@ -77,6 +82,7 @@ SMOKE = replace(
     fanout_targets=30,
     outcomes_n=300,
     outcomes_reps=1,
+    rollout_targets=30,
     warmup_n=4,
 )
 #: The published figures: more of everything, and the Ansible peer.
@@ -93,4 +99,6 @@ FULL = replace(
     fanout_targets=10_000,
     fanout_reps=3,
     outcomes_n=20_000,
+    rollout_targets=10_000,
+    rollout_reps=2,
 )

@@ -1,7 +1,8 @@
 """Benchmark 1: N one-file changes through the whole pipeline, against plain Celery no-op
-tasks and a raw pika two-hop chain, on the same broker, worker count and settings.
+tasks, a raw pika two-hop chain and the floor chain (the raw chain plus the essential I/O of
+one change: `bench.floor`), on the same broker, worker count and settings.
 
-The three paths run in turn within each repetition (the order rotates), so slow moments
+The four paths run in turn within each repetition (the order rotates), so slow moments
 of a shared machine fall on all of them; ratios are medians of per-repetition ratios.
 """
 
@@ -22,7 +23,7 @@ from broker_config import Endpoints
 log = logging.getLogger("bench")
 
 REGION = "tput"
-PATHS = ("e2e", "noop", "raw")
+PATHS = ("e2e", "noop", "raw", "floor")
 
 
 def measure(plan: Plan, redis_db: int, workdir: Path) -> Section:
@@ -39,6 +40,7 @@ def measure(plan: Plan, redis_db: int, workdir: Path) -> Section:
         start(children, box, REGION, plan.concurrency, workdir)
         baselines.start_noop(children, box, plan.concurrency)
         baselines.start_chain(children, box, plan.concurrency)
+        baselines.start_floor(children, box, plan.concurrency, workdir / "floor")
         targets = fleet(workdir / "tput", REGION, n)
         warm = fleet(workdir / "tput-warm", REGION, plan.warmup_n, prefix="w")
 
@@ -48,12 +50,14 @@ def measure(plan: Plan, redis_db: int, workdir: Path) -> Section:
                 return run_change(file_change(chosen, tag), endpoints, db, f"tput-{tag}", timeout_s)
             if path == "noop":
                 return baselines.run_noop(box, tag, count, timeout_s)
+            if path == "floor":
+                return baselines.run_floor(box, tag, count, timeout_s)
             return baselines.run_chain(box, tag, count, timeout_s)
 
         for path in PATHS:
             run(path, "warm", plan.warmup_n)
         for rep in range(plan.throughput_reps):
-            order = PATHS[rep % 3 :] + PATHS[: rep % 3]
+            order = PATHS[rep % len(PATHS) :] + PATHS[: rep % len(PATHS)]
             for path in order:
                 elapsed = run(path, f"r{rep}", n)
                 rates[path].append(n / elapsed)
@@ -64,8 +68,10 @@ def measure(plan: Plan, redis_db: int, workdir: Path) -> Section:
             "e2e_changes_per_s": median(rates["e2e"]),
             "celery_noop_per_s": median(rates["noop"]),
             "raw_chain_per_s": median(rates["raw"]),
+            "floor_chain_per_s": median(rates["floor"]),
             "e2e_vs_celery_noop": paired_ratio(rates["e2e"], rates["noop"]),
             "e2e_vs_raw_chain": paired_ratio(rates["e2e"], rates["raw"]),
+            "e2e_vs_floor_chain": paired_ratio(rates["e2e"], rates["floor"]),
         },
         detail={"throughput": {"n": n, "per_s": rates}},
     )

@@ -81,6 +81,8 @@ class Driver:
         self._counts: dict[str, tuple[float, float, list[dict[str, int]]]] = {}
         #: Rollouts an outcome copy arrived for since their counts were read.
         self._dirty: set[str] = set()
+        #: Per rollout: the regions of its targets (a wave stops scanning when all wait).
+        self._regions_of: dict[str, tuple[int, frozenset[str]]] = {}
 
     def rollout(self, change_id: str) -> Rollout | None:
         """The rollout, loaded once from the book (None if unknown, rejected or not an event)."""
@@ -97,6 +99,7 @@ class Driver:
         self._published.pop(change_id, None)
         self._cursor.pop(change_id, None)
         self._counts.pop(change_id, None)
+        self._regions_of.pop(change_id, None)
         self._dirty.discard(change_id)
 
     def noted(self, event: OutcomeEvent) -> bool:
@@ -210,11 +213,12 @@ class Driver:
         expires = min(now + REQUEST_TTL, event.deadline) if event.deadline else now + REQUEST_TTL
         desired = DesiredState(resources=event.resources)
         with self.book.publishing(change_id) as mark:
-            self._publish_from(rollout, targets[start:], desired, now, expires, mark)
+            self._publish_from(rollout, index, targets[start:], desired, now, expires, mark)
 
     def _publish_from(
         self,
         rollout: Rollout,
+        index: int,
         targets: Sequence[str],
         desired: DesiredState,
         now: datetime,
@@ -228,8 +232,11 @@ class Driver:
         change_id = rollout.change_id
         published = self._published[change_id]
         blocked: set[str] = set()
+        regions = self._regions(rollout, index)
         lease_s = (expires - now).total_seconds() + 60
         for target_id in targets:
+            if len(blocked) == len(regions):
+                break  # every region waits for slots: the rest of the wave is not scanned
             target = rollout.targets[target_id]
             if target_id in published or target.region in blocked:
                 continue
@@ -265,6 +272,15 @@ class Driver:
                     self.publisher.publish(request)
             mark(target_id)  # committed before the next is published
             published.add(target_id)
+
+    def _regions(self, rollout: Rollout, index: int) -> frozenset[str]:
+        """The regions of one wave's targets, computed once per wave of a loaded rollout."""
+        cached = self._regions_of.get(rollout.change_id)
+        if cached is None or cached[0] != index:
+            wave = rollout.plan.waves[index].targets
+            cached = (index, frozenset(rollout.targets[t].region for t in wave))
+            self._regions_of[rollout.change_id] = cached
+        return cached[1]
 
     def _desired(self, rollout: Rollout, target_id: str, inline: DesiredState) -> DesiredState:
         """What a push request carries: the revision's stored rendering, or the inline state.

@@ -56,7 +56,7 @@ def _bench_vhosts() -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(180)
 def test_the_harness_runs_at_smoke_size_and_reports_every_key(
     services: dict[str, str], tmp_path: Path
 ) -> None:
@@ -72,7 +72,7 @@ def test_the_harness_runs_at_smoke_size_and_reports_every_key(
         cwd=ROOT,
     )
     try:
-        stdout, stderr = proc.communicate(timeout=110)
+        stdout, stderr = proc.communicate(timeout=170)
     finally:
         proc.kill()
     done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)

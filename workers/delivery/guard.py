@@ -81,7 +81,8 @@ _REFRESH = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
-# KEYS: done, fence. ARGV: outcome json, ttl, sequence ('' when not fenced).
+# KEYS: done, fence, lock. ARGV: outcome json, ttl, sequence ('' when not fenced), lock token
+# ('' when this process holds no lock on the target). Record, fence and release: one trip.
 _RECORD = """
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 if ARGV[3] ~= '' then
@@ -89,14 +90,22 @@ if ARGV[3] ~= '' then
   local cur = tonumber(redis.call('GET', KEYS[2]) or '-1')
   if seq > cur then redis.call('SET', KEYS[2], ARGV[3]) end
 end
+if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
 return 1
 """
 
-# KEYS: deliveries, done, fence. ARGV: ttl. One round trip to start a task.
+# KEYS: deliveries, done, fence, lock. ARGV: ttl, lock token ('' not to lock), lock ttl (ms),
+# most starts. Count the start, read the record and the fence, and take the target's lock
+# when the request will converge (no record, not poison): one round trip to start a task.
 _BEGIN = """
 local starts = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-return {starts, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+local done = redis.call('GET', KEYS[2])
+local locked = 0
+if ARGV[2] ~= '' and not done and starts <= tonumber(ARGV[4]) then
+  if redis.call('SET', KEYS[4], ARGV[2], 'NX', 'PX', ARGV[3]) then locked = 1 end
+end
+return {starts, done, redis.call('GET', KEYS[3]), locked}
 """
 
 _REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
@@ -158,15 +167,20 @@ class _Keeper:
 
 @dataclass(frozen=True)
 class Begun:
-    """What a task learns as it starts: its start count, a recorded outcome, the fence."""
+    """What a task learns as it starts: its start count, a recorded outcome, the fence, and
+    the target's lock token when `begin` took the lock for it (None: not taken, or busy)."""
 
     starts: int
     recorded: OutcomeEvent | None
     fence: int | None
+    token: str | None = None
 
 
 class Guard:
     """The Redis half of the guard, for one worker process.
+
+    A request that converges costs two round trips: `begin` (count, read, lock) and
+    `record` (record, fence, release); the lock's refreshes run on the keeper's thread.
 
     Args:
         client: A Redis client (decode_responses=True).
@@ -179,52 +193,83 @@ class Guard:
         self._record = client.register_script(_RECORD)
         self._begin = client.register_script(_BEGIN)
         self._keeper = _Keeper(self._refresh)
+        #: target → token of the lock this process holds on it (released by `record`).
+        self._tokens: dict[str, str] = {}
 
-    def begin(self, task_id: str, round_id: str, change_id: str, target: str) -> Begun:
-        """Count this start and read the record and the fence, in one round trip."""
+    def begin(
+        self, task_id: str, round_id: str, change_id: str, target: str, *, lock: bool = False
+    ) -> Begun:
+        """Count this start and read the record and the fence, in one round trip; with
+        `lock`, also take the target's lock when there is no record and the start is not
+        poison (`Begun.token`; a busy lock leaves it None)."""
         keys = [
             DELIVERIES_KEY.format(task_id=task_id, round=round_id),
             DONE_KEY.format(change_id=change_id, target=target),
             FENCE_KEY.format(target=target),
+            LOCK_KEY.format(target=target),
         ]
-        starts, done, fence = _reliably(lambda: self._begin(keys=keys, args=[RECORD_TTL_S]))
+        token = _token() if lock else ""
+        args = [RECORD_TTL_S, token, int(LOCK_TTL_S * 1000), MAX_DELIVERIES]
+        starts, done, fence, locked = _reliably(lambda: self._begin(keys=keys, args=args))
         return Begun(
             starts=int(starts),
             recorded=OutcomeEvent.model_validate_json(done) if done else None,
             fence=int(fence) if fence is not None else None,
+            token=token if int(locked) else None,
         )
 
     def record(self, event: OutcomeEvent, sequence: int | None) -> None:
-        """Keep the final outcome; raise the target's fence to `sequence` if it is higher."""
+        """Keep the final outcome; raise the target's fence to `sequence` if it is higher;
+        release this process's lock on the target in the same trip (the work is done)."""
+        token = self._tokens.pop(event.target, "")
         keys = [
             DONE_KEY.format(change_id=event.change_id, target=event.target),
             FENCE_KEY.format(target=event.target),
+            LOCK_KEY.format(target=event.target),
         ]
         args = [event.model_dump_json(), RECORD_TTL_S, "" if sequence is None else sequence]
-        _reliably(lambda: self._record(keys=keys, args=args))
+        try:
+            _reliably(lambda: self._record(keys=keys, args=[*args, token]))
+        except ServiceUnavailable:
+            if token:
+                self._tokens[event.target] = token  # still held: `lock` releases it
+            raise
+        if token:
+            self._keeper.drop(LOCK_KEY.format(target=event.target))
 
     @contextmanager
-    def lock(self, target: str) -> Iterator[None]:
+    def lock(self, target: str, token: str | None = None) -> Iterator[None]:
         """Hold the target's lock while the block runs; the process's keeper keeps it alive.
+
+        `token` is a lock `begin` already took; without it the lock is taken here. `record`
+        releases it early (one trip for both); otherwise it is released as the block ends.
 
         Raises:
             LockBusy: another request holds it.
             ServiceUnavailable: Redis did not answer.
         """
         key = LOCK_KEY.format(target=target)
-        token = f"{os.getpid()}:{uuid.uuid4().hex}"
-        ttl_ms = int(LOCK_TTL_S * 1000)
-        if not _reliably(lambda: self.redis.set(key, token, nx=True, px=ttl_ms)):
-            raise LockBusy(f"target {target} is being converged by another request")
+        if token is None:
+            token = _token()
+            ttl_ms = int(LOCK_TTL_S * 1000)
+            if not _reliably(lambda: self.redis.set(key, token, nx=True, px=ttl_ms)):
+                raise LockBusy(f"target {target} is being converged by another request")
+        self._tokens[target] = token
         self._keeper.hold(key, token)
         try:
             yield
         finally:
-            self._keeper.drop(key)
-            try:
-                _reliably(lambda: self._release(keys=[key], args=[token]))
-            except ServiceUnavailable:
-                log.warning("lock of %s not released; it lapses in %ss", target, LOCK_TTL_S)
+            if self._tokens.pop(target, None) is not None:  # `record` did not release it
+                self._keeper.drop(key)
+                try:
+                    _reliably(lambda: self._release(keys=[key], args=[token]))
+                except ServiceUnavailable:
+                    log.warning("lock of %s not released; it lapses in %ss", target, LOCK_TTL_S)
+
+
+def _token() -> str:
+    """A lock token: whose (pid) and unique, so only its holder releases it."""
+    return f"{os.getpid()}:{uuid.uuid4().hex}"
 
 
 _guards: dict[int, Guard] = {}

@@ -71,7 +71,11 @@ def converge_task(
             return reject(self, request, refused, started, attempts, change)
         try:
             begun = guard().begin(
-                str(self.request.id), f"{retries}:{replay or 0}", change.change_id, change.target.id
+                str(self.request.id),
+                f"{retries}:{replay or 0}",
+                change.change_id,
+                change.target.id,
+                lock=change.expires_at > started,
             )
             starts = begun.starts
             if starts > MAX_DELIVERIES:
@@ -86,8 +90,11 @@ def converge_task(
             event: OutcomeEvent | Convergence | None = begun.recorded
             dry = change.dry_run
             if event is None:
+                if begun.token is None:
+                    raise LockBusy(f"target {change.target.id} is being converged by another")
                 # The flock on the target also keeps agents out, and outlives a Redis flush.
-                with guard().lock(change.target.id), held(change.target, create=not dry):
+                lock = guard().lock(change.target.id, begun.token)
+                with lock, held(change.target, create=not dry):
                     event = _converge_once(self, change, started, attempts, begun.fence)
         except (LockBusy, TargetLocked, ServiceUnavailable) as exc:
             return wait(self, change, exc, started, attempts, waits, replay)

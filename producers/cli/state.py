@@ -258,6 +258,7 @@ def _commit(
 ) -> None:
     root = str(directory) if directory else "(latest revision)"
     source.validate(bundle, root)
+    audit.actor()  # a bad PROVISION_ACTOR stops here, before waivers.yaml is rewritten
     if directory is not None:
         waivers.write(directory, bundle.waivers)
     published, changes = _publish(store, bundle, author or default_issuer(), message, recorded)

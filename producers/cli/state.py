@@ -91,7 +91,8 @@ def _publish(
 
     Layers pushed inline by change events carry over, so a publish from the directory
     never reverts a pushed change; the inventory follows the truth's. A new revision is
-    recorded (`recorded`) in its own transaction; an unchanged one stores nothing.
+    audited (`recorded`) in the transaction that stores it; an unchanged one stores nothing
+    and records nothing.
     """
     before = store.latest_number()
     if before and not bundle.layers:

@@ -50,6 +50,7 @@ _delegate("agent", "Run the pull agent on a target: check in, converge, report")
 from producers.cli import (  # noqa: E402,F401  (register commands)
     access,
     agents,
+    audit,
     changes,
     db,
     demo,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import platformdirs
@@ -18,6 +19,11 @@ from broker_config.permissions import DEFAULT_PREFIX, roles
 from producers.access.management import ADMIN_URL_ENV, Management, admin_url
 from producers.access.users import PREFIX_ENV, access_prefix, apply, show, vhost_of
 from producers.cli import cli
+from producers.cli.db import open_database
+from producers.records import audit
+
+if TYPE_CHECKING:
+    from producers.store.database import Database
 
 admin_option = click.option(
     "--admin-url",
@@ -78,11 +84,15 @@ def access_apply(
     chosen_vhost = vhost or vhost_of(broker_url)
     from_env = [r for r in os.environ.get("PROVISION_REGIONS", "").split(",") if r]
     wanted = roles([*regions, *from_env], emitters)
+    db, who = _recording()
     api = _api(admin_url)
     done = apply(
         api, wanted, chosen_vhost, broker_url, out or default_out(),
         regions=[*regions, *from_env], prefix=prefix, rotate=rotate,
     )  # fmt: skip
+    users = [{"user": d.user, "role": d.role, "password": d.password} for d in done]
+    detail = {"vhost": chosen_vhost, "rotate": rotate, "users": users}  # never a password
+    audit.record_after(db, "access.apply", chosen_vhost, detail, who=who)
     if as_json:
         click.echo(json.dumps({"vhost": chosen_vhost, "users": [d.as_json() for d in done]}))
         return
@@ -121,13 +131,24 @@ def access_show(vhost: str | None, prefix: str, as_json: bool, admin_url: str | 
 @admin_option
 def access_revoke(user: str, admin_url: str | None) -> None:
     """Delete USER (every vhost's permissions with it) and close its open connections."""
+    db, who = _recording()
     api = _api(admin_url)
     if api.whoami().get("name") == user:
         raise click.BadParameter("refusing to revoke the administrator in use", param_hint="USER")
+    before = api.user(user)
     if not api.delete_user(user):
         raise click.BadParameter(f"no RabbitMQ user {user!r}", param_hint="USER")
     closed = api.close_connections_of(user)  # after: a reconnect must already fail
+    tags = (before or {}).get("tags")
+    detail = {"user": user, "tags": tags, "connections_closed": closed}
+    audit.record_after(db, "access.revoke", user, detail, who=who)
     click.echo(f"revoked {user} ({closed} connection(s) closed)")
+
+
+def _recording() -> tuple[Database, str]:
+    """The system of record and the actor, both checked before anything changes: an access
+    change is recorded right after it is made (it writes RabbitMQ, not PostgreSQL)."""
+    return open_database(), audit.actor()
 
 
 def _api(given: str | None) -> Management:

@@ -6,8 +6,10 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import click
+import psycopg
 from rich.console import Console
 
 from broker_config import Endpoints
@@ -18,9 +20,11 @@ from producers.cli.db import open_database
 from producers.cli.options import parse_selector, selector_option
 from producers.cli.tables import table
 from producers.pull.enrollment import Enrollment, known_target, write_credentials
+from producers.records import audit
 from producers.records.compliance import Compliance, counts
 from producers.records.inventory import InventoryStore
 from producers.store.database import Database
+from producers.store.enrollments import Enrolled
 from producers.truth.errors import UnknownRevision
 from producers.truth.revisions import RevisionStore
 
@@ -51,13 +55,35 @@ def enroll(target: str, out: Path, broker_url: str | None, admin_url: str | None
     """Issue TARGET's agent credentials into --out: a new key pair and broker password
     (enrolling again rotates both)."""
     db = open_database()
+    who = audit.actor()  # a bad PROVISION_ACTOR stops here, before anything changes
     url = broker_url or os.environ.get(AGENT_BROKER_URL_ENV)
     if url is None:  # never the control plane's own URL: the agent gets a user of its own
         url = agent_broker_url(known_target(db, target), Endpoints.from_env().broker_url, admin_url)
-    credentials = Enrollment(db).enroll(target, url)
+
+    def recorded(conn: psycopg.Connection, before: Enrolled | None, public_key: str) -> None:
+        detail = {
+            "target": target,
+            "public_key": public_key,
+            "previous_public_key": before.public_key if before else None,
+            "previously_enrolled_at": before.enrolled_at.isoformat() if before else None,
+            "broker_user": _user_of(url),  # never its password
+        }
+        action = "agent.rotate" if before is not None else "agent.enroll"
+        audit.record(conn, action, target, detail, who=who)
+
+    credentials = Enrollment(db).enroll(target, url, then=recorded)
     path = write_credentials(out, credentials)
     click.echo(f"enrolled {target}: {path}")
     click.echo(f"start its agent with: provision agent --target {target} --credentials {out}")
+
+
+def _user_of(url: str) -> str | None:
+    """The user name in a broker URL (for the audit trail), None when it has none."""
+    try:
+        name = urlsplit(url).username
+    except ValueError:
+        return None
+    return unquote(name) if name else None
 
 
 def _fleet(db: Database) -> list[Target]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -14,8 +14,10 @@ from broker_config import Endpoints
 from broker_config.connections import connect_broker
 from contracts import ExitCode
 from producers.cli import cli
+from producers.cli.db import open_database
 from producers.cli.tables import table
 from producers.messaging.dlq import DeadLetter, DeadLetters
+from producers.records import audit
 
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -93,6 +95,18 @@ def dlq_show(letter_id: str) -> None:
         click.echo(json.dumps(letter.as_json(with_body=True), indent=2))
 
 
+def _detail(letters: list[DeadLetter]) -> dict[str, Any]:
+    """What the audit trail keeps of a replay or purge: how many, their ids, the changes
+    they belonged to and why they had died (never their bodies)."""
+    changes = sorted({c for c in (letter.change[0] for letter in letters) if c})
+    reasons = sorted({letter.reason[:200] for letter in letters})
+    return {
+        **audit.listed([letter.id for letter in letters]),
+        "change_ids": changes[: audit.IDS_LISTED],
+        "reasons": reasons[:20],
+    }
+
+
 def _summary(verb: str, done: list[DeadLetter], dry_run: bool = False) -> None:
     said = f"would {verb}" if dry_run else f"{verb}d"
     click.echo(f"{said} {len(done)} dead letter(s)")
@@ -106,8 +120,14 @@ def _summary(verb: str, done: list[DeadLetter], dry_run: bool = False) -> None:
 def dlq_replay(letter_id: str | None, every: bool, dry_run: bool) -> None:
     """Republish the original of ID (or of --all) to where it was first sent."""
     ids = _chosen(letter_id, every)
-    with _dead_letters() as letters:
-        done = letters.replay(ids, dry_run=dry_run)
+    db, who = (None, "") if dry_run else (open_database(), audit.actor())
+    replayed: list[DeadLetter] = []
+    try:
+        with _dead_letters() as letters:
+            done = letters.replay(ids, dry_run=dry_run, replayed=replayed)
+    finally:  # also a replay the broker stopped half-way: what it did is recorded
+        if db is not None and replayed:
+            audit.record_after(db, "dlq.replay", letter_id or "all", _detail(replayed), who=who)
     _summary("replay", done, dry_run)
     if ids is not None and not done:
         _not_found(f"replayable dead letter {letter_id!r}")
@@ -122,8 +142,11 @@ def dlq_purge(letter_id: str | None, every: bool, yes: bool) -> None:
     what = "every dead letter" if ids is None else f"dead letter {letter_id}"
     if not yes:
         click.confirm(f"delete {what} for good?", abort=True)
+    db, who = open_database(), audit.actor()
     with _dead_letters() as letters:
         done = letters.purge(ids)
+    if done:
+        audit.record_after(db, "dlq.purge", letter_id or "all", _detail(done), who=who)
     _summary("purge", done)
     if ids is not None and not done:
         _not_found(f"dead letter {letter_id!r}")

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import click
+import psycopg
 import redis
 from rich.console import Console
 
@@ -22,7 +23,8 @@ from producers.cli.db import open_database
 from producers.cli.options import parse_selector, selector_option, timeout_option
 from producers.cli.tables import table
 from producers.errors import UnknownChange
-from producers.records.inventory import InventoryStore
+from producers.records import audit
+from producers.records.inventory import InventoryStore, LoadReport
 from producers.rollouts.progress import watch
 from producers.rollouts.status import status_json, transitions_json
 from producers.rollouts.store import RolloutBook
@@ -64,7 +66,12 @@ def inventory_load(file: Path, as_json: bool) -> None:
     """Replace the inventory with FILE (`targets:`, each with id, region, environment...)."""
     loaded = load_document(file, Inventory)
     db = open_database()
-    report = InventoryStore(db).load(loaded)
+
+    def recorded(conn: psycopg.Connection, done: LoadReport) -> None:
+        detail = {"file": str(file.resolve()), **done.__dict__}
+        audit.record(conn, "inventory.load", str(file.resolve()), detail)
+
+    report = InventoryStore(db).load(loaded, then=recorded)
     if as_json:
         click.echo(json.dumps(report.__dict__))
     else:
@@ -186,7 +193,12 @@ def _steer(change_id: str, to: RolloutState, allowed: set[RolloutState], why: st
     if now not in allowed:
         raise click.UsageError(f"rollout {change_id} is {now.value}; cannot {why} it")
     reason = "resumed by operator" if to == RolloutState.RUNNING else f"{to.value} by operator"
-    if not book.set_state(change_id, to, reason, only_from={now}):  # it moved meanwhile
+    detail = {"change_id": change_id, "from": now.value, "to": to.value, "reason": reason}
+
+    def recorded(conn: psycopg.Connection) -> None:
+        audit.record(conn, f"rollout.{why}", change_id, detail)
+
+    if not book.set_state(change_id, to, reason, only_from={now}, then=recorded):  # it moved
         head = book.head(change_id)
         moved = head.state.value if head else "gone"
         raise click.UsageError(f"rollout {change_id} is {moved}; cannot {why} it")

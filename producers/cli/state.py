@@ -9,10 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+import psycopg
 import yaml
 from rich.console import Console
 
@@ -21,6 +23,7 @@ from contracts.truth import RenderedState, SourceBundle, content_hash
 from producers.cli import cli
 from producers.cli.db import open_database
 from producers.cli.tables import table
+from producers.records import audit
 from producers.records.inventory import InventoryStore
 from producers.rollouts.direct import default_issuer
 from producers.truth import source, waivers
@@ -76,18 +79,30 @@ def _published_line(published: Published, changes: StateDiff | None) -> str:
     return line
 
 
+#: What an operator's publish records in the audit trail, in the publish's transaction:
+#: given the connection, the new revision and the number of the one before it (0: none).
+Recorder = Callable[[psycopg.Connection, Published, int], object]
+
+
 def _publish(
-    store: RevisionStore, bundle: SourceBundle, author: str, message: str
+    store: RevisionStore, bundle: SourceBundle, author: str, message: str, recorded: Recorder
 ) -> tuple[Published, StateDiff | None]:
     """Publish, and diff against the revision before it (for the one-line summary).
 
     Layers pushed inline by change events carry over, so a publish from the directory
-    never reverts a pushed change; the inventory follows the truth's.
+    never reverts a pushed change; the inventory follows the truth's. A new revision is
+    audited (`recorded`) in the transaction that stores it; an unchanged one stores nothing
+    and records nothing.
     """
     before = store.latest_number()
     if before and not bundle.layers:
         bundle = bundle.model_copy(update={"layers": store.bundle(before).layers})
-    published = store.publish(bundle, author=author, message=message)
+    published = store.publish(
+        bundle,
+        author=author,
+        message=message,
+        then=lambda conn, done: recorded(conn, done, before),
+    )
     InventoryStore(store.db).load(bundle.inventory)
     changes = None
     if published.created and before:
@@ -124,7 +139,20 @@ def state() -> None:
 def publish(directory: Path, message: str, author: str | None, as_json: bool) -> None:
     """Validate DIRECTORY as a whole and store it as a new immutable revision."""
     bundle = source.load(directory)
-    published, changes = _publish(_store(), bundle, author or default_issuer(), message)
+
+    def recorded(conn: psycopg.Connection, done: Published, before: int) -> None:
+        rev = done.revision
+        detail = {
+            "revision": rev.number,
+            "previous": before or None,
+            "content_hash": rev.content_hash,
+            "author": rev.author,
+            "message": rev.message,
+            "directory": str(directory.resolve()),
+        }
+        audit.record(conn, "state.publish", str(rev.number), detail)
+
+    published, changes = _publish(_store(), bundle, author or default_issuer(), message, recorded)
     _report(published, changes, as_json)
 
 
@@ -227,12 +255,14 @@ def _commit(
     author: str | None,
     message: str,
     as_json: bool,
+    recorded: Recorder,
 ) -> None:
     root = str(directory) if directory else "(latest revision)"
     source.validate(bundle, root)
+    audit.actor()  # a bad PROVISION_ACTOR stops here, before waivers.yaml is rewritten
     if directory is not None:
         waivers.write(directory, bundle.waivers)
-    published, changes = _publish(store, bundle, author or default_issuer(), message)
+    published, changes = _publish(store, bundle, author or default_issuer(), message, recorded)
     _report(published, changes, as_json)
     if directory is None and not as_json:
         click.echo(

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
+import psycopg
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -20,7 +22,9 @@ from producers.cli import cli
 from producers.cli.options import parse_selector, selector_option
 from producers.cli.state import _base, _commit, _print_json, _store
 from producers.cli.tables import table
+from producers.records import audit
 from producers.truth import waivers
+from producers.truth.revisions import Published
 
 
 @cli.group()
@@ -74,12 +78,24 @@ def waiver_add(
     except ValidationError as exc:
         raise ContractError.from_validation("waiver add", exc) from exc
     store = _store()
-    bundle = waivers.add(_base(store, directory), new, now=datetime.now(UTC), replace=replace)
+    base = _base(store, directory)
+    bundle = waivers.add(base, new, now=datetime.now(UTC), replace=replace)
     message = message or (
         f"waiver {'replace' if replace else 'add'} {new.id}: {new.resource} "
         f"for {new.selector.describe()} (owner {new.owner}, until {new.expires_at:%Y-%m-%d})"
     )
-    _commit(store, bundle, directory, author, message, as_json)
+    replaced = next((w for w in base.waivers if w.id == new.id), None)
+
+    def recorded(conn: psycopg.Connection, done: Published, before: int) -> None:
+        detail = {
+            "waiver": _shown(new),
+            "before": _shown(replaced) if replaced else None,
+            "revision": done.revision.number,
+            "previous": before or None,
+        }
+        audit.record(conn, "waiver.add", new.id, detail)
+
+    _commit(store, bundle, directory, author, message, as_json, recorded)
 
 
 @waiver.command("remove")
@@ -95,7 +111,23 @@ def waiver_remove(
     store = _store()
     bundle, gone = waivers.remove(_base(store, directory), waiver_id)
     message = message or f"waiver remove {gone.id}: {gone.resource} for {gone.selector.describe()}"
-    _commit(store, bundle, directory, author, message, as_json)
+
+    def recorded(conn: psycopg.Connection, done: Published, before: int) -> None:
+        detail = {
+            "waiver": None,
+            "before": _shown(gone),
+            "revision": done.revision.number,
+            "previous": before or None,
+        }
+        audit.record(conn, "waiver.remove", gone.id, detail)
+
+    _commit(store, bundle, directory, author, message, as_json, recorded)
+
+
+def _shown(w: Waiver) -> dict[str, Any]:
+    """A waiver as a reviewer reads it in the audit trail: id, selector, resource, owner,
+    reason and expiry."""
+    return {"id": w.id, **w.model_dump(mode="json", exclude_defaults=True)}
 
 
 @waiver.command("list")

@@ -141,12 +141,21 @@ class DeadLetters:
         wanted = None if ids is None else set(ids)
         return self._visit(lambda letter: wanted is None or letter.id in wanted)[1]
 
-    def replay(self, ids: Iterable[str] | None, *, dry_run: bool = False) -> list[DeadLetter]:
+    def replay(
+        self,
+        ids: Iterable[str] | None,
+        *,
+        dry_run: bool = False,
+        replayed: list[DeadLetter] | None = None,
+    ) -> list[DeadLetter]:
         """Republish the originals with these ids (None: all) to where they were first sent.
 
         A dead letter whose original exchange is unknown is left in place. With `dry_run`
-        nothing is published or removed. Raises PublishError if the broker refuses one.
+        nothing is published or removed. Raises PublishError if the broker refuses one;
+        `replayed`, when given, holds every letter republished so far even then (for the
+        audit trail: a replay that stopped half-way is still recorded for what it did).
         """
+        replayed = [] if replayed is None else replayed
         wanted = None if ids is None else set(ids)
 
         def chosen(letter: DeadLetter) -> bool:
@@ -161,6 +170,7 @@ class DeadLetters:
             if not chosen(letter):
                 return False
             self._republish(publisher, letter)
+            replayed.append(letter)
             return True
 
         try:

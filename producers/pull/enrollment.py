@@ -17,8 +17,11 @@ read off the broker can be neither replayed nor altered (`contracts.proofs`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import psycopg
 
 from contracts import limits, proofs
 from contracts.checkins import CheckinRequest, Credentials
@@ -27,6 +30,7 @@ from contracts.targets import Target
 from producers.records.inventory import InventoryStore
 from producers.store import enrollments
 from producers.store.database import Database
+from producers.store.enrollments import Enrolled
 from producers.truth.errors import UnknownRevision, UnknownTarget
 from producers.truth.revisions import RevisionStore
 
@@ -63,16 +67,27 @@ class Enrollment:
         self.db = db
         self._admitted = 0
 
-    def enroll(self, target_id: str, broker_url: str) -> Credentials:
+    def enroll(
+        self,
+        target_id: str,
+        broker_url: str,
+        *,
+        then: Callable[[psycopg.Connection, Enrolled | None, str], object] | None = None,
+    ) -> Credentials:
         """A fresh key pair for a known target; any earlier key of it stops working.
 
         The private key is returned (for credentials.json) and never stored here.
+        `then(conn, enrolled_before, new_public_key)` runs in the same transaction (an
+        operator's audit record: enrolled, or rotated when `enrolled_before` is not None).
         """
         known = known_target(self.db, target_id)
         private_key, public_key = proofs.new_key_pair()
         now = datetime.now(UTC)
-        with self.db.connection() as conn:
+        with self.db.connection() as conn, conn.transaction():
+            before = enrollments.get(conn, target_id, lock=True)
             enrollments.enroll(conn, target_id, public_key, now)
+            if then is not None:
+                then(conn, before, public_key)
         return Credentials(
             target=target_id,
             private_key=private_key,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import psycopg
 
 from contracts import Selector, Target
 from contracts.inventory import Inventory
@@ -24,11 +27,22 @@ class InventoryStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def load(self, inventory: Inventory) -> LoadReport:
-        """Replace the inventory with `inventory`, in one transaction: the file is the truth."""
-        with self.db.connection() as conn:
+    def load(
+        self,
+        inventory: Inventory,
+        *,
+        then: Callable[[psycopg.Connection, LoadReport], object] | None = None,
+    ) -> LoadReport:
+        """Replace the inventory with `inventory`, in one transaction: the file is the truth.
+
+        `then(conn, report)` runs in that transaction (an operator's audit record): the
+        load and what `then` writes commit together, or neither does."""
+        with self.db.connection() as conn, conn.transaction():
             counts = rows.replace(conn, inventory.targets)
-        return LoadReport(counts.added, counts.updated, counts.removed, counts.total)
+            report = LoadReport(counts.added, counts.updated, counts.removed, counts.total)
+            if then is not None:
+                then(conn, report)
+        return report
 
     def targets(self, selector: Selector | None = None) -> list[Target]:
         """Every target the selector picks, in id order."""

@@ -129,13 +129,19 @@ class RolloutBook:
         reason: str = "",
         *,
         only_from: Collection[RolloutState] | None = None,
+        then: Callable[[psycopg.Connection], object] | None = None,
     ) -> bool:
         """Move the rollout and record the transition; False if final, unknown, unchanged
         or not in `only_from` (checked in the same transaction).
 
+        `then(conn)` runs in that transaction once the move is made (an operator's audit
+        record): the move and what `then` writes commit together, or neither does.
         Leaving the publishing states drops the resources kept for delivery."""
-        with self.db.connection() as conn:
-            return books.set_state(conn, change_id, state, reason, only_from=only_from)
+        with self.db.connection() as conn, conn.transaction():
+            moved = books.set_state(conn, change_id, state, reason, only_from=only_from)
+            if moved and then is not None:
+                then(conn)
+            return moved
 
     def advance_wave(self, change_id: str, wave: int) -> None:
         with self.db.connection() as conn:

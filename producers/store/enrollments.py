@@ -29,9 +29,13 @@ def enroll(conn: psycopg.Connection, target: str, public_key: str, at: datetime)
     )
 
 
-def get(conn: psycopg.Connection, target: str) -> Enrolled | None:
+def get(conn: psycopg.Connection, target: str, *, lock: bool = False) -> Enrolled | None:
+    """The target's enrollment; `lock` holds its row until the transaction ends (so an
+    enrollment and what is recorded of the one it replaces agree)."""
     row = conn.execute(
-        "SELECT target, public_key, enrolled_at FROM enrollments WHERE target = %s", (target,)
+        "SELECT target, public_key, enrolled_at FROM enrollments WHERE target = %s"
+        + (" FOR UPDATE" if lock else ""),
+        (target,),
     ).fetchone()
     return Enrolled(*row) if row else None
 

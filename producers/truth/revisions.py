@@ -16,8 +16,11 @@ revision (`created=False`).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import psycopg
 
 from contracts.truth import Layer, Revision, SourceBundle, canonical_bytes, content_hash
 from producers.store import revisions as rows
@@ -45,10 +48,19 @@ class RevisionStore:
         self._bundles: OrderedDict[int, SourceBundle] = OrderedDict()
 
     def publish(
-        self, bundle: SourceBundle, *, author: str, message: str, now: datetime | None = None
+        self,
+        bundle: SourceBundle,
+        *,
+        author: str,
+        message: str,
+        now: datetime | None = None,
+        then: Callable[[psycopg.Connection, Published], object] | None = None,
     ) -> Published:
-        """Store `bundle` as the next revision, unless it equals the latest one."""
-        with self.db.connection() as conn:
+        """Store `bundle` as the next revision, unless it equals the latest one.
+
+        `then(conn, published)` runs in the same transaction when a revision is stored (an
+        operator's audit record): the revision and what `then` writes commit together."""
+        with self.db.connection() as conn, conn.transaction():
             revision, created = rows.publish(
                 conn,
                 content_hash=content_hash(bundle),
@@ -58,7 +70,10 @@ class RevisionStore:
                 bundle_json=canonical_bytes(bundle).decode(),
                 rendered=lambda number: render_all(bundle, number),
             )
-        return Published(revision, created)
+            published = Published(revision, created)
+            if created and then is not None:
+                then(conn, published)
+        return published
 
     def record_layer(self, layer: Layer, *, author: str) -> Published:
         """The latest revision plus `layer`, as a new revision (message: the event id).

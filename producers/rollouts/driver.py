@@ -35,6 +35,7 @@ from producers.errors import PublishError
 from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
 from producers.pull.assignments import Assignments
+from producers.rollouts.in_flight import InFlight
 from producers.rollouts.steps import next_step
 from producers.rollouts.store import Rollout, RolloutBook
 from producers.store.rollout_status import ACTIVE, Head
@@ -81,6 +82,8 @@ class Driver:
         self._counts: dict[str, tuple[float, float, list[dict[str, int]]]] = {}
         #: Rollouts an outcome copy arrived for since their counts were read.
         self._dirty: set[str] = set()
+        #: Requests published and not yet answered (the controller's in-flight gauge).
+        self.in_flight = InFlight()
 
     def rollout(self, change_id: str) -> Rollout | None:
         """The rollout, loaded once from the book (None if unknown, rejected or not an event)."""
@@ -89,7 +92,11 @@ class Driver:
             if rollout is None or rollout.event is None:
                 return None
             self._cache[change_id] = rollout
-            self._published[change_id] = self.book.published(change_id)
+            published = self._published[change_id] = self.book.published(change_id)
+            kinds = rollout.targets
+            pushed = {t for t in published if t in kinds and kinds[t].delivery == "push"}
+            answered = self.book.answered(change_id) if pushed else set()
+            self.in_flight.load(change_id, {t: rollout.region_of(t) for t in pushed - answered})
         return self._cache[change_id]
 
     def forget(self, change_id: str) -> None:
@@ -98,6 +105,7 @@ class Driver:
         self._cursor.pop(change_id, None)
         self._counts.pop(change_id, None)
         self._dirty.discard(change_id)
+        self.in_flight.forget(change_id)
 
     def noted(self, event: OutcomeEvent) -> bool:
         """An outcome copy arrived: free its in-flight slot and read the counts anew soon.
@@ -114,6 +122,7 @@ class Driver:
             rollout = self.rollout(event.change_id)
         if rollout is None or not self.book.record(rollout, event):
             return False
+        self.in_flight.answered(event.change_id, event.target)
         self._dirty.add(event.change_id)
         return True
 
@@ -263,6 +272,7 @@ class Driver:
                 )
                 with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: change_id}):
                     self.publisher.publish(request)
+                self.in_flight.published(change_id, target_id, target.region)
             mark(target_id)  # committed before the next is published
             published.add(target_id)
 

@@ -15,6 +15,7 @@ custom collectors, and the worker has no gauge to keep.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
 import tempfile
@@ -42,6 +43,8 @@ from contracts.metrics import (
 
 #: prometheus_client's variable naming the multiprocess directory.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: The file whose flock says a worker uses the directory.
+LOCK_FILE = ".lock"
 
 
 class WorkerMetrics:
@@ -71,6 +74,8 @@ def _build(spec: Metric) -> Any:
 
 
 _metrics: WorkerMetrics | None = None
+#: The descriptor holding the multiprocess directory's lock (open for the worker's life).
+_lock: int | None = None
 
 
 def metrics_dir(port: int) -> Path:
@@ -83,11 +88,14 @@ def metrics_dir(port: int) -> Path:
 
 
 def prepare(directory: Path) -> Path:
-    """Create `directory` (0700) or check it is ours, then empty it of sample files.
+    """Create `directory` (0700) or check it is ours, lock it, then empty it of samples.
 
-    Samples left by an earlier run would otherwise add to this run's counts. Refused: a
-    symlink, anything but a directory, or a directory owned by another user.
+    Samples left by an earlier run would otherwise add to this run's counts. The lock
+    (a flock on `.lock` inside, held for the worker's life, its children's too) keeps a
+    second worker from emptying a directory in use. Refused: a symlink, anything but a
+    directory, a directory owned by another user, or one another worker holds.
     """
+    global _lock
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = os.lstat(directory)
@@ -97,6 +105,19 @@ def prepare(directory: Path) -> Path:
         raise _refused(f"{directory} is not a directory (or is a symlink)")
     if info.st_uid != os.getuid():
         raise _refused(f"{directory} belongs to another user")
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        descriptor = os.open(directory / LOCK_FILE, flags, 0o600)
+    except OSError as exc:
+        raise _refused(f"cannot lock {directory}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise _refused(f"{directory} is in use by another worker") from None
+    if _lock is not None:
+        os.close(_lock)
+    _lock = descriptor
     for entry in directory.iterdir():
         if entry.suffix == ".db" and entry.is_file() and not entry.is_symlink():
             entry.unlink()
@@ -109,10 +130,11 @@ def _refused(reason: str) -> ContractError:
 
 
 def serve(port: int, host: str, region: str) -> WorkerMetrics:
-    """Prepare the multiprocess directory, then serve every process's samples on
-    http://host:port/metrics from this (the parent) process."""
+    """Serve every process's samples on http://host:port/metrics from this (the parent)
+    process, from a multiprocess directory prepared once the port is ours (so a worker
+    started twice on one port empties nothing of the first one's)."""
     global _metrics
-    directory = prepare(metrics_dir(port))
+    directory = metrics_dir(port)
     os.environ[MULTIPROC_ENV] = str(directory)
     from prometheus_client import CollectorRegistry, start_http_server, values
     from prometheus_client.multiprocess import MultiProcessCollector
@@ -120,12 +142,18 @@ def serve(port: int, host: str, region: str) -> WorkerMetrics:
     # Imported before the variable was set, prometheus_client would keep values in memory.
     values.ValueClass = values.get_value_class()
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(directory))
     try:
         server, _ = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         reason = f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}"
         raise ContractError("provision worker", [("--metrics-port", reason)]) from None
+    try:
+        prepare(directory)
+    except ContractError:
+        server.shutdown()
+        server.server_close()
+        raise
+    MultiProcessCollector(registry, path=str(directory))
     _metrics = WorkerMetrics(region)
     dead_letters.observe(dead_lettered)
     _on_children(server, directory)

@@ -53,7 +53,7 @@ GATE = {
 }
 
 
-class Plane:
+class MeteredPlane:
     """A controller, an aggregator and an eu worker, each serving metrics on its own port."""
 
     def __init__(self, iso: Isolated, allow: str) -> None:
@@ -86,9 +86,9 @@ class Plane:
 
 
 @pytest.fixture(scope="module")
-def plane(isolation: Isolation, allow_tmp: str) -> Iterator[Plane]:
+def plane(isolation: Isolation, allow_tmp: str) -> Iterator[MeteredPlane]:
     iso = isolation("rollouts", fresh=True)
-    yield Plane(iso, allow_tmp)
+    yield MeteredPlane(iso, allow_tmp)
     iso.supervisor.stop()
 
 
@@ -102,7 +102,7 @@ def target(tmp_path: Path, target_id: str, *, root: bool = True, gate: bool = Tr
     return Target(id=target_id, region="eu", environment="test", address=f"local://{path}")
 
 
-def publish(plane: Plane, exchange: str, routing_key: str, body: bytes) -> None:
+def publish(plane: MeteredPlane, exchange: str, routing_key: str, body: bytes) -> None:
     """A message no process of ours would send: each one dead-letters it."""
     connection = plane.iso.amqp()
     try:
@@ -116,7 +116,7 @@ def publish(plane: Plane, exchange: str, routing_key: str, body: bytes) -> None:
 
 
 def test_every_endpoint_answers_with_its_metrics_after_a_change_with_failures(
-    tmp_path: Path, plane: Plane
+    tmp_path: Path, plane: MeteredPlane
 ) -> None:
     ok = target(tmp_path, "ok", gate=False)  # changed, once the test opens its gate
     gone = target(tmp_path, "gone", root=False)  # failed: it has no root

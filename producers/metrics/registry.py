@@ -2,8 +2,9 @@
 
 Off unless `--metrics-port` (or PROVISION_METRICS_PORT) is given: until `serve` runs there
 is nothing to count into and every function here returns at once, so a process without an
-endpoint pays one test of a global. A process registers only the metrics whose
-`exported_by` names it, in a registry of its own (with the usual `process_*` metrics).
+endpoint pays one test of a global (prometheus_client is imported by `serve` only). A
+process registers only the metrics whose `exported_by` names it, in a registry of its own
+(with the usual `process_*` metrics).
 """
 
 from __future__ import annotations
@@ -11,21 +12,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    ProcessCollector,
-    start_http_server,
-)
-
 from broker_config import dead_letters
 from contracts.errors import ContractError
 from contracts.metrics import (
     CHECKINS,
     DEAD_LETTERS,
     MAX_REGIONS,
+    METRICS,
     OUTCOME_STATUSES,
     OUTCOMES,
     CappedLabel,
@@ -36,8 +29,6 @@ from contracts.metrics import (
 
 log = logging.getLogger("provision.metrics")
 
-_KINDS: dict[str, Any] = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}
-
 #: The regions one process labels on its own; the rest are `other`.
 regions = CappedLabel(MAX_REGIONS)
 
@@ -45,15 +36,16 @@ regions = CappedLabel(MAX_REGIONS)
 class Exported:
     """The metrics one process exports, by name (`contracts.metrics.Metric.name`)."""
 
-    def __init__(self, process: str, registry: CollectorRegistry) -> None:
+    def __init__(self, process: str, registry: Any) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        kinds: dict[str, Any] = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}
         self.process = process
         self.registry = registry
         self._metrics: dict[str, Any] = {}
         for spec in _specs(process):
             extra = {"buckets": spec.buckets} if spec.kind == "histogram" else {}
-            metric = _KINDS[spec.kind](
-                spec.name, spec.help, spec.labels, registry=registry, **extra
-            )
+            metric = kinds[spec.kind](spec.name, spec.help, spec.labels, registry=registry, **extra)
             for value in spec.values:
                 metric.labels(value)  # every series of a fixed vocabulary exists at 0
             self._metrics[spec.name] = metric
@@ -66,8 +58,7 @@ class Exported:
 
 
 def _specs(process: str) -> list[Metric]:
-    from contracts.metrics import METRICS
-
+    """The metrics `process` (controller, aggregator) exports."""
     return [spec for spec in METRICS if process in spec.exported_by]
 
 
@@ -80,6 +71,8 @@ def serve(process: str, port: int, host: str) -> Exported:
     A port that cannot be bound is the command's error, naming the flag.
     """
     global _exported
+    from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     exported = Exported(process, registry)

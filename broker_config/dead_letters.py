@@ -37,6 +37,14 @@ class Letter:
 #: Publish one persistent message, confirmed; raise if the broker did not take it.
 Send = Callable[[Letter], None]
 
+#: Told the reason of every dead letter this process published (its metrics count them).
+_observers: list[Callable[[str], None]] = []
+
+
+def observe(observer: Callable[[str], None]) -> None:
+    """Call `observer(reason)` after each dead letter this process publishes from now on."""
+    _observers.append(observer)
+
 
 def dead_letter(
     send: Send,
@@ -75,6 +83,11 @@ def dead_letter(
             correlation_id=correlation_id,
         )
     )
+    for observer in _observers:
+        try:
+            observer(reason)
+        except Exception:  # counting must never cost a dead letter its ack
+            log.exception("a dead-letter observer failed")
 
 
 def pika_send(connection: Any) -> Send:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from contracts.command_line import DIRECTORY, SECONDS
+from contracts.command_line import DIRECTORY, SECONDS, metrics_options
 from contracts.errors import ContractError, run_command
 
 
@@ -58,6 +58,7 @@ def converge(root: Path, state_file: Path, dry_run: bool, as_json: bool) -> None
     "path segment, `**` across them). Repeatable; added to PROVISION_WORKER_ALLOW "
     "(comma-separated). Required: any other address is rejected, local:/// included.",
 )
+@metrics_options
 def worker(allow: tuple[str, ...], **options: Any) -> None:
     """Consume region REGION's change queue and converge its targets."""
     from workers.delivery.runner import run_worker

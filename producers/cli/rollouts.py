@@ -16,6 +16,7 @@ from rich.console import Console
 
 from broker_config import Endpoints
 from contracts import ExitCode, load_document
+from contracts.command_line import metrics_options
 from contracts.events import RolloutState
 from contracts.inventory import Inventory
 from producers.cli import cli
@@ -45,10 +46,17 @@ from producers.rollouts.store import RolloutBook
     show_default=True,
     help="Check-ins admitted at once above the rate.",
 )
-def controller(checkin_rate: float, checkin_burst: int) -> None:
+@metrics_options
+def controller(
+    checkin_rate: float, checkin_burst: int, metrics_port: int | None, metrics_host: str
+) -> None:
     """Drive rollouts from provision.events and answer pull agents, until stopped."""
     from producers.rollouts.controller import run_controller
 
+    if metrics_port is not None:
+        from producers.metrics.registry import serve
+
+        serve("controller", metrics_port, metrics_host)
     run_controller(
         Endpoints.from_env(), checkin_rate_per_s=checkin_rate, checkin_burst=checkin_burst
     )

@@ -8,6 +8,7 @@ import click
 
 from broker_config import Endpoints, declare
 from broker_config.connections import connect_broker
+from contracts.command_line import metrics_options
 from contracts.schemas import SCHEMAS, schema_text
 from producers.cli import cli
 
@@ -51,11 +52,16 @@ def broker_declare(regions: tuple[str, ...]) -> None:
 
 
 @cli.command()
-def aggregator() -> None:
+@metrics_options
+def aggregator(metrics_port: int | None, metrics_host: str) -> None:
     """Record outcome events from provision.results in PostgreSQL, until stopped.
 
     Outcomes are written in batches (one transaction each) and acked only once committed.
     """
     from producers.records.aggregator import run_aggregator
 
+    if metrics_port is not None:
+        from producers.metrics.registry import serve
+
+        serve("aggregator", metrics_port, metrics_host)
     run_aggregator(Endpoints.from_env())

@@ -17,11 +17,13 @@ def worker_argv(
     loglevel: str | None = None,
     pool: str | None = None,
     rate_limit: str | None = None,
+    metrics_port: int | None = None,
 ) -> list[str]:
     """A regional worker, as `provision worker` runs it.
 
     `allow` is its `--allow` patterns: the target addresses it may converge (one pattern or
     several). Without one, the worker refuses to start unless PROVISION_WORKER_ALLOW is set.
+    `metrics_port`: serve its Prometheus metrics there (`--metrics-port`).
     """
     argv = ["-m", "workers", "worker", "--region", region, "--concurrency", str(concurrency)]
     for pattern in [allow] if isinstance(allow, str) else allow:
@@ -31,6 +33,7 @@ def worker_argv(
         ("--loglevel", loglevel),
         ("--pool", pool),
         ("--rate-limit", rate_limit),
+        ("--metrics-port", None if metrics_port is None else str(metrics_port)),
     ):
         if value is not None:
             argv += [flag, value]
@@ -42,18 +45,26 @@ def provision_argv(*args: str) -> list[str]:
     return ["-m", "producers", *args]
 
 
-def aggregator_argv() -> list[str]:
+def aggregator_argv(*, metrics_port: int | None = None) -> list[str]:
     """The aggregator: outcomes from provision.results into the ledger."""
-    return provision_argv("aggregator")
+    return provision_argv("aggregator", *_metrics(metrics_port))
 
 
 def controller_argv(
-    *, checkin_rate: float | None = None, checkin_burst: int | None = None
+    *,
+    checkin_rate: float | None = None,
+    checkin_burst: int | None = None,
+    metrics_port: int | None = None,
 ) -> list[str]:
     """The controller: change events, rollouts and pull check-ins."""
-    argv = provision_argv("controller")
+    argv = provision_argv("controller", *_metrics(metrics_port))
     if checkin_rate is not None:
         argv += ["--checkin-rate", f"{checkin_rate:g}"]
     if checkin_burst is not None:
         argv += ["--checkin-burst", str(checkin_burst)]
     return argv
+
+
+def _metrics(port: int | None) -> list[str]:
+    """`--metrics-port PORT` when a port is given (the metrics endpoint is off without)."""
+    return [] if port is None else ["--metrics-port", str(port)]

@@ -46,6 +46,7 @@ from contracts import ContractError, Target, limits
 from contracts.checkins import CheckinReply, CheckinRequest
 from producers.counters.pacing import Pacer
 from producers.counters.sequences import next_sequences
+from producers.metrics.registry import checkin
 from producers.pull.assignments import Assignment, Assignments
 from producers.pull.enrollment import Enrollment
 from producers.records.compliance import Compliance
@@ -140,17 +141,18 @@ class CheckinDesk:
         try:
             request = self.read(body, reply_to)
         except Malformed as exc:
-            return self.refuse(exc.target, exc.reason)
+            return self.refuse(exc.target, exc.reason, result="refused_malformed")
         return self.answer_request(request)
 
     def answer_request(self, request: CheckinRequest) -> CheckinReply:
         """Admission first, then identity, then the assignment."""
         wait_s, at = self.pacer.admit(ADMISSION_RATE_KEY, self.rate_per_s, self.burst)
         if wait_s > 0:
+            checkin("deferred")
             return CheckinReply(admitted=False, retry_after_s=self._retry_after(request, wait_s))
         problem = self.enrollment.verify(request)
         if problem is not None:
-            return self.refuse(request.target, problem)
+            return self.refuse(request.target, problem, result="refused_identity")
         self._counter += 1
         self._admitted(
             keys=[ADMISSIONS_KEY, WAITING_KEY],
@@ -161,11 +163,17 @@ class CheckinDesk:
                 f"{at:.6f}",
             ],
         )
-        return self._assigned(request)
+        reply = self._assigned(request)
+        if reply.admitted:
+            checkin("admitted")
+        return reply
 
-    def refuse(self, target: str | None, reason: str) -> CheckinReply:
+    def refuse(
+        self, target: str | None, reason: str, *, result: str = "refused_error"
+    ) -> CheckinReply:
         """Record a refusal (who claimed what, why, when) for operators; tell the agent no more
-        than "refused"."""
+        than "refused". `result` is the check-in's word in provision_checkins_total."""
+        checkin(result)
         log.warning("refused a check-in for %r: %s", target, reason[:300])
         with self.db.connection() as conn:
             refusals.refuse(conn, target, reason[:500])
@@ -189,7 +197,8 @@ class CheckinDesk:
         try:
             state = self.revisions.rendered(assignment.revision, request.target)
         except (UnknownRevision, UnknownTarget) as exc:
-            return self.refuse(request.target, f"assigned revision {assignment.revision}: {exc}")
+            reason = f"assigned revision {assignment.revision}: {exc}"
+            return self.refuse(request.target, reason, result="refused_assignment")
         sequence = next_sequences(self.redis, [request.target])[request.target]
         return CheckinReply(
             admitted=True,

@@ -46,7 +46,7 @@ class Replies:
         try:
             request = self.desk.read(body, properties.reply_to)
         except Malformed as exc:
-            self.desk.refuse(exc.target, exc.reason)
+            self.desk.refuse(exc.target, exc.reason, result="refused_malformed")
             dead_letter_delivery(
                 channel, method, properties, body, reason=exc.reason, source=CHECKINS_QUEUE
             )
@@ -62,7 +62,7 @@ class Replies:
             reply = self.desk.refuse(request.target, f"unexpected error: {exc!r}"[:500])
         if not self._reply(properties, reply):
             reason = f"reply_to {properties.reply_to[:100]!r} is not a live direct reply-to name"
-            self.desk.refuse(request.target, reason)
+            self.desk.refuse(request.target, reason, result="undeliverable")
             dead_letter_delivery(
                 channel, method, properties, body, reason=reason, source=CHECKINS_QUEUE
             )

@@ -27,6 +27,7 @@ from contracts.outcomes import ARRIVING
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
 from producers.messaging.failures import infrastructure
 from producers.messaging.serving import Reconnecting
+from producers.metrics.registry import outcome_recorded
 from producers.records.batches import Held, forged_sequence, write
 from producers.store.database import Database
 
@@ -109,7 +110,7 @@ class Aggregator(Reconnecting):
         batch, self._held, self._due = self._held, [], None
         try:
             with self.db.connection() as conn:
-                write(conn, batch)
+                new = write(conn, batch)
         except infrastructure():
             raise  # nothing acked: the messages come back after the reconnect
         except Exception:
@@ -117,6 +118,7 @@ class Aggregator(Reconnecting):
             return self._one_by_one(channel, batch)
         channel.basic_ack(batch[-1].method.delivery_tag, multiple=True)
         self.recorded += len(batch)
+        _count(batch, new)
         return None
 
     def _one_by_one(self, channel: Any, batch: list[Held]) -> None:
@@ -124,7 +126,7 @@ class Aggregator(Reconnecting):
         for held in batch:
             try:
                 with self.db.connection() as conn:
-                    write(conn, [held])
+                    new = write(conn, [held])
             except infrastructure():
                 raise
             except Exception as exc:
@@ -134,12 +136,22 @@ class Aggregator(Reconnecting):
                 continue
             channel.basic_ack(held.method.delivery_tag)
             self.recorded += 1
+            _count([held], new)
 
     def _dead_letter(
         self, channel: Any, method: Any, properties: Any, body: bytes, reason: str
     ) -> None:
         dead_letter_delivery(channel, method, properties, body, reason=reason, source=RESULTS_QUEUE)
         channel.basic_ack(method.delivery_tag)
+
+
+def _count(batch: list[Held], new: list[str]) -> None:
+    """provision_outcomes_total: the outcomes this commit recorded for the first time."""
+    fresh = set(new)
+    for held in batch:
+        if held.event.outcome_id in fresh:
+            fresh.discard(held.event.outcome_id)
+            outcome_recorded(held.event.status.value, held.method.routing_key)
 
 
 def run_aggregator(endpoints: Endpoints) -> None:

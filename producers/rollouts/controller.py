@@ -38,6 +38,7 @@ from contracts.truth import Layer
 from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
 from producers.messaging.serving import Reconnecting
+from producers.metrics.gauges import ControllerGauges, controller_gauges
 from producers.pull.assignments import Assignments
 from producers.pull.desk import CheckinDesk
 from producers.pull.replies import Replies
@@ -65,6 +66,7 @@ class Controller(Reconnecting):
         self.endpoints = endpoints
         self.checkin_rate_per_s = checkin_rate_per_s
         self.checkin_burst = checkin_burst
+        self.gauges: ControllerGauges | None = None
 
     def run(self) -> None:
         """Consume and drive until stopped; reconnect after RabbitMQ, Redis or PostgreSQL
@@ -98,6 +100,7 @@ class Controller(Reconnecting):
             declare(connection)
             self.publisher = Publisher(connection)
             self.driver = Driver(client, self.book, self.publisher, self.truth, assignments)
+            self.gauges = controller_gauges(connection, db, self.driver.in_flight)
             channel = connection.channel()
             channel.basic_qos(prefetch_count=500)
             channel.basic_consume(EVENTS_QUEUE, self._on_event)
@@ -222,6 +225,8 @@ class Controller(Reconnecting):
         """Answer pending check-ins, then drive every active rollout (see `driver`)."""
         self.replies.pump()
         self.driver.tick()
+        if self.gauges is not None:
+            self.gauges.tick()
 
 
 def run_controller(endpoints: Endpoints, *, checkin_rate_per_s: float, checkin_burst: int) -> None:

@@ -35,6 +35,7 @@ from producers.errors import PublishError
 from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
 from producers.pull.assignments import Assignments
+from producers.rollouts.in_flight import InFlight
 from producers.rollouts.steps import next_step
 from producers.rollouts.store import Rollout, RolloutBook
 from producers.store.rollout_status import ACTIVE, Head
@@ -83,6 +84,8 @@ class Driver:
         self._dirty: set[str] = set()
         #: Per rollout: the regions of its targets (a wave stops scanning when all wait).
         self._regions_of: dict[str, tuple[int, frozenset[str]]] = {}
+        #: Requests published and not yet answered (the controller's in-flight gauge).
+        self.in_flight = InFlight()
 
     def rollout(self, change_id: str) -> Rollout | None:
         """The rollout, loaded once from the book (None if unknown, rejected or not an event)."""
@@ -91,7 +94,11 @@ class Driver:
             if rollout is None or rollout.event is None:
                 return None
             self._cache[change_id] = rollout
-            self._published[change_id] = self.book.published(change_id)
+            published = self._published[change_id] = self.book.published(change_id)
+            kinds = rollout.targets
+            pushed = {t for t in published if t in kinds and kinds[t].delivery == "push"}
+            answered = self.book.answered(change_id) if pushed else set()
+            self.in_flight.load(change_id, {t: rollout.region_of(t) for t in pushed - answered})
         return self._cache[change_id]
 
     def forget(self, change_id: str) -> None:
@@ -101,6 +108,7 @@ class Driver:
         self._counts.pop(change_id, None)
         self._regions_of.pop(change_id, None)
         self._dirty.discard(change_id)
+        self.in_flight.forget(change_id)
 
     def noted(self, event: OutcomeEvent) -> bool:
         """An outcome copy arrived: free its in-flight slot and read the counts anew soon.
@@ -117,6 +125,7 @@ class Driver:
             rollout = self.rollout(event.change_id)
         if rollout is None or not self.book.record(rollout, event):
             return False
+        self.in_flight.answered(event.change_id, event.target)
         self._dirty.add(event.change_id)
         return True
 
@@ -270,6 +279,7 @@ class Driver:
                 )
                 with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: change_id}):
                     self.publisher.publish(request)
+                self.in_flight.published(change_id, target_id, target.region)
             mark(target_id)  # committed before the next is published
             published.add(target_id)
 

@@ -24,7 +24,7 @@ from contracts.events import ChangeEvent, RolloutState
 from contracts.state import DesiredState
 from producers.rollouts.kept import delivered_resources, excerpt, redacted_json
 from producers.rollouts.planner import RolloutPlan, Wave
-from producers.store import refusals
+from producers.store import refusals, tallies
 from producers.store import rollout_status as stored
 from producers.store import rollouts as books
 from producers.store.database import Database
@@ -231,6 +231,11 @@ class RolloutBook:
         slot = inflight_key(rollout.change_id, rollout.region_of(event.target))
         self.redis.zrem(slot, event.target)
         return True
+
+    def answered(self, change_id: str) -> set[str]:
+        """The rollout's targets with an outcome on record (one query)."""
+        with self.db.connection() as conn:
+            return tallies.answered(conn, change_id)
 
     def wave_counts(self, rollout: Rollout) -> list[dict[str, int]]:
         """Per wave, a count for every status word of its targets' current outcomes

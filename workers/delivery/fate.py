@@ -16,6 +16,7 @@ from celery.utils.log import get_task_logger
 from broker_config import CHANGES_EXCHANGE, dead_letters, region_queue
 from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus
 from contracts.changes import EMPTY_EMBED, TASK_NAME, utcnow
+from workers.delivery import metrics
 from workers.delivery.app import app
 from workers.delivery.report import kombu_send, outcome, report
 from workers.delivery.retry import (
@@ -64,6 +65,7 @@ def retry_or_fail(
             backoff_cap_s(attempts),
             result.error.type if result.error else result.status,
         )
+        metrics.retried(result.error.type if result.error else None)
         raise retry(task, change, delay, waits, replay)
     worker = str(task.request.hostname or "worker")
     event = outcome(
@@ -96,6 +98,7 @@ def wait(
             type(exc).__name__,
             exc,
         )
+        metrics.retried(type(exc).__name__)
         raise retry(task, change, delay, waits + 1, replay)
     error = ErrorInfo(type=type(exc).__name__, message=str(exc), transient=True)
     worker = str(task.request.hostname or "worker")

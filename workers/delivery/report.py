@@ -19,6 +19,7 @@ from broker_config.dead_letters import Letter, Send
 from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus, ResourceOutcome
 from contracts.changes import utcnow
 from contracts.telemetry import current_trace_id, inject
+from workers.delivery import metrics
 
 #: Errors of one publish that a short retry inside the same attempt can cure.
 TRANSIENT = (ConnectionError, OSError, TimeoutError)
@@ -108,6 +109,7 @@ def report(app: Any, event: OutcomeEvent, routing_key: str) -> None:
         routing_key=routing_key,
         headers=headers,
     )
+    metrics.published(event.status.value)
 
 
 def kombu_send(app: Any) -> Send:

@@ -6,6 +6,7 @@ import os
 
 from broker_config import Endpoints, declare, region_queue
 from broker_config.connections import connect_broker
+from contracts.command_line import METRICS_HOST
 from workers.engine.hosts.allow import AllowRule, install
 
 
@@ -18,12 +19,19 @@ def run_worker(
     name: str | None,
     loglevel: str,
     allow: AllowRule,
+    metrics_port: int | None = None,
+    metrics_host: str = METRICS_HOST,
 ) -> None:
     """Fail fast if RabbitMQ is unreachable; otherwise consume until stopped.
 
     `allow` is installed before the pool forks, so every child checks every request
-    against it (and `hosts.connect` checks every root it opens).
+    against it (and `hosts.connect` checks every root it opens). So are the metrics, whose
+    multiprocess directory every child writes to (`workers.delivery.metrics`).
     """
+    if metrics_port is not None:
+        from workers.delivery.metrics import serve
+
+        serve(metrics_port, metrics_host, region)
     from workers.delivery.app import configure
 
     install(allow)

@@ -20,6 +20,7 @@ from contracts import ChangeRequest, ContractError, ErrorInfo, OutcomeEvent, Out
 from contracts.changes import TASK_NAME, utcnow
 from contracts.dead import REPLAY
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
+from workers.delivery import metrics
 from workers.delivery.app import app
 from workers.delivery.fate import reject, report_or_requeue, retry_or_fail, trace_headers, wait
 from workers.delivery.guard import MAX_DELIVERIES, LockBusy, ServiceUnavailable, guard
@@ -66,6 +67,7 @@ def converge_task(
             return reject(self, request, f"invalid change request: {problem}", started, attempts)
         span.set_attribute(ATTR_CHANGE_ID, change.change_id)
         span.set_attribute(ATTR_TARGET, change.target.id)
+        metrics.received(change, self.request)
         refused = _not_allowed(change)
         if refused is not None:  # before Redis and the target: nothing is touched
             return reject(self, request, refused, started, attempts, change)
@@ -145,7 +147,8 @@ def _converge_once(
         event = outcome(change, OutcomeStatus.SUPERSEDED, attempts, worker, started, error=error)
         _finish(journal, event, None)
         return event
-    result = converge(change.target, change.desired, dry_run=change.dry_run)
+    with metrics.converging():
+        result = converge(change.target, change.desired, dry_run=change.dry_run)
     if is_transient(result.status, result.error):
         return result
     event = outcome(

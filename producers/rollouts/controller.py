@@ -15,6 +15,7 @@ committed; the loop reconnects and takes the message again (a repeated id is a n
 from __future__ import annotations
 
 import logging
+import re
 import signal
 from typing import Any
 
@@ -43,17 +44,28 @@ from producers.pull.desk import CheckinDesk
 from producers.pull.replies import Replies
 from producers.records.inventory import InventoryStore
 from producers.records.ledger import Ledger
+from producers.rollouts.authority import Signer, check_fresh, check_scope, digest_of, signer_of
 from producers.rollouts.driver import Driver
-from producers.rollouts.intake import Refusal, parse_event, plan_event
+from producers.rollouts.intake import Refusal, claimed_id, parse_event, plan_event
 from producers.rollouts.planner import RolloutPlan
 from producers.rollouts.store import RolloutBook
+from producers.store import audit
+from producers.store import issuers as seen_events
 from producers.store.database import Database
+from producers.truth.issuers import Registry
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")
 
 #: How often active rollouts are advanced while no message arrives.
 TICK_S = 0.1
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def _trace_id(headers: dict[str, Any] | None) -> str | None:
+    value = (headers or {}).get("traceparent")
+    match = _TRACEPARENT.match(value) if isinstance(value, str) and len(value) < 100 else None
+    return match.group(1) if match else None
 
 
 class Controller(Reconnecting):
@@ -85,6 +97,7 @@ class Controller(Reconnecting):
         self.ledger = Ledger(db)
         self.inventory = InventoryStore(db)
         self.truth = RevisionStore(db)
+        self.registry = Registry(db, self.truth)
         self.desk = CheckinDesk(
             db,
             client,
@@ -116,12 +129,19 @@ class Controller(Reconnecting):
     # -- intake ---------------------------------------------------------------------------
 
     def _on_event(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        """Admit one event; anything wrong with it (or raised for it) ends as a dead letter."""
+        """Admit one event; anything wrong with it (or raised for it) ends as a dead letter.
+
+        Every event, admitted or refused, goes into the audit trail with who sent it."""
+        self._signer: Signer | None = None
+        self._event: ChangeEvent | None = None
         try:
             self.admit(body, properties.headers)
         except Refusal as refusal:
+            if refusal.change_id is None:
+                refusal.change_id = claimed_id(body)
             if refusal.change_id:
                 self.book.reject(refusal.change_id, refusal.reason, body)
+            self._audit("event.refused", refusal.change_id, properties.headers, refusal.reason)
             dead_letter_delivery(
                 channel, method, properties, body, reason=refusal.reason, source=EVENTS_QUEUE
             )
@@ -135,18 +155,64 @@ class Controller(Reconnecting):
             )
         channel.basic_ack(method.delivery_tag)
 
-    def admit(self, body: bytes, headers: dict[str, Any] | None = None) -> str:
-        """Plan one event and start its rollout. A repeated event id is a no-op.
+    def _audit(
+        self,
+        action: str,
+        change_id: str | None,
+        headers: dict[str, Any] | None,
+        reason: str = "",
+        *,
+        targets: int | None = None,
+        revision: int | None = None,
+    ) -> None:
+        """One audit entry for an accepted or refused event: who (as verified), what, why."""
+        signer, event = self._signer, self._event
+        detail = {
+            "issuer": signer.issuer if signer else None,
+            "key_id": signer.key_id if signer else None,
+            "event_id": change_id,
+            "selector": event.selector.model_dump(mode="json", exclude_defaults=True)
+            if event
+            else None,
+            "targets": targets,
+            "revision": revision if revision is not None else (event.revision if event else None),
+            "trace_id": _trace_id(headers),
+            "reason": reason,
+        }
+        with self.db.connection() as conn:
+            audit.append(
+                conn,
+                actor=signer.issuer if signer else "unknown",
+                action=action,
+                subject=change_id or "",
+                detail=detail,
+            )
 
-        The rollout keeps the event's trace context, so every request it publishes, in
-        whatever wave and after whatever restart, belongs to the emitter's trace.
+    def admit(self, body: bytes, headers: dict[str, Any] | None = None) -> str:
+        """Verify, plan one event and start its rollout. The same bytes again are a no-op.
+
+        The signature is checked before anything reads the body; the issuer it proves is
+        the one recorded (`issued_by`), whatever the body says. The rollout keeps the
+        event's trace context, so every request it publishes, in whatever wave and after
+        whatever restart, belongs to the emitter's trace.
         """
         try:
             limits.check_headers("change event", headers)
         except limits.LimitExceeded as exc:
             raise Refusal(str(exc), None) from exc
+        signer = self._signer = signer_of(body, headers, self.registry)
         event = parse_event(body)
+        event = self._event = event.model_copy(update={"issued_by": signer.issuer})
         change_id = event.change_id
+        digest = digest_of(body)
+        with self.db.connection() as conn:
+            seen = seen_events.seen_digest(conn, change_id)
+        if seen is not None and seen != digest:
+            raise Refusal(
+                f"replayed: event_id {change_id} was accepted before with other bytes", change_id
+            )
+        if seen is None:
+            check_fresh(event, utcnow())
         head = self.book.head(change_id)
         if head is not None:
             if head.state == RolloutState.PLANNED:  # admitted, then a service was lost
@@ -159,6 +225,14 @@ class Controller(Reconnecting):
         admission = plan_event(
             event, self.inventory.targets, self.publisher.ensure_regions, self.truth
         )
+        check_scope(signer, event, admission.targets)
+        if seen is None:
+            with self.db.connection() as conn:
+                if seen_events.see(conn, change_id, digest, signer.issuer) != digest:
+                    raise Refusal(
+                        f"replayed: event_id {change_id} was accepted with other bytes",
+                        change_id,
+                    )
         revision = admission.revision
         if revision is not None and event.revision is None:
             layer = Layer(
@@ -172,6 +246,13 @@ class Controller(Reconnecting):
             inject(trace)
         plan = admission.plan
         if self.book.create(event, plan, admission.targets, trace=trace, revision=revision):
+            self._audit(
+                "event.accepted",
+                change_id,
+                headers,
+                targets=len(admission.targets),
+                revision=revision,
+            )
             self._start(event, plan, revision)
         return change_id
 

@@ -7,6 +7,8 @@ Each function returns the arguments after the interpreter: `[sys.executable, *ar
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def worker_argv(
     region: str,
@@ -57,3 +59,9 @@ def controller_argv(
     if checkin_burst is not None:
         argv += ["--checkin-burst", str(checkin_burst)]
     return argv
+
+
+def signing_env(key_path: str | Path) -> dict[str, str]:
+    """The environment that makes our processes (`provision apply`, the demo, the bench's
+    emitters) sign change events with the operator's key at `key_path`."""
+    return {"PROVISION_SIGNING_KEY": str(key_path)}

@@ -198,6 +198,7 @@ class Controller(Reconnecting):
         """
         try:
             limits.check_headers("change event", headers)
+            limits.check_size("change event", body, limits.EVENT_BYTES, "EVENT_BYTES")
         except limits.LimitExceeded as exc:
             raise Refusal(str(exc), None) from exc
         signer = self._signer = signer_of(body, headers, self.registry)

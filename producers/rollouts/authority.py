@@ -128,4 +128,5 @@ def check_scope(signer: Signer, event: ChangeEvent, targets: Iterable[Target]) -
             path = getattr(spec, field, None)
             absolute = field == "path" or (isinstance(path, str) and path.startswith("/"))
             if isinstance(path, str) and absolute and not scope.covers_path(path):
-                raise refuse(f"{where}: {field} {path[:200]} is not under {scope.paths}")
+                under = ", ".join(scope.paths or ())
+                raise refuse(f"{where}: {field} {path[:200]} is not under {under}")

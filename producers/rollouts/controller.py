@@ -15,7 +15,6 @@ committed; the loop reconnects and takes the message again (a repeated id is a n
 from __future__ import annotations
 
 import logging
-import re
 import signal
 from typing import Any
 
@@ -49,7 +48,7 @@ from producers.rollouts.driver import Driver
 from producers.rollouts.intake import Refusal, claimed_id, parse_event, plan_event
 from producers.rollouts.planner import RolloutPlan
 from producers.rollouts.store import RolloutBook
-from producers.store import audit
+from producers.rollouts.trail import record_event
 from producers.store import issuers as seen_events
 from producers.store.database import Database
 from producers.truth.issuers import Registry
@@ -59,13 +58,6 @@ log = logging.getLogger("provision.controller")
 
 #: How often active rollouts are advanced while no message arrives.
 TICK_S = 0.1
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
-
-
-def _trace_id(headers: dict[str, Any] | None) -> str | None:
-    value = (headers or {}).get("traceparent")
-    match = _TRACEPARENT.match(value) if isinstance(value, str) and len(value) < 100 else None
-    return match.group(1) if match else None
 
 
 class Controller(Reconnecting):
@@ -77,6 +69,9 @@ class Controller(Reconnecting):
         self.endpoints = endpoints
         self.checkin_rate_per_s = checkin_rate_per_s
         self.checkin_burst = checkin_burst
+        #: The event in hand's verified signer and parsed event, for its audit entry.
+        self._signer: Signer | None = None
+        self._event: ChangeEvent | None = None
 
     def run(self) -> None:
         """Consume and drive until stopped; reconnect after RabbitMQ, Redis or PostgreSQL
@@ -132,8 +127,7 @@ class Controller(Reconnecting):
         """Admit one event; anything wrong with it (or raised for it) ends as a dead letter.
 
         Every event, admitted or refused, goes into the audit trail with who sent it."""
-        self._signer: Signer | None = None
-        self._event: ChangeEvent | None = None
+        self._signer = self._event = None
         try:
             self.admit(body, properties.headers)
         except Refusal as refusal:
@@ -165,27 +159,18 @@ class Controller(Reconnecting):
         targets: int | None = None,
         revision: int | None = None,
     ) -> None:
-        """One audit entry for an accepted or refused event: who (as verified), what, why."""
-        signer, event = self._signer, self._event
-        detail = {
-            "issuer": signer.issuer if signer else None,
-            "key_id": signer.key_id if signer else None,
-            "event_id": change_id,
-            "selector": event.selector.model_dump(mode="json", exclude_defaults=True)
-            if event
-            else None,
-            "targets": targets,
-            "revision": revision if revision is not None else (event.revision if event else None),
-            "trace_id": _trace_id(headers),
-            "reason": reason,
-        }
+        """One audit entry for an accepted or refused event (see `trail`)."""
         with self.db.connection() as conn:
-            audit.append(
+            record_event(
                 conn,
-                actor=signer.issuer if signer else "unknown",
-                action=action,
-                subject=change_id or "",
-                detail=detail,
+                action,
+                signer=self._signer,
+                event=self._event,
+                change_id=change_id,
+                headers=headers,
+                reason=reason,
+                targets=targets,
+                revision=revision,
             )
 
     def admit(self, body: bytes, headers: dict[str, Any] | None = None) -> str:

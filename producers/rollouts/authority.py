@@ -10,6 +10,7 @@ failure is a Refusal whose reason says which, and there is no switch that skips 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,8 +54,6 @@ def _header(headers: Mapping[str, Any] | None, name: str, bound: int) -> str | N
 
 def signer_of(body: bytes, headers: Mapping[str, Any] | None, registry: Registry) -> Signer:
     """The verified issuer of `body`. Refusal: unsigned, unknown or revoked key, bad signature."""
-    import re
-
     key_id = _header(headers, KEY_ID_HEADER, _KEY_ID_CHARS)
     signature = _header(headers, SIGNATURE_HEADER, SIGNATURE_CHARS)
     if key_id is None or signature is None:

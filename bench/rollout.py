@@ -29,8 +29,10 @@ from bench.stats import median, paired_ratio
 from broker_config import EVENTS_QUEUE, ROLLOUTS_QUEUE, Endpoints
 from broker_config.connections import connect_broker
 from contracts import FileSpec, Selector
+from contracts.changes import utcnow
 from contracts.events import ChangeEvent, RolloutPolicy
 from contracts.inventory import Inventory
+from contracts.signatures import load_private_key
 from producers.messaging.emitter import publish_event
 from producers.processes import commands
 from producers.processes.supervisor import Child
@@ -57,6 +59,7 @@ def _event(label: str, version: str) -> ChangeEvent:
     return ChangeEvent(
         event_id=uuid.uuid4(),
         issued_by=ISSUER,
+        issued_at=utcnow(),
         selector=Selector(labels={"set": label}),
         resources=(FileSpec(path="/etc/bench/app.conf", content=content, mode="0644"),),
         rollout=RolloutPolicy(waves=WAVES, max_in_flight=MAX_IN_FLIGHT),
@@ -64,10 +67,11 @@ def _event(label: str, version: str) -> ChangeEvent:
 
 
 def emit(box: Sandbox, event: ChangeEvent) -> None:
-    """Publish the change event as `provision apply` does (the one place the bench emits)."""
+    """Publish the change event signed, as `provision apply` does (the sandbox's operator
+    key is registered with a scope that grants everything)."""
     connection = connect_broker(Endpoints(box.broker_url, box.redis_url))
     try:
-        publish_event(connection, event)
+        publish_event(connection, event, key=load_private_key(box.signing_key))
     finally:
         connection.close()
 

@@ -15,9 +15,11 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 import psutil
@@ -33,6 +35,8 @@ REDIS_ROOT = os.environ.get("BENCH_REDIS_ROOT", "redis://127.0.0.1:6379")
 #: The Redis database of the benchmarks, unless --redis-db says otherwise (tests use 12-15).
 DEFAULT_REDIS_DB = 11
 USER = "guest"
+#: The issuer the benchmarks sign change events as (registered in each sandbox's database).
+OPERATOR = "bench-operator"
 
 log = logging.getLogger("bench")
 
@@ -48,13 +52,18 @@ class Sandbox:
     redis_url: str
     redis_db: int
     database_url: str
+    #: The operator's private key file (0600), registered in the sandbox's database.
+    signing_key: str = ""
 
     @property
     def env(self) -> dict[str, str]:
+        from producers.processes.commands import signing_env
+
         return {
             "PROVISION_BROKER_URL": self.broker_url,
             "PROVISION_REDIS_URL": self.redis_url,
             "PROVISION_DATABASE_URL": self.database_url,
+            **(signing_env(self.signing_key) if self.signing_key else {}),
         }
 
     def redis(self) -> redis.Redis:
@@ -116,10 +125,28 @@ def sandbox(name: str, redis_db: int) -> Iterator[Sandbox]:
             log.warning("vhost %s left behind: %s", vhost, exc)
 
 
+def operator_key(directory: Path, database_url: str) -> Path:
+    """A fresh operator key under `directory`, registered in the sandbox's database with a
+    scope that grants everything: the benchmarks' change events are signed like anyone's."""
+    from contracts.issuers import Scope
+    from contracts.signatures import load_private_key, new_private_key, write_private_key
+    from producers.truth.issuers import Registry
+
+    path = directory / f"{OPERATOR}.key"
+    write_private_key(path, new_private_key())
+    with Database.open(database_url, max_size=1, name="bench-keys") as db:
+        scope = Scope(shell=True, allow_setid=True)
+        Registry(db).ensure(OPERATOR, scope, load_private_key(path), actor="bench")
+    return path
+
+
 @contextlib.contextmanager
 def _sandbox(name: str, vhost: str, redis_db: int) -> Iterator[Sandbox]:
     """The inside of `sandbox`: the database, Redis emptied before and after."""
-    with database.database(database.name_of(name)) as database_url:
+    with (
+        database.database(database.name_of(name)) as database_url,
+        tempfile.TemporaryDirectory(prefix="bench-key-") as keys,
+    ):
         _ctl("set_permissions", "-p", vhost, USER, ".*", ".*", ".*")
         box = Sandbox(
             vhost=vhost,
@@ -127,6 +154,7 @@ def _sandbox(name: str, vhost: str, redis_db: int) -> Iterator[Sandbox]:
             redis_url=f"{REDIS_ROOT}/{redis_db}",
             redis_db=redis_db,
             database_url=database_url,
+            signing_key=str(operator_key(Path(keys), database_url)),
         )
         client = box.redis()
         client.flushdb()

@@ -1,8 +1,10 @@
 """The change event: the public contract by which other services ask for a change.
 
-A service publishes this JSON on the topic exchange `provision.events` (any routing key);
-`provision controller` validates it, plans waves and rolls it out. `event_id` is chosen by
-the emitter and is the rollout's id, so a second event with the same id is a no-op.
+A service publishes this JSON on the topic exchange `provision.events` (any routing key),
+signed by one of its issuer's keys (headers `x-provision-key-id` and `x-provision-signature`,
+Ed25519 over the exact body bytes); `provision controller` verifies it, validates it, plans
+waves and rolls it out. `event_id` is chosen by the emitter and is the rollout's id, so the
+same bytes again are a no-op, and other bytes under a seen id are refused as replayed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ from pydantic import (
 from contracts import limits
 from contracts.resources import ResourceSpec
 from contracts.targets import Selector, Target
+
+#: The AMQP header naming the key that signed an event (an issuer's key id).
+KEY_ID_HEADER = "x-provision-key-id"
+#: The AMQP header holding the Ed25519 signature of the exact body bytes, standard base64.
+SIGNATURE_HEADER = "x-provision-signature"
 
 _PERCENT = re.compile(r"^([0-9]+(?:\.[0-9]+)?)%$")
 _AMOUNT_SCHEMA = {
@@ -109,7 +116,16 @@ class ChangeEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     event_id: UUID4 = Field(description="Chosen by the emitter; the rollout's id; idempotent.")
-    issued_by: str = Field(min_length=1, description="The emitting service or user.")
+    issued_by: str = Field(
+        min_length=1,
+        description="The emitting service or user, as it calls itself; the controller records "
+        "the issuer its signature proves instead.",
+    )
+    issued_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the event was signed. Required by the controller: an event "
+        "without one, or outside PROVISION_LIMIT_EVENT_WINDOW_S of its clock, is refused.",
+    )
     selector: Selector = Field(default_factory=Selector)
     resources: tuple[ResourceSpec, ...] = Field(
         default=(), description="Inline desired state of each target (or give `revision`)."

@@ -101,6 +101,9 @@ CLOCK_SKEW_S = _limit("CLOCK_SKEW_S", 300.0, "how far ahead of ours a sender's c
 CHECKIN_WINDOW_S = _limit(
     "CHECKIN_WINDOW_S", 300.0, "how far a check-in's sent_at may be from the desk's clock"
 )
+EVENT_WINDOW_S = _limit(
+    "EVENT_WINDOW_S", 300.0, "how far a change event's issued_at may be from the controller's clock"
+)
 # -- the worker -------------------------------------------------------------------------
 TASK_TIME_LIMIT_S = _limit("TASK_TIME_LIMIT_S", 3600.0, "ceiling of a task's Celery time limit")
 TASK_TIME_GRACE_S = _limit("TASK_TIME_GRACE_S", 30.0, "time past a request's deadline to finish")

@@ -11,6 +11,7 @@ from contracts.changes import ChangeRequest
 from contracts.events import ChangeEvent
 from contracts.files import ChangeFile
 from contracts.inventory import Inventory
+from contracts.issuers import IssuersFile
 from contracts.outcomes import OutcomeEvent
 from contracts.state import DesiredState
 from contracts.targets import Target
@@ -23,6 +24,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "change-request": ChangeRequest,
     "desired-state": DesiredState,
     "inventory": Inventory,
+    "issuers": IssuersFile,
     "outcome-event": OutcomeEvent,
     "rendered-state": RenderedState,
     "target": Target,

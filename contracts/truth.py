@@ -5,7 +5,9 @@ A source-of-truth directory (kept under version control) holds:
 - `inventory.yaml`: `targets:`, as `contracts.inventory.Inventory` reads it;
 - `roles/<name>.yaml`: `resources:`, the ordered resources of one role (`RoleFile`);
 - `environments/<name>.yaml`: what differs in one environment (`EnvironmentFile`);
-- `waivers.yaml`: `waivers:`, managed deviations with an owner and an expiry (`WaiversFile`).
+- `waivers.yaml`: `waivers:`, managed deviations with an owner and an expiry (`WaiversFile`);
+- `issuers.yaml`: `issuers:`, who may send change events, their keys and scope
+  (`contracts.issuers.IssuersFile`).
 
 Validated together they form a `SourceBundle`; a published bundle is a `Revision`. What a
 target receives is its `RenderedState`, and both push and pull deliver it as the same
@@ -31,6 +33,7 @@ from pydantic import (
 )
 
 from contracts.inventory import Inventory
+from contracts.issuers import Issuer
 from contracts.resources import ResourceSpec
 from contracts.state import DesiredState
 from contracts.targets import Target
@@ -133,6 +136,9 @@ class SourceBundle(BaseModel):
     environments: dict[str, EnvironmentFile] = Field(default_factory=dict)
     waivers: tuple[Waiver, ...] = Field(default=())
     layers: tuple[Layer, ...] = Field(default=(), description="Inline pushes, oldest first.")
+    issuers: tuple[Issuer, ...] = Field(
+        default=(), description="Who may send change events (issuers.yaml)."
+    )
 
     def target(self, target_id: str) -> Target | None:
         """The inventory's target with this id, if any."""

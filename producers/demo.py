@@ -16,10 +16,13 @@ from types import FrameType
 
 import platformdirs
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker_config import Endpoints, declare
 from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeFile, Selector, Target
+from contracts.issuers import Scope
+from contracts.signatures import load_private_key, new_private_key, write_private_key
 from producers.messaging.emitter import publish_event
 from producers.processes.commands import aggregator_argv, controller_argv, worker_argv
 from producers.processes.supervisor import Supervisor
@@ -30,9 +33,13 @@ from producers.rollouts.store import RolloutBook
 from producers.store.database import Database
 from producers.store.migrate import Migration, migrate
 from producers.store.pool import connect
+from producers.truth.issuers import Registry
 
 REGIONS = ("eu", "us")
 STATE_DIR_ENV = "PROVISION_STATE_DIR"
+#: The issuer the demo signs its change event as, and all it may change.
+DEMO_ISSUER = "demo-operator"
+DEMO_SCOPE = Scope(kinds=("directory", "file"), paths=("/etc/demo",))
 
 
 def default_state_dir() -> Path:
@@ -81,6 +88,19 @@ def demo_change(fleet: list[Target]) -> ChangeFile:
             ],
         }
     )
+
+
+def demo_key(state_dir: Path, db: Database, *, actor: str) -> Ed25519PrivateKey:
+    """The demo's operator key (`<state-dir>/keys/demo-operator.key`, made on first use),
+    registered with the demo's narrow scope, so a fresh machine needs no setup."""
+    keys = state_dir / "keys"
+    keys.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = keys / f"{DEMO_ISSUER}.key"
+    if not path.exists():
+        write_private_key(path, new_private_key())
+    key = load_private_key(path)
+    Registry(db).ensure(DEMO_ISSUER, DEMO_SCOPE, key, actor=actor)
+    return key
 
 
 @dataclass
@@ -136,10 +156,11 @@ def run_demo(
                 )
             children.start("aggregator", aggregator_argv())
             children.start("controller", controller_argv())
+            key = demo_key(state_dir, db, actor=issued_by)
             event = event_from_file(change, issued_by=issued_by)
             connection = connect_broker(endpoints)
             try:
-                publish_event(connection, event, routing_key="demo")
+                publish_event(connection, event, routing_key="demo", key=key)
             finally:
                 connection.close()
             end = wait_for(

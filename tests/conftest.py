@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from producers.processes.supervisor import Child
-from tests.isolation import Isolated, Isolation
+from tests.isolation import Isolated, Isolation, operator_key
 
 #: Fixtures that start our processes: a test using one is slow (start-up alone is 5-15 s on
 #: a busy 2-core machine), so `pytest -m "not slow"` leaves it out.
@@ -28,9 +29,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def isolation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Isolation]:
+def operator(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tests' operator key (0600): registered in every isolation group's database, and
+    named by PROVISION_SIGNING_KEY in each group's env, so every event the tests send
+    (`provision apply`, the demo, plain pika through `Isolated.emit_event`) is signed."""
+    return operator_key(tmp_path_factory.mktemp("operator"))
+
+
+@pytest.fixture(scope="session")
+def isolation(tmp_path_factory: pytest.TempPathFactory, operator: Path) -> Iterator[Isolation]:
     """`isolation("pull")`: that group's vhost, Redis database and supervisor (see REDIS_DBS)."""
-    factory = Isolation(tmp_path_factory.mktemp("logs"))
+    factory = Isolation(tmp_path_factory.mktemp("logs"), operator)
     yield factory
     factory.close()
 

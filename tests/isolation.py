@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import pytest
 
+from producers.processes.commands import signing_env
 from producers.processes.supervisor import Child, Supervisor, wait_consuming
 from tests.databases import database_name_of, drop_database, make_database
 from tests.services import need, reachable
@@ -67,6 +68,42 @@ def drop_users(prefix: str) -> None:
     for user in api.users():
         if str(user["name"]).startswith(f"{prefix}-"):
             api.delete_user(str(user["name"]))
+
+
+#: The issuer every test group's database knows, whose key signs the tests' change events.
+OPERATOR = "tests-operator"
+
+
+def operator_key(directory: Path) -> Path:
+    """The tests' operator key, made once per session (0600) under `directory`."""
+    from contracts.signatures import new_private_key, write_private_key
+
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / f"{OPERATOR}.key"
+    if not path.exists():
+        write_private_key(path, new_private_key())
+    return path
+
+
+def register_operator(database_url: str, key_path: Path) -> None:
+    """Register the operator's key in a group's database with a scope that grants
+    everything (shell and allow_setid too): the tests' events are signed like anyone's."""
+    from contracts.issuers import Scope
+    from contracts.signatures import load_private_key
+    from producers.store.database import Database
+    from producers.truth.issuers import Registry
+
+    with Database.open(database_url, max_size=1, name="operator") as db:
+        scope = Scope(shell=True, allow_setid=True)
+        Registry(db).ensure(OPERATOR, scope, load_private_key(key_path), actor="tests")
+
+
+def signed_event_headers(key_path: Path | str, body: bytes) -> dict[str, str]:
+    """The headers that sign `body` with the key at `key_path`."""
+    from contracts.signatures import load_private_key
+    from producers.messaging.emitter import signed_headers
+
+    return signed_headers(load_private_key(key_path), body)
 
 
 def redis_url_of(group: str) -> str:
@@ -204,6 +241,40 @@ class Isolated:
         """`provision ARGS...` as a user runs it, on this group's services."""
         return provision(*args, env=self.env, timeout_s=timeout_s, stdin=stdin)
 
+    def emit_event(self, event: dict[str, Any] | bytes, routing_key: str = "tests") -> bytes:
+        """Publish a change event signed with the operator's key, as a plain pika client
+        would; `issued_at` (now) is set in a dict without one (so `json.dumps(event)` is
+        the body sent). Returns the body sent."""
+        import json
+        from datetime import UTC, datetime
+
+        import pika
+
+        from broker_config import EVENTS_EXCHANGE
+
+        if isinstance(event, dict):
+            event.setdefault("issued_at", datetime.now(UTC).isoformat())
+            body = json.dumps(event).encode()
+        else:
+            body = event
+        headers = signed_event_headers(self.env["PROVISION_SIGNING_KEY"], body)
+        connection = self.amqp()
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channel.basic_publish(
+                EVENTS_EXCHANGE,
+                routing_key,
+                body,
+                pika.BasicProperties(
+                    content_type="application/json", delivery_mode=2, headers=headers
+                ),
+                mandatory=True,
+            )
+        finally:
+            connection.close()
+        return body
+
     def amqp(self) -> Any:
         """A new pika connection to this group's vhost (the caller closes it)."""
         import pika
@@ -235,9 +306,18 @@ class Isolated:
 class Isolation:
     """Hands out one Isolated per group (memoised), from the REDIS_DBS table only."""
 
-    def __init__(self, logs: Path) -> None:
+    def __init__(self, logs: Path, operator: Path | None = None) -> None:
         self.logs = logs
+        #: The operator key registered in every group's database (None: none registered).
+        self.operator = operator
         self.groups: dict[str, Isolated] = {}
+
+    def _signing(self, database_url: str) -> dict[str, str]:
+        """Register the operator in a new group's database; the env that signs with it."""
+        if self.operator is None:
+            return {}
+        register_operator(database_url, self.operator)
+        return signing_env(self.operator)
 
     def __call__(self, group: str, *, fresh: bool = False, **env: str) -> Isolated:
         """The group's services; `fresh` stops its processes and empties its vhost and db."""
@@ -263,6 +343,7 @@ class Isolation:
                 "PROVISION_REDIS_URL": redis_url,
                 "PROVISION_DATABASE_URL": database_url,
                 "PROVISION_ACCESS_PREFIX": access_prefix_of(group),
+                **self._signing(database_url),
                 **env,
             },
             Supervisor(self.logs / group, cwd=ROOT),

@@ -16,6 +16,7 @@ import pika
 import pika.exceptions
 import psycopg
 import redis
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.hostile.corpus_messages import DIRECT, TRAP
 from bench.hostile.model import OUTCOME, EntryPoint, Input, Verdict
@@ -28,7 +29,8 @@ from broker_config import (
     RESULTS_EXCHANGE,
 )
 from contracts.dead import reason_of
-from contracts.events import RolloutState
+from contracts.events import KEY_ID_HEADER, SIGNATURE_HEADER, RolloutState
+from producers.messaging.emitter import signed_headers
 from producers.rollouts.store import RolloutBook
 from producers.store.database import Database
 
@@ -60,6 +62,9 @@ class BrokerJudge:
         self.replies: dict[str, bytes] = {}
         self.trapped: set[str] = set()
         self.unmatched_dead = 0
+        #: Signs each hostile change event (a trusted sender gone bad meets every check
+        #: behind the signature), unless the input carries signature headers of its own.
+        self.signing_key: Ed25519PrivateKey | None = None
         self._connect()
 
     def _connect(self) -> None:
@@ -87,6 +92,10 @@ class BrokerJudge:
     def send(self, item: Input, silent_s: float) -> tuple[Verdict, str]:
         """Publish `item`, then wait for a refusal, an acceptance or a crash."""
         headers = {**item.headers, HOSTILE: item.ident}
+        signs = item.entry == EntryPoint.EVENTS and self.signing_key is not None
+        if signs and KEY_ID_HEADER not in headers and SIGNATURE_HEADER not in headers:
+            assert self.signing_key is not None
+            headers.update(signed_headers(self.signing_key, item.body))
         if item.entry == EntryPoint.REGION and "id" in headers:
             headers["id"] = headers["root_id"] = item.ident
         props = pika.BasicProperties(

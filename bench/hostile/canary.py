@@ -13,8 +13,10 @@ import uuid
 from pathlib import Path
 
 import pika
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts import FileSpec, Target
+from contracts.changes import utcnow
 from contracts.events import ChangeEvent
 from producers.messaging.emitter import publish_event
 from producers.records.ledger import Ledger
@@ -27,9 +29,12 @@ PATH = "/etc/canary.conf"
 class Canary(threading.Thread):
     """Publishes a canary change every `every_s` seconds until stopped."""
 
-    def __init__(self, url: str, region: str, root: Path, every_s: float) -> None:
+    def __init__(
+        self, url: str, region: str, root: Path, every_s: float, key: Ed25519PrivateKey
+    ) -> None:
         super().__init__(name="canary", daemon=True)
         self.url = url
+        self.key = key
         self.every_s = every_s
         self.home = root / "canary"
         self.home.mkdir(parents=True, exist_ok=True)
@@ -60,10 +65,11 @@ class Canary(threading.Thread):
         event = ChangeEvent(
             event_id=event_id,
             issued_by="hostile-bench-canary",
+            issued_at=utcnow(),
             targets=(self.target,),
             resources=(FileSpec(path=PATH, content=content),),
         )
-        publish_event(connection, event, routing_key="canary")
+        publish_event(connection, event, routing_key="canary", key=self.key)
         self.sent[str(event_id)] = content
 
     def stop(self) -> None:

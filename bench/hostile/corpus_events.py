@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from random import Random
 from typing import Any
 
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_table import Table
 from bench.hostile.model import OUTCOME, Ctx, EntryPoint, Input, InputClass
-from contracts.events import ChangeEvent
+from contracts.events import KEY_ID_HEADER, SIGNATURE_HEADER, ChangeEvent
 
 E = EntryPoint.EVENTS
 #: Keeps an event that is wrongly accepted from doing more than one target's work.
@@ -153,3 +154,19 @@ def not_object(ctx: Ctx, rng: Random) -> Input:
 
 def classes() -> list[InputClass]:
     return TABLE.classes()
+
+
+@input_class("event: unsigned, unknown key or forged signature", E, 30)
+def forged(ctx: Ctx, rng: Random) -> Input:
+    """A valid event with no signature, a key nobody registered, or a signature that is
+    not the body's: the judge signs only events that bring no signature headers."""
+    fake = base64.b64encode(rng.randbytes(64)).decode()
+    headers = rng.choice(
+        [
+            {KEY_ID_HEADER: "", SIGNATURE_HEADER: ""},
+            {KEY_ID_HEADER: "ed25519:0000000000000000", SIGNATURE_HEADER: fake},
+            {KEY_ID_HEADER: "x" * 5000, SIGNATURE_HEADER: "\u202e" * 88},
+        ]
+    )
+    doc = samples.event(ctx, rollout=SLOW)
+    return Input("", E, mutate.dumps(doc), headers, {}, "hostile", watch=doc["event_id"])

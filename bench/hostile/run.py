@@ -27,6 +27,7 @@ from broker_config import (
     declare,
     region_queue,
 )
+from contracts.signatures import load_private_key
 from producers.store.database import Database
 
 log = logging.getLogger("bench")
@@ -93,7 +94,9 @@ def run(
         brokers = BrokerJudge(box.broker_url, agent_url, client, services)
         stack.callback(brokers.close)
         commands = CommandJudge(box.env, scratch, mode.command_timeout_s)
-        canary = Canary(box.broker_url, mode.regions[0], scratch, mode.canary_every_s)
+        key = load_private_key(box.signing_key)
+        brokers.signing_key = key
+        canary = Canary(box.broker_url, mode.regions[0], scratch, mode.canary_every_s, key)
         sampling = threading.Event()
         sampler = threading.Thread(target=_sample, args=(services, sampling), daemon=True)
         sampler.start()

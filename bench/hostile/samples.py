@@ -59,6 +59,7 @@ def event(ctx: Ctx, **override: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "event_id": str(uuid.uuid4()),
         "issued_by": ISSUER,
+        "issued_at": now().isoformat(),
         "targets": [target(ctx)],
         "resources": [file_resource()],
     }

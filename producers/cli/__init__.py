@@ -55,6 +55,7 @@ from producers.cli import (  # noqa: E402,F401  (register commands)
     db,
     demo,
     dlq,
+    keys,
     rollouts,
     services,
     state,

@@ -22,7 +22,7 @@ from producers.cli.db import open_database
 from producers.cli.options import parse_selector, selector_option, timeout_option
 from producers.cli.tables import table
 from producers.errors import SelectionError
-from producers.messaging.emitter import publish_event
+from producers.messaging.emitter import SIGNING_KEY_ENV, publish_event, signing_key
 from producers.messaging.publisher import Publisher
 from producers.records.inventory import InventoryStore
 from producers.records.ledger import ChangeStatus, Ledger
@@ -88,6 +88,13 @@ def _cells(row: dict[str, Any]) -> tuple[str, ...]:
 @timeout_option(300.0, help="Seconds --wait waits at most.")
 @click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
 @click.option("--issued-by", default=None, help="Who asks (default user@host).")
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"The private key that signs the event (default ${SIGNING_KEY_ENV}).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
 def apply(
     file: Path | None,
@@ -97,16 +104,19 @@ def apply(
     timeout_s: float,
     dry_run: bool,
     issued_by: str | None,
+    key_path: Path | None,
     as_json: bool,
 ) -> None:
     """Roll FILE's desired state (or revision REV) out to the targets its selector picks.
 
     The change becomes a change event on provision.events, the same road other services
-    take; `provision controller` plans the waves and delivers it, by push or pull. Whatever
-    the controller would refuse is refused here first, and nothing is published.
+    take, signed with the operator's key (--key or $PROVISION_SIGNING_KEY); `provision
+    controller` verifies it, plans the waves and delivers it, by push or pull. Whatever the
+    controller would refuse for its content is refused here first, and nothing is published.
     """
     # The file first: a bad one is exit 2 naming it, even with the services away.
     data = load_document(file, ChangeFile).model_dump(exclude_unset=True) if file else {}
+    key = signing_key(key_path)
     endpoints = Endpoints.from_env()
     db = open_database()
     truth = RevisionStore(db)
@@ -121,7 +131,7 @@ def apply(
         except Refusal as refusal:
             raise SelectionError(refusal.reason) from refusal
         targets, plan = admission.targets, admission.plan
-        publish_event(connection, event)
+        publish_event(connection, event, key=key)
     finally:
         if connection.is_open:
             connection.close()

@@ -7,6 +7,8 @@ Each function returns the arguments after the interpreter: `[sys.executable, *ar
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def worker_argv(
     region: str,
@@ -68,3 +70,9 @@ def controller_argv(
 def _metrics(port: int | None) -> list[str]:
     """`--metrics-port PORT` when a port is given (the metrics endpoint is off without)."""
     return [] if port is None else ["--metrics-port", str(port)]
+
+
+def signing_env(key_path: str | Path) -> dict[str, str]:
+    """The environment that makes our processes (`provision apply`, the demo, the bench's
+    emitters) sign change events with the operator's key at `key_path`."""
+    return {"PROVISION_SIGNING_KEY": str(key_path)}

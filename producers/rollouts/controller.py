@@ -44,11 +44,15 @@ from producers.pull.desk import CheckinDesk
 from producers.pull.replies import Replies
 from producers.records.inventory import InventoryStore
 from producers.records.ledger import Ledger
+from producers.rollouts.authority import Signer, check_fresh, check_scope, digest_of, signer_of
 from producers.rollouts.driver import Driver
-from producers.rollouts.intake import Refusal, parse_event, plan_event
+from producers.rollouts.intake import Refusal, claimed_id, parse_event, plan_event
 from producers.rollouts.planner import RolloutPlan
 from producers.rollouts.store import RolloutBook
+from producers.rollouts.trail import record_event
+from producers.store import issuers as seen_events
 from producers.store.database import Database
+from producers.truth.issuers import Registry
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")
@@ -67,6 +71,9 @@ class Controller(Reconnecting):
         self.checkin_rate_per_s = checkin_rate_per_s
         self.checkin_burst = checkin_burst
         self.gauges: ControllerGauges | None = None
+        #: The event in hand's verified signer and parsed event, for its audit entry.
+        self._signer: Signer | None = None
+        self._event: ChangeEvent | None = None
 
     def run(self) -> None:
         """Consume and drive until stopped; reconnect after RabbitMQ, Redis or PostgreSQL
@@ -87,6 +94,7 @@ class Controller(Reconnecting):
         self.ledger = Ledger(db)
         self.inventory = InventoryStore(db)
         self.truth = RevisionStore(db)
+        self.registry = Registry(db, self.truth)
         self.desk = CheckinDesk(
             db,
             client,
@@ -119,12 +127,18 @@ class Controller(Reconnecting):
     # -- intake ---------------------------------------------------------------------------
 
     def _on_event(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
-        """Admit one event; anything wrong with it (or raised for it) ends as a dead letter."""
+        """Admit one event; anything wrong with it (or raised for it) ends as a dead letter.
+
+        Every event, admitted or refused, goes into the audit trail with who sent it."""
+        self._signer = self._event = None
         try:
             self.admit(body, properties.headers)
         except Refusal as refusal:
+            if refusal.change_id is None:
+                refusal.change_id = claimed_id(body)
             if refusal.change_id:
                 self.book.reject(refusal.change_id, refusal.reason, body)
+            self._audit("event.refused", refusal.change_id, properties.headers, refusal.reason)
             dead_letter_delivery(
                 channel, method, properties, body, reason=refusal.reason, source=EVENTS_QUEUE
             )
@@ -138,18 +152,56 @@ class Controller(Reconnecting):
             )
         channel.basic_ack(method.delivery_tag)
 
-    def admit(self, body: bytes, headers: dict[str, Any] | None = None) -> str:
-        """Plan one event and start its rollout. A repeated event id is a no-op.
+    def _audit(
+        self,
+        action: str,
+        change_id: str | None,
+        headers: dict[str, Any] | None,
+        reason: str = "",
+        *,
+        targets: int | None = None,
+        revision: int | None = None,
+    ) -> None:
+        """One audit entry for an accepted or refused event (see `trail`)."""
+        with self.db.connection() as conn:
+            record_event(
+                conn,
+                action,
+                signer=self._signer,
+                event=self._event,
+                change_id=change_id,
+                headers=headers,
+                reason=reason,
+                targets=targets,
+                revision=revision,
+            )
 
-        The rollout keeps the event's trace context, so every request it publishes, in
-        whatever wave and after whatever restart, belongs to the emitter's trace.
+    def admit(self, body: bytes, headers: dict[str, Any] | None = None) -> str:
+        """Verify, plan one event and start its rollout. The same bytes again are a no-op.
+
+        The signature is checked before anything reads the body; the issuer it proves is
+        the one recorded (`issued_by`), whatever the body says. The rollout keeps the
+        event's trace context, so every request it publishes, in whatever wave and after
+        whatever restart, belongs to the emitter's trace.
         """
         try:
             limits.check_headers("change event", headers)
+            limits.check_size("change event", body, limits.EVENT_BYTES, "EVENT_BYTES")
         except limits.LimitExceeded as exc:
             raise Refusal(str(exc), None) from exc
+        signer = self._signer = signer_of(body, headers, self.registry)
         event = parse_event(body)
+        event = self._event = event.model_copy(update={"issued_by": signer.issuer})
         change_id = event.change_id
+        digest = digest_of(body)
+        with self.db.connection() as conn:
+            seen = seen_events.seen_digest(conn, change_id)
+        if seen is not None and seen != digest:
+            raise Refusal(
+                f"replayed: event_id {change_id} was accepted before with other bytes", change_id
+            )
+        if seen is None:
+            check_fresh(event, utcnow())
         head = self.book.head(change_id)
         if head is not None:
             if head.state == RolloutState.PLANNED:  # admitted, then a service was lost
@@ -162,6 +214,14 @@ class Controller(Reconnecting):
         admission = plan_event(
             event, self.inventory.targets, self.publisher.ensure_regions, self.truth
         )
+        check_scope(signer, event, admission.targets)
+        if seen is None:
+            with self.db.connection() as conn:
+                if seen_events.see(conn, change_id, digest, signer.issuer) != digest:
+                    raise Refusal(
+                        f"replayed: event_id {change_id} was accepted with other bytes",
+                        change_id,
+                    )
         revision = admission.revision
         if revision is not None and event.revision is None:
             layer = Layer(
@@ -175,6 +235,13 @@ class Controller(Reconnecting):
             inject(trace)
         plan = admission.plan
         if self.book.create(event, plan, admission.targets, trace=trace, revision=revision):
+            self._audit(
+                "event.accepted",
+                change_id,
+                headers,
+                targets=len(admission.targets),
+                revision=revision,
+            )
             self._start(event, plan, revision)
         return change_id
 

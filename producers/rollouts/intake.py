@@ -53,6 +53,17 @@ def parse_event(body: bytes) -> ChangeEvent:
         raise Refusal(str(problem), change_id, raw) from exc
 
 
+def claimed_id(body: bytes) -> str | None:
+    """The event id a body claims, read only if the body is within the limits: what a refusal
+    made before parsing (a bad signature, say) is recorded under."""
+    try:
+        limits.check_json("change event", body, limits.EVENT_BYTES, "EVENT_BYTES")
+        raw = json.loads(body)
+    except (limits.LimitExceeded, ValueError, RecursionError):
+        return None
+    return _claimed_id(raw.get("event_id") if isinstance(raw, dict) else None)
+
+
 def _claimed_id(value: Any) -> str | None:
     """The id a refused event claims, if it is one (a UUID): only then is the refusal
     recorded under it, so a hostile id never becomes a key or a name `rollout status` finds."""
@@ -139,10 +150,11 @@ def plan_event(
 
 
 def event_from_file(change: ChangeFile, *, issued_by: str, dry_run: bool = False) -> ChangeEvent:
-    """The change event `provision apply` publishes for a change file."""
+    """The change event `provision apply` publishes for a change file, issued now."""
     return ChangeEvent(
         event_id=uuid.uuid4(),
         issued_by=issued_by,
+        issued_at=utcnow(),
         selector=change.selector,
         resources=change.resources,
         revision=change.revision,

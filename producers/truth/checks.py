@@ -27,6 +27,7 @@ INVENTORY = "inventory.yaml"
 ROLES = "roles"
 ENVIRONMENTS = "environments"
 WAIVERS = "waivers.yaml"
+ISSUERS = "issuers.yaml"
 
 
 def check(

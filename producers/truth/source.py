@@ -10,13 +10,15 @@ The directory is refused as a whole, with every problem listed by file and field
 - one file declares the same resource identity twice, or two roles of a target do;
 - a template does not parse, or a target's rendered state breaks DesiredState
   (e.g. `requires` pointing at a later resource after an overlay replaced one);
+- `issuers.yaml` breaks IssuersFile (a key that is not Ed25519 PEM, a name or key id
+  listed twice, a scope field of the wrong kind);
 - a waiver lacks owner, reason or expiry, repeats another's selector and resource, names
   unknown targets, selects no target, or covers a resource no selected target has.
 
 Gaps filled the way Puppet and Salt users expect: `inventory.yaml` is required; `roles/`,
-`environments/` and `waivers.yaml` may be absent (nothing declared). Only `*.yaml` files
-are read in `roles/` and `environments/`; any other visible file there is an error rather
-than silently ignored. Other files in the directory (README, .git) are ignored.
+`environments/`, `waivers.yaml` and `issuers.yaml` may be absent (nothing declared). Only
+`*.yaml` files are read in `roles/` and `environments/`; any other visible file there is an
+error rather than silently ignored. Other files in the directory (README, .git) are ignored.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 from contracts import ContractError
 from contracts.documents import read_document
 from contracts.inventory import Inventory
+from contracts.issuers import IssuersFile
 from contracts.targets import Target
 from contracts.truth import (
     EnvironmentFile,
@@ -36,7 +39,7 @@ from contracts.truth import (
     SourceBundle,
     WaiversFile,
 )
-from producers.truth.checks import ENVIRONMENTS, INVENTORY, ROLES, WAIVERS, check
+from producers.truth.checks import ENVIRONMENTS, INVENTORY, ISSUERS, ROLES, WAIVERS, check
 from producers.truth.errors import Problem, SourceInvalid
 
 
@@ -169,6 +172,9 @@ def load(directory: Path) -> SourceBundle:
     waivers_file = None
     if (directory / WAIVERS).is_file():
         waivers_file = _read(directory, WAIVERS, WaiversFile, problems)
+    issuers_file = None
+    if (directory / ISSUERS).is_file():
+        issuers_file = _read(directory, ISSUERS, IssuersFile, problems)
     if inventory is None:
         raise SourceInvalid(root, problems)
     waivers_ok = waivers_file is not None or not (directory / WAIVERS).is_file()
@@ -177,6 +183,7 @@ def load(directory: Path) -> SourceBundle:
         roles=roles,
         environments=environments,
         waivers=waivers_file.waivers if waivers_file is not None else (),
+        issuers=issuers_file.issuers if issuers_file is not None else (),
     )
     problems += check(
         bundle,

@@ -15,13 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pika
 import pytest
 
 from broker_config import (
     CHANGES_EXCHANGE,
     CHECKINS_QUEUE,
-    EVENTS_EXCHANGE,
     EVENTS_QUEUE,
     RESULTS_QUEUE,
     ROLLOUTS_QUEUE,
@@ -58,18 +56,9 @@ class RolloutPlane:
         return self.iso.amqp()
 
     def emit(self, event: dict[str, Any]) -> None:
-        """Publish a change event as a plain pika client would: JSON, nothing of ours."""
-        connection = self.amqp()
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            EVENTS_EXCHANGE,
-            "tests.emitter",
-            json.dumps(event),
-            pika.BasicProperties(content_type="application/json", delivery_mode=2),
-            mandatory=True,
-        )
-        connection.close()
+        """Publish a change event as a plain pika client would: JSON, signed with the
+        operator's key (`issued_at` added when missing)."""
+        self.iso.emit_event(event, "tests.emitter")
 
     def state(self, rollout_id: str) -> dict[str, str]:
         """The rollout's head (`state`, `reason`, `wave`, `created_at`...); {} if unknown."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,7 +21,8 @@ from contracts.events import ChangeEvent, RolloutState
 from producers.rollouts.controller import Controller
 from producers.rollouts.planner import plan_rollout
 from producers.rollouts.store import RolloutBook
-from tests.isolation import Isolated, Isolation
+from producers.truth.issuers import Registry
+from tests.isolation import Isolated, Isolation, signed_event_headers
 
 
 class OpenedChanges:
@@ -47,6 +49,7 @@ def test_an_admission_cut_short_is_finished_when_the_event_comes_back(iso: Isola
     body = {
         "event_id": str(uuid.uuid4()),
         "issued_by": "tests",
+        "issued_at": datetime.now(UTC).isoformat(),
         "resources": [{"kind": "file", "path": "/etc/motd", "content": "hi\n"}],
         "targets": [t.model_dump(mode="json") for t in targets],
         "rollout": {"waves": [1, "100%"]},
@@ -58,12 +61,14 @@ def test_an_admission_cut_short_is_finished_when_the_event_comes_back(iso: Isola
     controller = Controller(Endpoints())
     ledger = OpenedChanges()
     controller.book, controller.ledger = book, ledger  # type: ignore[assignment]
+    controller.db, controller.registry = iso.database, Registry(iso.database)
     raw = json.dumps(body).encode()
-    assert controller.admit(raw) == rid
+    headers = signed_event_headers(iso.env["PROVISION_SIGNING_KEY"], raw)
+    assert controller.admit(raw, headers) == rid
     assert ledger.opened == [(rid, ["a0", "a1", "a2"])]
     assert book.meta(rid)["state"] == "running"
 
-    assert controller.admit(raw) == rid  # the same event once more: nothing to do
+    assert controller.admit(raw, headers) == rid  # the same event once more: nothing to do
     assert len(ledger.opened) == 1
     assert [t.to_state for t in book.transitions(rid)] == [
         RolloutState.PLANNED,

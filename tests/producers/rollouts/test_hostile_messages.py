@@ -26,7 +26,7 @@ from broker_config import (
 from contracts.dead import REASON
 from producers.messaging.publisher import task_message
 from producers.processes.supervisor import Child
-from tests.isolation import request_for, wait_until
+from tests.isolation import request_for, signed_event_headers, wait_until
 from tests.producers.rollouts.conftest import RolloutPlane, event, targets
 
 NESTED = b"[" * 100_000  # 100 KB of `[`: valid UTF-8, RecursionError in json.loads
@@ -77,6 +77,12 @@ def publish(fleet: RolloutPlane, exchange: str, key: str, body: bytes, **props: 
     connection.close()
 
 
+def signed(fleet: RolloutPlane, body: bytes, **headers: Any) -> dict[str, Any]:
+    """`headers` and the operator's signature of `body`: a poison event from a sender the
+    controller trusts, so it meets the checks behind the signature."""
+    return {**headers, **signed_event_headers(fleet.env["PROVISION_SIGNING_KEY"], body)}
+
+
 def alive(*processes: Child | None) -> list[int]:
     pids = []
     for process in processes:
@@ -102,7 +108,8 @@ def test_poison_events_are_dead_lettered_and_the_controller_lives_on(
     tmp_path: Path, fleet: RolloutPlane, tap: Tap
 ) -> None:
     before = alive(fleet.controller)
-    publish(fleet, EVENTS_EXCHANGE, "x", NESTED, headers={"poison": "nested-event"})
+    poison = signed(fleet, NESTED, poison="nested-event")
+    publish(fleet, EVENTS_EXCHANGE, "x", NESTED, headers=poison)
     assert "PROVISION_LIMIT_JSON_DEPTH" in tap.reason("nested-event")
 
     huge = json.dumps({"event_id": str(uuid.uuid4()), "pad": "x" * (2 << 20)}).encode()

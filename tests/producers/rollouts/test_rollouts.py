@@ -11,8 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pika
-
 from broker_config import region_queue
 from contracts.dead import REASON
 from tests.isolation import wait_until
@@ -202,17 +200,7 @@ def test_an_invalid_event_is_dead_lettered_and_its_rejection_recorded(
     assert fleet.wait_state(unknown_region["event_id"], {"rejected"}) == "rejected"
     assert "unknown region 'mars'" in fleet.state(unknown_region["event_id"])["reason"]
 
-    connection = fleet.amqp()
-    channel = connection.channel()
-    channel.confirm_delivery()
-    channel.basic_publish(
-        "provision.events",
-        "x",
-        b"{not json",
-        pika.BasicProperties(delivery_mode=2, headers={"marker": "nonjson"}),
-        mandatory=True,
-    )
-    connection.close()
+    fleet.iso.emit_event(b"{not json")  # signed by a trusted key, and still not JSON
     reason = wait_until(lambda: _dead_reason(fleet, "{not json"), 20, "the dead letter")
     assert reason.startswith("not JSON")
 

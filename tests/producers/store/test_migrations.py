@@ -39,6 +39,9 @@ TABLES = {
     "checkin_nonces",
     "rejected_events",
     "audit_log",
+    "issuers",
+    "issuer_keys",
+    "seen_events",
     "schema_migrations",
 }
 

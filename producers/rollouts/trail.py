@@ -1,0 +1,57 @@
+"""What the audit trail records of each change event, accepted or refused.
+
+One entry per event the controller takes (`event.accepted`, `event.refused`): who sent it as
+its signature proves (never what the body claims), with which key, what it asked for and
+why it was refused. The trace id comes from the `traceparent` header, checked for shape,
+since headers are the sender's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import psycopg
+
+from contracts.events import ChangeEvent
+from producers.rollouts.authority import Signer
+from producers.store import audit
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def trace_id_of(headers: dict[str, Any] | None) -> str | None:
+    value = (headers or {}).get("traceparent")
+    match = _TRACEPARENT.match(value) if isinstance(value, str) and len(value) < 100 else None
+    return match.group(1) if match else None
+
+
+def record_event(
+    conn: psycopg.Connection,
+    action: str,
+    *,
+    signer: Signer | None,
+    event: ChangeEvent | None,
+    change_id: str | None,
+    headers: dict[str, Any] | None,
+    reason: str = "",
+    targets: int | None = None,
+    revision: int | None = None,
+) -> None:
+    """Append one `event.accepted` or `event.refused` entry (actor: the issuer, or
+    `unknown` before a signature verified)."""
+    selector = event.selector.model_dump(mode="json", exclude_defaults=True) if event else None
+    if revision is None and event is not None:
+        revision = event.revision
+    detail = {
+        "issuer": signer.issuer if signer else None,
+        "key_id": signer.key_id if signer else None,
+        "event_id": change_id,
+        "selector": selector,
+        "targets": targets,
+        "revision": revision,
+        "trace_id": trace_id_of(headers),
+        "reason": reason,
+    }
+    actor = signer.issuer if signer else "unknown"
+    audit.append(conn, actor=actor, action=action, subject=change_id or "", detail=detail)

@@ -203,6 +203,8 @@ class Controller(Reconnecting):
         if seen is None:
             check_fresh(event, utcnow())
         head = self.book.head(change_id)
+        if head is not None and head.state == RolloutState.REJECTED and seen is None:
+            head = None  # only a refusal holds the id: this verified event may take it
         if head is not None:
             if head.state == RolloutState.PLANNED:  # admitted, then a service was lost
                 rollout = self.book.load(change_id)

@@ -51,6 +51,10 @@ def create(
 ) -> bool:
     """Store a planned rollout with its plan; False if this id exists (a repeated event).
 
+    An id that only a refusal holds (state `rejected`, no event kept) is taken over: the
+    refusal stays in the transitions, and an unauthenticated message that claimed the id
+    first cannot turn a verified event with that id into a no-op.
+
     `event_json` is the event as kept for the record (redacted); `delivered_resources`, the
     real content later waves deliver when nothing else holds it, is dropped by `set_state`
     as soon as the rollout can publish no more (and the schema refuses it after that).
@@ -61,7 +65,13 @@ def create(
             INSERT INTO rollouts
                 (rollout_id, state, event_json, issued_by, revision, trace, delivered_resources)
             VALUES (%s, 'planned', %s, %s, %s, %s, %s)
-            ON CONFLICT (rollout_id) DO NOTHING RETURNING rollout_id
+            ON CONFLICT (rollout_id) DO UPDATE SET
+                state = 'planned', reason = '', wave = 0, event_json = EXCLUDED.event_json,
+                issued_by = EXCLUDED.issued_by, revision = EXCLUDED.revision,
+                trace = EXCLUDED.trace, delivered_resources = EXCLUDED.delivered_resources,
+                next_wave_at = NULL, updated_at = clock_timestamp()
+            WHERE rollouts.state = 'rejected' AND rollouts.event_json IS NULL
+            RETURNING xmax <> 0
             """,
             (
                 rollout_id,
@@ -89,7 +99,9 @@ def create(
                 " VALUES (%s, %s, %s, %s, %s)",
                 rows,
             )
-        _transition(conn, rollout_id, None, RolloutState.PLANNED, "planned")
+        took_over = bool(created[0])  # xmax is set on an updated row, 0 on an inserted one
+        before = RolloutState.REJECTED if took_over else None
+        _transition(conn, rollout_id, before, RolloutState.PLANNED, "planned")
     return True
 
 

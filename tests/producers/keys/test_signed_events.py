@@ -203,6 +203,32 @@ def test_unsigned_forged_unknown_revoked_stale_and_replayed_events_are_refused(
     assert RevisionStore(iso.database).latest_number() == 0, "nothing in the source of truth"
 
 
+def test_an_unsigned_claim_on_an_event_id_does_not_block_the_signed_event(
+    plane: RolloutPlane, tmp_path: Path
+) -> None:
+    """Whoever can publish could send an unsigned event under an id first: its refusal is
+    recorded, but the verified event with that id still rolls out (it is not a no-op)."""
+    iso = plane.iso
+    key = Path(iso.env["PROVISION_SIGNING_KEY"])
+    key_id = key_id_of(load_private_key(key).public_key())
+    fleet = targets(tmp_path, 1, prefix="p")
+    disk = Path(fleet[0]["address"].removeprefix("local://")) / "etc/motd"
+    genuine = event(fleet)
+    claim = body_of(genuine, resources=[{"kind": "file", "path": "/etc/motd", "content": "x\n"}])
+    publish(iso, claim, None)
+    refused(plane, genuine["event_id"], "unsigned")
+    body = body_of(genuine)
+    publish(iso, body, signed_by(key, key_id, body))
+    assert plane.wait_state(genuine["event_id"], {"completed", "halted"}, 90) == "completed"
+    assert disk.read_text() == "hi\n"
+    with iso.database.connection() as conn:
+        moves = conn.execute(
+            "SELECT to_state FROM rollout_transitions WHERE rollout_id = %s ORDER BY id",
+            (genuine["event_id"],),
+        ).fetchall()
+    assert [m[0] for m in moves][:2] == ["rejected", "planned"], "the refusal stays on record"
+
+
 def test_an_issuer_scoped_to_files_under_etc_app_cannot_send_a_command(
     plane: RolloutPlane, tmp_path: Path
 ) -> None:

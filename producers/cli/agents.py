@@ -11,7 +11,6 @@ import click
 from rich.console import Console
 
 from broker_config import Endpoints
-from contracts import Target
 from producers.access.enroll import agent_broker_url
 from producers.cli import cli
 from producers.cli.db import open_database
@@ -19,10 +18,7 @@ from producers.cli.options import parse_selector, selector_option
 from producers.cli.tables import table
 from producers.pull.enrollment import Enrollment, known_target, write_credentials
 from producers.records.compliance import Compliance, counts
-from producers.records.inventory import InventoryStore
-from producers.store.database import Database
-from producers.truth.errors import UnknownRevision
-from producers.truth.revisions import RevisionStore
+from producers.records.inventory import fleet
 
 #: The broker URL agents get when `--broker-url` is not given (else a user of their own).
 AGENT_BROKER_URL_ENV = "PROVISION_AGENT_BROKER_URL"
@@ -60,18 +56,6 @@ def enroll(target: str, out: Path, broker_url: str | None, admin_url: str | None
     click.echo(f"start its agent with: provision agent --target {target} --credentials {out}")
 
 
-def _fleet(db: Database) -> list[Target]:
-    """The inventory's targets, else the latest revision's (a source-of-truth-only setup)."""
-    targets = InventoryStore(db).targets()
-    if targets:
-        return targets
-    store = RevisionStore(db)
-    try:
-        return list(store.bundle(store.resolve("latest")).inventory.targets)
-    except UnknownRevision:
-        return []
-
-
 @cli.command()
 @selector_option
 @click.option("--json", "as_json", is_flag=True, help="Print {targets: [...], counts: {...}}.")
@@ -82,7 +66,7 @@ def compliance(selector: tuple[str, ...], as_json: bool) -> None:
     """
     chosen = parse_selector(selector)
     db = open_database()
-    targets = [t for t in _fleet(db) if chosen.matches(t)]
+    targets = [t for t in fleet(db) if chosen.matches(t)]
     standings = Compliance(db).standings(targets, datetime.now(UTC))
     totals = counts(standings)
     if as_json:

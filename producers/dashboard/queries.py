@@ -131,7 +131,19 @@ def rollouts(db: Database, recent_s: float = RECENT_S) -> list[RolloutView]:
                 for (w, limit, size) in sizes
                 if int(w) < len(counts)
             ]
-            views.append(RolloutView(row[0], RolloutState(row[1]), *row[2:], waves=waves))
+            rollout_id, state, reason, wave, issued_by, created_at, updated_at = row
+            views.append(
+                RolloutView(
+                    rollout_id,
+                    RolloutState(state),
+                    reason,
+                    wave,
+                    issued_by,
+                    created_at,
+                    updated_at,
+                    waves,
+                )
+            )
     return views
 
 

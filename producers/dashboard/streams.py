@@ -64,7 +64,8 @@ async def stream(snapshots: Snapshots, names: list[str]) -> AsyncIterator[str]:
                 try:
                     html = await snapshots.get(name)
                 except Exception as exc:  # the database away: say so, keep the stream
-                    html = f'<p class="error">{markup.escape(type(exc).__name__)}: cannot read now</p>'
+                    why = markup.escape(type(exc).__name__)
+                    html = f'<p class="error">{why}: cannot read now</p>'
                 if sent.get(name) != html:
                     sent[name] = html
                     quiet_since = time.monotonic()
@@ -75,4 +76,3 @@ async def stream(snapshots: Snapshots, names: list[str]) -> AsyncIterator[str]:
             await asyncio.sleep(snapshots.tick_s)
     finally:
         snapshots.open_streams -= 1
-

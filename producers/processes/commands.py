@@ -57,3 +57,13 @@ def controller_argv(
     if checkin_burst is not None:
         argv += ["--checkin-burst", str(checkin_burst)]
     return argv
+
+
+def dashboard_argv(
+    *, host: str = "127.0.0.1", port: int = 8642, operator_credentials: str | None = None
+) -> list[str]:
+    """The web dashboard (`provision dashboard`); read-only without operator credentials."""
+    argv = provision_argv("dashboard", "--host", host, "--port", str(port))
+    if operator_credentials is not None:
+        argv += ["--operator-credentials", operator_credentials]
+    return argv

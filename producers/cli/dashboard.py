@@ -9,7 +9,6 @@ import click
 
 from broker_config import Endpoints
 from producers.cli import cli
-from producers.cli.db import open_database
 
 #: The default port, as documented.
 DEFAULT_PORT = 8642
@@ -36,9 +35,12 @@ def dashboard(host: str, port: int, credentials_file: Path | None) -> None:
 
     from producers.dashboard.app import create_app
     from producers.dashboard.operator import OperatorGate, read_credentials
+    from producers.store.database import Database
 
     credentials = read_credentials(credentials_file) if credentials_file else None
-    db = open_database()
+    # A pool of its own: pages and the live sections read in worker threads at once.
+    db = Database.open(max_size=4, name="provision-dashboard")
+    click.get_current_context().call_on_close(db.close)
     app = create_app(db, Endpoints.from_env(), OperatorGate(credentials), host=host)
     mode = "operator sign-in at /operator" if credentials else "read-only"
     shown = f"[{host}]" if ":" in host else host

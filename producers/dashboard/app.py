@@ -17,9 +17,10 @@ Routes (all GET unless said):
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -35,74 +36,21 @@ from starlette.responses import (
 )
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from broker_config import Endpoints
 from contracts import ProvisioningError
 from producers.dashboard import letters, pages, queries, streams
+from producers.dashboard.guards import SecurityHeaders, allowed_hosts, read_form
 from producers.dashboard.operator import COOKIE, OperatorGate, same_origin
 from producers.errors import AmbiguousChange, UnknownChange
 from producers.records.timeline import failed_by_reason, resolve_change_id, timeline
 from producers.store.database import Database
 from producers.store.errors import DatabaseUnreachable
 
-#: A form larger than this is not ours.
-FORM_BYTES = 4096
 #: Longest target id or dead-letter id taken from a query or a form.
 ID_CHARS = 200
-#: Sent with every response: no inline script runs even if escaping ever failed, and no
-#: other site may frame the dashboard.
-SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';"
-        b" object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-    (b"cache-control", b"no-store"),
-]
-
-
-class SecurityHeaders:
-    """Adds SECURITY_HEADERS to every response (a plain ASGI wrapper: streams untouched)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
-
-
-def allowed_hosts(host: str) -> list[str]:
-    """Host header names accepted: the loopback names when bound to loopback, the bound
-    address itself otherwise, anything when bound to every interface."""
-    if host in ("0.0.0.0", "::", ""):
-        return ["*"]
-    if host in ("127.0.0.1", "localhost", "::1"):
-        return ["127.0.0.1", "localhost", "[::1]", "::1"]
-    return [host]
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """A small url-encoded form (first value of each field); bigger bodies are refused."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > FORM_BYTES:
-            return {}
-    fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=8)
-    return {key: values[0][:FORM_BYTES] for key, values in fields.items() if values}
+#: What a dead letter's id looks like (a task id, a correlation id, `sha256:<hex>`).
+LETTER_ID = re.compile(r"[A-Za-z0-9:._-]{1,200}")
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -160,6 +108,8 @@ def create_app(
         except ProvisioningError as exc:
             broker_error = str(exc)
         replayed = request.query_params.get("replayed", "")[:ID_CHARS]
+        if not LETTER_ID.fullmatch(replayed):  # a crafted link shows no notice
+            replayed = ""
         return page(
             request,
             "dead_letters.html",
@@ -173,7 +123,7 @@ def create_app(
         )
 
     async def replay(request: Request) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         refusal = gate.refusal(request, form.get("token", ""))
         if refusal is not None:
             return error(request, 403, refusal)
@@ -184,7 +134,7 @@ def create_app(
         )
         if not done:
             return error(request, 404, f"no replayable dead letter {letter_id!r}")
-        return RedirectResponse(f"/dead-letters?replayed={done[0].id}", status_code=303)
+        return RedirectResponse(f"/dead-letters?replayed={quote(done[0].id)}", status_code=303)
 
     async def audit_page(request: Request) -> Response:
         entries, broken = await run_in_threadpool(queries.audit_trail, db)
@@ -213,7 +163,7 @@ def create_app(
         return page(request, "operator.html", title="Operator", notice="")
 
     async def sign_in(request: Request) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         if not gate.enabled:
             return error(request, 404, gate.refusal(request, "") or "read-only")
         session = gate.sign_in(form.get("password", "")) if same_origin(request) else None
@@ -225,7 +175,7 @@ def create_app(
         return response
 
     async def sign_out(request: Request) -> Response:
-        form = await _form(request)
+        form = await read_form(request)
         refusal = gate.refusal(request, form.get("token", ""))
         if refusal is not None:
             return error(request, 403, refusal)

@@ -46,7 +46,7 @@ class ComplianceGroup:
 
 
 @dataclass(frozen=True)
-class Wave:
+class WaveCounts:
     index: int
     size: int
     max_failures: int
@@ -76,7 +76,7 @@ class RolloutView:
     issued_by: str | None
     created_at: datetime
     updated_at: datetime
-    waves: list[Wave] = field(default_factory=list)
+    waves: list[WaveCounts] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -127,7 +127,7 @@ def rollouts(db: Database, recent_s: float = RECENT_S) -> list[RolloutView]:
             ).fetchall()
             counts = wave_counts(conn, row[0])
             waves = [
-                Wave(int(w), int(size), int(limit), counts[int(w)])
+                WaveCounts(int(w), int(size), int(limit), counts[int(w)])
                 for (w, limit, size) in sizes
                 if int(w) < len(counts)
             ]

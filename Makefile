@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint services bench clean
+.PHONY: demo test lint services browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 services:
 	@bash .ci/services
 
+# Debian's chromium for the dashboard's browser test (installed when missing; see .ci/browser).
+browser:
+	@bash .ci/browser
+
 demo: $(STAMP) services
 	$(VENV)/bin/provision demo $(ARGS)
 
@@ -26,7 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy contracts broker_config producers workers
 
-test: $(STAMP) services lint
+test: $(STAMP) services browser lint
 	$(PY) -m pytest $(ARGS)
 
 bench: $(STAMP) services

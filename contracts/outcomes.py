@@ -80,6 +80,35 @@ class ResourceOutcome(BaseModel):
     diff: str | None = Field(default=None, description="Unified diff (dry run; never sensitive).")
 
 
+#: Earlier tries an outcome lists at most (the newest kept): the worker's budgets of attempts
+#: and waits fit well within it.
+RETRIES_KEPT = 64
+
+
+class Retry(BaseModel):
+    """One earlier try of the same request that did not finish it: where and when it ran,
+    why it was tried again, and how long the worker chose to wait first."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["retry", "wait"] = Field(
+        default="retry",
+        description="`retry`: the engine ran and failed transiently (counts as an attempt); "
+        "`wait`: the target's lock was busy or Redis was away (not an attempt).",
+    )
+    attempt: int = Field(ge=1, description="The engine attempt this try was.")
+    worker: str = Field(max_length=200, description="Which worker ran the try.")
+    received_at: AwareDatetime | None = Field(
+        default=None, description="When the worker began the try."
+    )
+    queue_wait_s: float | None = Field(
+        default=None, ge=0, description="How long its message waited in the queue first."
+    )
+    at: AwareDatetime = Field(description="When the try ended and the retry was decided.")
+    reason: str = Field(max_length=1000, description="Why: the error type and message.")
+    backoff_s: float = Field(ge=0, description="The delay chosen before the next try.")
+
+
 class OutcomeEvent(BaseModel):
     """Published once per attempt that finishes a (change request, target)."""
 
@@ -126,6 +155,28 @@ class OutcomeEvent(BaseModel):
         gt=0,
         description="Pull: the agent's check-in interval; compliance calls the target "
         "unknown after twice this long without a check-in.",
+    )
+
+    queue_wait_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="How long the message this outcome answers waited in its queue before "
+        "the worker began it (None: not known, e.g. a replayed dead letter or a pull).",
+    )
+    redelivered: bool = Field(
+        default=False,
+        description="The broker delivered that message before (a worker died or lost it).",
+    )
+    retries: tuple[Retry, ...] = Field(
+        default=(),
+        max_length=RETRIES_KEPT,
+        description="The earlier tries of the same request, oldest first (the newest "
+        f"{RETRIES_KEPT} at most).",
+    )
+    dead_letter: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Why the request was dead-lettered to provision.dead, when it was.",
     )
 
     @field_validator("started_at", "finished_at")

@@ -13,7 +13,6 @@ import psycopg
 from rich.console import Console
 
 from broker_config import Endpoints
-from contracts import Target
 from producers.access.enroll import agent_broker_url
 from producers.cli import cli
 from producers.cli.db import open_database
@@ -22,11 +21,8 @@ from producers.cli.tables import table
 from producers.pull.enrollment import Enrollment, known_target, write_credentials
 from producers.records import audit
 from producers.records.compliance import Compliance, counts
-from producers.records.inventory import InventoryStore
-from producers.store.database import Database
+from producers.records.inventory import fleet
 from producers.store.enrollments import Enrolled
-from producers.truth.errors import UnknownRevision
-from producers.truth.revisions import RevisionStore
 
 #: The broker URL agents get when `--broker-url` is not given (else a user of their own).
 AGENT_BROKER_URL_ENV = "PROVISION_AGENT_BROKER_URL"
@@ -86,18 +82,6 @@ def _user_of(url: str) -> str | None:
     return unquote(name) if name else None
 
 
-def _fleet(db: Database) -> list[Target]:
-    """The inventory's targets, else the latest revision's (a source-of-truth-only setup)."""
-    targets = InventoryStore(db).targets()
-    if targets:
-        return targets
-    store = RevisionStore(db)
-    try:
-        return list(store.bundle(store.resolve("latest")).inventory.targets)
-    except UnknownRevision:
-        return []
-
-
 @cli.command()
 @selector_option
 @click.option("--json", "as_json", is_flag=True, help="Print {targets: [...], counts: {...}}.")
@@ -108,7 +92,7 @@ def compliance(selector: tuple[str, ...], as_json: bool) -> None:
     """
     chosen = parse_selector(selector)
     db = open_database()
-    targets = [t for t in _fleet(db) if chosen.matches(t)]
+    targets = [t for t in fleet(db) if chosen.matches(t)]
     standings = Compliance(db).standings(targets, datetime.now(UTC))
     totals = counts(standings)
     if as_json:

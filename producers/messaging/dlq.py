@@ -128,9 +128,9 @@ class DeadLetters:
     def __init__(self, connection: Any) -> None:
         self._connection = connection
 
-    def entries(self) -> list[DeadLetter]:
-        """Every dead letter, oldest first; the queue is left as it was."""
-        return self._visit(lambda letter: False)[0]
+    def entries(self, limit: int = BROWSE_LIMIT) -> list[DeadLetter]:
+        """Every dead letter (the oldest `limit`), oldest first; the queue is left as it was."""
+        return self._visit(lambda letter: False, limit)[0]
 
     def find(self, letter_id: str) -> list[DeadLetter]:
         """The dead letters with this id (a hash id can match several identical bodies)."""
@@ -215,7 +215,7 @@ class DeadLetters:
             ) from exc
 
     def _visit(
-        self, take: Callable[[DeadLetter], bool]
+        self, take: Callable[[DeadLetter], bool], limit: int = BROWSE_LIMIT
     ) -> tuple[list[DeadLetter], list[DeadLetter]]:
         """Get every message once; ack those `take` accepts; the rest go back on close.
 
@@ -226,7 +226,7 @@ class DeadLetters:
         seen: list[DeadLetter] = []
         taken: list[DeadLetter] = []
         try:
-            for _ in range(BROWSE_LIMIT):
+            for _ in range(min(limit, BROWSE_LIMIT)):
                 method, properties, body = channel.basic_get(DEAD_QUEUE, auto_ack=False)
                 if method is None:
                     break

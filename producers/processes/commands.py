@@ -76,3 +76,13 @@ def signing_env(key_path: str | Path) -> dict[str, str]:
     """The environment that makes our processes (`provision apply`, the demo, the bench's
     emitters) sign change events with the operator's key at `key_path`."""
     return {"PROVISION_SIGNING_KEY": str(key_path)}
+
+
+def dashboard_argv(
+    *, host: str = "127.0.0.1", port: int = 8642, operator_credentials: str | None = None
+) -> list[str]:
+    """The web dashboard (`provision dashboard`); read-only without operator credentials."""
+    argv = provision_argv("dashboard", "--host", host, "--port", str(port))
+    if operator_credentials is not None:
+        argv += ["--operator-credentials", operator_credentials]
+    return argv

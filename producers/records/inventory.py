@@ -11,6 +11,8 @@ from contracts import Selector, Target
 from contracts.inventory import Inventory
 from producers.store import inventory as rows
 from producers.store.database import Database
+from producers.truth.errors import UnknownRevision
+from producers.truth.revisions import RevisionStore
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,16 @@ class InventoryStore:
         """One target, or None when the inventory has no such id."""
         with self.db.connection() as conn:
             return rows.get(conn, target_id)
+
+
+def fleet(db: Database) -> list[Target]:
+    """The inventory's targets, else the latest revision's (a source-of-truth-only setup):
+    the fleet `provision compliance` and the dashboard report on."""
+    targets = InventoryStore(db).targets()
+    if targets:
+        return targets
+    store = RevisionStore(db)
+    try:
+        return list(store.bundle(store.resolve("latest")).inventory.targets)
+    except UnknownRevision:
+        return []

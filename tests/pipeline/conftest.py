@@ -45,11 +45,14 @@ def change_file(
     targets: list[dict[str, Any]],
     resources: list[dict[str, Any]],
     selector: dict[str, Any] | None = None,
+    rollout: dict[str, Any] | None = None,
 ) -> Path:
+    """A change file for `provision apply`; `rollout` is its policy (waves, pacing)."""
     path = tmp_path / f"change-{uuid.uuid4().hex[:8]}.yaml"
-    path.write_text(
-        yaml.safe_dump({"targets": targets, "selector": selector or {}, "resources": resources})
-    )
+    change = {"targets": targets, "selector": selector or {}, "resources": resources}
+    if rollout is not None:
+        change["rollout"] = rollout
+    path.write_text(yaml.safe_dump(change))
     return path
 
 

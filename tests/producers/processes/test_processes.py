@@ -15,6 +15,7 @@ from contracts import ExitCode
 from producers.processes.commands import (
     aggregator_argv,
     controller_argv,
+    dashboard_argv,
     provision_argv,
     worker_argv,
 )
@@ -69,6 +70,15 @@ def test_the_controller_flags_are_the_controllers_and_the_defaults_are_bare() ->
     assert controller_argv() == provision_argv("controller")
     assert aggregator_argv() == ["-m", "producers", "aggregator"]
     assert worker_argv("us") == ["-m", "workers", "worker", "--region", "us", "--concurrency", "2"]
+
+
+def test_the_dashboard_flags_are_provision_dashboard_s() -> None:
+    argv = dashboard_argv(host="0.0.0.0", port=9000, operator_credentials="/etc/ops.url")
+    assert argv[:3] == ["-m", "producers", "dashboard"]
+    assert argv[argv.index("--port") + 1] == "9000"
+    text = _help(argv[:3])
+    assert all(flag in text for flag in _flags(argv)), text
+    assert "--operator-credentials" not in dashboard_argv()
 
 
 def test_a_dead_child_is_named_with_its_exit_code_and_its_output(tmp_path: Path) -> None:

@@ -1,0 +1,76 @@
+"""The dashboard's own services (group `dashboard`: vhost, Redis db 4, PostgreSQL database),
+an app on them, and records written the way the control plane writes them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from broker_config import Endpoints
+from contracts import OutcomeEvent, OutcomeStatus, Target
+from contracts.events import RolloutState
+from producers.dashboard.app import create_app
+from producers.dashboard.operator import OperatorCredentials, OperatorGate
+from producers.records.ledger import Ledger
+from producers.store import rollouts as books
+from producers.store.rollouts import PlannedWave
+from tests.isolation import Isolated, Isolation
+
+#: The Host and Origin of the test client's requests.
+ORIGIN = "http://testserver"
+
+
+@pytest.fixture(scope="session")
+def dash(isolation: Isolation) -> Isolated:
+    return isolation("dashboard")
+
+
+@pytest.fixture(scope="session")
+def dash_db(dash: Isolated) -> Any:
+    return dash.database
+
+
+def target(name: str, environment: str = "test", region: str = "eu") -> Target:
+    return Target(id=name, region=region, environment=environment, address=f"local:///t/{name}")
+
+
+def rollout(db: Any, waves: list[list[str]], *, issued_by: str = "deploy-bot") -> str:
+    """A running rollout with every target published, as a controller leaves it; its id."""
+    change_id = f"dash-{uuid.uuid4()}"
+    plan = [PlannedWave(tuple(target(n) for n in wave), 0) for wave in waves]
+    with db.connection() as conn:
+        assert books.create(conn, change_id, event_json="{}", issued_by=issued_by, waves=plan)
+        books.set_state(conn, change_id, RolloutState.RUNNING)
+        for wave in waves:
+            books.mark_published(conn, change_id, wave)
+    Ledger(db).open_change(
+        change_id, [n for w in waves for n in w], issued_by=issued_by, issued_at=datetime.now(UTC)
+    )
+    return change_id
+
+
+def outcome(change_id: str, name: str, status: OutcomeStatus, **fields: Any) -> OutcomeEvent:
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "outcome_id": str(uuid.uuid4()),
+        "change_id": change_id,
+        "target": name,
+        "status": status,
+        "worker": "eu-1@host",
+        "started_at": now,
+        "finished_at": now + timedelta(milliseconds=10),
+        "sequence": 1,
+    }
+    return OutcomeEvent(**{**values, **fields})
+
+
+def client(dash: Isolated, credentials: OperatorCredentials | None = None) -> Any:
+    """A test client on an app over the group's records and broker."""
+    from starlette.testclient import TestClient
+
+    endpoints = Endpoints(broker_url=dash.broker_url, redis_url=dash.redis_url)
+    app = create_app(dash.database, endpoints, OperatorGate(credentials), host="testserver")
+    return TestClient(app, base_url=ORIGIN, follow_redirects=False)

@@ -5,10 +5,11 @@ action that writes PostgreSQL, so the action and its record commit together or n
 or `record_after` (right after an action that changes something else: the broker, RabbitMQ
 users). Only an action that changed something is recorded: a refused one leaves no record.
 
-The actor is the operator's identity, never a secret: `PROVISION_ACTOR` when set (the
-issuer of the operator's signing key, where one is configured), else `user@host` of whoever
-runs the command. The records of change events and issuers are written where events are
-accepted (`producers.store.audit.append` with the `event.*` and `issuer.*` actions).
+The actor is the operator's identity, never a secret: `PROVISION_ACTOR` when set, else
+`user@host` of whoever runs the command, followed by the id of the operator's signing key
+(`PROVISION_SIGNING_KEY`) when one is configured. The records of change events and issuers
+are written where events are accepted (`producers.store.audit.append` with the `event.*`
+and `issuer.*` actions).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 import psycopg
 
 from contracts import ExitCode, ProvisioningError
+from contracts.signatures import BadKey, key_id_of, load_private_key
+from producers.messaging.emitter import SIGNING_KEY_ENV
 from producers.rollouts.direct import default_issuer
 from producers.store import audit
 from producers.store.audit import AuditEntry
@@ -62,7 +65,7 @@ def actor() -> str:
     is empty, too long or holds control characters (it would mislead a reviewer)."""
     given = os.environ.get(ACTOR_ENV)
     if given is None:
-        return default_issuer()
+        return default_issuer() + _key_named()
     name = given.strip()
     if not name or len(name) > ACTOR_CHARS or not name.isprintable():
         raise ActorError(
@@ -70,6 +73,19 @@ def actor() -> str:
             "characters)"
         )
     return name
+
+
+def _key_named() -> str:
+    """` (key ed25519:...)` when PROVISION_SIGNING_KEY names a readable key, else nothing:
+    the key id ties the record to an issuer (`provision keys list`) without trusting a name
+    the operator typed."""
+    path = os.environ.get(SIGNING_KEY_ENV, "").strip()
+    if not path:
+        return ""
+    try:
+        return f" (key {key_id_of(load_private_key(path).public_key())})"
+    except BadKey:
+        return ""  # `provision apply` says what is wrong with it; the trail names the user
 
 
 def record(

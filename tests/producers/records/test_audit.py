@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 
 from broker_config import DEAD_QUEUE, declare
 from broker_config.dead_letters import dead_letter, pika_send
+from contracts.signatures import key_id_of, new_private_key, write_private_key
 from producers.cli import cli
 from producers.records import audit as records
 from producers.store import audit as trail
@@ -90,11 +91,24 @@ def test_the_actor_is_provision_actor_else_user_at_host(monkeypatch: pytest.Monk
     monkeypatch.setenv(records.ACTOR_ENV, " release-bot ")
     assert records.actor() == "release-bot"
     monkeypatch.delenv(records.ACTOR_ENV)
-    assert "@" in records.actor()
+    monkeypatch.delenv("PROVISION_SIGNING_KEY", raising=False)
+    assert "@" in records.actor() and "key" not in records.actor()
     for bad in ("", "a\nb", "x" * 201):
         monkeypatch.setenv(records.ACTOR_ENV, bad)
         with pytest.raises(records.ActorError, match=records.ACTOR_ENV):
             records.actor()
+
+
+def test_the_actor_names_the_operators_signing_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    key = new_private_key()
+    write_private_key(tmp_path / "op.key", key)
+    monkeypatch.delenv(records.ACTOR_ENV, raising=False)
+    monkeypatch.setenv("PROVISION_SIGNING_KEY", str(tmp_path / "op.key"))
+    assert records.actor().endswith(f" (key {key_id_of(key.public_key())})")
+    monkeypatch.setenv("PROVISION_SIGNING_KEY", str(tmp_path / "missing.key"))
+    assert "key" not in records.actor(), "an unreadable key names nobody"
 
 
 def test_pause_resume_abort_each_leave_one_record(env: Database) -> None:

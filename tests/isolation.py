@@ -22,7 +22,7 @@ from urllib.parse import quote
 import pytest
 
 from producers.processes.supervisor import Child, Supervisor, wait_consuming
-from tests.databases import database_name_of, drop_database, make_database
+from tests.databases import database_name_of, drop_database, drop_roles, make_database
 from tests.services import need, reachable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,10 @@ def access_prefix_of(group: str) -> str:
 
 
 def drop_users(prefix: str) -> None:
-    """Delete the broker users named `<prefix>-...` (through the management API, if it is up)."""
+    """Delete the users named `<prefix>-...` everywhere: broker users (through the management
+    API, if it is up), Redis ACL users and PostgreSQL login roles (all server-wide)."""
+    drop_redis_users(prefix)
+    drop_roles(prefix)
     if not reachable(15672):
         return
     from producers.access.management import DEFAULT_ADMIN_URL, Management
@@ -67,6 +70,21 @@ def drop_users(prefix: str) -> None:
     for user in api.users():
         if str(user["name"]).startswith(f"{prefix}-"):
             api.delete_user(str(user["name"]))
+
+
+def drop_redis_users(prefix: str) -> None:
+    """Delete the Redis ACL users named `<prefix>-...` (as the default user, if Redis is up)."""
+    import redis
+
+    if not reachable(6379):
+        return
+    client = redis.Redis(host="127.0.0.1", port=6379, decode_responses=True)
+    try:
+        for user in client.execute_command("ACL", "USERS"):
+            if str(user).startswith(f"{prefix}-"):
+                client.execute_command("ACL", "DELUSER", str(user))
+    finally:
+        client.close()
 
 
 def redis_url_of(group: str) -> str:

@@ -58,12 +58,17 @@ def scrub(text: str, url: str) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Endpoints:
     """The broker and Redis URLs one process uses."""
 
     broker_url: str = DEFAULT_BROKER_URL
     redis_url: str = DEFAULT_REDIS_URL
+
+    def __repr__(self) -> str:
+        """Redacted: an Endpoints in a log line or a traceback shows no password."""
+        broker, store = redact(self.broker_url), redact(self.redis_url)
+        return f"Endpoints(broker_url={broker!r}, redis_url={store!r})"
 
     @classmethod
     def from_env(cls) -> Endpoints:

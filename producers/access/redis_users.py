@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
 
-from broker_config.endpoints import CONNECT_TIMEOUT_S, redact
+from broker_config.endpoints import CONNECT_TIMEOUT_S, redact, scrub
 from broker_config.redis_access import RedisRights
 from contracts import ServiceUnreachable
 from producers.access.errors import AccessError
@@ -25,16 +25,16 @@ DEFAULT_USER = "default"
 
 def admin_client(url: str) -> redis.Redis:
     """A client on the admin URL that has answered, or ServiceUnreachable naming it."""
-    client = redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=CONNECT_TIMEOUT_S,
-        socket_timeout=CONNECT_TIMEOUT_S * 2,
-    )
     try:
+        client = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=CONNECT_TIMEOUT_S * 2,
+        )
         client.ping()
-    except (redis.RedisError, OSError) as exc:
-        raise ServiceUnreachable("Redis", redact(url), str(exc)) from None
+    except (redis.RedisError, OSError, ValueError) as exc:
+        raise ServiceUnreachable("Redis", redact(url), scrub(str(exc), url)) from None
     return client
 
 

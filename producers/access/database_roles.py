@@ -9,10 +9,6 @@ SCRAM-SHA-256 verifiers, never in clear (nothing for a statement log to keep).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -26,22 +22,14 @@ from producers.store.migrate import check_schema
 
 #: Attributes every role of ours has: it logs in, and can do nothing beyond its grants.
 ATTRIBUTES = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS"
-SCRAM_ITERATIONS = 4096
 
 
-def scram_verifier(password: str, salt: bytes | None = None) -> str:
-    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 7677, as libpq's
-    PQencryptPasswordConn makes it): the server checks logins against it."""
-    salt = salt or secrets.token_bytes(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, SCRAM_ITERATIONS)
-    client_key = hmac.digest(salted, b"Client Key", "sha256")
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.digest(salted, b"Server Key", "sha256")
-    b64 = base64.b64encode
-    return (
-        f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{b64(salt).decode()}"
-        f"${b64(stored_key).decode()}:{b64(server_key).decode()}"
-    )
+def scram_verifier(conn: psycopg.Connection, user: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password`, made by libpq itself
+    (PQencryptPasswordConn): the server checks logins against it, and never sees the
+    password."""
+    made = conn.pgconn.encrypt_password(password.encode(), user.encode(), b"scram-sha-256")
+    return made.decode()
 
 
 def role_url(admin_url: str, user: str, password: str) -> str:
@@ -83,7 +71,7 @@ def ensure_role(conn: psycopg.Connection, name: str, role: str, password: str) -
     if not grants:
         raise ValueError(f"role {role!r} has no database grants")
     ident = sql.Identifier(name)
-    verifier = sql.Literal(scram_verifier(password))
+    verifier = sql.Literal(scram_verifier(conn, name, password))
     with conn.transaction():
         verb = "ALTER" if exists(conn, name) else "CREATE"
         conn.execute(
@@ -186,10 +174,6 @@ def show(conn: psycopg.Connection, prefix: str) -> list[dict[str, Any]]:
         role = (comment or "")[len(TAG_PREFIX) :] if (comment or "").startswith(TAG_PREFIX) else ""
         found.append({"role_name": name, "role": role or "-", "login": can_login, "grants": grants})
     return found
-
-
-def new_password() -> str:
-    return secrets.token_urlsafe(24)
 
 
 def _database(conn: psycopg.Connection) -> str:

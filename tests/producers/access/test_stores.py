@@ -8,6 +8,9 @@ wrote it (Redis database 5 and the group's PostgreSQL database).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -307,6 +310,33 @@ def test_revoke_removes_the_user_from_every_store(applied: AccessVhost, tmp_path
     assert refused.returncode == 2, refused.stdout
     superuser = applied.access("revoke", "postgres")
     assert superuser.returncode == 2 and "superuser" in superuser.stderr
+
+
+def test_the_servers_hold_the_passwords_of_the_env_files_and_never_saw_them_in_clear(
+    applied: AccessVhost,
+) -> None:
+    """Redis keeps the SHA-256 of the .env password, PostgreSQL a SCRAM verifier of it."""
+    for role, instance in (("controller", None), ("worker", "eu")):
+        url = env_of(applied, role, instance)["PROVISION_REDIS_URL"]
+        got = applied.iso.redis.execute_command("ACL", "GETUSER", applied.user(role, instance))
+        assert got["passwords"] == [hashlib.sha256(urlsplit(url).password.encode()).hexdigest()]
+    with psycopg.connect(applied.admin_database_url) as conn:
+        for role in PG_ROLES:
+            password = urlsplit(env_of(applied, role)["PROVISION_DATABASE_URL"]).password
+            row = conn.execute(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (applied.user(role),)
+            ).fetchone()
+            assert row is not None and password
+            kind, rest = row[0].split("$", 1)
+            counts, keys = rest.split("$")
+            iterations, salt = counts.split(":")
+            stored_key = keys.split(":")[0]
+            salted = hashlib.pbkdf2_hmac(
+                "sha256", password.encode(), base64.b64decode(salt), int(iterations)
+            )
+            client_key = hmac.digest(salted, b"Client Key", "sha256")
+            assert kind == "SCRAM-SHA-256"
+            assert base64.b64encode(hashlib.sha256(client_key).digest()).decode() == stored_key
 
 
 def test_env_files_are_private_and_hold_only_the_roles_stores(applied: AccessVhost) -> None:

@@ -348,3 +348,13 @@ def test_env_files_are_private_and_hold_only_the_roles_stores(applied: AccessVho
     assert set(worker) == {"PROVISION_BROKER_URL", "PROVISION_REDIS_URL"}
     assert set(env_of(applied, "aggregator")) == {"PROVISION_BROKER_URL", "PROVISION_DATABASE_URL"}
     assert len(env_of(applied, "controller")) == 3
+
+
+def test_an_administrator_that_may_not_create_roles_is_told_so_before_anything_changes(
+    applied: AccessVhost, tmp_path: Any
+) -> None:
+    prefix = f"{applied.prefix}-norole"
+    done = applied.iso.provision("access", "apply", "--out", str(tmp_path), "--prefix", prefix)
+    assert done.returncode == 1 and "may not create roles" in done.stderr, done.stderr
+    assert "provisioning-local" not in done.stderr + done.stdout
+    assert applied.api.user(f"{prefix}-controller") is None and not list(tmp_path.iterdir())

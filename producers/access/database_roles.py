@@ -64,6 +64,19 @@ def exists(conn: psycopg.Connection, name: str) -> bool:
     return row is not None
 
 
+def check_ours(conn: psycopg.Connection, names: list[str]) -> None:
+    """Each of `names` is free or one of ours; else AccessError (nothing is changed)."""
+    for name, comment in conn.execute(
+        "SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = ANY(%s)",
+        (names,),
+    ).fetchall():
+        if not str(comment or "").startswith(TAG_PREFIX):
+            raise AccessError(
+                f"PostgreSQL role {name!r} exists and is not a provision role (no "
+                f"'{TAG_PREFIX}<role>' comment): left alone; choose another --prefix"
+            )
+
+
 def ensure_role(conn: psycopg.Connection, name: str, role: str, password: str) -> None:
     """Create or update login role `name` for `role` with exactly its grants, in one
     transaction: any other privilege it held on this database's tables is revoked."""
@@ -73,6 +86,7 @@ def ensure_role(conn: psycopg.Connection, name: str, role: str, password: str) -
     ident = sql.Identifier(name)
     verifier = sql.Literal(scram_verifier(conn, name, password))
     with conn.transaction():
+        check_ours(conn, [name])
         verb = "ALTER" if exists(conn, name) else "CREATE"
         conn.execute(
             sql.SQL("{} ROLE {} {} PASSWORD {}").format(

@@ -95,6 +95,7 @@ def apply_everywhere(
 ) -> list[Granted]:
     """The broker topology, then every role's identities; see the module docstring."""
     database_roles.check_admin(stores.database)
+    database_roles.check_ours(stores.database, [r.user(prefix) for r in roles if grants_of(r.name)])
     declare_topology(api, vhost, regions)
     return [
         ensure_identity(api, stores, role, vhost, broker_url, out, prefix=prefix, rotate=rotate)

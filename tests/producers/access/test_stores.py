@@ -358,3 +358,19 @@ def test_an_administrator_that_may_not_create_roles_is_told_so_before_anything_c
     assert done.returncode == 1 and "may not create roles" in done.stderr, done.stderr
     assert "provisioning-local" not in done.stderr + done.stdout
     assert applied.api.user(f"{prefix}-controller") is None and not list(tmp_path.iterdir())
+
+
+def test_a_role_of_the_same_name_that_is_not_ours_is_left_alone(
+    applied: AccessVhost, tmp_path: Any
+) -> None:
+    prefix = f"{applied.prefix}-taken"
+    with psycopg.connect(applied.admin_database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{prefix}-controller" LOGIN CREATEDB')
+    done = applied.access("apply", "--out", str(tmp_path), "--prefix", prefix)
+    assert done.returncode == 1 and "is not a provision role" in done.stderr, done.stderr
+    with psycopg.connect(applied.admin_database_url) as conn:
+        row = conn.execute(
+            "SELECT rolcreatedb FROM pg_roles WHERE rolname = %s", (f"{prefix}-controller",)
+        ).fetchone()
+    assert row == (True,), "its attributes are untouched"
+    assert applied.api.user(f"{prefix}-controller") is None, "nothing was applied"

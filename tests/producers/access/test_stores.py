@@ -106,7 +106,7 @@ WORKER_REFUSED: list[tuple[str, Call]] = [
     ("EVAL", lambda r: r.eval("return 1", 0)),
     ("SCRIPT FLUSH", lambda r: r.script_flush()),
     ("CLIENT LIST", lambda r: r.client_list()),
-    ("SUBSCRIBE", lambda r: r.publish("provision", "x")),
+    ("PUBLISH", lambda r: r.publish("provision", "x")),
 ]
 CONTROLLER_REFUSED: list[tuple[str, Call]] = [
     ("a target's lock", lambda r: r.set(redis_keys.LOCK.format(target="t"), "x")),

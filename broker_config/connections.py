@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from broker_config.endpoints import CONNECT_TIMEOUT_S, Endpoints, redact
+from broker_config.endpoints import CONNECT_TIMEOUT_S, Endpoints, redact, scrub
 from contracts import ServiceUnreachable
 
 
@@ -36,14 +36,21 @@ def connect_broker(endpoints: Endpoints, heartbeat_s: int = 30) -> Any:
 
 
 def redis_client(endpoints: Endpoints) -> redis.Redis:
-    """A Redis client for the URL, not yet connected (`rediss://` makes it a TLS client)."""
-    return redis.Redis.from_url(
-        endpoints.redis_url,
-        socket_connect_timeout=CONNECT_TIMEOUT_S,
-        socket_timeout=CONNECT_TIMEOUT_S * 2,
-        decode_responses=True,
-        health_check_interval=30,
-    )
+    """A Redis client for the URL, not yet connected (`rediss://` makes it a TLS client).
+
+    A URL redis-py cannot read is ServiceUnreachable naming it redacted, with the parser's
+    reason scrubbed of the password (a parser may quote a piece of it)."""
+    url = endpoints.redis_url
+    try:
+        return redis.Redis.from_url(
+            url,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=CONNECT_TIMEOUT_S * 2,
+            decode_responses=True,
+            health_check_interval=30,
+        )
+    except ValueError as exc:
+        raise ServiceUnreachable("Redis", redact(url), scrub(str(exc), url)) from None
 
 
 def connect_redis(endpoints: Endpoints) -> redis.Redis:
@@ -52,5 +59,6 @@ def connect_redis(endpoints: Endpoints) -> redis.Redis:
     try:
         client.ping()
     except (redis.RedisError, OSError) as exc:
-        raise ServiceUnreachable("Redis", redact(endpoints.redis_url), str(exc)) from exc
+        reason = scrub(str(exc), endpoints.redis_url)
+        raise ServiceUnreachable("Redis", redact(endpoints.redis_url), reason) from None
     return client

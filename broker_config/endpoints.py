@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 #: Environment variables every process reads. Public: deployments set them.
 BROKER_URL_ENV = "PROVISION_BROKER_URL"
@@ -19,21 +20,55 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CONNECT_TIMEOUT_S = 3.0
 
 
+#: `scheme://user:password@` and `password=...` (a query parameter or a key=value DSN).
+_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):(?P<pw>[^/?#]*)@")
+_PARAM = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^&\s]*)", re.I)
+
+
 def redact(url: str) -> str:
-    """The URL with its password replaced, fit for an error message or a log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    """The URL with every password replaced by `***`, fit for any message or log: AMQP,
+    Redis (`redis://user:pw@`, `redis://:pw@`) and PostgreSQL URLs alike.
+
+    Works on the text alone, so even a malformed URL (a bad port) is redacted.
+    """
+    url = _USERINFO.sub(lambda m: f"{m.group('head')}:***@", url, count=1)
+    return _PARAM.sub(lambda m: f"{m.group('key')}***", url)
 
 
-@dataclass(frozen=True)
+def _passwords(url: str) -> set[str]:
+    found = set()
+    match = _USERINFO.match(url)
+    if match and match.group("pw"):
+        found.add(match.group("pw"))
+    for param in _PARAM.finditer(url):
+        found.add(param.group("pw").strip("'"))
+    found |= {unquote(p) for p in found}
+    return {p for p in found if p}
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` (e.g. a driver's error message) with the URL's passwords taken out.
+
+    Drivers may quote a fragment of a bad URL, so each password is hidden wherever it
+    appears, as written in the URL and decoded.
+    """
+    text = text.replace(url, redact(url))
+    for password in sorted(_passwords(url), key=len, reverse=True):
+        text = text.replace(password, "***")
+    return text
+
+
+@dataclass(frozen=True, repr=False)
 class Endpoints:
     """The broker and Redis URLs one process uses."""
 
     broker_url: str = DEFAULT_BROKER_URL
     redis_url: str = DEFAULT_REDIS_URL
+
+    def __repr__(self) -> str:
+        """Redacted: an Endpoints in a log line or a traceback shows no password."""
+        broker, store = redact(self.broker_url), redact(self.redis_url)
+        return f"Endpoints(broker_url={broker!r}, redis_url={store!r})"
 
     @classmethod
     def from_env(cls) -> Endpoints:

@@ -40,6 +40,41 @@ def pg_admin_url() -> str:
     return url
 
 
+#: The local superuser over trust auth (what .ci/services and a development machine have):
+#: the administrator `provision access apply` needs to create login roles.
+SUPERUSER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pg_superuser_url(name: str = "postgres") -> str:
+    """Database `name` as the local superuser, proven to be one; fails (CI) or skips with
+    the reason otherwise."""
+    import psycopg
+
+    url = with_database(SUPERUSER_URL, name)
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            superuser = bool((row.fetchone() or [False])[0])
+    except psycopg.Error as exc:
+        need(False, f"PostgreSQL's superuser is not reachable over trust auth: {exc}")
+    need(superuser, "the postgres role is not a superuser")
+    return url
+
+
+def drop_roles(prefix: str) -> None:
+    """Drop the login roles named `<prefix>-...` (after their databases are gone, so no
+    privilege holds them), as the superuser, if it is reachable."""
+    import psycopg
+    from psycopg import sql
+
+    with contextlib.suppress(psycopg.Error), psycopg.connect(SUPERUSER_URL, autocommit=True) as c:
+        pattern = prefix.replace("_", r"\_").replace("%", r"\%") + "-%"
+        for (name,) in c.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (pattern,)):
+            with contextlib.suppress(psycopg.Error):
+                c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+                c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
 def make_database(name: str, *, migrated: bool = True) -> str:
     """A fresh database `name` (dropped first if left over), migrated; returns its URL."""
     import psycopg

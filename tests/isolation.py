@@ -23,7 +23,7 @@ import pytest
 
 from producers.processes.commands import signing_env
 from producers.processes.supervisor import Child, Supervisor, wait_consuming
-from tests.databases import database_name_of, drop_database, make_database
+from tests.databases import database_name_of, drop_database, drop_roles, make_database
 from tests.services import need, reachable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,10 @@ def access_prefix_of(group: str) -> str:
 
 
 def drop_users(prefix: str) -> None:
-    """Delete the broker users named `<prefix>-...` (through the management API, if it is up)."""
+    """Delete the users named `<prefix>-...` everywhere: broker users (through the management
+    API, if it is up), Redis ACL users and PostgreSQL login roles (all server-wide)."""
+    drop_redis_users(prefix)
+    drop_roles(prefix)
     if not reachable(15672):
         return
     from producers.access.management import DEFAULT_ADMIN_URL, Management
@@ -105,6 +108,21 @@ def signed_event_headers(key_path: Path | str, body: bytes) -> dict[str, str]:
     from producers.messaging.emitter import signed_headers
 
     return signed_headers(load_private_key(key_path), body)
+
+
+def drop_redis_users(prefix: str) -> None:
+    """Delete the Redis ACL users named `<prefix>-...` (as the default user, if Redis is up)."""
+    import redis
+
+    if not reachable(6379):
+        return
+    client = redis.Redis(host="127.0.0.1", port=6379, decode_responses=True)
+    try:
+        for user in client.execute_command("ACL", "USERS"):
+            if str(user).startswith(f"{prefix}-"):
+                client.execute_command("ACL", "DELUSER", str(user))
+    finally:
+        client.close()
 
 
 def redis_url_of(group: str) -> str:

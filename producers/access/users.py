@@ -35,13 +35,19 @@ class Granted:
     role: str
     password: str  # "created", "kept" or "rotated"
     path: Path
+    redis: str | None = None  # the Redis user's password, the same words; None: no user
+    database: str | None = None  # the PostgreSQL role's password; None: no login role
+    env: Path | None = None  # DIR/<user>.env
 
-    def as_json(self) -> dict[str, str]:
+    def as_json(self) -> dict[str, str | None]:
         return {
             "user": self.user,
             "role": self.role,
             "password": self.password,
             "file": str(self.path),
+            "redis": self.redis,
+            "database": self.database,
+            "env": None if self.env is None else str(self.env),
         }
 
 

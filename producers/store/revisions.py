@@ -1,7 +1,7 @@
 """Revisions of the source of truth and the rendered bytes each target is given.
 
 Revisions are numbered 1, 2, ... without gaps and never change (the table refuses UPDATE
-and DELETE). Publishing takes a table lock, so two publishers get consecutive numbers; the
+and DELETE). Publishing takes the publishers' lock, so two publishers get consecutive numbers; the
 same content as the latest revision stores nothing and returns that revision.
 """
 
@@ -15,8 +15,10 @@ import psycopg
 from contracts.truth import Revision
 
 _COLUMNS = "sequence, content_hash, author, message, created_at"
-#: Taken by every publisher until its transaction ends: numbers follow one another.
-PUBLISH_LOCK = "LOCK TABLE revisions IN SHARE ROW EXCLUSIVE MODE"
+#: Taken by every publisher until its transaction ends: numbers follow one another. An
+#: advisory lock (any number, as long as it is ours), not LOCK TABLE: that would need UPDATE
+#: or DELETE on the append-only table, which no role holds (producers/access/grants.py).
+PUBLISH_LOCK = "SELECT pg_advisory_xact_lock(x'70756273'::int)"
 
 
 def _revision(row: tuple[object, ...]) -> Revision:

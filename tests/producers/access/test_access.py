@@ -8,6 +8,7 @@ permission or exchange) closes the channel with 403, which confirms make synchro
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,9 +16,11 @@ from typing import Any
 import pika
 import pika.exceptions
 import pytest
+import redis
 
 from broker_config import topology
 from broker_config.permissions import Role, agent, aggregator, controller, emitter, operator, worker
+from producers.access.environment import role_environment
 from tests.producers.access.conftest import AGENTS, AccessVhost
 
 #: Slow (a matrix of connections refused by RabbitMQ, and the management API), so not in the quick
@@ -52,19 +55,29 @@ def test_rabbitmq_reports_exactly_the_tables_permissions(applied: AccessVhost) -
 
 def test_a_rerun_keeps_every_password_and_rotate_replaces_them(applied: AccessVhost) -> None:
     before = {p: p.read_text() for p in applied.out.iterdir()}
-    again = applied.iso.provision("access", "apply", "--out", str(applied.out), "--region=eu")
+    again = applied.access("apply", "--out", str(applied.out), "--region=eu", "--json")
     assert again.returncode == 0, again.stderr
     assert {p: p.read_text() for p in applied.out.iterdir()} == before
-    assert again.stdout.count("kept") == 4 and "created" not in again.stdout
-    for text in before.values():  # no secret is ever printed
-        assert text.split(":")[2].split("@")[0] not in again.stdout + again.stderr
+    kept = json.loads(again.stdout.strip().splitlines()[-1])["users"]
+    assert {u["user"]: (u["password"], u["redis"], u["database"]) for u in kept} == {
+        applied.user("controller"): ("kept", "kept", "kept"),
+        applied.user("aggregator"): ("kept", None, "kept"),
+        applied.user("operator"): ("kept", None, "kept"),
+        applied.user("worker", "eu"): ("kept", "kept", None),
+    }
+    passwords = {pw for text in before.values() for pw in re.findall(r"://[^:/]+:([^@]+)@", text)}
+    assert len(passwords) >= 4 + 2 + 3
+    for password in passwords:  # no secret is ever printed
+        assert password not in again.stdout + again.stderr
     old = applied.url("worker", "eu")
-    rotated = applied.iso.provision(
-        "access", "apply", "--out", str(applied.out), "--region=eu", "--rotate"
-    )
-    assert rotated.returncode == 0 and rotated.stdout.count("rotated") == 4, rotated.stderr
+    old_redis = role_environment(applied.out, applied.user("worker", "eu"))["PROVISION_REDIS_URL"]
+    rotated = applied.access("apply", "--out", str(applied.out), "--region=eu", "--rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout.count("rotated") == 4 + 2 + 3, rotated.stdout
     with pytest.raises(pika.exceptions.ProbableAuthenticationError):
         pika.BlockingConnection(pika.URLParameters(old))
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis.from_url(old_redis).ping()
     applied.urls.update(
         {p.stem: p.read_text().strip() for p in applied.out.iterdir() if p.suffix == ".url"}
     )
@@ -220,7 +233,7 @@ def test_what_the_role_needs_is_allowed(
 
 
 def test_show_lists_each_user_with_its_role_as_rabbitmq_reports_it(applied: AccessVhost) -> None:
-    done = applied.iso.provision("access", "show", "--json")
+    done = applied.access("show", "--json")
     assert done.returncode == 0, done.stderr
     shown = {u["user"]: u for u in json.loads(done.stdout)["users"]}
     for user, role in table(applied).items():
@@ -232,16 +245,16 @@ def test_show_lists_each_user_with_its_role_as_rabbitmq_reports_it(applied: Acce
 
 def test_revoke_deletes_the_user_and_bad_names_are_refused(applied: AccessVhost) -> None:
     out = str(applied.out)
-    assert applied.iso.provision("access", "apply", "--out", out, "--emitter=gone").returncode == 0
+    assert applied.access("apply", "--out", out, "--emitter=gone").returncode == 0
     user = f"{applied.prefix}-emitter-gone"
     url = (applied.out / f"{user}.url").read_text().strip()
     with connected(url):
         pass
-    done = applied.iso.provision("access", "revoke", user)
+    done = applied.access("revoke", user)
     assert done.returncode == 0 and applied.api.user(user) is None, done.stderr
     with pytest.raises(pika.exceptions.ProbableAuthenticationError):
         pika.BlockingConnection(pika.URLParameters(url))
-    again = applied.iso.provision("access", "revoke", user)
-    assert again.returncode == 2 and "no RabbitMQ user" in again.stderr
-    bad = applied.iso.provision("access", "apply", "--out", out, "--region", "e.u")
+    again = applied.access("revoke", user)
+    assert again.returncode == 2 and f"no user {user!r}" in again.stderr
+    bad = applied.access("apply", "--out", out, "--region", "e.u")
     assert bad.returncode == 2 and "region 'e.u'" in bad.stderr

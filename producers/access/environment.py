@@ -1,0 +1,89 @@
+"""A role's environment file, `DIR/<user>.env`: the URLs one process of that role runs with.
+
+One `NAME=value` line per store the role uses (no quotes, no `export`: `docker compose
+env_file`, systemd's `EnvironmentFile` and `set -a; . FILE` all read it):
+
+    PROVISION_BROKER_URL=amqp://provision-worker-eu:...@127.0.0.1:5672/%2F
+    PROVISION_REDIS_URL=redis://provision-worker-eu:...@127.0.0.1:6379/0
+    PROVISION_DATABASE_URL=postgresql://provision-controller:...@127.0.0.1:5432/provisioning
+
+Written 0600 in a 0700 directory, atomically (contracts.private_files). `provision access
+apply` keeps the passwords it finds here unless `--rotate`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from broker_config.endpoints import BROKER_URL_ENV, REDIS_URL_ENV
+from contracts.private_files import write_private
+from producers.access.errors import AccessError
+from producers.store.url import ENV as DATABASE_URL_ENV
+
+#: The names an environment file may set, in the order they are written.
+NAMES = (BROKER_URL_ENV, REDIS_URL_ENV, DATABASE_URL_ENV)
+#: A user name as `provision access` makes them (no path separators, no dots first).
+_USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,200}$")
+#: The largest environment file read (a few URLs).
+MAX_BYTES = 16_384
+
+
+def env_path(directory: Path, user: str) -> Path:
+    if not _USER.fullmatch(user):
+        raise AccessError(f"user {user[:80]!r}: not a user name of provision access")
+    return directory / f"{user}.env"
+
+
+def write_env(path: Path, environment: dict[str, str]) -> Path:
+    """The file with exactly `environment`'s known names, in NAMES order."""
+    unknown = set(environment) - set(NAMES)
+    if unknown:
+        raise ValueError(f"not an environment file name: {sorted(unknown)}")
+    for name, value in environment.items():
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"{name}: a value of one line")
+    lines = [f"{name}={environment[name]}" for name in NAMES if name in environment]
+    return write_private(path, "\n".join(lines) + "\n")
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """The names and values of an environment file; other names and comments are skipped.
+
+    Raises AccessError (naming the file, never a value) for one that is too large or not text.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise AccessError(f"{path}: cannot be read ({exc.strerror})") from None
+    if len(raw) > MAX_BYTES:
+        raise AccessError(f"{path}: larger than {MAX_BYTES} bytes: not an environment file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AccessError(f"{path}: not UTF-8 text: not an environment file") from None
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and name in NAMES:
+            found[name] = value.strip()
+    return found
+
+
+def role_environment(out_dir: Path, user: str) -> dict[str, str]:
+    """The environment a process of `user`'s role runs with: `out_dir/<user>.env`, as
+    written by `provision access apply` (PROVISION_BROKER_URL, and PROVISION_REDIS_URL and
+    PROVISION_DATABASE_URL for the roles that have them). Pass it over the parent's
+    environment: `{**os.environ, **role_environment(out, user)}`."""
+    return read_env(env_path(out_dir, user))
+
+
+def password_of(url: str | None) -> str:
+    """The password a URL carries ('' for none, or for no URL)."""
+    if not url:
+        return ""
+    try:
+        return unquote(urlsplit(url).password or "")
+    except ValueError:
+        return ""

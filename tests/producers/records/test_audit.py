@@ -29,8 +29,8 @@ from producers.store import audit as trail
 from producers.store import rollouts as books
 from producers.store.audit import AuditEntry
 from producers.store.database import Database
-from tests.databases import drop_database, make_database
-from tests.isolation import Isolated, drop_vhost, make_vhost, need, reachable
+from tests.databases import drop_database, make_database, pg_superuser_url
+from tests.isolation import Isolated, drop_users, drop_vhost, make_vhost, need, reachable
 from tests.producers.truth.conftest import EXAMPLE
 
 ACTOR = "ops-alice"
@@ -52,6 +52,11 @@ def env(own_db: Database, monkeypatch: pytest.MonkeyPatch) -> Database:
     monkeypatch.setenv("PROVISION_DATABASE_URL", own_db.url)
     monkeypatch.setenv(records.ACTOR_ENV, ACTOR)
     return own_db
+
+
+def database_name_of_url(db: Database) -> str:
+    """The name of the database a pool is on (the last part of its URL's path)."""
+    return db.url.rsplit("/", 1)[-1].split("?", 1)[0]
 
 
 def run(*args: str) -> Result:
@@ -235,12 +240,15 @@ def test_enroll_then_enroll_again_records_enroll_then_rotate(env: Database, tmp_
 
 
 def test_access_apply_and_revoke_name_users_and_roles_never_passwords(
-    env: Database, tmp_path: Path
+    env: Database, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     need(reachable(15672), "the RabbitMQ management API is not reachable on 127.0.0.1:15672")
+    prefix = f"t{os.getpid()}-audit"  # users and roles are server-wide: ours, dropped after
+    admin = ["--prefix", prefix, "--database-url", pg_superuser_url(database_name_of_url(env))]
+    request.addfinalizer(lambda: drop_users(prefix))
     before = last_id(env)
     out = tmp_path / "access"
-    done = run("access", "apply", "--out", str(out), "--region", "eu", "--json")
+    done = run("access", "apply", "--out", str(out), "--region", "eu", "--json", *admin)
     assert done.exit_code == 0, done.output
     applied = json.loads(done.output.strip().splitlines()[-1])
     entry = one(env, before, "access.apply", applied["vhost"])
@@ -253,9 +261,10 @@ def test_access_apply_and_revoke_name_users_and_roles_never_passwords(
 
     worker = next(u for u, role in users.items() if role.startswith("worker"))
     before = last_id(env)
-    assert run("access", "revoke", f"{worker}-nobody").exit_code != 0
+    revoke = ["--database-url", admin[-1]]
+    assert run("access", "revoke", f"{worker}-nobody", *revoke).exit_code != 0
     assert since(env, before) == []
-    assert run("access", "revoke", worker).exit_code == 0
+    assert run("access", "revoke", worker, *revoke).exit_code == 0
     one(env, before, "access.revoke", worker)
 
 

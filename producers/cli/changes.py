@@ -17,6 +17,7 @@ from broker_config import Endpoints
 from broker_config.connections import connect_broker
 from contracts import ChangeFile, ContractError, ExitCode, OutcomeStatus, load_document
 from contracts.events import ChangeEvent, RolloutState
+from contracts.telemetry import ATTR_CHANGE_ID, setup_tracing, tracer
 from producers.cli import cli, oncall  # noqa: F401  (oncall: `history`, `failures`)
 from producers.cli.db import open_database
 from producers.cli.options import parse_selector, selector_option, timeout_option
@@ -112,16 +113,20 @@ def apply(
     truth = RevisionStore(db)
     event = _event(file, data, revision, selector, truth, issued_by or default_issuer(), dry_run)
     connection = connect_broker(endpoints)
+    setup_tracing("provision-cli")
+    attributes = {ATTR_CHANGE_ID: event.change_id}
+    root = tracer().start_as_current_span("provision apply", attributes=attributes)
     try:
-        publisher = Publisher(connection)
-        try:
-            admission = plan_event(
-                event, InventoryStore(db).targets, publisher.ensure_regions, truth
-            )
-        except Refusal as refusal:
-            raise SelectionError(refusal.reason) from refusal
-        targets, plan = admission.targets, admission.plan
-        publish_event(connection, event)
+        with root:
+            publisher = Publisher(connection)
+            try:
+                admission = plan_event(
+                    event, InventoryStore(db).targets, publisher.ensure_regions, truth
+                )
+            except Refusal as refusal:
+                raise SelectionError(refusal.reason) from refusal
+            targets, plan = admission.targets, admission.plan
+            publish_event(connection, event)
     finally:
         if connection.is_open:
             connection.close()

@@ -7,7 +7,7 @@ from typing import Any
 from broker_config import EVENTS_EXCHANGE
 from contracts import limits
 from contracts.events import ChangeEvent
-from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, tracer
+from contracts.telemetry import ATTR_CHANGE_ID, inject, messaging, setup_tracing, tracer
 from producers.errors import PublishError
 
 
@@ -22,8 +22,16 @@ def publish_event(connection: Any, event: ChangeEvent, routing_key: str = "apply
     setup_tracing("provision-cli")
     channel = connection.channel()
     channel.confirm_delivery()
-    with tracer().start_as_current_span("provision.event") as span:
-        span.set_attribute(ATTR_CHANGE_ID, event.change_id)
+    from opentelemetry.trace import SpanKind
+
+    attributes = messaging(
+        EVENTS_EXCHANGE,
+        event.change_id,
+        **{"messaging.rabbitmq.destination.routing_key": routing_key},
+        **{ATTR_CHANGE_ID: event.change_id},
+    )
+    name = f"send {EVENTS_EXCHANGE}"
+    with tracer().start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
         headers: dict[str, Any] = {}
         inject(headers)
         try:

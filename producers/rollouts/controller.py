@@ -33,7 +33,15 @@ from contracts import OutcomeEvent, limits
 from contracts.changes import utcnow
 from contracts.events import ChangeEvent, RolloutState
 from contracts.outcomes import ARRIVING
-from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
+from contracts.telemetry import (
+    ATTR_CHANGE_ID,
+    ATTR_STATUS,
+    inject,
+    messaging,
+    setup_tracing,
+    span_from,
+    tracer,
+)
 from contracts.truth import Layer
 from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
@@ -51,7 +59,6 @@ from producers.store.database import Database
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")
-
 #: How often active rollouts are advanced while no message arrives.
 TICK_S = 0.1
 
@@ -138,15 +145,30 @@ class Controller(Reconnecting):
     def admit(self, body: bytes, headers: dict[str, Any] | None = None) -> str:
         """Plan one event and start its rollout. A repeated event id is a no-op.
 
-        The rollout keeps the event's trace context, so every request it publishes, in
-        whatever wave and after whatever restart, belongs to the emitter's trace.
+        One CONSUMER span continues the emitter's trace (with `validate` and `plan` inside);
+        the rollout keeps its context, so every request it publishes, in whatever wave and
+        after whatever restart, belongs to the emitter's trace.
         """
+        attributes = messaging(EVENTS_QUEUE, **{"messaging.operation.type": "process"})
+        with span_from(headers, f"process {EVENTS_QUEUE}", attributes=attributes) as span:
+            try:
+                change_id = self._admit(body, headers, span)
+            except Refusal as refusal:
+                span.set_attribute(ATTR_STATUS, "refused")
+                if refusal.change_id:
+                    span.set_attribute(ATTR_CHANGE_ID, refusal.change_id)
+                raise
+            return change_id
+
+    def _admit(self, body: bytes, headers: dict[str, Any] | None, span: Any) -> str:
         try:
             limits.check_headers("change event", headers)
         except limits.LimitExceeded as exc:
             raise Refusal(str(exc), None) from exc
-        event = parse_event(body)
+        with tracer().start_as_current_span("provision validate"):
+            event = parse_event(body)
         change_id = event.change_id
+        span.set_attribute(ATTR_CHANGE_ID, change_id)
         head = self.book.head(change_id)
         if head is not None:
             if head.state == RolloutState.PLANNED:  # admitted, then a service was lost
@@ -156,9 +178,12 @@ class Controller(Reconnecting):
             else:
                 log.info("event %s seen before: nothing to do", change_id)
             return change_id
-        admission = plan_event(
-            event, self.inventory.targets, self.publisher.ensure_regions, self.truth
-        )
+        with tracer().start_as_current_span("provision plan") as planning:
+            admission = plan_event(
+                event, self.inventory.targets, self.publisher.ensure_regions, self.truth
+            )
+            planning.set_attribute("provision.targets", len(admission.targets))
+            planning.set_attribute("provision.waves", len(admission.plan.waves))
         revision = admission.revision
         if revision is not None and event.revision is None:
             layer = Layer(
@@ -168,9 +193,9 @@ class Controller(Reconnecting):
             )
             revision = self.truth.record_layer(layer, author=event.issued_by).revision.number
         trace: dict[str, Any] = {}
-        with span_from(headers, "provision.admit", **{ATTR_CHANGE_ID: change_id}):
-            inject(trace)
+        inject(trace)
         plan = admission.plan
+        span.set_attribute(ATTR_STATUS, "admitted")
         if self.book.create(event, plan, admission.targets, trace=trace, revision=revision):
             self._start(event, plan, revision)
         return change_id

@@ -93,7 +93,7 @@ def publish_change(
             dry_run=dry_run,
         )
         sequences = next_sequences(client, (t.id for t in chosen))
-        with tracer().start_as_current_span("provision.apply") as span:
+        with tracer().start_as_current_span("provision apply") as span:
             span.set_attribute(ATTR_CHANGE_ID, change_id)
             for target in chosen:
                 publisher.publish(

@@ -57,6 +57,7 @@ from producers.cli import (  # noqa: E402,F401  (register commands)
     rollouts,
     services,
     state,
+    trace,
     waiver,
 )
 

@@ -103,8 +103,8 @@ class Receiver:
     @property
     def endpoint(self) -> str:
         """The base URL for OTEL_EXPORTER_OTLP_ENDPOINT (the exporter adds /v1/traces)."""
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self.server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def of_change(self, change_id: str) -> list[ReceivedSpan]:
         """The spans that name `change_id`, and every span of the traces they belong to."""

@@ -129,3 +129,10 @@ def has_target(conn: psycopg.Connection, change_id: str, target: str) -> bool:
         {"c": change_id, "t": target},
     ).fetchone()
     return bool(row and row[0])
+
+
+def rollout_trace(conn: psycopg.Connection, rollout_id: str) -> dict[str, str]:
+    """The trace context a rollout kept from its admission (`traceparent`), or {}."""
+    row = conn.execute("SELECT trace FROM rollouts WHERE rollout_id = %s", (rollout_id,)).fetchone()
+    kept = row[0] if row else None
+    return {str(k): str(v) for k, v in kept.items()} if isinstance(kept, dict) else {}

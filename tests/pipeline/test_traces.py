@@ -6,6 +6,7 @@ same trace with its reason; a prefork child exports its spans before it exits. A
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,15 @@ from typing import Any
 import pytest
 
 from broker_config import CHECKINS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE, ROLLOUTS_QUEUE, region_queue
+from contracts import FileSpec, Target
+from contracts.events import ChangeEvent
+from contracts.inventory import Inventory
+from contracts.truth import RoleFile, SourceBundle
 from producers.processes.commands import aggregator_argv, controller_argv, worker_argv
 from producers.store import outcomes
+from producers.store import rollouts as books
+from producers.store.rollouts import PlannedWave
+from producers.truth.revisions import RevisionStore
 from tests.isolation import Isolated, Isolation, wait_until
 from tests.otlp import ReceivedSpan, Receiver
 from tests.pipeline.conftest import change_file, local_target
@@ -176,3 +184,72 @@ def test_a_prefork_child_exports_its_spans_before_it_exits(
         "the worker's spans after its child exited",
     )
     assert exported[0].attributes["provision.target"] == "tr-us"
+
+
+def test_a_pull_check_in_is_a_trace_of_its_own_linked_to_the_rollout(
+    traced: tuple[Isolated, Receiver], tmp_path: Path
+) -> None:
+    """The agent's run (check-in, converge, outcome) is one trace; the controller's answer
+    belongs to it and links to the trace of the rollout that assigned the revision."""
+    iso, receiver = traced
+    root = tmp_path / "pl-1"
+    root.mkdir()
+    target = Target(
+        id="pl-1",
+        region="eu",
+        environment="test",
+        roles=("base",),
+        delivery="pull",
+        address=f"local://{root}",
+    )
+    bundle = SourceBundle(
+        inventory=Inventory(targets=(target,)),
+        roles={"base": RoleFile(resources=(FileSpec(path="/etc/motd", content="hi\n"),))},
+    )
+    revision = RevisionStore(iso.database).publish(bundle, author="tests", message="motd")
+    number = revision.revision.number
+    cid = str(uuid.uuid4())
+    rollout_trace = "00-" + uuid.uuid4().hex + "-" + uuid.uuid4().hex[:16] + "-01"
+    event = ChangeEvent.model_validate({"event_id": cid, "issued_by": "tests", "revision": number})
+    with iso.database.connection() as conn:
+        books.create(
+            conn,
+            cid,
+            event_json=event.model_dump_json(),
+            issued_by="tests",
+            waves=[PlannedWave((target,), 0)],
+            revision=number,
+            trace={"traceparent": rollout_trace},
+        )
+        conn.execute(
+            "INSERT INTO assigned_revisions (target, revision, change_id) VALUES (%s, %s, %s)",
+            ("pl-1", number, cid),
+        )
+    creds = tmp_path / "agent-pl-1"
+    enrolled = iso.provision("enroll", "pl-1", "--out", str(creds))
+    assert enrolled.returncode == 0, enrolled.stderr
+    ran = iso.provision("agent", "--target", "pl-1", "--credentials", str(creds), "--once")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    wait_until(lambda: recorded(iso, cid, {"pl-1"}), 60, "the agent's outcome recorded")
+
+    def complete() -> list[ReceivedSpan] | None:
+        spans = receiver.of_change(cid)
+        services = {s.service for s in spans}
+        return (
+            spans
+            if {"provision-agent", "provision-controller", "provision-aggregator"} <= services
+            else None
+        )
+
+    spans = wait_until(complete, 60, "the spans of the agent, the controller and the aggregator")
+    run = named(spans, "provision checkin")[0]
+    assert run.service == "provision-agent" and run.parent_id == ""
+    assert {s.trace_id for s in spans} == {run.trace_id}
+    assert run.trace_id != rollout_trace.split("-")[1], "a trace of its own"
+    answer = named(spans, "process provision.checkins")[0]
+    assert answer.service == "provision-controller" and answer.kind == "CONSUMER"
+    assert answer.links == (rollout_trace.split("-")[1],), "linked to the rollout's trace"
+    assert named(spans, "process provision.results", **{"provision.target": "pl-1"})
+    with iso.database.connection() as conn:
+        stored = outcomes.latest_in_change(conn, cid)["pl-1"].event
+    assert stored.delivery == "pull" and stored.trace_id == run.trace_id

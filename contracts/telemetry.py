@@ -50,13 +50,20 @@ def exporting() -> bool:
     return any(os.environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
 
 
-def setup_tracing(service: str) -> None:
+#: How long a command (not a service) may spend exporting at its exit when the collector
+#: does not answer, unless OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT says otherwise.
+COMMAND_EXPORT_TIMEOUT_S = 2.0
+
+
+def setup_tracing(service: str, *, command: bool = False) -> None:
     """Install an SDK tracer provider once per process, so trace ids exist and propagate,
     and export its spans in batches when `exporting()`.
 
     A prefork worker calls it in each child (`worker_process_init`), never in the parent,
     so each child's batch processor and its thread are made after the fork.
-    `OTEL_SERVICE_NAME`, when set, names the service instead of `service`.
+    `OTEL_SERVICE_NAME`, when set, names the service instead of `service`. A `command`
+    (the CLI) gives up exporting after COMMAND_EXPORT_TIMEOUT_S, so an unreachable
+    collector delays its exit by that much at most.
     """
     global _configured
     if _configured:
@@ -70,7 +77,10 @@ def setup_tracing(service: str) -> None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        timeouts = ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+        short = command and not any(os.environ.get(name) for name in timeouts)
+        exporter = OTLPSpanExporter(timeout=COMMAND_EXPORT_TIMEOUT_S if short else None)
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     if os.environ.get("PROVISION_TRACE_CONSOLE") == "1":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 

@@ -114,7 +114,7 @@ def apply(
     truth = RevisionStore(db)
     event = _event(file, data, revision, selector, truth, issued_by or default_issuer(), dry_run)
     connection = connect_broker(endpoints)
-    setup_tracing("provision-cli")
+    setup_tracing("provision-cli", command=True)
     attributes = {ATTR_CHANGE_ID: event.change_id}
     root = tracer().start_as_current_span("provision apply", attributes=attributes)
     try:

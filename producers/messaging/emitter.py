@@ -19,7 +19,7 @@ def publish_event(connection: Any, event: ChangeEvent, routing_key: str = "apply
     body = event.model_dump_json().encode()
     # The controller would refuse it: refuse it here (exit 2), before publishing.
     limits.check_json("change event", body, limits.EVENT_BYTES, "EVENT_BYTES")
-    setup_tracing("provision-cli")
+    setup_tracing("provision-cli", command=True)
     channel = connection.channel()
     channel.confirm_delivery()
     from opentelemetry.trace import SpanKind

@@ -70,7 +70,7 @@ def publish_change(
     the change is booked in the ledger, so `provision status` can always account for it.
     `db` is the caller's open Database; without it, one is opened for this call.
     """
-    setup_tracing("provision-cli")
+    setup_tracing("provision-cli", command=True)
     if change.targets is None:
         raise SelectionError("publish_change needs the change file's own `targets` fleet")
     chosen = select(change.targets, change.selector)

@@ -217,7 +217,7 @@ def run_agent(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("pika").setLevel(logging.CRITICAL)
-    setup_tracing("provision-agent")
+    setup_tracing("provision-agent", command=once)
     agent = Agent(
         directory, root=root, report_only=report_only, interval_s=interval_s, target=target
     )

@@ -188,3 +188,13 @@ def test_a_unique_prefix_finds_the_change(database: Any) -> None:
     lone = f"{uuid.uuid4().hex}-lone"
     ledger.record(outcome(lone, "x", OutcomeStatus.CHANGED))
     assert resolve_change_id(database, lone[:12]) == lone
+
+
+def test_a_hostile_detail_is_one_printable_line(database: Any) -> None:
+    cid = str(uuid.uuid4())
+    rollout(database, cid, [["h1"]])
+    forged = ErrorInfo(type="X", message="line\nbreak \x1b[2J cleared", transient=False)
+    Ledger(database).record(outcome(cid, "h1", OutcomeStatus.FAILED, error=forged))
+    last = [m for m in timeline(database, cid, target="h1") if m.kind == "outcome"][-1]
+    assert "\x1b" not in last.detail and "\n" not in last.detail
+    assert "line break" in last.detail

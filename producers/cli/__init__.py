@@ -60,6 +60,7 @@ from producers.cli import (  # noqa: E402,F401  (register commands)
     rollouts,
     services,
     state,
+    trace,
     waiver,
 )
 

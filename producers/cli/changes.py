@@ -17,8 +17,9 @@ from broker_config import Endpoints
 from broker_config.connections import connect_broker
 from contracts import ChangeFile, ContractError, ExitCode, OutcomeStatus, load_document
 from contracts.events import ChangeEvent, RolloutState
+from contracts.telemetry import ATTR_CHANGE_ID, setup_tracing, tracer
 from producers.cli import cli, oncall  # noqa: F401  (oncall: `history`, `failures`)
-from producers.cli.db import open_database
+from producers.cli.db import change_id_of, open_database
 from producers.cli.options import parse_selector, selector_option, timeout_option
 from producers.cli.tables import table
 from producers.errors import SelectionError
@@ -55,7 +56,8 @@ def render(status: ChangeStatus, console: Console, *, every_target: bool = True)
     if rows:
         columns = ("target", "status", "changes", "error", "attempts", "trace id")
         cells = [_cells(row) for row in rows]
-        console.print(table(columns, cells, title=f"change {status.change_id}", fold=True))
+        title = f"change {status.change_id}"
+        console.print(table(columns, cells, title=title, fold=True, whole=("trace id",)))
     summary = Table(title="per status", title_justify="left")
     summary.add_column("status")
     summary.add_column("targets", justify="right")
@@ -70,7 +72,7 @@ def _cells(row: dict[str, Any]) -> tuple[str, ...]:
     paths = [c["path"] for c in row["changes"]]
     changes = ", ".join(paths[:3]) + (f" (+{len(paths) - 3})" if len(paths) > 3 else "")
     error = f"{row['error']['type']}: {row['error']['message']}" if row["error"] else ""
-    trace = (row["trace_id"] or "")[:16]
+    trace = row["trace_id"] or ""
     return (row["target"], row["status"], changes, error, str(row["attempts"]), trace)
 
 
@@ -122,16 +124,20 @@ def apply(
     truth = RevisionStore(db)
     event = _event(file, data, revision, selector, truth, issued_by or default_issuer(), dry_run)
     connection = connect_broker(endpoints)
+    setup_tracing("provision-cli", command=True)
+    attributes = {ATTR_CHANGE_ID: event.change_id}
+    root = tracer().start_as_current_span("provision apply", attributes=attributes)
     try:
-        publisher = Publisher(connection)
-        try:
-            admission = plan_event(
-                event, InventoryStore(db).targets, publisher.ensure_regions, truth
-            )
-        except Refusal as refusal:
-            raise SelectionError(refusal.reason) from refusal
-        targets, plan = admission.targets, admission.plan
-        publish_event(connection, event, key=key)
+        with root:
+            publisher = Publisher(connection)
+            try:
+                admission = plan_event(
+                    event, InventoryStore(db).targets, publisher.ensure_regions, truth
+                )
+            except Refusal as refusal:
+                raise SelectionError(refusal.reason) from refusal
+            targets, plan = admission.targets, admission.plan
+            publish_event(connection, event, key=key)
     finally:
         if connection.is_open:
             connection.close()
@@ -216,7 +222,10 @@ def _event(
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def status(change_id: str, only: str | None, as_json: bool) -> None:
-    """Per target: status, changes, error, attempts and trace id; and counts per status."""
+    """Per target: status, changes, error, attempts and trace id; and counts per status.
+
+    CHANGE_ID is the id or a unique prefix of it (as the progress bar shows it)."""
+    change_id = change_id_of(change_id)
     change = Ledger(open_database()).status(change_id, OutcomeStatus(only) if only else None)
     if as_json:
         click.echo(json.dumps({**change.as_json(), **({"only": only} if only else {})}))

@@ -17,13 +17,26 @@ def open_database() -> Database:
     """The system of record for this command's run (schema checked), closed when it ends.
 
     Every command that reads or writes records opens it this one way, so each says the same
-    thing when the database is away or behind (`run provision db migrate`).
+    thing when the database is away or behind (`run provision db migrate`). Opened once
+    per command, however often asked.
     """
     from producers.store.database import Database
 
-    db = Database.open(max_size=2, name="provision-cli")
-    click.get_current_context().call_on_close(db.close)
-    return db
+    context = click.get_current_context()
+    opened = context.meta.get("provision.database")
+    if opened is None:
+        opened = Database.open(max_size=2, name="provision-cli")
+        context.meta["provision.database"] = opened
+        context.call_on_close(opened.close)
+    return opened  # type: ignore[no-any-return]
+
+
+def change_id_of(text: str) -> str:
+    """The change id `text` names, whole or by a unique prefix as on-call types it (the
+    progress bar's `87a7790c`); an ambiguous prefix is an error naming the ids it matches."""
+    from producers.records.timeline import resolve_change_id
+
+    return resolve_change_id(open_database(), text)
 
 
 @cli.group()

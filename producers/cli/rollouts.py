@@ -20,7 +20,7 @@ from contracts.command_line import metrics_options
 from contracts.events import RolloutState
 from contracts.inventory import Inventory
 from producers.cli import cli
-from producers.cli.db import open_database
+from producers.cli.db import change_id_of, open_database
 from producers.cli.options import parse_selector, selector_option, timeout_option
 from producers.cli.tables import table
 from producers.errors import UnknownChange
@@ -130,8 +130,10 @@ def _book() -> RolloutBook:
 @click.argument("change_id", metavar="CHANGE_ID")
 @click.option("--json", "as_json", is_flag=True)
 def rollout_status(change_id: str, as_json: bool) -> None:
-    """State, reason, per-wave counts and transitions of a rollout."""
+    """State, reason, per-wave counts and transitions of a rollout (CHANGE_ID: the id or
+    a unique prefix of it)."""
     book = _book()
+    change_id = change_id_of(change_id)
     status = status_json(book, change_id)
     if status["state"] is None:
         raise UnknownChange(f"no rollout {change_id!r}")
@@ -167,6 +169,7 @@ def rollout_status(change_id: str, as_json: bool) -> None:
 def rollout_history(change_id: str, as_json: bool) -> None:
     """Every state a rollout went through: from, to, when and why."""
     book = _book()
+    change_id = change_id_of(change_id)
     if book.head(change_id) is None:
         raise UnknownChange(f"no rollout {change_id!r}")
     rows = transitions_json(book, change_id)
@@ -183,6 +186,7 @@ def rollout_history(change_id: str, as_json: bool) -> None:
 def rollout_watch(change_id: str, timeout_s: float | None) -> None:
     """Live progress bars per wave: done, failed, in flight, remaining, rate, ETA."""
     book = _book()
+    change_id = change_id_of(change_id)
     state = watch(book, change_id, console=Console(), timeout_s=timeout_s)
     if state is None:
         raise UnknownChange(f"no rollout {change_id!r}")
@@ -194,6 +198,7 @@ def rollout_watch(change_id: str, timeout_s: float | None) -> None:
 
 def _steer(change_id: str, to: RolloutState, allowed: set[RolloutState], why: str) -> None:
     book = _book()
+    change_id = change_id_of(change_id)
     head = book.head(change_id)
     if head is None:
         raise UnknownChange(f"no rollout {change_id!r}")

@@ -16,7 +16,7 @@ from broker_config import EVENTS_EXCHANGE
 from contracts import ExitCode, ProvisioningError, limits
 from contracts.events import KEY_ID_HEADER, SIGNATURE_HEADER, ChangeEvent
 from contracts.signatures import BadKey, key_id_of, load_private_key, sign
-from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, tracer
+from contracts.telemetry import ATTR_CHANGE_ID, inject, messaging, setup_tracing, tracer
 from producers.errors import PublishError
 
 #: The environment variable naming the operator's private key file.
@@ -58,11 +58,19 @@ def publish_event(
     body = event.model_dump_json().encode()
     # The controller would refuse it: refuse it here (exit 2), before publishing.
     limits.check_json("change event", body, limits.EVENT_BYTES, "EVENT_BYTES")
-    setup_tracing("provision-cli")
+    setup_tracing("provision-cli", command=True)
     channel = connection.channel()
     channel.confirm_delivery()
-    with tracer().start_as_current_span("provision.event") as span:
-        span.set_attribute(ATTR_CHANGE_ID, event.change_id)
+    from opentelemetry.trace import SpanKind
+
+    attributes = messaging(
+        EVENTS_EXCHANGE,
+        event.change_id,
+        **{"messaging.rabbitmq.destination.routing_key": routing_key},
+        **{ATTR_CHANGE_ID: event.change_id},
+    )
+    name = f"send {EVENTS_EXCHANGE}"
+    with tracer().start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
         headers: dict[str, Any] = signed_headers(key, body)
         inject(headers)
         try:

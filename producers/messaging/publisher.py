@@ -16,7 +16,16 @@ from typing import Any
 from broker_config import CHANGES_EXCHANGE, region_queue
 from contracts import ChangeRequest
 from contracts.changes import EMPTY_EMBED, task_headers
-from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, inject, setup_tracing, tracer
+from contracts.telemetry import (
+    ATTR_CHANGE_ID,
+    ATTR_REGION,
+    ATTR_TARGET,
+    MESSAGING_ROUTING_KEY,
+    inject,
+    messaging,
+    setup_tracing,
+    tracer,
+)
 from producers.errors import PublishError, SelectionError
 
 #: Namespace of task ids: one (change, target) always gets the same id, so a republish
@@ -77,17 +86,33 @@ class Publisher:
             )
 
     def publish(self, request: ChangeRequest) -> str:
-        """Publish one request; return its task id. Raises PublishError if not routed."""
-        import pika
-        import pika.exceptions
+        """Publish one request in a PRODUCER span; return its task id. Raises PublishError
+        if not routed."""
         from opentelemetry.trace import SpanKind
 
-        with tracer().start_as_current_span(
-            "provision.publish",
-            kind=SpanKind.PRODUCER,
-            attributes={ATTR_CHANGE_ID: request.change_id, ATTR_TARGET: request.target.id},
-        ):
+        target = request.target
+        attributes = messaging(
+            CHANGES_EXCHANGE,
+            task_id(request.change_id, target.id),
+            **{
+                MESSAGING_ROUTING_KEY: target.routing_key,
+                ATTR_CHANGE_ID: request.change_id,
+                ATTR_TARGET: target.id,
+                ATTR_REGION: target.region,
+            },
+        )
+        span = tracer().start_as_current_span(
+            f"send {CHANGES_EXCHANGE}", kind=SpanKind.PRODUCER, attributes=attributes
+        )
+        with span:
             headers, body = task_message(request)
+            self._send(request, headers, body)
+        return str(headers["id"])
+
+    def _send(self, request: ChangeRequest, headers: dict[str, Any], body: bytes) -> None:
+        import pika
+        import pika.exceptions
+
         properties = pika.BasicProperties(
             content_type="application/json",
             content_encoding="utf-8",
@@ -110,4 +135,3 @@ class Publisher:
                 f"change {request.change_id} for target {request.target.id!r}: "
                 "the broker refused the message (nack)"
             ) from exc
-        return str(headers["id"])

@@ -15,15 +15,29 @@ from typing import Any
 
 import pika
 import pika.exceptions
+from opentelemetry.trace import get_current_span
 
 from broker_config import CHECKINS_QUEUE, Endpoints
 from broker_config.connections import connect_broker
 from broker_config.dead_letters import dead_letter_delivery
 from contracts.checkins import CheckinReply
+from contracts.telemetry import (
+    ATTR_CHANGE_ID,
+    ATTR_STATUS,
+    ATTR_TARGET,
+    MESSAGING_OPERATION,
+    link_to,
+    messaging,
+    span_from,
+)
 from producers.messaging.failures import infrastructure
 from producers.pull.desk import REFUSED, CheckinDesk, Malformed, is_direct_reply_to
+from producers.store import trail
 
 log = logging.getLogger("provision.replies")
+
+#: Rollout trace contexts remembered at once (check-ins link to them).
+TRACES_KEPT = 512
 
 
 class Replies:
@@ -34,6 +48,7 @@ class Replies:
         self.desk = desk
         self._connection: Any = None
         self._channel: Any = None
+        self._traces: dict[str, dict[str, str]] = {}
 
     def on_checkin(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
         """Answer one pull agent on its own reply channel (direct reply-to).
@@ -43,6 +58,16 @@ class Replies:
         A malformed one is refused, recorded for operators and dead-lettered.
         """
         channel.basic_ack(method.delivery_tag)
+        attributes = messaging(
+            CHECKINS_QUEUE,
+            str(properties.correlation_id or "")[:100] or None,
+            **{MESSAGING_OPERATION: "process"},
+        )
+        with span_from(properties.headers, f"process {CHECKINS_QUEUE}", attributes=attributes):
+            self._answer(channel, method, properties, body)
+
+    def _answer(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        span = get_current_span()
         try:
             request = self.desk.read(body, properties.reply_to)
         except Malformed as exc:
@@ -60,12 +85,30 @@ class Replies:
         except Exception as exc:
             log.exception("check-in failed unexpectedly")
             reply = self.desk.refuse(request.target, f"unexpected error: {exc!r}"[:500])
+        span.set_attribute(ATTR_TARGET, request.target)
+        span.set_attribute(ATTR_STATUS, "admitted" if reply.admitted else "refused")
+        if reply.change_id:
+            # The check-in is a trace of its own, linked to the rollout of its revision.
+            span.set_attribute(ATTR_CHANGE_ID, reply.change_id)
+            for link in link_to(self._rollout_trace(reply.change_id)):
+                span.add_link(link.context)
         if not self._reply(properties, reply):
             reason = f"reply_to {properties.reply_to[:100]!r} is not a live direct reply-to name"
             self.desk.refuse(request.target, reason, result="undeliverable")
             dead_letter_delivery(
                 channel, method, properties, body, reason=reason, source=CHECKINS_QUEUE
             )
+
+    def _rollout_trace(self, change_id: str) -> dict[str, str]:
+        """The rollout's kept trace context (it never changes: remembered, a few hundred)."""
+        kept = self._traces.get(change_id)
+        if kept is None:
+            with self.desk.db.connection() as conn:
+                kept = trail.rollout_trace(conn, change_id)
+            if len(self._traces) >= TRACES_KEPT:
+                self._traces.clear()
+            self._traces[change_id] = kept
+        return kept
 
     def _reply(self, properties: Any, reply: CheckinReply) -> bool:
         """Send the reply; False when the broker would not take it (a forged name)."""

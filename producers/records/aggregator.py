@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import Link
 from pydantic import ValidationError
 
 from broker_config import RESULTS_QUEUE, Endpoints, declare
@@ -24,7 +25,16 @@ from broker_config.connections import connect_broker
 from broker_config.dead_letters import dead_letter_delivery
 from contracts import ContractError, OutcomeEvent, limits
 from contracts.outcomes import ARRIVING
-from contracts.telemetry import ATTR_CHANGE_ID, ATTR_TARGET, setup_tracing, span_from
+from contracts.telemetry import (
+    ATTR_CHANGE_ID,
+    ATTR_STATUS,
+    ATTR_TARGET,
+    MESSAGING_OPERATION,
+    messaging,
+    setup_tracing,
+    span_from,
+    tracer,
+)
 from producers.messaging.failures import infrastructure
 from producers.messaging.serving import Reconnecting
 from producers.metrics.registry import outcome_recorded
@@ -51,6 +61,8 @@ class Aggregator(Reconnecting):
         self._held: list[Held] = []
         #: When the held batch must be written (monotonic), None while nothing is held.
         self._due: float | None = None
+        #: The span contexts of the held outcomes: the batch's record span links to each.
+        self._contexts: list[Any] = []
 
     def run(self) -> None:
         """Consume until stopped (`stop` writes and acks the batch in hand first),
@@ -76,7 +88,7 @@ class Aggregator(Reconnecting):
             if self._held:
                 self._flush(channel)
         finally:
-            self._held, self._due = [], None  # unacked: the broker gives them back
+            self._held, self._due, self._contexts = [], None, []  # unacked: they come back
             if connection.is_open:
                 connection.close()
 
@@ -95,11 +107,18 @@ class Aggregator(Reconnecting):
         forged = forged_sequence(event, received_at.timestamp())
         if forged is not None:
             return self._dead_letter(channel, method, properties, body, forged)
-        with span_from(
-            headers,
-            "provision.record",
-            **{ATTR_CHANGE_ID: event.change_id, ATTR_TARGET: event.target},
-        ):
+        attributes = messaging(
+            RESULTS_QUEUE,
+            event.outcome_id,
+            **{
+                MESSAGING_OPERATION: "process",
+                ATTR_CHANGE_ID: event.change_id,
+                ATTR_TARGET: event.target,
+                ATTR_STATUS: event.status.value,
+            },
+        )
+        with span_from(headers, f"process {RESULTS_QUEUE}", attributes=attributes) as span:
+            self._contexts.append(span.get_span_context())
             if not self._held:
                 self._due = time.monotonic() + FLUSH_AFTER_S
             self._held.append(Held(method, properties, body, event, received_at))
@@ -108,8 +127,14 @@ class Aggregator(Reconnecting):
     def _flush(self, channel: Any) -> None:
         """Write the held batch in one transaction, then ack it; a lost service raises."""
         batch, self._held, self._due = self._held, [], None
+        links, self._contexts = [Link(c) for c in self._contexts if c.is_valid], []
         try:
-            with self.db.connection() as conn:
+            with (
+                tracer().start_as_current_span(
+                    "provision record", links=links, attributes={"provision.outcomes": len(batch)}
+                ),
+                self.db.connection() as conn,
+            ):
                 new = write(conn, batch)
         except infrastructure():
             raise  # nothing acked: the messages come back after the reconnect

@@ -77,7 +77,9 @@ def _utc(value: datetime) -> datetime:
 
 
 def _one_line(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
+    """One printable line: senders write these (error messages), so no control character
+    (an escape sequence for the terminal) survives."""
+    flat = "".join(c if c.isprintable() else "\ufffd" for c in " ".join(text.split()))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

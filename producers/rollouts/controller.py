@@ -33,7 +33,15 @@ from contracts import OutcomeEvent, limits
 from contracts.changes import utcnow
 from contracts.events import ChangeEvent, RolloutState
 from contracts.outcomes import ARRIVING
-from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, span_from
+from contracts.telemetry import (
+    ATTR_CHANGE_ID,
+    ATTR_STATUS,
+    inject,
+    messaging,
+    setup_tracing,
+    span_from,
+    tracer,
+)
 from contracts.truth import Layer
 from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
@@ -56,7 +64,6 @@ from producers.truth.issuers import Registry
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")
-
 #: How often active rollouts are advanced while no message arrives.
 TICK_S = 0.1
 
@@ -180,19 +187,34 @@ class Controller(Reconnecting):
         """Verify, plan one event and start its rollout. The same bytes again are a no-op.
 
         The signature is checked before anything reads the body; the issuer it proves is
-        the one recorded (`issued_by`), whatever the body says. The rollout keeps the
-        event's trace context, so every request it publishes, in whatever wave and after
-        whatever restart, belongs to the emitter's trace.
+        the one recorded (`issued_by`), whatever the body says. One CONSUMER span continues
+        the emitter's trace (with `validate` and `plan` inside); the rollout keeps its
+        context, so every request it publishes, in whatever wave and after whatever
+        restart, belongs to the emitter's trace.
         """
+        attributes = messaging(EVENTS_QUEUE, **{"messaging.operation.type": "process"})
+        with span_from(headers, f"process {EVENTS_QUEUE}", attributes=attributes) as span:
+            try:
+                change_id = self._admit(body, headers, span)
+            except Refusal as refusal:
+                span.set_attribute(ATTR_STATUS, "refused")
+                if refusal.change_id:
+                    span.set_attribute(ATTR_CHANGE_ID, refusal.change_id)
+                raise
+            return change_id
+
+    def _admit(self, body: bytes, headers: dict[str, Any] | None, span: Any) -> str:
         try:
             limits.check_headers("change event", headers)
             limits.check_size("change event", body, limits.EVENT_BYTES, "EVENT_BYTES")
         except limits.LimitExceeded as exc:
             raise Refusal(str(exc), None) from exc
-        signer = self._signer = signer_of(body, headers, self.registry)
-        event = parse_event(body)
+        with tracer().start_as_current_span("provision validate"):
+            signer = self._signer = signer_of(body, headers, self.registry)
+            event = parse_event(body)
         event = self._event = event.model_copy(update={"issued_by": signer.issuer})
         change_id = event.change_id
+        span.set_attribute(ATTR_CHANGE_ID, change_id)
         digest = digest_of(body)
         with self.db.connection() as conn:
             seen = seen_events.seen_digest(conn, change_id)
@@ -213,9 +235,12 @@ class Controller(Reconnecting):
             else:
                 log.info("event %s seen before: nothing to do", change_id)
             return change_id
-        admission = plan_event(
-            event, self.inventory.targets, self.publisher.ensure_regions, self.truth
-        )
+        with tracer().start_as_current_span("provision plan") as planning:
+            admission = plan_event(
+                event, self.inventory.targets, self.publisher.ensure_regions, self.truth
+            )
+            planning.set_attribute("provision.targets", len(admission.targets))
+            planning.set_attribute("provision.waves", len(admission.plan.waves))
         check_scope(signer, event, admission.targets)
         if seen is None:
             with self.db.connection() as conn:
@@ -233,9 +258,9 @@ class Controller(Reconnecting):
             )
             revision = self.truth.record_layer(layer, author=event.issued_by).revision.number
         trace: dict[str, Any] = {}
-        with span_from(headers, "provision.admit", **{ATTR_CHANGE_ID: change_id}):
-            inject(trace)
+        inject(trace)
         plan = admission.plan
+        span.set_attribute(ATTR_STATUS, "admitted")
         if self.book.create(event, plan, admission.targets, trace=trace, revision=revision):
             self._audit(
                 "event.accepted",

@@ -70,7 +70,7 @@ def publish_change(
     the change is booked in the ledger, so `provision status` can always account for it.
     `db` is the caller's open Database; without it, one is opened for this call.
     """
-    setup_tracing("provision-cli")
+    setup_tracing("provision-cli", command=True)
     if change.targets is None:
         raise SelectionError("publish_change needs the change file's own `targets` fleet")
     chosen = select(change.targets, change.selector)
@@ -93,7 +93,7 @@ def publish_change(
             dry_run=dry_run,
         )
         sequences = next_sequences(client, (t.id for t in chosen))
-        with tracer().start_as_current_span("provision.apply") as span:
+        with tracer().start_as_current_span("provision apply") as span:
             span.set_attribute(ATTR_CHANGE_ID, change_id)
             for target in chosen:
                 publisher.publish(

@@ -22,12 +22,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import redis
+from opentelemetry.trace import SpanKind
 
 from broker_config.redis_keys import inflight_key, rate_key
 from contracts import ChangeRequest, DesiredState, OutcomeEvent
 from contracts.changes import utcnow
 from contracts.events import RolloutState
-from contracts.telemetry import ATTR_CHANGE_ID, span_from
+from contracts.telemetry import ATTR_CHANGE_ID, ATTR_STATUS, ATTR_WAVE, span_from
 from contracts.truth import RenderedState
 from producers.counters.pacing import Pacer
 from producers.counters.sequences import next_sequences
@@ -42,6 +43,7 @@ from producers.store.rollout_status import ACTIVE, Head
 from producers.truth.revisions import RevisionStore
 
 log = logging.getLogger("provision.controller")
+INTERNAL = SpanKind.INTERNAL
 
 #: How long a request lives when its event sets no deadline.
 REQUEST_TTL = timedelta(hours=1)
@@ -189,9 +191,11 @@ class Driver:
         # A state the driver sets holds only if no operator moved the rollout meanwhile.
         if step.kind == "halt":
             if self.book.set_state(change_id, RolloutState.HALTED, step.reason, only_from=RUN):
+                self._mark(rollout, "halted", index, step.reason)
                 log.warning("rollout %s halted: %s", change_id, step.reason)
         elif step.kind == "complete":
             if self.book.set_state(change_id, RolloutState.COMPLETED, only_from=RUN):
+                self._mark(rollout, "completed", index)
                 log.info("rollout %s completed", change_id)
         elif step.kind == "wait":
             assert step.at is not None
@@ -203,7 +207,17 @@ class Driver:
                 self._publish_wave(rollout, step.wave)
             except PublishError as exc:
                 self.book.set_state(change_id, RolloutState.HALTED, str(exc))
+                self._mark(rollout, "halted", step.wave, str(exc))
                 log.error("rollout %s halted: %s", change_id, exc)
+
+    def _mark(self, rollout: Rollout, status: str, wave: int, reason: str = "") -> None:
+        """A short span in the rollout's trace: its wave halted, or the rollout completed."""
+        attributes = {ATTR_CHANGE_ID: rollout.change_id, ATTR_WAVE: wave + 1, ATTR_STATUS: status}
+        if reason:
+            attributes["provision.reason"] = reason[:300]
+        name = "provision rollout completed" if status == "completed" else "provision wave halted"
+        with span_from(rollout.trace, name, attributes=attributes, kind=INTERNAL):
+            pass
 
     def _publish_wave(self, rollout: Rollout, index: int) -> None:
         """Publish what pacing allows of the wave, from the first target not yet published."""
@@ -221,7 +235,11 @@ class Driver:
         now = utcnow()
         expires = min(now + REQUEST_TTL, event.deadline) if event.deadline else now + REQUEST_TTL
         desired = DesiredState(resources=event.resources)
-        with self.book.publishing(change_id) as mark:
+        attributes = {ATTR_CHANGE_ID: change_id, ATTR_WAVE: index + 1}
+        with (
+            span_from(rollout.trace, "provision wave", attributes=attributes, kind=INTERNAL),
+            self.book.publishing(change_id) as mark,
+        ):
             self._publish_from(rollout, index, targets[start:], desired, now, expires, mark)
 
     def _publish_from(
@@ -271,14 +289,13 @@ class Driver:
                     target=target,
                     desired=self._desired(rollout, target_id, desired),
                     issued_by=event.issued_by,
-                    issued_at=now,
+                    issued_at=utcnow(),  # when it is sent: the worker measures the queue wait
                     expires_at=expires,
                     dry_run=event.dry_run,
                     revision=rollout.revision,
                     sequence=next_sequences(self.redis, [target_id])[target_id],
                 )
-                with span_from(rollout.trace, "provision.wave", **{ATTR_CHANGE_ID: change_id}):
-                    self.publisher.publish(request)
+                self.publisher.publish(request)
                 self.in_flight.published(change_id, target_id, target.region)
             mark(target_id)  # committed before the next is published
             published.add(target_id)

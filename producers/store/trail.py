@@ -116,3 +116,23 @@ def ids_starting(conn: psycopg.Connection, prefix: str) -> tuple[list[str], int]
         ).fetchall()
     found = sorted(row[0] for row in rows)
     return found[:MATCHES_SHOWN], len(found)
+
+
+def has_target(conn: psycopg.Connection, change_id: str, target: str) -> bool:
+    """True when the change was booked for `target`, planned it, or heard from it."""
+    row = conn.execute(
+        """
+        SELECT EXISTS (SELECT 1 FROM change_targets WHERE change_id = %(c)s AND target = %(t)s)
+            OR EXISTS (SELECT 1 FROM rollout_targets WHERE rollout_id = %(c)s AND target = %(t)s)
+            OR EXISTS (SELECT 1 FROM outcomes WHERE change_id = %(c)s AND target = %(t)s)
+        """,
+        {"c": change_id, "t": target},
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def rollout_trace(conn: psycopg.Connection, rollout_id: str) -> dict[str, str]:
+    """The trace context a rollout kept from its admission (`traceparent`), or {}."""
+    row = conn.execute("SELECT trace FROM rollouts WHERE rollout_id = %s", (rollout_id,)).fetchone()
+    kept = row[0] if row else None
+    return {str(k): str(v) for k, v in kept.items()} if isinstance(kept, dict) else {}

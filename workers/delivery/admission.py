@@ -15,9 +15,10 @@ from typing import Any
 
 from contracts import limits
 from contracts.changes import EMPTY_EMBED, TASK_NAME, utcnow
+from contracts.outcomes import RETRIES_KEPT
 
-#: The keyword arguments of `converge_task` (its retries add `waits` and `replay`).
-KWARGS = frozenset({"request", "waits", "replay"})
+#: The keyword arguments of `converge_task` (its retries add `waits`, `replay`, `tries`).
+KWARGS = frozenset({"request", "waits", "replay", "tries"})
 #: Content encodings a JSON task body may declare.
 ENCODINGS = frozenset({None, "", "utf-8", "utf8", "UTF-8"})
 #: Celery's embed keys: they must all be empty (no callbacks, errbacks, chains, chords).
@@ -113,6 +114,9 @@ def _shape(payload: Any) -> dict[str, Any]:
         raise Refused("task argument 'waits' is not an integer")
     if not isinstance(kwargs.get("replay"), str | None):
         raise Refused("task argument 'replay' is not a string")
+    tries = kwargs.get("tries")
+    if tries is not None and not (isinstance(tries, list) and len(tries) <= RETRIES_KEPT):
+        raise Refused(f"task argument 'tries' is not a list of at most {RETRIES_KEPT} tries")
     _object_of(embed, EMBED, "task embed is not an object", "unknown embed key(s)")
     given = sorted(key for key in EMBED if embed.get(key))
     if given:

@@ -6,12 +6,13 @@ never to declare (`no_declare`): queue arguments stay defined in one place.
 
 from __future__ import annotations
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from broker_config import RETRIES_EXCHANGE, Endpoints, region_queue
 from contracts import limits
 from contracts.changes import TASK_NAME
+from contracts.telemetry import flush_tracing, setup_tracing
 
 app = Celery("provision", include=["workers.delivery.task"])
 app.conf.update(
@@ -42,6 +43,25 @@ app.conf.update(
     worker_consumer="workers.delivery.consumer:Consumer",
     enable_utc=True,
 )
+
+
+@signals.worker_process_init.connect
+def _trace_in_child(**_: object) -> None:
+    """Each pool child sets tracing up after the fork: its batch processor's thread is its own."""
+    setup_tracing("provision-worker")
+
+
+@signals.worker_process_shutdown.connect
+def _flush_in_child(**_: object) -> None:
+    """A child about to exit (recycled, or the worker stopping) exports its buffered spans:
+    it leaves by os._exit, which runs no atexit hook."""
+    flush_tracing()
+
+
+@signals.worker_shutdown.connect
+def _flush_in_main(**_: object) -> None:
+    """The solo and threads pools run tasks in the main process: flush at its shutdown."""
+    flush_tracing()
 
 
 def configure(

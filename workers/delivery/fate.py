@@ -12,11 +12,21 @@ from typing import Any
 
 from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
+from opentelemetry.trace import SpanKind
 
-from broker_config import CHANGES_EXCHANGE, dead_letters, region_queue
+from broker_config import CHANGES_EXCHANGE, RETRIES_EXCHANGE, dead_letters, region_queue
 from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus
 from contracts.changes import EMPTY_EMBED, TASK_NAME, utcnow
-from workers.delivery import metrics
+from contracts.telemetry import (
+    ATTR_CHANGE_ID,
+    ATTR_REASON,
+    ATTR_TARGET,
+    MESSAGING_ROUTING_KEY,
+    inject,
+    messaging,
+    tracer,
+)
+from workers.delivery import metrics, receipt
 from workers.delivery.app import app
 from workers.delivery.report import kombu_send, outcome, report
 from workers.delivery.retry import (
@@ -65,14 +75,24 @@ def retry_or_fail(
             backoff_cap_s(attempts),
             result.error.type if result.error else result.status,
         )
+        why = f"{result.error.type}: {result.error.message}" if result.error else result.status
+        tries = _tried("retry", attempts, str(why), delay)
         metrics.retried(result.error.type if result.error else None)
-        raise retry(task, change, delay, waits, replay)
+        raise retry(task, change, delay, waits, replay, tries)
     worker = str(task.request.hostname or "worker")
-    event = outcome(
-        change, result.status, attempts, worker, started, result.resources, result.error
-    )
     why = f"{result.error.type}: {result.error.message}" if result.error else str(result.status)
-    dead_letter(task, f"exhausted after {attempts} attempt(s): {why}", attempts, change)
+    reason = f"exhausted after {attempts} attempt(s): {why}"
+    event = outcome(
+        change,
+        result.status,
+        attempts,
+        worker,
+        started,
+        result.resources,
+        result.error,
+        dead_letter=reason,
+    )
+    dead_letter(task, reason, attempts, change)
     report_or_requeue(event, change)
     return event.status.value
 
@@ -98,31 +118,72 @@ def wait(
             type(exc).__name__,
             exc,
         )
+        tries = _tried("wait", attempts, f"{type(exc).__name__}: {exc}", delay)
         metrics.retried(type(exc).__name__)
-        raise retry(task, change, delay, waits + 1, replay)
+        raise retry(task, change, delay, waits + 1, replay, tries)
     error = ErrorInfo(type=type(exc).__name__, message=str(exc), transient=True)
     worker = str(task.request.hostname or "worker")
-    event = outcome(change, OutcomeStatus.FAILED, attempts, worker, started, error=error)
-    dead_letter(task, f"exhausted after {waits} wait(s): {error.type}: {exc}", attempts, change)
+    reason = f"exhausted after {waits} wait(s): {error.type}: {exc}"
+    event = outcome(
+        change, OutcomeStatus.FAILED, attempts, worker, started, error=error, dead_letter=reason
+    )
+    dead_letter(task, reason, attempts, change)
     report_or_requeue(event, change)
     return event.status.value
 
 
-def retry(task: Any, change: ChangeRequest, delay: float, waits: int, replay: str | None) -> Any:
-    headers = trace_headers(task)
-    kwargs = {"request": change.model_dump(mode="json"), "waits": waits, "replay": replay}
+def _tried(kind: str, attempt: int, reason: str, delay: float) -> list[dict[str, Any]]:
+    """The retry message's `tries`: the earlier ones and this one, with its reason."""
+    held = receipt.current()
+    if held is None:
+        return []
+    return held.retried(kind=kind, attempt=attempt, at=utcnow(), reason=reason, backoff_s=delay)
+
+
+def retry(
+    task: Any,
+    change: ChangeRequest,
+    delay: float,
+    waits: int,
+    replay: str | None,
+    tries: list[dict[str, Any]] | None = None,
+) -> Any:
+    """Send the request again after `delay`, from a PRODUCER span of the same trace."""
+    kwargs: dict[str, Any] = {
+        "request": change.model_dump(mode="json"),
+        "waits": waits,
+        "replay": replay,
+    }
+    if tries:
+        kwargs["tries"] = tries
     queue = region_queue(change.target.region)
     shown = f"{{'change_id': {change.change_id!r}, 'target': {change.target.id!r}}}"
     options = {"argsrepr": "()", "kwargsrepr": shown}  # a repr of the state would show secrets
-    # Under the change's own routing key: the worker may publish only its region's keys.
-    return task.retry(
-        kwargs=kwargs,
-        countdown=delay,
-        headers=headers,
-        queue=queue,
-        routing_key=change.target.routing_key,
-        **options,
+    attributes = messaging(
+        RETRIES_EXCHANGE,
+        str(task.request.id or ""),
+        **{
+            MESSAGING_ROUTING_KEY: change.target.routing_key,
+            ATTR_CHANGE_ID: change.change_id,
+            ATTR_TARGET: change.target.id,
+            ATTR_REASON: str(tries[-1]["reason"]) if tries else "",
+            "provision.backoff_s": delay,
+        },
     )
+    with tracer().start_as_current_span(
+        f"send {RETRIES_EXCHANGE}", kind=SpanKind.PRODUCER, attributes=attributes
+    ):
+        headers: dict[str, Any] = {}
+        inject(headers)
+        # Under the change's own routing key: the worker may publish only its region's keys.
+        return task.retry(
+            kwargs=kwargs,
+            countdown=delay,
+            headers=headers or trace_headers(task),
+            queue=queue,
+            routing_key=change.target.routing_key,
+            **options,
+        )
 
 
 def reject(
@@ -144,6 +205,7 @@ def reject(
             str(task.request.hostname or "worker"),
             started,
             error=ErrorInfo(type="RejectedRequest", message=reason, transient=False),
+            dead_letter=reason,
             change_id=change_id,
             target=target,
         )
@@ -171,6 +233,7 @@ def dead_letter(task: Any, reason: str, attempts: int, change: ChangeRequest | N
     kwargs = dict(task.request.kwargs or {})
     kwargs.pop("waits", None)
     kwargs.pop("replay", None)
+    kwargs.pop("tries", None)
     dead_letters.dead_letter(
         kombu_send(app),
         body=[list(task.request.args or []), kwargs, EMPTY_EMBED],

@@ -12,14 +12,24 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from broker_config import RESULTS_EXCHANGE
 from broker_config.dead_letters import Letter, Send
 from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus, ResourceOutcome
 from contracts.changes import utcnow
-from contracts.telemetry import current_trace_id, inject
-from workers.delivery import metrics
+from contracts.telemetry import (
+    ATTR_CHANGE_ID,
+    ATTR_STATUS,
+    ATTR_TARGET,
+    MESSAGING_ROUTING_KEY,
+    current_trace_id,
+    inject,
+    messaging,
+    tracer,
+)
+from workers.delivery import metrics, receipt
 
 #: Errors of one publish that a short retry inside the same attempt can cure.
 TRANSIENT = (ConnectionError, OSError, TimeoutError)
@@ -34,10 +44,16 @@ def outcome(
     resources: Sequence[ResourceOutcome] = (),
     error: ErrorInfo | None = None,
     *,
+    dead_letter: str | None = None,
     change_id: str | None = None,
     target: str | None = None,
 ) -> OutcomeEvent:
-    """The outcome event of one (change, target); ids come from `change` when it parsed."""
+    """The outcome event of one (change, target); ids come from `change` when it parsed.
+
+    It carries what the worker knows of the delivery in hand (`receipt`): the queue wait,
+    a redelivery, the earlier tries; and why it was dead-lettered, when it was.
+    """
+    held = receipt.current()
     return OutcomeEvent(
         outcome_id=str(uuid.uuid4()),
         change_id=change.change_id if change is not None else str(change_id),
@@ -54,6 +70,10 @@ def outcome(
         revision=change.revision if change is not None else None,
         # The request's place in its target's history: the system of record orders by it.
         sequence=change.sequence if change is not None else None,
+        queue_wait_s=held.queue_wait_s if held else None,
+        redelivered=held.redelivered if held else False,
+        retries=held.tries if held else (),
+        dead_letter=dead_letter[:2000] if dead_letter else None,
     )
 
 
@@ -99,16 +119,30 @@ retried = retry(
 
 @retried
 def report(app: Any, event: OutcomeEvent, routing_key: str) -> None:
-    """Publish one outcome to `provision.results` (confirmed), carrying the trace context."""
-    headers: dict[str, Any] = {}
-    inject(headers)
-    _producer_publish(
-        app,
-        event.model_dump_json().encode(),
-        exchange=RESULTS_EXCHANGE,
-        routing_key=routing_key,
-        headers=headers,
+    """Publish one outcome to `provision.results` (confirmed) from a PRODUCER span,
+    carrying the trace context."""
+    attributes = messaging(
+        RESULTS_EXCHANGE,
+        event.outcome_id,
+        **{
+            MESSAGING_ROUTING_KEY: routing_key,
+            ATTR_CHANGE_ID: event.change_id,
+            ATTR_TARGET: event.target,
+            ATTR_STATUS: event.status.value,
+        },
     )
+    with tracer().start_as_current_span(
+        f"send {RESULTS_EXCHANGE}", kind=SpanKind.PRODUCER, attributes=attributes
+    ):
+        headers: dict[str, Any] = {}
+        inject(headers)
+        _producer_publish(
+            app,
+            event.model_dump_json().encode(),
+            exchange=RESULTS_EXCHANGE,
+            routing_key=routing_key,
+            headers=headers,
+        )
     metrics.published(event.status.value)
 
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import use_span
+
 from contracts import (
     DesiredState,
     ErrorInfo,
@@ -23,6 +25,7 @@ from contracts import (
     Target,
 )
 from contracts.redaction import mark_sensitive
+from contracts.telemetry import ATTR_STATUS, tracer
 from workers.engine.facts import gather
 from workers.engine.hosts import Host, PathError, TargetError, connect
 from workers.engine.resources import RESOURCES, Context, SpecError
@@ -91,7 +94,12 @@ def _converge(
     if desired.checks:
         from workers.engine.readiness import evaluate
 
-        evidence = evaluate(target, desired.checks)
+        with tracer().start_as_current_span("provision readiness") as span:
+            evidence = evaluate(target, desired.checks)
+            span.set_attribute("provision.checks", len(desired.checks))
+            span.set_attribute(ATTR_STATUS, "not_ready" if evidence else "ready")
+            if evidence:
+                span.set_attribute("provision.evidence", "; ".join(evidence)[:1000])
         if evidence:
             error = ErrorInfo(type="NotReady", message="; ".join(evidence), transient=True)
             return _stopped(
@@ -124,12 +132,18 @@ def _apply(
             outcomes.append(_outcome(spec, label, ResourceStatus.EXCEPTED, waived(waiver)))
             continue
         resource = RESOURCES[spec.kind]
+        span = tracer().start_span(
+            f"provision apply {spec.kind}",
+            attributes={"provision.resource.kind": spec.kind, "provision.resource": label},
+        )
         try:
-            observed = resource.observe(target, desired)
-            changes = resource.diff(desired, observed)
-            if changes and not dry_run:
-                resource.apply(target, desired, observed, changes)
-            summary = resource.summarize(desired, observed, changes)
+            with use_span(span, end_on_exit=True):
+                observed = resource.observe(target, desired)
+                changes = resource.diff(desired, observed)
+                if changes and not dry_run:
+                    resource.apply(target, desired, observed, changes)
+                summary = resource.summarize(desired, observed, changes)
+                span.set_attribute(ATTR_STATUS, "changed" if changes else "converged")
         except Exception as exc:  # one resource's failure must not stop the independent ones
             message = _first_line(exc)
             outcomes.append(_outcome(spec, label, ResourceStatus.FAILED, message))

@@ -45,6 +45,7 @@ from contracts import (
 )
 from contracts.changes import utcnow
 from contracts.checkins import CheckinReply, CheckinRequest, Credentials
+from contracts.telemetry import ATTR_CHANGE_ID, ATTR_STATUS, ATTR_TARGET, setup_tracing, tracer
 from workers.engine.target_lock import TargetLocked
 from workers.pull.control_plane import ControlPlane
 from workers.pull.run import PullResult, PullRun
@@ -120,7 +121,18 @@ class Agent:
         return 0
 
     def check_in_once(self) -> PullResult:
-        """One run: check in, converge, report; converge the cache when offline."""
+        """One run: check in, converge, report; converge the cache when offline.
+
+        One run is one trace (the controller links it to the revision's rollout)."""
+        attributes = {ATTR_TARGET: self.target_id}
+        with tracer().start_as_current_span("provision checkin", attributes=attributes) as span:
+            result = self._check_in_once()
+            span.set_attribute(ATTR_STATUS, result.kind)
+            if result.outcome is not None:
+                span.set_attribute(ATTR_CHANGE_ID, result.outcome.change_id)
+            return result
+
+    def _check_in_once(self) -> PullResult:
         started = utcnow()
         applied = self.state.applied()
         try:
@@ -205,6 +217,7 @@ def run_agent(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("pika").setLevel(logging.CRITICAL)
+    setup_tracing("provision-agent", command=once)
     agent = Agent(
         directory, root=root, report_only=report_only, interval_s=interval_s, target=target
     )

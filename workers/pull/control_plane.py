@@ -21,6 +21,7 @@ from typing import Any
 
 import pika
 import pika.exceptions
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from broker_config import CHECKINS_EXCHANGE, RESULTS_EXCHANGE, Endpoints
@@ -28,6 +29,15 @@ from broker_config.connections import connect_broker
 from broker_config.endpoints import redact
 from contracts import OutcomeEvent, ServiceUnreachable, limits
 from contracts.checkins import CheckinReply, CheckinRequest, Credentials
+from contracts.telemetry import (
+    ATTR_CHANGE_ID,
+    ATTR_STATUS,
+    ATTR_TARGET,
+    MESSAGING_ROUTING_KEY,
+    inject,
+    messaging,
+    tracer,
+)
 
 #: The pseudo-queue of direct reply-to.
 REPLY_TO = "amq.rabbitmq.reply-to"
@@ -93,19 +103,30 @@ class ControlPlane:
         correlation_id = uuid.uuid4().hex
         self._awaiting = correlation_id
         self._replies.clear()
+        attributes = messaging(
+            CHECKINS_EXCHANGE,
+            correlation_id,
+            **{MESSAGING_ROUTING_KEY: request.target, ATTR_TARGET: request.target},
+        )
         try:
-            self._channel.basic_publish(
-                CHECKINS_EXCHANGE,
-                request.target,
-                request.model_dump_json().encode(),
-                pika.BasicProperties(
-                    content_type="application/json",
-                    reply_to=REPLY_TO,
-                    correlation_id=correlation_id,
-                    expiration=str(int(self.reply_timeout_s * 1000)),
-                ),
-                mandatory=True,
-            )
+            with tracer().start_as_current_span(
+                f"send {CHECKINS_EXCHANGE}", kind=SpanKind.PRODUCER, attributes=attributes
+            ):
+                headers: dict[str, Any] = {}
+                inject(headers)
+                self._channel.basic_publish(
+                    CHECKINS_EXCHANGE,
+                    request.target,
+                    request.model_dump_json().encode(),
+                    pika.BasicProperties(
+                        content_type="application/json",
+                        reply_to=REPLY_TO,
+                        correlation_id=correlation_id,
+                        expiration=str(int(self.reply_timeout_s * 1000)),
+                        headers=headers,
+                    ),
+                    mandatory=True,
+                )
         except pika.exceptions.NackError:
             return CheckinReply(admitted=False, retry_after_s=random.uniform(*QUEUE_FULL_BACKOFF_S))
         except pika.exceptions.UnroutableError as exc:
@@ -141,15 +162,33 @@ class ControlPlane:
             raise self._unreachable(exc) from exc
 
     def report(self, event: OutcomeEvent, routing_key: str) -> None:
-        """Publish one outcome to `provision.results`, confirmed. Raises ServiceUnreachable."""
+        """Publish one outcome to `provision.results`, confirmed, from a PRODUCER span
+        (the aggregator continues its trace). Raises ServiceUnreachable."""
+        attributes = messaging(
+            RESULTS_EXCHANGE,
+            event.outcome_id,
+            **{
+                MESSAGING_ROUTING_KEY: routing_key,
+                ATTR_CHANGE_ID: event.change_id,
+                ATTR_TARGET: event.target,
+                ATTR_STATUS: event.status.value,
+            },
+        )
         try:
-            self._channel.basic_publish(
-                RESULTS_EXCHANGE,
-                routing_key,
-                event.model_dump_json().encode(),
-                pika.BasicProperties(content_type="application/json", delivery_mode=2),
-                mandatory=True,
-            )
+            with tracer().start_as_current_span(
+                f"send {RESULTS_EXCHANGE}", kind=SpanKind.PRODUCER, attributes=attributes
+            ):
+                headers: dict[str, Any] = {}
+                inject(headers)
+                self._channel.basic_publish(
+                    RESULTS_EXCHANGE,
+                    routing_key,
+                    event.model_dump_json().encode(),
+                    pika.BasicProperties(
+                        content_type="application/json", delivery_mode=2, headers=headers
+                    ),
+                    mandatory=True,
+                )
         except (pika.exceptions.NackError, pika.exceptions.UnroutableError, *LOST) as exc:
             raise self._unreachable(exc, "outcome not confirmed") from exc
 

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from contracts import ContractError, ErrorInfo, OutcomeEvent, OutcomeStatus, Target
 from contracts.changes import utcnow
 from contracts.checkins import CheckinReply
+from contracts.telemetry import current_trace_id
 from contracts.truth import RenderedState
 from workers.engine.convergence import Convergence, converge
 from workers.engine.hosts import TargetError
@@ -222,6 +223,7 @@ class PullRun:
             delivery="pull",
             revision=revision,
             interval_s=self.interval_s,
+            trace_id=current_trace_id(),
         )
 
     def rooted_target(self, known: Target | None, applied: LastApplied | None) -> Target:

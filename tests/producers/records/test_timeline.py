@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from contracts import ErrorInfo, OutcomeEvent, OutcomeStatus, ResourceOutcome, Target
-from contracts.events import RolloutState
+from contracts.events import ChangeEvent, RolloutState
 from contracts.outcomes import ResourceStatus, Retry
 from producers.errors import AmbiguousChange, UnknownChange
 from producers.records.ledger import Ledger
@@ -24,6 +24,7 @@ from producers.store import rollouts as books
 from producers.store.rollouts import PlannedWave
 
 NOW = datetime.now(UTC)
+FILE = ({"kind": "file", "path": "/etc/app.conf", "content": "x\n"},)
 
 
 def target(name: str) -> Target:
@@ -46,10 +47,14 @@ def outcome(change_id: str, name: str, status: OutcomeStatus, **fields: Any) -> 
 
 
 def rollout(database: Any, change_id: str, waves: list[list[str]]) -> None:
-    """A rollout planned, running, and every target published, as a controller leaves it."""
+    """A rollout planned, running, and every target published, as a controller leaves it
+    (`change_id`: a UUID, as every change event's)."""
     plan = [PlannedWave(tuple(target(n) for n in wave), 0) for wave in waves]
     with database.connection() as conn:
-        assert books.create(conn, change_id, event_json="{}", issued_by="deploy-bot", waves=plan)
+        fields = {"event_id": change_id, "issued_by": "deploy-bot", "resources": FILE}
+        event = ChangeEvent.model_validate(fields)
+        kept = event.model_dump_json()
+        assert books.create(conn, change_id, event_json=kept, issued_by="deploy-bot", waves=plan)
         books.set_state(conn, change_id, RolloutState.RUNNING)
         for wave in waves:
             assert books.mark_published(conn, change_id, wave) == sorted(wave)
@@ -62,7 +67,7 @@ BROKEN = ErrorInfo(type="CommandFailed", message="reload exited 1", transient=Fa
 
 
 def test_a_failed_target_is_told_from_receipt_to_outcome(database: Any) -> None:
-    cid = f"tl-{uuid.uuid4()}"
+    cid = str(uuid.uuid4())
     rollout(database, cid, [["c1"], ["c2", "c3"]])
     ledger = Ledger(database)
     t0 = datetime.now(UTC)
@@ -129,14 +134,14 @@ def test_a_failed_target_is_told_from_receipt_to_outcome(database: Any) -> None:
 
 
 def test_refused_and_dead_lettered_and_superseded(database: Any) -> None:
-    cid = f"tl-{uuid.uuid4()}"
+    cid = str(uuid.uuid4())
     with database.connection() as conn:
         books.reject(conn, cid, "resources.0.path: must be absolute")
     moments = timeline(database, cid)
     assert [m.kind for m in moments] == ["received", "refused"]
     assert "must be absolute" in moments[1].detail
 
-    cid = f"tl-{uuid.uuid4()}"
+    cid = str(uuid.uuid4())
     rollout(database, cid, [["d1", "d2"]])
     ledger = Ledger(database)
     why = ErrorInfo(type="RejectedRequest", message="expired at 2026", transient=False)
@@ -148,7 +153,7 @@ def test_refused_and_dead_lettered_and_superseded(database: Any) -> None:
 
 
 def test_failed_targets_group_by_reason_most_first(database: Any) -> None:
-    cid = f"tl-{uuid.uuid4()}"
+    cid = str(uuid.uuid4())
     names = ["f1", "f2", "f3", "f4"]
     rollout(database, cid, [names])
     ledger = Ledger(database)
@@ -183,3 +188,13 @@ def test_a_unique_prefix_finds_the_change(database: Any) -> None:
     lone = f"{uuid.uuid4().hex}-lone"
     ledger.record(outcome(lone, "x", OutcomeStatus.CHANGED))
     assert resolve_change_id(database, lone[:12]) == lone
+
+
+def test_a_hostile_detail_is_one_printable_line(database: Any) -> None:
+    cid = str(uuid.uuid4())
+    rollout(database, cid, [["h1"]])
+    forged = ErrorInfo(type="X", message="line\nbreak \x1b[2J cleared", transient=False)
+    Ledger(database).record(outcome(cid, "h1", OutcomeStatus.FAILED, error=forged))
+    last = [m for m in timeline(database, cid, target="h1") if m.kind == "outcome"][-1]
+    assert "\x1b" not in last.detail and "\n" not in last.detail
+    assert "line break" in last.detail

@@ -24,6 +24,7 @@ import psutil
 import redis
 
 from bench import database
+from bench.controller_key import controller_env
 from bench.errors import BenchError
 from producers.store.database import Database
 
@@ -55,6 +56,7 @@ class Sandbox:
             "PROVISION_BROKER_URL": self.broker_url,
             "PROVISION_REDIS_URL": self.redis_url,
             "PROVISION_DATABASE_URL": self.database_url,
+            **controller_env(),
         }
 
     def redis(self) -> redis.Redis:

@@ -51,6 +51,7 @@ from producers.cli import (  # noqa: E402,F401  (register commands)
     access,
     agents,
     changes,
+    controller_key,
     db,
     demo,
     dlq,

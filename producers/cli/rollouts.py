@@ -18,6 +18,7 @@ from contracts import ExitCode, load_document
 from contracts.events import RolloutState
 from contracts.inventory import Inventory
 from producers.cli import cli
+from producers.cli.controller_key import controller_key_option, load_controller_key
 from producers.cli.db import open_database
 from producers.cli.options import parse_selector, selector_option, timeout_option
 from producers.cli.tables import table
@@ -43,12 +44,17 @@ from producers.rollouts.store import RolloutBook
     show_default=True,
     help="Check-ins admitted at once above the rate.",
 )
-def controller(checkin_rate: float, checkin_burst: int) -> None:
+@controller_key_option
+def controller(checkin_rate: float, checkin_burst: int, controller_key: str | None) -> None:
     """Drive rollouts from provision.events and answer pull agents, until stopped."""
     from producers.rollouts.controller import run_controller
 
+    key = load_controller_key(controller_key)  # before any connection: exit 2 naming it
     run_controller(
-        Endpoints.from_env(), checkin_rate_per_s=checkin_rate, checkin_burst=checkin_burst
+        Endpoints.from_env(),
+        checkin_rate_per_s=checkin_rate,
+        checkin_burst=checkin_burst,
+        key=key,
     )
 
 

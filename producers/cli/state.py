@@ -19,6 +19,7 @@ from rich.console import Console
 from contracts.redaction import redact
 from contracts.truth import RenderedState, SourceBundle, content_hash
 from producers.cli import cli
+from producers.cli.controller_key import controller_key_option, load_controller_key
 from producers.cli.db import open_database
 from producers.cli.tables import table
 from producers.records.inventory import InventoryStore
@@ -52,8 +53,12 @@ def _readable(value: Any) -> Any:
     return value
 
 
-def _store() -> RevisionStore:
-    return RevisionStore(open_database())
+def _store(*, signing: bool = False, controller_key: str | None = None) -> RevisionStore:
+    """The revision store; `signing`, for a command that publishes, loads the controller's
+    key first (exit 2 naming --controller-key without one): rendered states are signed as
+    they are rendered."""
+    key = load_controller_key(controller_key) if signing else None
+    return RevisionStore(open_database(), signer=key)
 
 
 def _print_json(data: Any) -> None:
@@ -121,10 +126,14 @@ def state() -> None:
 @click.option("-m", "--message", required=True, help="Why: kept with the revision.")
 @click.option("--author", default=None, help="Who publishes (default user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def publish(directory: Path, message: str, author: str | None, as_json: bool) -> None:
+@controller_key_option
+def publish(
+    directory: Path, message: str, author: str | None, as_json: bool, controller_key: str | None
+) -> None:
     """Validate DIRECTORY as a whole and store it as a new immutable revision."""
     bundle = source.load(directory)
-    published, changes = _publish(_store(), bundle, author or default_issuer(), message)
+    store = _store(signing=True, controller_key=controller_key)
+    published, changes = _publish(store, bundle, author or default_issuer(), message)
     _report(published, changes, as_json)
 
 

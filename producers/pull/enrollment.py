@@ -63,10 +63,14 @@ class Enrollment:
         self.db = db
         self._admitted = 0
 
-    def enroll(self, target_id: str, broker_url: str) -> Credentials:
+    def enroll(
+        self, target_id: str, broker_url: str, controller_public_key: str | None = None
+    ) -> Credentials:
         """A fresh key pair for a known target; any earlier key of it stops working.
 
         The private key is returned (for credentials.json) and never stored here.
+        `controller_public_key` (PEM) goes into the credentials: the agent converges only
+        states it signed.
         """
         known = known_target(self.db, target_id)
         private_key, public_key = proofs.new_key_pair()
@@ -80,6 +84,7 @@ class Enrollment:
             broker_url=broker_url,
             enrolled_at=now,
             address=known.address,  # the agent's own root from now on: no reply may move it
+            controller_public_key=controller_public_key,
         )
 
     def verify(self, request: CheckinRequest, now: datetime | None = None) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from broker_config import Endpoints, declare, region_queue
 from broker_config.connections import connect_broker
 from workers.engine.hosts.allow import AllowRule, install
@@ -18,15 +20,19 @@ def run_worker(
     name: str | None,
     loglevel: str,
     allow: AllowRule,
+    controller_key: Ed25519PublicKey,
 ) -> None:
     """Fail fast if RabbitMQ is unreachable; otherwise consume until stopped.
 
     `allow` is installed before the pool forks, so every child checks every request
-    against it (and `hosts.connect` checks every root it opens).
+    against it (and `hosts.connect` checks every root it opens). `controller_key` is
+    installed alike: admission verifies every request's signature with it.
     """
+    from workers.delivery import controller_key as verifying
     from workers.delivery.app import configure
 
     install(allow)
+    verifying.install(controller_key)
     endpoints = Endpoints.from_env()
     connection = connect_broker(endpoints)
     try:

@@ -24,9 +24,9 @@ from broker_config import (
     RESULTS_EXCHANGE,
 )
 from contracts.dead import REASON
-from producers.messaging.publisher import task_message
+from producers.messaging.publisher import signed, task_message
 from producers.processes.supervisor import Child
-from tests.isolation import request_for, wait_until
+from tests.isolation import controller_key, request_for, wait_until
 from tests.producers.rollouts.conftest import RolloutPlane, event, targets
 
 NESTED = b"[" * 100_000  # 100 KB of `[`: valid UTF-8, RecursionError in json.loads
@@ -93,7 +93,8 @@ def converges(tmp_path: Path, fleet: RolloutPlane) -> None:
 
 
 def task(target_id: str, **headers: Any) -> tuple[dict[str, Any], bytes]:
-    base, body = task_message(request_for(target_id, address="local:///nowhere"))
+    request = signed(controller_key(), request_for(target_id, address="local:///nowhere"))
+    base, body = task_message(request)
     base.update(headers)
     return base, body
 

@@ -17,6 +17,7 @@ from broker_config import (
     region_queue,
 )
 from contracts import ChangeRequest
+from contracts.controller_signatures import check_request
 from producers.errors import PublishError, SelectionError
 from producers.messaging.publisher import Publisher, task_message
 from tests.isolation import controller_key, request_for
@@ -70,7 +71,9 @@ def test_a_request_is_a_celery_protocol_v2_message_routed_by_region(amqp: Any) -
     assert properties.headers["traceparent"].startswith("00-")
     args, kwargs, embed = json.loads(body)
     assert args == [] and embed["chain"] is None
-    assert ChangeRequest.model_validate(kwargs["request"]) == request
+    sent = ChangeRequest.model_validate(kwargs["request"])
+    assert sent.model_copy(update={"signature": None}) == request
+    check_request(controller_key().public_key(), kwargs["request"])  # signed as it went out
     assert task_message(request)[0]["id"] == task_id
 
 

@@ -131,8 +131,8 @@ def publish(
     directory: Path, message: str, author: str | None, as_json: bool, controller_key: str | None
 ) -> None:
     """Validate DIRECTORY as a whole and store it as a new immutable revision."""
+    store = _store(signing=True, controller_key=controller_key)  # no key: exit 2 first
     bundle = source.load(directory)
-    store = _store(signing=True, controller_key=controller_key)
     published, changes = _publish(store, bundle, author or default_issuer(), message)
     _report(published, changes, as_json)
 

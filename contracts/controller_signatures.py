@@ -17,7 +17,9 @@ ended by `\\n` (UTF-8):
     <sha256 hex of the canonical JSON of `desired`>
     <sha256 hex of the canonical JSON of the whole request object without `signature`>
 
-Canonical JSON: keys sorted, no whitespace (`,` and `:`), non-ASCII escaped as `\\uXXXX`
+"As JSON" is one value as `json.dumps(v)` writes it (strings quoted, non-ASCII and control
+characters escaped as `\\uXXXX`, so no field can add a line). Canonical JSON: keys sorted,
+no whitespace (`,` and `:`), non-ASCII escaped as `\\uXXXX`
 (Python's `json.dumps(v, sort_keys=True, separators=(",", ":"))`), applied to the request
 object as it travels in the task message's `kwargs.request`. The first five lines name
 what matters most; the last hash covers the rest (the target's address, `dry_run`,

@@ -52,8 +52,10 @@ import psutil
 import redis
 
 from bench import chaos_records, database, postgres
+from bench.controller_key import controller_env, controller_key
 from broker_config import CHANGES_EXCHANGE, RESULTS_QUEUE, declare, region_queue
 from contracts import ChangeRequest, DesiredState, Target
+from contracts.controller_signatures import sign_request
 from producers.messaging.dlq import DeadLetters
 from producers.messaging.publisher import Publisher, task_message
 from producers.processes.commands import aggregator_argv, worker_argv
@@ -242,6 +244,8 @@ def poison_message(kind: int, index: int, target: Target) -> tuple[dict[str, Any
         headers["task"] = "provision.no-such-task"
     else:  # not a task message at all
         return {"id": pid}, b"\x00\x01 garbage", "application/octet-stream"
+    # Signed as the controller would: each is refused for what it is, not for its signature.
+    kwargs["request"]["signature"] = sign_request(controller_key(), kwargs["request"])
     return headers, json.dumps([args, kwargs, embed]).encode(), "application/json"
 
 
@@ -259,6 +263,7 @@ class Chaos:
             "PROVISION_RETRY_BASE_S": str(args.retry_base_s),
             # The workers' allow rule, by the environment: the fleet's roots and nothing else.
             "PROVISION_WORKER_ALLOW": f"local://{self.state.resolve()}/targets/*",
+            **controller_env(),
         }
         (self.state / "logs").mkdir(parents=True, exist_ok=True)
         self.fleet = Fleet(self.env, self.state / "logs", args.workers, args.concurrency)
@@ -342,7 +347,9 @@ class Chaos:
                 expires_at=now + timedelta(hours=1),
                 sequence=index + 1,
             )
-            connection = self._deliver(connection, lambda c, r=request: Publisher(c).publish(r))
+            connection = self._deliver(
+                connection, lambda c, r=request: Publisher(c, controller_key()).publish(r)
+            )
             self.published.append(change_id)
         if connection is not None and connection.is_open:
             connection.close()

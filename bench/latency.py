@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench import baselines, noop
 from bench.arrivals import Arrivals, keyspace_events
+from bench.controller_key import controller_key
 from bench.errors import BenchError
 from bench.pipeline import ISSUER, fleet, start
 from bench.plan import Plan
@@ -74,7 +75,7 @@ def run_pipeline(
     sent: list[float] = []
     with Recorded(box.database_url) as arrivals:
         try:
-            publisher = Publisher(connection)
+            publisher = Publisher(connection, controller_key())
             due = paced(len(requests), rate)
             start_at = time.perf_counter()
             for offset, request in zip(due, requests, strict=True):

@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from bench.controller_key import controller_key
 from bench.errors import BenchError, ServiceLost
 from bench.processes import wait_for_consumers
 from bench.sandbox import Sandbox
@@ -97,6 +98,7 @@ def run_change(
         change_id=change_id,
         ttl=timedelta(seconds=timeout_s * 2),
         db=db,
+        key=controller_key(),
     )
     counts = wait_done(Ledger(db), change_id, total, timeout_s)
     elapsed = time.perf_counter() - started

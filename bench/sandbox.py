@@ -26,6 +26,7 @@ import psutil
 import redis
 
 from bench import database
+from bench.controller_key import controller_env
 from bench.errors import BenchError
 from producers.store.database import Database
 
@@ -64,6 +65,7 @@ class Sandbox:
             "PROVISION_REDIS_URL": self.redis_url,
             "PROVISION_DATABASE_URL": self.database_url,
             **(signing_env(self.signing_key) if self.signing_key else {}),
+            **controller_env(),
         }
 
     def redis(self) -> redis.Redis:

@@ -68,3 +68,12 @@ class ChangeRequest(BaseModel):
             "has already applied is not applied and reports superseded. None: not fenced."
         ),
     )
+    signature: str | None = Field(
+        default=None,
+        max_length=200,
+        description=(
+            "The controller's Ed25519 signature (standard base64) of this request without "
+            "this field (contracts.controller_signatures). A worker refuses a request "
+            "without a valid one."
+        ),
+    )

@@ -67,6 +67,13 @@ class CheckinReply(BaseModel):
     revision: int | None = Field(default=None, description="The target's assigned revision.")
     change_id: str | None = Field(default=None, description="The rollout that assigned it.")
     state: str | None = Field(default=None, description="RenderedState canonical JSON.")
+    state_signature: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The controller's signature of `state`, made when it was rendered "
+        "(contracts.controller_signatures, provision-state-v1). The agent converges nothing "
+        "whose signature does not verify with its controller_public_key.",
+    )
     sequence: int | None = Field(
         default=None,
         ge=0,
@@ -103,6 +110,12 @@ class Credentials(BaseModel):
     )
     broker_url: str = Field(pattern=r"^amqps?://", description="RabbitMQ URL, vhost included.")
     enrolled_at: AwareDatetime
+    controller_public_key: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="The controller's Ed25519 public key (PEM): the agent converges only "
+        "states it signed. A file without it is refused at start: re-enroll.",
+    )
     address: str | None = Field(
         default=None,
         pattern=r"^[a-z][a-z0-9+.-]*://",

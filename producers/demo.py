@@ -22,7 +22,7 @@ from broker_config import Endpoints, declare
 from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeFile, Selector, Target
 from contracts.issuers import Scope
-from contracts.signatures import load_private_key, new_private_key, write_private_key
+from contracts.signatures import load_private_key, new_private_key, public_pem, write_private_key
 from producers.messaging.emitter import publish_event
 from producers.processes.commands import aggregator_argv, controller_argv, worker_argv
 from producers.processes.supervisor import Supervisor
@@ -119,6 +119,18 @@ def migrate_database() -> list[Migration]:
         return migrate(conn)
 
 
+def demo_controller_key(directory: Path) -> tuple[Path, Path]:
+    """The demo's own controller key pair (made once, kept in the state directory): its
+    controller signs with it and its workers verify with the public half."""
+    private, public = directory / "controller.key", directory / "controller.pub"
+    if not private.exists():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = new_private_key()
+        write_private_key(private, key)
+        public.write_text(public_pem(key))
+    return private, public
+
+
 def run_demo(
     state_dir: Path, count: int, *, timeout_s: float, issued_by: str, show: bool = True
 ) -> DemoResult:
@@ -149,13 +161,15 @@ def run_demo(
             Database.open(max_size=2, name="demo") as db,
             Supervisor(state_dir / "logs") as children,
         ):
+            private, public = demo_controller_key(state_dir / "controller")
             for region in REGIONS:
                 allow = f"local://{state_dir.resolve() / 'targets'}/*"  # its own roots only
-                children.start(
-                    f"worker-{region}", worker_argv(region, allow=allow, loglevel="WARNING")
+                argv = worker_argv(
+                    region, allow=allow, loglevel="WARNING", controller_public_key=str(public)
                 )
+                children.start(f"worker-{region}", argv)
             children.start("aggregator", aggregator_argv())
-            children.start("controller", controller_argv())
+            children.start("controller", controller_argv(controller_key=str(private)))
             key = demo_key(state_dir, db, actor=issued_by)
             event = event_from_file(change, issued_by=issued_by)
             connection = connect_broker(endpoints)

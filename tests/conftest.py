@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from producers.processes.supervisor import Child
-from tests.isolation import Isolated, Isolation, operator_key
+from tests.isolation import ControllerKeys, Isolated, Isolation, make_controller_keys, operator_key
 
 #: Fixtures that start our processes: a test using one is slow (start-up alone is 5-15 s on
 #: a busy 2-core machine), so `pytest -m "not slow"` leaves it out.
@@ -36,10 +36,19 @@ def operator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return operator_key(tmp_path_factory.mktemp("operator"))
 
 
+def controller_keys(tmp_path_factory: pytest.TempPathFactory) -> ControllerKeys:
+    """The session's controller key pair: every isolation group's processes get its paths
+    (PROVISION_CONTROLLER_KEY, PROVISION_CONTROLLER_PUBLIC_KEY); `controller_keys.key` signs
+    what a test publishes itself (`Publisher(connection, controller_keys.key)`)."""
+    return make_controller_keys(tmp_path_factory.mktemp("controller-keys"))
+
+
 @pytest.fixture(scope="session")
-def isolation(tmp_path_factory: pytest.TempPathFactory, operator: Path) -> Iterator[Isolation]:
+def isolation(
+    tmp_path_factory: pytest.TempPathFactory, operator: Path, controller_keys: ControllerKeys
+) -> Iterator[Isolation]:
     """`isolation("pull")`: that group's vhost, Redis database and supervisor (see REDIS_DBS)."""
-    factory = Isolation(tmp_path_factory.mktemp("logs"), operator)
+    factory = Isolation(tmp_path_factory.mktemp("logs"), operator, controller_keys)
     yield factory
     factory.close()
 

@@ -209,6 +209,60 @@ def make_vhost(name: str) -> str:
     return f"amqp://guest:guest@127.0.0.1:5672/{quote(name, safe='')}"
 
 
+@dataclass(frozen=True)
+class ControllerKeys:
+    """The controller's key pair of a test session: `key` signs what tests publish directly,
+    `private` (0600) is given to controllers, `public` to workers and enrollments."""
+
+    key: Any
+    private: Path
+    public: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        """PROVISION_CONTROLLER_KEY and PROVISION_CONTROLLER_PUBLIC_KEY: each process takes
+        the one it needs."""
+        from contracts.controller_signatures import CONTROLLER_KEY_ENV, CONTROLLER_PUBLIC_KEY_ENV
+
+        return {CONTROLLER_KEY_ENV: str(self.private), CONTROLLER_PUBLIC_KEY_ENV: str(self.public)}
+
+
+#: The session's pair, once the `controller_keys` fixture made it (see `controller_key`).
+_session_keys: list[ControllerKeys] = []
+
+
+def make_controller_keys(directory: Path) -> ControllerKeys:
+    """A new controller key pair in `directory` (as `provision controller-key create` makes);
+    the first one made is the session's (`controller_key()`)."""
+    from contracts.signatures import new_private_key, public_pem, write_private_key
+
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = new_private_key()
+    private, public = directory / "controller.key", directory / "controller.pub"
+    write_private_key(private, key)
+    public.write_text(public_pem(key))
+    made = ControllerKeys(key, private, public)
+    if not _session_keys:
+        _session_keys.append(made)
+    return made
+
+
+def controller_key() -> Any:
+    """The session's controller private key, for helpers that publish without fixtures."""
+    assert _session_keys, "the controller_keys fixture has not run (use a services fixture)"
+    return _session_keys[0].key
+
+
+def signed_request(request: dict[str, Any], key: Any = None) -> dict[str, Any]:
+    """`request` (a ChangeRequest's JSON object, maybe edited by a test) signed as the
+    controller would sign it (by `key`, default the session's): a test message that is
+    refused is then refused for what the test made wrong, not for its signature."""
+    from contracts.controller_signatures import sign_request
+
+    unsigned = {k: v for k, v in request.items() if k != "signature"}
+    return {**unsigned, "signature": sign_request(key or controller_key(), unsigned)}
+
+
 @dataclass
 class Isolated:
     """One group's services (its vhost, its Redis database, its PostgreSQL database) and the
@@ -326,11 +380,18 @@ class Isolated:
 class Isolation:
     """Hands out one Isolated per group (memoised), from the REDIS_DBS table only."""
 
-    def __init__(self, logs: Path, operator: Path | None = None) -> None:
+    def __init__(
+        self,
+        logs: Path,
+        operator: Path | None = None,
+        controller_keys: ControllerKeys | None = None,
+    ) -> None:
         self.logs = logs
         #: The operator key registered in every group's database (None: none registered).
         self.operator = operator
         self.groups: dict[str, Isolated] = {}
+        #: Every group's processes get the session's controller key pair by environment.
+        self.controller_keys = controller_keys
 
     def _signing(self, database_url: str) -> dict[str, str]:
         """Register the operator in a new group's database; the env that signs with it."""
@@ -364,6 +425,7 @@ class Isolation:
                 "PROVISION_DATABASE_URL": database_url,
                 "PROVISION_ACCESS_PREFIX": access_prefix_of(group),
                 **self._signing(database_url),
+                **(self.controller_keys.env if self.controller_keys else {}),
                 **env,
             },
             Supervisor(self.logs / group, cwd=ROOT),

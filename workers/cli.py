@@ -59,11 +59,22 @@ def converge(root: Path, state_file: Path, dry_run: bool, as_json: bool) -> None
     "(comma-separated). Required: any other address is rejected, local:/// included.",
 )
 @metrics_options
-def worker(allow: tuple[str, ...], **options: Any) -> None:
+@click.option(
+    "--controller-public-key",
+    "controller_public_key",
+    default=None,
+    metavar="PATH",
+    help="The controller's public key (PEM): only change requests it signed are applied. "
+    "Default $PROVISION_CONTROLLER_PUBLIC_KEY. Required.",
+)
+def worker(allow: tuple[str, ...], controller_public_key: str | None, **options: Any) -> None:
     """Consume region REGION's change queue and converge its targets."""
+    from workers.delivery import controller_key
     from workers.delivery.runner import run_worker
 
-    run_worker(allow=allow_rule(allow), **options)  # the rest are its keywords, one for one
+    rule = allow_rule(allow)
+    key = controller_key.read(controller_public_key)
+    run_worker(allow=rule, controller_key=key, **options)  # the rest: its keywords, one for one
 
 
 def allow_rule(flags: tuple[str, ...]) -> Any:

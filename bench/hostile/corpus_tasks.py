@@ -12,6 +12,8 @@ from bench.hostile.corpus_table import Table
 from bench.hostile.model import Ctx, EntryPoint, Input, InputClass
 from contracts import ChangeRequest
 from contracts.changes import EMPTY_EMBED
+from contracts.controller_signatures import sign_request
+from contracts.signatures import new_private_key
 
 T = EntryPoint.REGION
 #: Bodies of every shape but Celery's `[args, kwargs, embed]`.
@@ -155,6 +157,20 @@ def bad_utf8(ctx: Ctx, rng: Random) -> Input:
 def huge(ctx: Ctx, rng: Random) -> Input:
     res = samples.file_resource(content=samples.huge_text(ctx, rng, quick_mib=2, full_mib=8))
     return _valid(ctx, rng, desired={"resources": [res]})
+
+
+@input_class("task: injected (valid, unsigned)", T, 30)
+def injected(ctx: Ctx, rng: Random) -> Input:
+    """A well-formed request put straight on a region queue: the controller never signed it."""
+    return _valid(ctx, rng)
+
+
+@input_class("task: signed by another key", T, 30)
+def other_key(ctx: Ctx, rng: Random) -> Input:
+    """Well-formed and signed, by a key that is not the controller's."""
+    request = samples.request(ctx)
+    request["signature"] = sign_request(new_private_key(), request)
+    return _task(ctx, rng, samples.task_body(request), change_id=request["change_id"])
 
 
 @input_class("task: target root outside", T, 30)

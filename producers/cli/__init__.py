@@ -52,6 +52,7 @@ from producers.cli import (  # noqa: E402,F401  (register commands)
     agents,
     audit,
     changes,
+    controller_key,
     dashboard,
     db,
     demo,

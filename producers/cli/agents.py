@@ -15,6 +15,7 @@ from rich.console import Console
 from broker_config import Endpoints
 from producers.access.enroll import agent_broker_url
 from producers.cli import cli
+from producers.cli.controller_key import controller_public_pem
 from producers.cli.db import open_database
 from producers.cli.options import parse_selector, selector_option
 from producers.cli.tables import table
@@ -47,9 +48,24 @@ AGENT_BROKER_URL_ENV = "PROVISION_AGENT_BROKER_URL"
 @click.option(
     "--admin-url", default=None, help="Management API URL (default $PROVISION_ADMIN_URL)."
 )
-def enroll(target: str, out: Path, broker_url: str | None, admin_url: str | None) -> None:
+@click.option(
+    "--controller-public-key",
+    "controller_public_key",
+    default=None,
+    metavar="PATH",
+    help="The controller's public key (PEM) written into the credentials; default "
+    "$PROVISION_CONTROLLER_PUBLIC_KEY, else the public half of $PROVISION_CONTROLLER_KEY.",
+)
+def enroll(
+    target: str,
+    out: Path,
+    broker_url: str | None,
+    admin_url: str | None,
+    controller_public_key: str | None,
+) -> None:
     """Issue TARGET's agent credentials into --out: a new key pair and broker password
-    (enrolling again rotates both)."""
+    (enrolling again rotates both), and the controller's public key."""
+    public = controller_public_pem(controller_public_key)  # exit 2 before anything changes
     db = open_database()
     who = audit.actor()  # a bad PROVISION_ACTOR stops here, before anything changes
     url = broker_url or os.environ.get(AGENT_BROKER_URL_ENV)
@@ -67,7 +83,7 @@ def enroll(target: str, out: Path, broker_url: str | None, admin_url: str | None
         action = "agent.rotate" if before is not None else "agent.enroll"
         audit.record(conn, action, target, detail, who=who)
 
-    credentials = Enrollment(db).enroll(target, url, then=recorded)
+    credentials = Enrollment(db).enroll(target, url, public, then=recorded)
     path = write_credentials(out, credentials)
     click.echo(f"enrolled {target}: {path}")
     click.echo(f"start its agent with: provision agent --target {target} --credentials {out}")

@@ -20,6 +20,7 @@ from contracts.command_line import metrics_options
 from contracts.events import RolloutState
 from contracts.inventory import Inventory
 from producers.cli import cli
+from producers.cli.controller_key import controller_key_option, load_controller_key
 from producers.cli.db import change_id_of, open_database
 from producers.cli.options import parse_selector, selector_option, timeout_option
 from producers.cli.tables import table
@@ -47,18 +48,27 @@ from producers.rollouts.store import RolloutBook
     help="Check-ins admitted at once above the rate.",
 )
 @metrics_options
+@controller_key_option
 def controller(
-    checkin_rate: float, checkin_burst: int, metrics_port: int | None, metrics_host: str
+    checkin_rate: float,
+    checkin_burst: int,
+    metrics_port: int | None,
+    metrics_host: str,
+    controller_key: str | None,
 ) -> None:
     """Drive rollouts from provision.events and answer pull agents, until stopped."""
     from producers.rollouts.controller import run_controller
 
+    key = load_controller_key(controller_key)  # before any connection: exit 2 naming it
     if metrics_port is not None:
         from producers.metrics.registry import serve
 
         serve("controller", metrics_port, metrics_host)
     run_controller(
-        Endpoints.from_env(), checkin_rate_per_s=checkin_rate, checkin_burst=checkin_burst
+        Endpoints.from_env(),
+        checkin_rate_per_s=checkin_rate,
+        checkin_burst=checkin_burst,
+        key=key,
     )
 
 

@@ -21,6 +21,7 @@ from rich.console import Console
 from contracts.redaction import redact
 from contracts.truth import RenderedState, SourceBundle, content_hash
 from producers.cli import cli
+from producers.cli.controller_key import controller_key_option, load_controller_key
 from producers.cli.db import open_database
 from producers.cli.tables import table
 from producers.records import audit
@@ -55,8 +56,12 @@ def _readable(value: Any) -> Any:
     return value
 
 
-def _store() -> RevisionStore:
-    return RevisionStore(open_database())
+def _store(*, signing: bool = False, controller_key: str | None = None) -> RevisionStore:
+    """The revision store; `signing`, for a command that publishes, loads the controller's
+    key first (exit 2 naming --controller-key without one): rendered states are signed as
+    they are rendered."""
+    key = load_controller_key(controller_key) if signing else None
+    return RevisionStore(open_database(), signer=key)
 
 
 def _print_json(data: Any) -> None:
@@ -136,8 +141,12 @@ def state() -> None:
 @click.option("-m", "--message", required=True, help="Why: kept with the revision.")
 @click.option("--author", default=None, help="Who publishes (default user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def publish(directory: Path, message: str, author: str | None, as_json: bool) -> None:
+@controller_key_option
+def publish(
+    directory: Path, message: str, author: str | None, as_json: bool, controller_key: str | None
+) -> None:
     """Validate DIRECTORY as a whole and store it as a new immutable revision."""
+    store = _store(signing=True, controller_key=controller_key)  # no key: exit 2 first
     bundle = source.load(directory)
 
     def recorded(conn: psycopg.Connection, done: Published, before: int) -> None:
@@ -152,7 +161,7 @@ def publish(directory: Path, message: str, author: str | None, as_json: bool) ->
         }
         audit.record(conn, "state.publish", str(rev.number), detail)
 
-    published, changes = _publish(_store(), bundle, author or default_issuer(), message, recorded)
+    published, changes = _publish(store, bundle, author or default_issuer(), message, recorded)
     _report(published, changes, as_json)
 
 

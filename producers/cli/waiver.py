@@ -19,6 +19,7 @@ from contracts import ContractError
 from contracts.command_line import DIRECTORY
 from contracts.truth import Waiver
 from producers.cli import cli
+from producers.cli.controller_key import controller_key_option
 from producers.cli.options import parse_selector, selector_option
 from producers.cli.state import _base, _commit, _print_json, _store
 from producers.cli.tables import table
@@ -52,6 +53,7 @@ _dir_option = click.option(
 @click.option("-m", "--message", default=None, help="Revision message (default: generated).")
 @click.option("--author", default=None, help="Who publishes (default user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@controller_key_option
 def waiver_add(
     selector: tuple[str, ...],
     resource: str,
@@ -63,6 +65,7 @@ def waiver_add(
     message: str | None,
     author: str | None,
     as_json: bool,
+    controller_key: str | None,
 ) -> None:
     """Add a waiver and publish the result as a new revision."""
     try:
@@ -77,7 +80,7 @@ def waiver_add(
         )
     except ValidationError as exc:
         raise ContractError.from_validation("waiver add", exc) from exc
-    store = _store()
+    store = _store(signing=True, controller_key=controller_key)
     base = _base(store, directory)
     bundle = waivers.add(base, new, now=datetime.now(UTC), replace=replace)
     message = message or (
@@ -104,11 +107,17 @@ def waiver_add(
 @click.option("-m", "--message", default=None, help="Revision message (default: generated).")
 @click.option("--author", default=None, help="Who publishes (default user@host).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@controller_key_option
 def waiver_remove(
-    waiver_id: str, directory: Path | None, message: str | None, author: str | None, as_json: bool
+    waiver_id: str,
+    directory: Path | None,
+    message: str | None,
+    author: str | None,
+    as_json: bool,
+    controller_key: str | None,
 ) -> None:
     """Remove waiver WAIVER_ID (see `provision waiver list`) as a new revision."""
-    store = _store()
+    store = _store(signing=True, controller_key=controller_key)
     bundle, gone = waivers.remove(_base(store, directory), waiver_id)
     message = message or f"waiver remove {gone.id}: {gone.resource} for {gone.selector.describe()}"
 

@@ -1,7 +1,9 @@
 """Publish change requests with pika as Celery protocol-v2 task messages.
 
 Every publish is confirmed, persistent and `mandatory`: a request whose routing key
-reaches no queue comes back as an error instead of vanishing.
+reaches no queue comes back as an error instead of vanishing. Every request is signed
+with the controller's key first (`contracts.controller_signatures`): a worker applies
+nothing else.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from broker_config import CHANGES_EXCHANGE, region_queue
 from contracts import ChangeRequest
 from contracts.changes import EMPTY_EMBED, task_headers
+from contracts.controller_signatures import CONTROLLER_KEY_ENV, SIGNATURE_FIELD, sign_request
 from contracts.telemetry import (
     ATTR_CHANGE_ID,
     ATTR_REGION,
@@ -40,6 +45,12 @@ def task_id(change_id: str, target_id: str) -> str:
     return str(uuid.uuid5(TASK_ID_NAMESPACE, f"{change_id}/{target_id}"))
 
 
+def signed(key: Ed25519PrivateKey, request: ChangeRequest) -> ChangeRequest:
+    """`request` carrying the controller's signature of everything else in it."""
+    data = request.model_dump(mode="json", exclude={SIGNATURE_FIELD})
+    return request.model_copy(update={SIGNATURE_FIELD: sign_request(key, data)})
+
+
 def task_message(request: ChangeRequest) -> tuple[dict[str, Any], bytes]:
     """Headers and body of the Celery task message that carries `request`.
 
@@ -56,10 +67,12 @@ def task_message(request: ChangeRequest) -> tuple[dict[str, Any], bytes]:
 
 
 class Publisher:
-    """Publishes change requests on one confirmed channel of a pika BlockingConnection."""
+    """Publishes change requests, signed with `key` (the controller's), on one confirmed
+    channel of a pika BlockingConnection. Without a key it can only check regions."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, key: Ed25519PrivateKey | None = None) -> None:
         setup_tracing("provision-publisher")
+        self.key = key
         self._connection = connection
         self._channel = connection.channel()
         self._channel.confirm_delivery()
@@ -86,10 +99,16 @@ class Publisher:
             )
 
     def publish(self, request: ChangeRequest) -> str:
-        """Publish one request in a PRODUCER span; return its task id. Raises PublishError
-        if not routed."""
+        """Sign and publish one request in a PRODUCER span; return its task id. Raises
+        PublishError if not routed, or when this publisher has no controller key."""
         from opentelemetry.trace import SpanKind
 
+        if self.key is None:
+            raise PublishError(
+                f"change {request.change_id}: no controller key to sign change requests with: "
+                f"pass --controller-key PATH or set {CONTROLLER_KEY_ENV}"
+            )
+        request = signed(self.key, request)
         target = request.target
         attributes = messaging(
             CHANGES_EXCHANGE,

@@ -20,12 +20,16 @@ def worker_argv(
     pool: str | None = None,
     rate_limit: str | None = None,
     metrics_port: int | None = None,
+    controller_public_key: str | None = None,
 ) -> list[str]:
     """A regional worker, as `provision worker` runs it.
 
     `allow` is its `--allow` patterns: the target addresses it may converge (one pattern or
     several). Without one, the worker refuses to start unless PROVISION_WORKER_ALLOW is set.
     `metrics_port`: serve its Prometheus metrics there (`--metrics-port`).
+    `controller_public_key` is the path of the controller's public key
+    (`--controller-public-key`); without it the worker refuses to start unless
+    PROVISION_CONTROLLER_PUBLIC_KEY is set.
     """
     argv = ["-m", "workers", "worker", "--region", region, "--concurrency", str(concurrency)]
     for pattern in [allow] if isinstance(allow, str) else allow:
@@ -36,6 +40,7 @@ def worker_argv(
         ("--pool", pool),
         ("--rate-limit", rate_limit),
         ("--metrics-port", None if metrics_port is None else str(metrics_port)),
+        ("--controller-public-key", controller_public_key),
     ):
         if value is not None:
             argv += [flag, value]
@@ -57,9 +62,13 @@ def controller_argv(
     checkin_rate: float | None = None,
     checkin_burst: int | None = None,
     metrics_port: int | None = None,
+    controller_key: str | None = None,
 ) -> list[str]:
-    """The controller: change events, rollouts and pull check-ins."""
+    """The controller: change events, rollouts and pull check-ins. `controller_key` is the
+    path of the key it signs with (`--controller-key`; else PROVISION_CONTROLLER_KEY)."""
     argv = provision_argv("controller", *_metrics(metrics_port))
+    if controller_key is not None:
+        argv += ["--controller-key", controller_key]
     if checkin_rate is not None:
         argv += ["--checkin-rate", f"{checkin_rate:g}"]
     if checkin_burst is not None:

@@ -17,7 +17,8 @@ Every check-in goes through these gates, in this order, cheapest first:
    unused (nonces are kept in PostgreSQL until their window closes): a check-in read off
    the broker can be neither replayed nor altered (`producers.pull.enrollment`);
 4. assignment: the target's assigned revision and the exact stored bytes of its
-   rendered state, with a fresh per-target sequence (`counters.sequences`) that the
+   rendered state, with the controller's signature made when it was rendered (the agent
+   checks it) and a fresh per-target sequence (`counters.sequences`) that the
    agent's outcome carries back, so push and pull outcomes are ordered alike. A target
    never assigned anything is assigned the latest published revision that renders it
    (bootstrap); only when there is none is the answer "nothing assigned" (which still
@@ -200,11 +201,15 @@ class CheckinDesk:
             reason = f"assigned revision {assignment.revision}: {exc}"
             return self.refuse(request.target, reason, result="refused_assignment")
         sequence = next_sequences(self.redis, [request.target])[request.target]
+        # Handed on as stored, never signed afresh: the agent checks the state against the
+        # signature made when it was rendered, so bytes edited in the database are refused.
+        signature = self.revisions.signature(assignment.revision, request.target)
         return CheckinReply(
             admitted=True,
             revision=assignment.revision,
             change_id=assignment.change_id,
             state=state.decode(),
+            state_signature=signature,
             sequence=sequence,
             target=self._target(request.target, assignment.revision),
         )

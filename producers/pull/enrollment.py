@@ -71,6 +71,7 @@ class Enrollment:
         self,
         target_id: str,
         broker_url: str,
+        controller_public_key: str | None = None,
         *,
         then: Callable[[psycopg.Connection, Enrolled | None, str], object] | None = None,
     ) -> Credentials:
@@ -79,6 +80,8 @@ class Enrollment:
         The private key is returned (for credentials.json) and never stored here.
         `then(conn, enrolled_before, new_public_key)` runs in the same transaction (an
         operator's audit record: enrolled, or rotated when `enrolled_before` is not None).
+        `controller_public_key` (PEM) goes into the credentials: the agent converges only
+        states it signed.
         """
         known = known_target(self.db, target_id)
         private_key, public_key = proofs.new_key_pair()
@@ -95,6 +98,7 @@ class Enrollment:
             broker_url=broker_url,
             enrolled_at=now,
             address=known.address,  # the agent's own root from now on: no reply may move it
+            controller_public_key=controller_public_key,
         )
 
     def verify(self, request: CheckinRequest, now: datetime | None = None) -> str | None:

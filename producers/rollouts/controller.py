@@ -18,6 +18,7 @@ import logging
 import signal
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from broker_config import (
@@ -72,9 +73,16 @@ class Controller(Reconnecting):
     """Drives rollouts until stopped."""
 
     def __init__(
-        self, endpoints: Endpoints, *, checkin_rate_per_s: float = 50.0, checkin_burst: int = 10
+        self,
+        endpoints: Endpoints,
+        *,
+        key: Ed25519PrivateKey,
+        checkin_rate_per_s: float = 50.0,
+        checkin_burst: int = 10,
     ) -> None:
         self.endpoints = endpoints
+        #: Signs every change request and every rendered state (layers) it publishes.
+        self.key = key
         self.checkin_rate_per_s = checkin_rate_per_s
         self.checkin_burst = checkin_burst
         self.gauges: ControllerGauges | None = None
@@ -100,7 +108,7 @@ class Controller(Reconnecting):
         # argument as a Redis client: the agreed signatures are the ones used here.
         self.ledger = Ledger(db)
         self.inventory = InventoryStore(db)
-        self.truth = RevisionStore(db)
+        self.truth = RevisionStore(db, signer=self.key)
         self.registry = Registry(db, self.truth)
         self.desk = CheckinDesk(
             db,
@@ -113,7 +121,7 @@ class Controller(Reconnecting):
         self.replies = Replies(self.endpoints, self.desk)
         try:
             declare(connection)
-            self.publisher = Publisher(connection)
+            self.publisher = Publisher(connection, self.key)
             self.driver = Driver(client, self.book, self.publisher, self.truth, assignments)
             self.gauges = controller_gauges(connection, db, self.driver.in_flight)
             channel = connection.channel()
@@ -323,11 +331,17 @@ class Controller(Reconnecting):
             self.gauges.tick()
 
 
-def run_controller(endpoints: Endpoints, *, checkin_rate_per_s: float, checkin_burst: int) -> None:
+def run_controller(
+    endpoints: Endpoints,
+    *,
+    checkin_rate_per_s: float,
+    checkin_burst: int,
+    key: Ed25519PrivateKey,
+) -> None:
     """`provision controller`: run until SIGTERM or SIGINT."""
     setup_tracing("provision-controller")
     controller = Controller(
-        endpoints, checkin_rate_per_s=checkin_rate_per_s, checkin_burst=checkin_burst
+        endpoints, key=key, checkin_rate_per_s=checkin_rate_per_s, checkin_burst=checkin_burst
     )
     signal.signal(signal.SIGTERM, controller.stop)
     signal.signal(signal.SIGINT, controller.stop)

@@ -10,6 +10,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from broker_config import Endpoints
 from broker_config.connections import connect_broker, connect_redis
 from contracts import ChangeFile, ChangeRequest, DesiredState, Selector, Target
@@ -63,8 +65,10 @@ def publish_change(
     ttl: timedelta = timedelta(hours=1),
     change_id: str | None = None,
     db: Database | None = None,
+    key: Ed25519PrivateKey,
 ) -> PublishedChange:
-    """Publish one change request per selected target, after every check has passed.
+    """Publish one change request per selected target, signed with `key` (the controller's),
+    after every check has passed.
 
     Nothing is published unless the selection is non-empty, every region has a queue, and
     the change is booked in the ledger, so `provision status` can always account for it.
@@ -83,7 +87,7 @@ def publish_change(
             db = stack.enter_context(Database.open(max_size=2, name="provision-publish"))
         connection = connect_broker(endpoints)
         stack.callback(lambda: connection.close() if connection.is_open else None)
-        publisher = Publisher(connection)
+        publisher = Publisher(connection, key)
         publisher.ensure_regions(t.region for t in chosen)
         Ledger(db).open_change(
             change_id,

@@ -27,6 +27,7 @@ from opentelemetry.trace import SpanKind
 from broker_config.redis_keys import inflight_key, rate_key
 from contracts import ChangeRequest, DesiredState, OutcomeEvent
 from contracts.changes import utcnow
+from contracts.controller_signatures import SignatureRefused, check_state
 from contracts.events import RolloutState
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_STATUS, ATTR_WAVE, span_from
 from contracts.truth import RenderedState
@@ -312,9 +313,20 @@ class Driver:
     def _desired(self, rollout: Rollout, target_id: str, inline: DesiredState) -> DesiredState:
         """What a push request carries: the revision's stored rendering, or the inline state.
 
-        Push and pull read the same stored bytes, so they deliver the very same state.
+        Push and pull read the same stored bytes, so they deliver the very same state. The
+        bytes must carry the controller's signature made when they were rendered: bytes
+        edited in the database are never signed again into a request (PublishError: the
+        rollout halts with the reason).
         """
         if rollout.revision is None:
             return inline
         raw = self.truth.rendered(rollout.revision, target_id)
+        key = self.publisher.key
+        if key is None:
+            raise PublishError("no controller key: rendered states cannot be checked")
+        signature = self.truth.signature(rollout.revision, target_id)
+        try:
+            check_state(key.public_key(), target_id, rollout.revision, raw, signature)
+        except SignatureRefused as exc:
+            raise PublishError(str(exc)) from exc
         return RenderedState.model_validate_json(raw).desired_state()

@@ -34,8 +34,13 @@ def publish(
     created_at: datetime,
     bundle_json: str,
     rendered: Mapping[str, bytes] | Callable[[int], Mapping[str, bytes]],
+    sign: Callable[[int, str, bytes], tuple[str, str]] | None = None,
 ) -> tuple[Revision, bool]:
     """Store the next revision with its rendered states, in one transaction.
+
+    `sign(revision, target, state)` gives (key id, signature) of each state; both are kept
+    in `rendered_signatures` in the same transaction. Without it the states are unsigned,
+    and an agent refuses them.
 
     `rendered` may be a function of the new sequence (rendered bytes name their revision),
     called under the lock once the sequence is known and only when a revision is stored.
@@ -65,6 +70,12 @@ def publish(
         ) as copy:
             for target, state in states.items():
                 copy.write_row((sequence, target, state))
+        if sign is not None:
+            with conn.cursor().copy(
+                "COPY rendered_signatures (revision, target, key_id, signature) FROM STDIN"
+            ) as copy:
+                for target, state in states.items():
+                    copy.write_row((sequence, target, *sign(sequence, target, state)))
     return _revision(row), True
 
 
@@ -99,3 +110,12 @@ def rendered(conn: psycopg.Connection, sequence: int, target: str) -> bytes | No
         (sequence, target),
     ).fetchone()
     return bytes(row[0]) if row else None
+
+
+def rendered_signature(conn: psycopg.Connection, sequence: int, target: str) -> str | None:
+    """The controller's signature of one target's rendered state, None when unsigned."""
+    row = conn.execute(
+        "SELECT signature FROM rendered_signatures WHERE revision = %s AND target = %s",
+        (sequence, target),
+    ).fetchone()
+    return str(row[0]) if row else None

@@ -6,7 +6,10 @@ target's RenderedState), both append-only: a revision, once written, never chang
 
 Rendered bytes are stored at publish, in the same transaction as the revision, so push
 (`provision apply --rev`) and pull (an agent asking for its state) read the very same
-bytes rather than rendering twice.
+bytes rather than rendering twice. A store given the controller's key (`signer`) signs
+each target's bytes as they are rendered (`rendered_signatures`), so bytes edited in the
+database later no longer match: an agent refuses them, and so does the controller before
+it puts them in a change request.
 
 Publishing takes a table lock: two publishers get consecutive numbers, with no gaps.
 Publishing content whose hash equals the latest revision's stores nothing and returns that
@@ -21,7 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contracts.controller_signatures import sign_state
+from contracts.signatures import key_id_of
 from contracts.truth import Layer, Revision, SourceBundle, canonical_bytes, content_hash
 from producers.store import revisions as rows
 from producers.store.database import Database
@@ -43,8 +49,10 @@ class Published:
 class RevisionStore:
     """Reads and writes revisions in the system of record."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, signer: Ed25519PrivateKey | None = None) -> None:
         self.db = db
+        #: The controller's key: signs every rendered state this store publishes.
+        self.signer = signer
         self._bundles: OrderedDict[int, SourceBundle] = OrderedDict()
 
     def publish(
@@ -69,6 +77,7 @@ class RevisionStore:
                 created_at=(now or datetime.now(UTC)).astimezone(UTC),
                 bundle_json=canonical_bytes(bundle).decode(),
                 rendered=lambda number: render_all(bundle, number),
+                sign=self._sign,
             )
             published = Published(revision, created)
             if created and then is not None:
@@ -104,6 +113,7 @@ class RevisionStore:
                 created_at=datetime.now(UTC),
                 bundle_json=canonical_bytes(layered).decode(),
                 rendered=lambda number: render_all(layered, number),
+                sign=self._sign,
             )
         return Published(revision, created)
 
@@ -172,6 +182,19 @@ class RevisionStore:
             if rows.get(conn, number) is None:  # an unknown revision says so first
                 raise self._unknown(number, rows.latest_sequence(conn))
         raise UnknownTarget(f"no target {target_id!r} at revision {number}")
+
+    def signature(self, number: int, target_id: str) -> str | None:
+        """The controller's stored signature of one target's rendered state, or None."""
+        with self.db.connection() as conn:
+            return rows.rendered_signature(conn, number, target_id)
+
+    @property
+    def _sign(self) -> Callable[[int, str, bytes], tuple[str, str]] | None:
+        key = self.signer
+        if key is None:
+            return None
+        key_id = key_id_of(key.public_key())
+        return lambda number, target, state: (key_id, sign_state(key, target, number, state))
 
     @staticmethod
     def _unknown(number: int, latest: int) -> UnknownRevision:

@@ -104,5 +104,7 @@ def test_the_small_version_crashes_nothing_accepts_nothing_and_every_canary_appl
     assert tiny_run["crashed"] == 0, f"{bad}\n{rows}"
     for name in ("event: target root outside", "task: target root outside"):
         assert set(tiny_run["per_class"][name]) == {"refused"}, (name, rows)  # issue 14
+    for name in ("task: injected (valid, unsigned)", "task: signed by another key"):
+        assert set(tiny_run["per_class"][name]) == {"refused"}, (name, rows)  # issue 15
     assert tiny_run["accepted"] == 0, f"{bad}\n{rows}"
     assert tiny_run["canaries_applied"] == tiny_run["canaries_sent"]

@@ -17,9 +17,10 @@ from broker_config import (
     region_queue,
 )
 from contracts import ChangeRequest
+from contracts.controller_signatures import check_request
 from producers.errors import PublishError, SelectionError
 from producers.messaging.publisher import Publisher, task_message
-from tests.isolation import request_for
+from tests.isolation import controller_key, request_for
 
 
 def test_declaring_twice_is_harmless(amqp: Any) -> None:
@@ -45,7 +46,7 @@ def test_a_differently_declared_queue_is_named_in_a_clear_error(amqp: Any) -> No
 
 def test_an_unroutable_publish_raises_instead_of_vanishing(amqp: Any) -> None:
     declare(amqp, [])
-    publisher = Publisher(amqp)
+    publisher = Publisher(amqp, controller_key())
     with pytest.raises(PublishError, match="reached no queue"):
         publisher.publish(request_for(region="nowhere"))
 
@@ -61,7 +62,7 @@ def test_a_request_is_a_celery_protocol_v2_message_routed_by_region(amqp: Any) -
     channel = amqp.channel()
     channel.queue_purge(region_queue("topo-b"))
     request = request_for(region="topo-b")
-    task_id = Publisher(amqp).publish(request)
+    task_id = Publisher(amqp, controller_key()).publish(request)
     method, properties, body = channel.basic_get(region_queue("topo-b"), auto_ack=True)
     assert method is not None and method.routing_key == "topo-b.test.t-1"
     assert properties.delivery_mode == pika.DeliveryMode.Persistent.value
@@ -70,7 +71,9 @@ def test_a_request_is_a_celery_protocol_v2_message_routed_by_region(amqp: Any) -
     assert properties.headers["traceparent"].startswith("00-")
     args, kwargs, embed = json.loads(body)
     assert args == [] and embed["chain"] is None
-    assert ChangeRequest.model_validate(kwargs["request"]) == request
+    sent = ChangeRequest.model_validate(kwargs["request"])
+    assert sent.model_copy(update={"signature": None}) == request
+    check_request(controller_key().public_key(), kwargs["request"])  # signed as it went out
     assert task_message(request)[0]["id"] == task_id
 
 

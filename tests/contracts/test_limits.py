@@ -13,10 +13,16 @@ import pytest
 from pydantic import ValidationError
 
 from contracts import ContractError, limits
+from contracts.controller_signatures import sign_request
 from contracts.documents import read_document
 from contracts.events import RolloutPolicy
+from contracts.signatures import new_private_key
 from producers.pull.desk import is_direct_reply_to
+from workers.delivery import controller_key
 from workers.delivery.admission import Refused, admit
+
+#: The controller whose signature these messages carry.
+CONTROLLER = new_private_key()
 
 LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True)
@@ -75,11 +81,24 @@ def message(headers: dict[str, Any], body: bytes) -> Any:
 
 
 def good_body(expires_in_s: float = 300) -> bytes:
+    """A body whose request the controller signed (so only the limits can refuse it)."""
     expires = (datetime.now(UTC) + timedelta(seconds=expires_in_s)).isoformat()
-    request = {"expires_at": expires}
+    request: dict[str, Any] = {"expires_at": expires}
+    request["signature"] = sign_request(CONTROLLER, request)
     return f'[[], {{"request": {__import__("json").dumps(request)}}}, {{}}]'.encode()
 
 
+@pytest.fixture
+def verifying() -> Any:
+    """This process verifies requests with CONTROLLER's public key, as a worker would."""
+    before = controller_key.installed()
+    controller_key.install(CONTROLLER.public_key())
+    yield
+    if before is not None:
+        controller_key.install(before)
+
+
+@pytest.mark.usefixtures("verifying")
 def test_a_task_message_gets_a_time_limit_from_its_deadline() -> None:
     ok = message({"task": "provision.converge", "timelimit": [None, None]}, good_body(60))
     admit(ok)
@@ -115,6 +134,7 @@ def test_task_messages_other_than_ours_are_refused(
         admit(message(headers, body if body is not None else good_body()))
 
 
+@pytest.mark.usefixtures("verifying")
 def test_an_eta_past_the_requests_deadline_is_refused() -> None:
     eta = (datetime.now(UTC) + timedelta(seconds=120)).isoformat()
     with pytest.raises(Refused, match="after the request's deadline"):

@@ -19,7 +19,7 @@ from producers.processes.supervisor import Child
 from producers.records.ledger import Ledger
 from producers.store import outcomes
 from producers.store.database import Database
-from tests.isolation import Isolated, request_for, wait_until
+from tests.isolation import Isolated, controller_key, request_for, signed_request, wait_until
 from tests.isolation import provision as run_provision
 from tests.pipeline.conftest import change_file, local_target
 
@@ -81,6 +81,7 @@ def test_a_malformed_request_is_dead_lettered_with_its_reason_and_reported_rejec
     headers, body = task_message(request)
     args, kwargs, embed = json.loads(body)
     kwargs["request"]["desired"] = {"resources": [{"kind": "teapot", "path": "/x"}]}
+    kwargs["request"] = signed_request(kwargs["request"])  # refused for its desired state
     channel = amqp.channel()
     channel.confirm_delivery()
     channel.basic_publish(
@@ -113,7 +114,7 @@ def test_an_outcome_carries_its_request_sequence_into_the_system_of_record(
     tmp_path: Path, amqp: Any, database: Database, pipeline: dict[str, Child]
 ) -> None:
     request = request_for("seq-1", address=f"local://{tmp_path}", sequence=424242)
-    Publisher(amqp).publish(request)
+    Publisher(amqp, controller_key()).publish(request)
     stored = wait_until(
         lambda: stored_outcome(database, request.change_id, "seq-1"), 30, "the outcome"
     )

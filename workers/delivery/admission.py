@@ -5,6 +5,11 @@ body in its consumer loop, where one malformed message (`{"a": 1}`) is an unreco
 error that stops the worker, and again after every restart. Whatever fails here is
 dead-lettered with the reason and acked; what passes is exactly what `converge_task`
 takes, with a Celery time limit derived from the request's own deadline.
+
+Every request must carry the controller's signature (`contracts.controller_signatures`),
+verified with the worker's `--controller-public-key`: a task message published straight
+onto a region queue, or one altered on the way, is refused here (`Unsigned`), before
+anything is locked or applied, and reported as a `rejected` outcome.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from typing import Any
 
 from contracts import limits
 from contracts.changes import EMPTY_EMBED, TASK_NAME, utcnow
+from contracts.controller_signatures import SignatureRefused, check_request
 from contracts.outcomes import RETRIES_KEPT
+from workers.delivery import controller_key
 
 #: The keyword arguments of `converge_task` (its retries add `waits`, `replay`, `tries`).
 KWARGS = frozenset({"request", "waits", "replay", "tries"})
@@ -27,6 +34,16 @@ EMBED = frozenset(EMPTY_EMBED)
 
 class Refused(Exception):
     """A task message this worker will not run; the message is the dead letter's reason."""
+
+
+class Unsigned(Refused):
+    """A request without the controller's valid signature. `change_id` and `target` are
+    what it claims (when readable), for the `rejected` outcome that reports it."""
+
+    def __init__(self, reason: str, change_id: str | None, target: str | None) -> None:
+        super().__init__(reason)
+        self.change_id = change_id
+        self.target = target
 
 
 def admit(message: Any) -> None:
@@ -61,6 +78,7 @@ def admit(message: Any) -> None:
     kwargs = _shape(payload)
     expires = _deadline(kwargs.get("request"))
     _eta(headers, expires)
+    _signed(kwargs.get("request"))  # the form first, as cheap checks go first everywhere
     headers["timelimit"] = _time_limits(expires)
 
 
@@ -122,6 +140,34 @@ def _shape(payload: Any) -> dict[str, Any]:
     if given:
         raise Refused(f"embedded {', '.join(given)} refused: only {TASK_NAME} runs here")
     return kwargs
+
+
+def _signed(request: Any) -> None:
+    """Unsigned unless the request carries the controller's valid signature (fail closed:
+    a worker without the controller's key refuses everything)."""
+    key = controller_key.installed()
+    try:
+        if key is None:
+            raise SignatureRefused("this worker has no controller public key to verify with")
+        check_request(key, request)
+    except SignatureRefused as exc:
+        change_id, target = _claims(request)
+        raise Unsigned(str(exc), change_id, target) from None
+
+
+def _claims(request: Any) -> tuple[str | None, str | None]:
+    """The change id and target id a request claims, when both are plain short strings."""
+    if not isinstance(request, dict):
+        return None, None
+    target = request.get("target")
+    change_id, target_id = request.get("change_id"), None
+    if isinstance(target, dict):
+        target_id = target.get("id")
+    if not (isinstance(change_id, str) and isinstance(target_id, str)):
+        return None, None
+    if not (0 < len(change_id) <= 200 and 0 < len(target_id) <= 200):
+        return None, None
+    return change_id, target_id
 
 
 def _deadline(request: Any) -> datetime | None:

@@ -19,8 +19,10 @@ from celery.worker.consumer import Consumer as CeleryConsumer
 
 from broker_config import CHANGES_EXCHANGE
 from broker_config.dead_letters import dead_letter
-from workers.delivery.admission import Refused, admit
-from workers.delivery.report import kombu_send
+from contracts import ErrorInfo, OutcomeStatus
+from contracts.changes import utcnow
+from workers.delivery.admission import Refused, Unsigned, admit
+from workers.delivery.report import kombu_send, outcome, report
 
 log = logging.getLogger("provision.consumer")
 
@@ -35,6 +37,9 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
         def on_task_received(message: Any) -> None:
             try:
                 admit(message)
+            except Unsigned as unsigned:
+                self._dead(message, str(unsigned))
+                return self._report(message, unsigned)
             except Refused as refused:
                 return self._dead(message, str(refused))
             except Exception as exc:
@@ -63,6 +68,28 @@ class Consumer(CeleryConsumer):  # type: ignore[misc]
 
     def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
         self._dead(message, f"invalid task message: {exc}")
+
+    def _report(self, message: Any, unsigned: Unsigned) -> None:
+        """Report a refused unsigned request as a `rejected` outcome under what it claims
+        (no sequence or revision: nothing it says is trusted), so the refusal is recorded.
+        Best effort: the dead letter already holds it."""
+        if unsigned.change_id is None or unsigned.target is None:
+            return
+        routing_key = str((message.delivery_info or {}).get("routing_key") or "rejected")
+        try:
+            event = outcome(
+                None,
+                OutcomeStatus.REJECTED,
+                1,
+                str(getattr(self, "hostname", None) or "worker"),
+                utcnow(),
+                error=ErrorInfo(type="BadSignature", message=str(unsigned), transient=False),
+                change_id=unsigned.change_id,
+                target=unsigned.target,
+            )
+            report(self.app, event, routing_key)
+        except Exception:
+            log.exception("the refusal of an unsigned request was not reported")
 
     def _dead(self, message: Any, reason: str) -> None:
         delivery = message.delivery_info or {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from broker_config import Endpoints, declare, region_queue
 from broker_config.connections import connect_broker
 from contracts.command_line import METRICS_HOST
@@ -19,15 +21,19 @@ def run_worker(
     name: str | None,
     loglevel: str,
     allow: AllowRule,
+    controller_key: Ed25519PublicKey,
     metrics_port: int | None = None,
     metrics_host: str = METRICS_HOST,
 ) -> None:
     """Fail fast if RabbitMQ is unreachable; otherwise consume until stopped.
 
     `allow` is installed before the pool forks, so every child checks every request
-    against it (and `hosts.connect` checks every root it opens). So are the metrics, whose
-    multiprocess directory every child writes to (`workers.delivery.metrics`).
+    against it (and `hosts.connect` checks every root it opens). `controller_key` is
+    installed alike: admission verifies every request's signature with it. So are the
+    metrics, whose multiprocess directory every child writes to (`workers.delivery.metrics`).
     """
+    from workers.delivery import controller_key as verifying
+
     if metrics_port is not None:
         from workers.delivery.metrics import serve
 
@@ -35,6 +41,7 @@ def run_worker(
     from workers.delivery.app import configure
 
     install(allow)
+    verifying.install(controller_key)
     endpoints = Endpoints.from_env()
     connection = connect_broker(endpoints)
     try:

@@ -34,6 +34,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -45,6 +46,7 @@ from contracts import (
 )
 from contracts.changes import utcnow
 from contracts.checkins import CheckinReply, CheckinRequest, Credentials
+from contracts.signatures import BadKey, load_public_key
 from contracts.telemetry import ATTR_CHANGE_ID, ATTR_STATUS, ATTR_TARGET, setup_tracing, tracer
 from workers.engine.target_lock import TargetLocked
 from workers.pull.control_plane import ControlPlane
@@ -81,6 +83,7 @@ class Agent:
             signed_checkin(self.credentials, self.target_id)
         except ValidationError as exc:
             raise ContractError.from_validation("--target", exc) from exc
+        self.controller_key = controller_key_of(self.credentials)
         self.state = AgentState(directory)
         self.root = root
         self.report_only = report_only
@@ -98,6 +101,7 @@ class Agent:
             patience_s=patience_s,
             stopping=self.stopping,
             enrolled=self.credentials.address,
+            controller_key=self.controller_key,
         )
 
     def stop(self, *_: object) -> None:
@@ -200,6 +204,24 @@ class Agent:
         for pending in self.state.pending():
             plane.report(pending.event, pending.routing_key)
             self.state.sent(pending.event)
+
+
+def controller_key_of(credentials: Credentials) -> Any:
+    """The controller's public key from the credentials; ContractError (exit 2) saying to
+    re-enroll when a file from before signed states lacks it or holds no usable key."""
+    pem = credentials.controller_public_key
+    if pem is None:
+        reason = (
+            "missing: these credentials are from before signed states (the agent converges "
+            "only what the controller signed); re-enroll the target on the control plane: "
+            "`provision enroll TARGET --out DIR`, and copy the new credentials.json"
+        )
+        raise ContractError("credentials.json", [("controller_public_key", reason)])
+    try:
+        return load_public_key(pem, "controller_public_key")
+    except BadKey as exc:
+        reason = f"{exc}; re-enroll"
+        raise ContractError("credentials.json", [("controller_public_key", reason)]) from None
 
 
 def run_agent(

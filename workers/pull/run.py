@@ -15,11 +15,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from contracts import ContractError, ErrorInfo, OutcomeEvent, OutcomeStatus, Target
 from contracts.changes import utcnow
 from contracts.checkins import CheckinReply
+from contracts.controller_signatures import SignatureRefused, check_state
 from contracts.telemetry import current_trace_id
 from contracts.truth import RenderedState
 from workers.engine.convergence import Convergence, converge
@@ -74,6 +76,9 @@ class PullRun:
     stopping: threading.Event
     #: The address the credentials were enrolled with (workers.pull.own_root).
     enrolled: str | None = None
+    #: The controller's public key (from enrollment): only states it signed are converged.
+    #: None converges nothing.
+    controller_key: Ed25519PublicKey | None = None
 
     def act(
         self, reply: CheckinReply, applied: LastApplied | None, started: datetime
@@ -107,6 +112,13 @@ class PullRun:
         if reply.revision is None or reply.state is None:
             return PullResult("unassigned", None, "no revision assigned; nothing to converge")
         change_id = reply.change_id or f"pull-{target.id}"
+        forged = self.unsigned(reply)
+        if forged is not None:  # before anything is compared, parsed or applied
+            error = ErrorInfo(type="BadSignature", message=forged, transient=False)
+            event = self.event(
+                target, change_id, reply.revision, started, status=OutcomeStatus.REJECTED
+            )
+            return PullResult("refused", event.model_copy(update={"error": error}), forged)
         newest = self.applied_revision(target, applied)
         if newest is not None and reply.revision < newest:
             event = self.event(
@@ -144,6 +156,24 @@ class PullRun:
             with contextlib.suppress(TargetError):
                 Journal(target).applied_revision(reply.revision)
         return PullResult("reported", event, line(event))
+
+    def unsigned(self, reply: CheckinReply) -> str | None:
+        """Why the reply's state is not the controller's (refused), or None when its
+        signature, made when it was rendered, verifies for this target and revision."""
+        if self.controller_key is None:
+            return "no controller public key in the credentials: re-enroll the target"
+        assert reply.state is not None and reply.revision is not None
+        try:
+            check_state(
+                self.controller_key,
+                self.target_id,
+                reply.revision,
+                reply.state.encode(),
+                reply.state_signature,
+            )
+        except SignatureRefused as exc:
+            return str(exc)
+        return None
 
     def locked(
         self, known: Target | None, applied: LastApplied | None

@@ -12,7 +12,7 @@ import pytest
 from broker_config import RESULTS_QUEUE, region_queue
 from producers.messaging.publisher import Publisher
 from producers.processes.commands import worker_argv
-from tests.isolation import request_for, wait_until
+from tests.isolation import controller_key, request_for, wait_until
 from tests.producers.access.conftest import AccessVhost
 
 
@@ -27,7 +27,7 @@ def test_a_worker_as_its_role_converges_a_request_published_as_the_controller(
     request = request_for("role-1", region="eu", address=f"local://{tmp_path}")
     controller = pika.BlockingConnection(pika.URLParameters(applied.url("controller")))
     try:
-        Publisher(controller).publish(request)
+        Publisher(controller, controller_key()).publish(request)
     finally:
         controller.close()
 

@@ -46,8 +46,10 @@ def test_every_worker_flag_the_command_line_can_emit_is_one_provision_worker_tak
         loglevel="INFO",
         pool="solo",
         rate_limit="5/s",
+        controller_public_key="/keys/controller.pub",
     )
     assert argv.count("--allow") == 2
+    assert argv[argv.index("--controller-public-key") + 1] == "/keys/controller.pub"
     assert argv[:3] == ["-m", "workers", "worker"]
     assert argv[argv.index("--concurrency") + 1] == "3"
     text = _help(argv[:3])
@@ -55,11 +57,15 @@ def test_every_worker_flag_the_command_line_can_emit_is_one_provision_worker_tak
 
 
 def test_the_controller_flags_are_the_controllers_and_the_defaults_are_bare() -> None:
-    argv = controller_argv(checkin_rate=100.0, checkin_burst=10)
+    argv = controller_argv(
+        checkin_rate=100.0, checkin_burst=10, controller_key="/keys/controller.key"
+    )
     assert argv == [
         "-m",
         "producers",
         "controller",
+        "--controller-key",
+        "/keys/controller.key",
         "--checkin-rate",
         "100",
         "--checkin-burst",

@@ -18,6 +18,7 @@ import pytest
 from broker_config import Endpoints
 from contracts import Target
 from contracts.events import ChangeEvent, RolloutState
+from contracts.signatures import new_private_key
 from producers.rollouts.controller import Controller
 from producers.rollouts.planner import plan_rollout
 from producers.rollouts.store import RolloutBook
@@ -58,7 +59,7 @@ def test_an_admission_cut_short_is_finished_when_the_event_comes_back(iso: Isola
     rid = event.change_id
     assert book.create(event, plan_rollout(targets, event.rollout), targets)  # then: lost
 
-    controller = Controller(Endpoints())
+    controller = Controller(Endpoints(), key=new_private_key())
     ledger = OpenedChanges()
     controller.book, controller.ledger = book, ledger  # type: ignore[assignment]
     controller.db, controller.registry = iso.database, Registry(iso.database)

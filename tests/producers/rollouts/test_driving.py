@@ -24,7 +24,7 @@ from producers.rollouts.driver import Driver
 from producers.rollouts.planner import plan_rollout
 from producers.rollouts.store import RolloutBook
 from producers.store import outcomes
-from tests.isolation import Isolated, Isolation
+from tests.isolation import Isolated, Isolation, controller_key
 from tests.producers.store.factories import outcome
 
 #: A region no worker serves: what is published stays queued for the test to count.
@@ -54,7 +54,7 @@ def channel(iso: Isolated) -> Iterator[Any]:
 def new_driver(iso: Isolated, book: RolloutBook, channel: Any) -> Driver:
     """A driver as a controller builds it. An inline rollout reads no revision and assigns
     none, so it gets neither a revision store nor assignments."""
-    publisher = Publisher(channel.connection)
+    publisher = Publisher(channel.connection, controller_key())
     return Driver(iso.redis, book, publisher, cast(Any, None), cast(Any, None))
 
 

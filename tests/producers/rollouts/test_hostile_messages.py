@@ -24,9 +24,10 @@ from broker_config import (
     RESULTS_EXCHANGE,
 )
 from contracts.dead import REASON
+from producers.messaging.publisher import signed as signed_request
 from producers.messaging.publisher import task_message
 from producers.processes.supervisor import Child
-from tests.isolation import request_for, signed_event_headers, wait_until
+from tests.isolation import controller_key, request_for, signed_event_headers, wait_until
 from tests.producers.rollouts.conftest import RolloutPlane, event, targets
 
 NESTED = b"[" * 100_000  # 100 KB of `[`: valid UTF-8, RecursionError in json.loads
@@ -99,7 +100,8 @@ def converges(tmp_path: Path, fleet: RolloutPlane) -> None:
 
 
 def task(target_id: str, **headers: Any) -> tuple[dict[str, Any], bytes]:
-    base, body = task_message(request_for(target_id, address="local:///nowhere"))
+    request = signed_request(controller_key(), request_for(target_id, address="local:///nowhere"))
+    base, body = task_message(request)
     base.update(headers)
     return base, body
 

@@ -14,6 +14,7 @@ from producers.pull.assignments import Assignments
 from producers.store import outcomes
 from producers.truth.revisions import RevisionStore
 from producers.truth.source import load
+from tests.isolation import controller_key
 from tests.producers.rollouts.conftest import RolloutPlane, published_requests
 
 
@@ -52,7 +53,7 @@ def write_truth(root: Path, targets: list[str], missing: tuple[str, ...] = ()) -
 def truth(fleet: RolloutPlane) -> RevisionStore:
     """The fleet's revisions. They are never deleted: each test uses the numbers it gets,
     and targets of its own (so assignments of other tests do not matter)."""
-    return RevisionStore(fleet.iso.database)
+    return RevisionStore(fleet.iso.database, signer=controller_key())  # as the controller
 
 
 def assigned_in(fleet: RolloutPlane) -> Assignments:
@@ -93,6 +94,34 @@ def test_a_pushed_revision_carries_the_stored_rendering_byte_for_byte(
         "r1": revision,
         "r2": revision,
     }
+
+
+def test_a_revision_whose_stored_state_was_edited_is_never_pushed(
+    tmp_path: Path, fleet: RolloutPlane, truth: RevisionStore
+) -> None:
+    """The controller checks each stored state against the signature made when it was
+    rendered before signing it into a request: an edit in the database halts the rollout
+    with the reason, and nothing is published or applied."""
+    source = write_truth(tmp_path, ["x1"])
+    revision = truth.publish(load(source), author="t", message="to edit").revision.number
+    with fleet.iso.database.connection() as conn, conn.transaction():
+        conn.execute("ALTER TABLE rendered_states DISABLE TRIGGER rendered_states_append_only")
+        edited = conn.execute(
+            "UPDATE rendered_states SET state = convert_to(replace("
+            "convert_from(state, 'UTF8'), 'host=', 'owned='), 'UTF8')"
+            " WHERE revision = %s AND target = 'x1' AND position('host=' in"
+            " convert_from(state, 'UTF8')) > 0",
+            (revision,),
+        )
+        assert edited.rowcount == 1
+        conn.execute("ALTER TABLE rendered_states ENABLE TRIGGER rendered_states_append_only")
+    event_id = "5d6e7f80-9a1b-4c2d-8e3f-405162738495"
+    with published_requests(fleet) as requests:
+        assert roll_revision(fleet, event_id, revision) == "halted"
+    assert requests == []
+    assert not (tmp_path / "hosts/x1/etc/web.conf").exists()
+    shown = fleet.iso.provision("rollout", "status", event_id, "--json")
+    assert "bad signature" in shown.stdout, shown.stdout + shown.stderr
 
 
 def test_an_inline_push_is_recorded_as_a_layer_and_survives_the_next_publish(

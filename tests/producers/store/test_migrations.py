@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 TABLES = {
     "revisions",
     "rendered_states",
+    "rendered_signatures",
     "targets",
     "enrollments",
     "assigned_revisions",

@@ -20,7 +20,7 @@ from producers.messaging.publisher import Publisher
 from producers.processes.commands import aggregator_argv, worker_argv
 from producers.processes.supervisor import Child
 from producers.records.ledger import Ledger
-from tests.isolation import Isolated, Isolation, wait_until
+from tests.isolation import Isolated, Isolation, controller_key, wait_until
 
 REGION = "dl"
 
@@ -111,7 +111,7 @@ def effects(target: Target) -> list[str]:
 
 
 def publish(conn: Any, change: ChangeRequest) -> str:
-    return Publisher(conn).publish(change)
+    return Publisher(conn, controller_key()).publish(change)
 
 
 def outcome_of(ledger: Ledger, change: ChangeRequest, timeout_s: float = 60) -> Any:

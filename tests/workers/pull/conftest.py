@@ -23,7 +23,7 @@ from contracts.truth import RoleFile, SourceBundle
 from producers.processes.commands import aggregator_argv, controller_argv
 from producers.store import compliance, outcomes
 from producers.truth.revisions import RevisionStore
-from tests.isolation import Isolated, Isolation, wait_until
+from tests.isolation import Isolated, Isolation, controller_key, wait_until
 from workers.engine.target_lock import try_flock
 
 #: Held while a module uses the pull database, so two runs on one machine take turns.
@@ -45,7 +45,7 @@ class PullPlane:
         self.base = base
         self.redis = iso.redis
         self.db = iso.database
-        self.store = RevisionStore(self.db)
+        self.store = RevisionStore(self.db, signer=controller_key())  # as the controller signs
         self.targets = [
             Target(
                 id=target_id,

@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pika.exceptions
 import pytest
 
+from contracts.signatures import public_pem
 from producers.pull.desk import ADMISSIONS_KEY
 from producers.pull.enrollment import Enrollment, write_credentials
-from tests.isolation import wait_until
+from tests.isolation import controller_key, wait_until
 from tests.workers.pull.conftest import BURST, HERD, RATE_PER_S, PullPlane
 from workers.pull.agent import Agent, PullResult
 
@@ -30,7 +31,9 @@ def test_500_agents_at_once_all_converge_within_the_admission_rate(plane: PullPl
     plane.assign(HERD, revision, change_id="c-herd")
     enrollment = Enrollment(plane.db)
     for target_id in HERD:  # in-process: 500 CLI runs would only measure Python start-up
-        credentials = enrollment.enroll(target_id, plane.env["PROVISION_BROKER_URL"])
+        credentials = enrollment.enroll(
+            target_id, plane.env["PROVISION_BROKER_URL"], public_pem(controller_key())
+        )
         write_credentials(plane.credentials(target_id), credentials)
     plane.redis.delete(ADMISSIONS_KEY)
     start = threading.Barrier(len(HERD))

@@ -12,13 +12,18 @@ import pytest
 
 from contracts import FileSpec, OutcomeStatus, Target
 from contracts.checkins import CheckinReply
+from contracts.controller_signatures import sign_state
 from contracts.inventory import Inventory
+from contracts.signatures import new_private_key
 from contracts.truth import RoleFile, SourceBundle
 from producers.truth.render import render_bytes
 from tests.workers.pull.conftest import PullPlane
 from workers.pull.own_root import foreign, own_address
 from workers.pull.run import PullResult, PullRun
 from workers.pull.state import AgentState
+
+#: The controller of these in-process runs: it signs the replies' states.
+CONTROLLER = new_private_key()
 
 
 def reply(address: str, path: str) -> CheckinReply:
@@ -28,7 +33,15 @@ def reply(address: str, path: str) -> CheckinReply:
         roles={"r": RoleFile(resources=(FileSpec(path=path, content="planted\n"),))},
     )
     state = render_bytes(bundle, "own-1", 1).decode()
-    return CheckinReply(admitted=True, revision=1, change_id="c-1", state=state, target=target)
+    signature = sign_state(CONTROLLER, "own-1", 1, state.encode())
+    return CheckinReply(
+        admitted=True,
+        revision=1,
+        change_id="c-1",
+        state=state,
+        state_signature=signature,
+        target=target,
+    )
 
 
 def run_once(tmp_path: Path, answer: CheckinReply, enrolled: str | None) -> PullResult:
@@ -42,6 +55,7 @@ def run_once(tmp_path: Path, answer: CheckinReply, enrolled: str | None) -> Pull
         patience_s=5.0,
         stopping=threading.Event(),
         enrolled=enrolled,
+        controller_key=CONTROLLER.public_key(),
     )
     # Not under run.locked: without enrollment that would lock the real `/`.
     return run.act(answer, None, datetime.now(UTC))

@@ -18,12 +18,14 @@ import pytest
 from contracts import ContractError, limits, proofs
 from contracts.changes import utcnow
 from contracts.checkins import Credentials
+from contracts.signatures import new_private_key, public_pem
 from producers.pull.desk import OLD_AGENT, REFUSED, CheckinDesk
 from producers.pull.enrollment import Enrollment, write_credentials
 from producers.store import refusals
 from tests.isolation import Isolated
 from tests.producers.truth.conftest import RolledBack
 from tests.workers.pull.conftest import pull_targets
+from workers.pull.agent import Agent
 from workers.pull.signing import signed_checkin
 from workers.pull.state import load_credentials
 
@@ -153,7 +155,8 @@ def test_nothing_secret_is_in_what_the_agent_publishes(db: RolledBack) -> None:
 def test_the_credentials_file_holds_the_key_pair_and_an_old_token_file_says_re_enroll(
     db: RolledBack, tmp_path: Path
 ) -> None:
-    credentials = Enrollment(db).enroll("proof-0", URL)
+    controller = public_pem(new_private_key())
+    credentials = Enrollment(db).enroll("proof-0", URL, controller)
     path = write_credentials(tmp_path / "agent", credentials)
     assert path.stat().st_mode & 0o777 == 0o600
     written = json.loads(path.read_text())
@@ -164,8 +167,16 @@ def test_the_credentials_file_holds_the_key_pair_and_an_old_token_file_says_re_e
         "broker_url",
         "enrolled_at",
         "address",
+        "controller_public_key",
     }
+    assert written["controller_public_key"] == controller
     assert load_credentials(tmp_path / "agent") == credentials
+
+    unsigned = written | {"controller_public_key": None}  # enrolled before signed states
+    path.write_text(json.dumps(unsigned))
+    with pytest.raises(ContractError, match="controller_public_key") as before:
+        Agent(tmp_path / "agent")
+    assert "re-enroll" in str(before.value)
 
     old = {k: v for k, v in written.items() if not k.endswith("_key")} | {"token": "t" * 43}
     path.write_text(json.dumps(old))

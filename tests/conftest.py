@@ -36,6 +36,7 @@ def operator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return operator_key(tmp_path_factory.mktemp("operator"))
 
 
+@pytest.fixture(scope="session")
 def controller_keys(tmp_path_factory: pytest.TempPathFactory) -> ControllerKeys:
     """The session's controller key pair: every isolation group's processes get its paths
     (PROVISION_CONTROLLER_KEY, PROVISION_CONTROLLER_PUBLIC_KEY); `controller_keys.key` signs

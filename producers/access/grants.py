@@ -20,8 +20,9 @@ Found in the code, not guessed (`producers/store/*.py`, and who calls each):
 * `worker`, `emitter`, `agent`: no database, so no login role.
 
 Append-only tables (`audit_log`, `outcomes`, `revisions`, `rendered_states`,
-`rollout_transitions`, `compliance_observations`) get no UPDATE, DELETE or TRUNCATE for
-anyone: their triggers refuse those too, but a role should not even hold the right.
+`rendered_signatures`, `rollout_transitions`, `compliance_observations`) get no UPDATE,
+DELETE or TRUNCATE for anyone: their triggers refuse those too, but a role should not
+even hold the right.
 Migrations (`provision db migrate`) and these grants are the administrator's, who owns the
 tables; no role here may create anything.
 """
@@ -36,6 +37,7 @@ APPEND_ONLY = (
     "outcomes",
     "revisions",
     "rendered_states",
+    "rendered_signatures",
     "rollout_transitions",
     "compliance_observations",
 )
@@ -61,6 +63,7 @@ CONTROLLER: dict[str, tuple[str, ...]] = {
     "schema_migrations": R,
     "revisions": RI,
     "rendered_states": RI,
+    "rendered_signatures": RI,
     "targets": R,
     "enrollments": R,
     "checkin_nonces": RID,
@@ -93,6 +96,7 @@ OPERATOR: dict[str, tuple[str, ...]] = {
     "schema_migrations": R,
     "revisions": RI,
     "rendered_states": RI,
+    "rendered_signatures": RI,
     "targets": RIUD,
     "enrollments": RIU,
     "checkin_nonces": R,

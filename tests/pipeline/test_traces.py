@@ -23,7 +23,7 @@ from producers.store import outcomes
 from producers.store import rollouts as books
 from producers.store.rollouts import PlannedWave
 from producers.truth.revisions import RevisionStore
-from tests.isolation import Isolated, Isolation, wait_until
+from tests.isolation import Isolated, Isolation, controller_key, wait_until
 from tests.otlp import ReceivedSpan, Receiver
 from tests.pipeline.conftest import change_file, local_target
 from tests.services import flock_held
@@ -206,7 +206,8 @@ def test_a_pull_check_in_is_a_trace_of_its_own_linked_to_the_rollout(
         inventory=Inventory(targets=(target,)),
         roles={"base": RoleFile(resources=(FileSpec(path="/etc/motd", content="hi\n"),))},
     )
-    revision = RevisionStore(iso.database).publish(bundle, author="tests", message="motd")
+    store = RevisionStore(iso.database, signer=controller_key())  # as the controller signs
+    revision = store.publish(bundle, author="tests", message="motd")
     number = revision.revision.number
     cid = str(uuid.uuid4())
     rollout_trace = "00-" + uuid.uuid4().hex + "-" + uuid.uuid4().hex[:16] + "-01"

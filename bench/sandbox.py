@@ -55,6 +55,8 @@ class Sandbox:
             "PROVISION_BROKER_URL": self.broker_url,
             "PROVISION_REDIS_URL": self.redis_url,
             "PROVISION_DATABASE_URL": self.database_url,
+            # Every benchmark process is guest: trusted for every target's outcomes.
+            "PROVISION_TRUSTED_SENDERS": USER,
         }
 
     def redis(self) -> redis.Redis:

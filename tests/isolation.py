@@ -263,6 +263,9 @@ class Isolation:
                 "PROVISION_REDIS_URL": redis_url,
                 "PROVISION_DATABASE_URL": database_url,
                 "PROVISION_ACCESS_PREFIX": access_prefix_of(group),
+                # Every test process is guest: trusted to speak for every target's outcomes
+                # (broker_config.senders). Tests of the sender check run without it.
+                "PROVISION_TRUSTED_SENDERS": "guest",
                 **env,
             },
             Supervisor(self.logs / group, cwd=ROOT),

@@ -14,12 +14,18 @@ import redis
 from rich.console import Console
 
 from broker_config import Endpoints
+from broker_config.senders import Senders
 from contracts import ExitCode, load_document
 from contracts.events import RolloutState
 from contracts.inventory import Inventory
 from producers.cli import cli
 from producers.cli.db import open_database
-from producers.cli.options import parse_selector, selector_option, timeout_option
+from producers.cli.options import (
+    parse_selector,
+    selector_option,
+    timeout_option,
+    trusted_sender_option,
+)
 from producers.cli.tables import table
 from producers.errors import UnknownChange
 from producers.records.inventory import InventoryStore
@@ -43,12 +49,16 @@ from producers.rollouts.store import RolloutBook
     show_default=True,
     help="Check-ins admitted at once above the rate.",
 )
-def controller(checkin_rate: float, checkin_burst: int) -> None:
+@trusted_sender_option
+def controller(checkin_rate: float, checkin_burst: int, trusted: tuple[str, ...]) -> None:
     """Drive rollouts from provision.events and answer pull agents, until stopped."""
     from producers.rollouts.controller import run_controller
 
     run_controller(
-        Endpoints.from_env(), checkin_rate_per_s=checkin_rate, checkin_burst=checkin_burst
+        Endpoints.from_env(),
+        checkin_rate_per_s=checkin_rate,
+        checkin_burst=checkin_burst,
+        senders=Senders.from_env(trusted),
     )
 
 

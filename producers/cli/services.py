@@ -8,8 +8,10 @@ import click
 
 from broker_config import Endpoints, declare
 from broker_config.connections import connect_broker
+from broker_config.senders import Senders
 from contracts.schemas import SCHEMAS, schema_text
 from producers.cli import cli
+from producers.cli.options import trusted_sender_option
 
 
 @cli.command()
@@ -51,11 +53,13 @@ def broker_declare(regions: tuple[str, ...]) -> None:
 
 
 @cli.command()
-def aggregator() -> None:
+@trusted_sender_option
+def aggregator(trusted: tuple[str, ...]) -> None:
     """Record outcome events from provision.results in PostgreSQL, until stopped.
 
-    Outcomes are written in batches (one transaction each) and acked only once committed.
+    Outcomes are written in batches (one transaction each) and acked only once committed;
+    an outcome whose sender may not speak for its target is recorded as a refusal instead.
     """
     from producers.records.aggregator import run_aggregator
 
-    run_aggregator(Endpoints.from_env())
+    run_aggregator(Endpoints.from_env(), Senders.from_env(trusted))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker_config import EVENTS_EXCHANGE
+from broker_config.connections import speaks_as
 from contracts import limits
 from contracts.events import ChangeEvent
 from contracts.telemetry import ATTR_CHANGE_ID, inject, setup_tracing, tracer
@@ -36,6 +37,7 @@ def publish_event(connection: Any, event: ChangeEvent, routing_key: str = "apply
                     delivery_mode=2,
                     headers=headers,
                     message_id=event.change_id,
+                    user_id=speaks_as(connection),
                 ),
                 mandatory=True,
             )

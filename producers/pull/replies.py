@@ -17,7 +17,7 @@ import pika
 import pika.exceptions
 
 from broker_config import CHECKINS_QUEUE, Endpoints
-from broker_config.connections import connect_broker
+from broker_config.connections import connect_broker, speaks_as
 from broker_config.dead_letters import dead_letter_delivery
 from contracts.checkins import CheckinReply
 from producers.messaging.failures import infrastructure
@@ -97,7 +97,9 @@ class Replies:
                     self._channel = self._connection.channel()
                     self._channel.confirm_delivery()
                 properties = pika.BasicProperties(
-                    content_type="application/json", correlation_id=correlation_id
+                    content_type="application/json",
+                    correlation_id=correlation_id,
+                    user_id=speaks_as(self._connection),
                 )
                 self._channel.basic_publish("", reply_to, body, properties)
                 return True

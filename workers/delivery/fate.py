@@ -17,7 +17,7 @@ from broker_config import CHANGES_EXCHANGE, dead_letters, region_queue
 from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus
 from contracts.changes import EMPTY_EMBED, TASK_NAME, utcnow
 from workers.delivery.app import app
-from workers.delivery.report import kombu_send, outcome, report
+from workers.delivery.report import kombu_send, outcome, report, user_of
 from workers.delivery.retry import (
     MAX_ATTEMPTS,
     MAX_WAITS,
@@ -110,7 +110,10 @@ def retry(task: Any, change: ChangeRequest, delay: float, waits: int, replay: st
     kwargs = {"request": change.model_dump(mode="json"), "waits": waits, "replay": replay}
     queue = region_queue(change.target.region)
     shown = f"{{'change_id': {change.change_id!r}, 'target': {change.target.id!r}}}"
-    options = {"argsrepr": "()", "kwargsrepr": shown}  # a repr of the state would show secrets
+    options: dict[str, Any] = {"argsrepr": "()", "kwargsrepr": shown}  # no secrets in a repr
+    user_id = user_of(task.app)
+    if user_id:  # the retried message names its sender, as every publish of ours does
+        options["user_id"] = user_id
     # Under the change's own routing key: the worker may publish only its region's keys.
     return task.retry(
         kwargs=kwargs,

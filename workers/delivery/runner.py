@@ -24,10 +24,10 @@ def run_worker(
     `allow` is installed before the pool forks, so every child checks every request
     against it (and `hosts.connect` checks every root it opens).
     """
+    endpoints = Endpoints.from_env()  # a bad PROVISION_BROKER_URL_FILE: one line, first
     from workers.delivery.app import configure
 
     install(allow)
-    endpoints = Endpoints.from_env()
     connection = connect_broker(endpoints)
     try:
         declare(connection, [region])

@@ -24,7 +24,7 @@ import pika.exceptions
 from pydantic import ValidationError
 
 from broker_config import CHECKINS_EXCHANGE, RESULTS_EXCHANGE, Endpoints
-from broker_config.connections import connect_broker
+from broker_config.connections import connect_broker, speaks_as
 from broker_config.endpoints import redact
 from contracts import OutcomeEvent, ServiceUnreachable, limits
 from contracts.checkins import CheckinReply, CheckinRequest, Credentials
@@ -103,6 +103,7 @@ class ControlPlane:
                     reply_to=REPLY_TO,
                     correlation_id=correlation_id,
                     expiration=str(int(self.reply_timeout_s * 1000)),
+                    user_id=speaks_as(self._connection),
                 ),
                 mandatory=True,
             )
@@ -147,7 +148,11 @@ class ControlPlane:
                 RESULTS_EXCHANGE,
                 routing_key,
                 event.model_dump_json().encode(),
-                pika.BasicProperties(content_type="application/json", delivery_mode=2),
+                pika.BasicProperties(
+                    content_type="application/json",
+                    delivery_mode=2,
+                    user_id=speaks_as(self._connection),
+                ),
                 mandatory=True,
             )
         except (pika.exceptions.NackError, pika.exceptions.UnroutableError, *LOST) as exc:

@@ -104,6 +104,6 @@ class Senders:
         who = f"the {role} user {_shown(user_id)}" if role else f"user {_shown(user_id)}"
         only = self.worker(region or "<region>")
         return (
-            f"{who} may not speak for target {_shown(target)}: only {only!r} or "
-            f"{self.agent(target)!r} may (or a trusted sender)"
+            f"{who} may not speak for target {_shown(target)}: only {_shown(only)} or "
+            f"{_shown(self.agent(target))} may (or a trusted sender)"
         )

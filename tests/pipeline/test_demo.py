@@ -6,14 +6,18 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
 import pytest
 import redis
 
+from producers.access.management import DEFAULT_ADMIN_URL, Management
+from producers.access.users import vhost_of
 from producers.processes.commands import provision_argv
 from producers.store.migrate import available
 from tests.databases import database_name_of, make_database
@@ -33,11 +37,13 @@ def demo_env(isolation: Isolation) -> dict[str, str]:
 
 
 def ours(env: dict[str, str]) -> list[psutil.Process]:
-    """Processes still running with the demo's broker URL in their environment."""
+    """Processes still running on the demo's vhost (each as its own role's user)."""
+    vhost = vhost_of(env["PROVISION_BROKER_URL"])
     found = []
     for proc in psutil.process_iter(["pid"]):
         try:
-            if proc.environ().get("PROVISION_BROKER_URL") == env["PROVISION_BROKER_URL"]:
+            url = proc.environ().get("PROVISION_BROKER_URL")
+            if url and vhost_of(url) == vhost:
                 found.append(proc)
         except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
@@ -60,6 +66,23 @@ def test_the_demo_converges_then_a_second_run_changes_nothing(
     assert f"database: applied 0001_{available()[0].name}" in said, said
     assert f"database: applied {len(available()):04d}_" in said, said
     assert first["targets"] == 6
+    prefix = demo_env["PROVISION_ACCESS_PREFIX"]
+    assert first["access"] == {
+        "controller": f"{prefix}-controller",
+        "aggregator": f"{prefix}-aggregator",
+        "operator": f"{prefix}-operator",
+        "worker-eu": f"{prefix}-worker-eu",
+        "worker-us": f"{prefix}-worker-us",
+    }
+    assert (
+        f"access: controller as {prefix}-controller, worker eu as {prefix}-worker-eu, "
+        f"worker us as {prefix}-worker-us, aggregator as {prefix}-aggregator, "
+        f"change event as {prefix}-operator"
+    ) in said.replace("\n", " "), said
+    access = tmp_path / "access"
+    assert stat.S_IMODE(access.stat().st_mode) == 0o700
+    assert {p.name for p in access.iterdir()} >= {f"{u}.url" for u in first["access"].values()}
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in access.iterdir())
     assert first["counts"]["changed"] == 6 and first["counts"]["pending"] == 0
     motd = tmp_path / "targets" / "demo-001" / "etc" / "demo" / "motd"
     assert motd.read_text().startswith("This machine is managed")
@@ -109,6 +132,17 @@ def test_ctrl_c_stops_the_demo_and_every_child(tmp_path: Path, demo_env: dict[st
             stopped.append(worker)
     wait_until(lambda: len(ours(demo_env)) >= 4, 60, "the demo's children to start")
     assert proc.poll() is None, f"the demo ended first: {proc.communicate()[0]!r}"
+    # While it runs, RabbitMQ says who is connected: each process as its own role's user,
+    # nobody as guest.
+    prefix = demo_env["PROVISION_ACCESS_PREFIX"]
+    roles = {f"{prefix}-{r}" for r in ("controller", "aggregator", "worker-eu", "worker-us")}
+    users = wait_until(
+        lambda: (found := connected_users(demo_env)) >= roles and found,
+        60,
+        "the demo's processes connected as their role users",
+    )
+    assert "guest" not in users, users
+    assert proc.poll() is None, f"the demo ended first: {proc.communicate()[0]!r}"
     proc.send_signal(signal.SIGINT)
     for worker in stopped:
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -116,6 +150,14 @@ def test_ctrl_c_stops_the_demo_and_every_child(tmp_path: Path, demo_env: dict[st
     said = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, said
     wait_until(lambda: not ours(demo_env), 30, "every child to be gone")
+
+
+def connected_users(env: dict[str, str]) -> set[str]:
+    """The users of the connections to the demo's vhost, as the management API lists them."""
+    vhost = vhost_of(env["PROVISION_BROKER_URL"])
+    api = Management(DEFAULT_ADMIN_URL)
+    found = api.call("GET", f"vhosts/{quote(vhost, safe='')}/connections", missing_ok=True)
+    return {str(c.get("user")) for c in found or []}
 
 
 def demo_workers(env: dict[str, str]) -> list[psutil.Process]:

@@ -113,7 +113,7 @@ class InputClass:
 OUTCOME = "outcome"
 
 #: Input.sender: the victim's own agent user (topic permissions on its own keys only).
-AGENT = "agent"
+AGENT = "own-agent"
 #: Input.sender: the first region's worker user.
 WORKER = "worker"
 #: The target in another region ("us") that the first region's worker forges outcomes for.

@@ -16,6 +16,7 @@ import psutil
 import pytest
 import redis
 
+from broker_config.endpoints import broker_user
 from producers.access.management import DEFAULT_ADMIN_URL, Management
 from producers.access.users import vhost_of
 from producers.processes.commands import provision_argv
@@ -29,9 +30,10 @@ def demo_env(isolation: Isolation) -> dict[str, str]:
     """A vhost and databases of the demo's own, so its workers compete with no other test's.
 
     The PostgreSQL database is made again EMPTY, as on a fresh machine: the demo must bring
-    the schema up itself before its processes check it.
+    the schema up itself before its processes check it. Nobody is a trusted sender: every
+    outcome counts only because a region's worker user sent it (broker_config.senders).
     """
-    env = isolation("demo").env
+    env = {**isolation("demo").env, "PROVISION_TRUSTED_SENDERS": ""}
     make_database(database_name_of("demo"), migrated=False)
     return env
 
@@ -132,16 +134,18 @@ def test_ctrl_c_stops_the_demo_and_every_child(tmp_path: Path, demo_env: dict[st
             stopped.append(worker)
     wait_until(lambda: len(ours(demo_env)) >= 4, 60, "the demo's children to start")
     assert proc.poll() is None, f"the demo ended first: {proc.communicate()[0]!r}"
-    # While it runs, RabbitMQ says who is connected: each process as its own role's user,
-    # nobody as guest.
+    # While it runs, RabbitMQ says who is connected: the controller and the aggregator as
+    # their own role's users, nobody as guest; the (stopped) workers hold their own.
     prefix = demo_env["PROVISION_ACCESS_PREFIX"]
-    roles = {f"{prefix}-{r}" for r in ("controller", "aggregator", "worker-eu", "worker-us")}
+    roles = {f"{prefix}-{r}" for r in ("controller", "aggregator")}
     users = wait_until(
         lambda: (found := connected_users(demo_env)) >= roles and found,
         60,
-        "the demo's processes connected as their role users",
+        "the controller and the aggregator connected as their role users",
     )
     assert "guest" not in users, users
+    held = {broker_user(w.environ()["PROVISION_BROKER_URL"]) for w in stopped}
+    assert held == {f"{prefix}-worker-eu", f"{prefix}-worker-us"}, held
     assert proc.poll() is None, f"the demo ended first: {proc.communicate()[0]!r}"
     proc.send_signal(signal.SIGINT)
     for worker in stopped:

@@ -38,32 +38,27 @@ def admitted(
     by: str,
     event_of: Callable[[T], OutcomeEvent],
     properties_of: Callable[[T], Any],
-    region_of: Callable[[OutcomeEvent], str | None] | None = None,
 ) -> list[T]:
     """The items whose sender may speak for their outcome's target, in order; a refusal is
     recorded on `conn` (the caller's transaction) for each other one.
 
-    Regions are looked up (one query) only for outcomes a worker user sent, unless the
-    caller knows them (`region_of`, e.g. from a loaded rollout).
+    The targets' regions are looked up (one query) only for outcomes a worker user sent.
     """
     asking = [
         (event_of(h).change_id, event_of(h).target)
         for h in held
-        if region_of is None and senders.needs_region(sender_of(properties_of(h)))
+        if senders.needs_region(sender_of(properties_of(h)))
     ]
     regions = inventory.regions_of(conn, asking) if asking else {}
     kept: list[T] = []
     for item in held:
         event, sender = event_of(item), sender_of(properties_of(item))
-        if region_of is not None:
-            region = region_of(event) if senders.needs_region(sender) else None
-        else:
-            region = regions.get((event.change_id, event.target))
+        region = regions.get((event.change_id, event.target))
         why = senders.refusal(sender, event.target, region)
         if why is None:
             kept.append(item)
-            continue
-        refuse(conn, event, sender, why, by=by)
+        else:
+            refuse(conn, event, sender, why, by=by)
     return kept
 
 

@@ -13,14 +13,14 @@ def test_a_role_gets_its_broker_url_and_its_env_files_urls_only(tmp_path: Path) 
     (tmp_path / "provision-worker-eu.url").write_text("amqp://provision-worker-eu:pw@h/v\n")
     (tmp_path / "provision-worker-eu.env").write_text(
         "# the stores\n"
-        "PROVISION_REDIS_URL=redis://provision-worker-eu:pw@h:6379/0\n"
+        "PROVISION_REDIS_URL=rediss://provision-worker-eu:pw@redis.example\n"
         "PROVISION_DATABASE_URL='postgresql://w:pw@h/p'\n"
         "LD_PRELOAD=/tmp/evil.so\n"
         "garbage line\n"
     )
     assert role_environment(tmp_path, "provision-worker-eu") == {
         "PROVISION_BROKER_URL": "amqp://provision-worker-eu:pw@h/v",
-        "PROVISION_REDIS_URL": "redis://provision-worker-eu:pw@h:6379/0",
+        "PROVISION_REDIS_URL": "rediss://provision-worker-eu:pw@redis.example",
         "PROVISION_DATABASE_URL": "postgresql://w:pw@h/p",
     }
 

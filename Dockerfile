@@ -19,7 +19,7 @@ ENV PYTHONUNBUFFERED=1 \
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
     && useradd --create-home --uid 10001 provision \
-    && mkdir /targets && chown provision /targets
+    && mkdir /targets /access && chown provision /targets /access && chmod 0700 /access
 USER provision
 WORKDIR /home/provision
 ENTRYPOINT ["provision"]

@@ -261,6 +261,7 @@ class Chaos:
             "PROVISION_BROKER_URL": self.broker_url,
             "PROVISION_REDIS_URL": f"redis://127.0.0.1:6379/{args.redis_db}",
             "PROVISION_RETRY_BASE_S": str(args.retry_base_s),
+            "PROVISION_TRUSTED_SENDERS": "guest",  # every process is guest
             # The workers' allow rule, by the environment: the fleet's roots and nothing else.
             "PROVISION_WORKER_ALLOW": f"local://{self.state.resolve()}/targets/*",
             **controller_env(),

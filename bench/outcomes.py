@@ -26,6 +26,7 @@ from bench.sandbox import Sandbox, sandbox
 from bench.section import Section
 from bench.stats import median, paired_ratio
 from broker_config import RESULTS_EXCHANGE, RESULTS_QUEUE, declare
+from broker_config.connections import speaks_as
 from contracts import OutcomeEvent, OutcomeStatus
 from contracts.changes import utcnow
 from producers.processes import commands
@@ -72,7 +73,9 @@ def preload(box: Sandbox, exchange: str, routing_key: str, queue: str, bodies: l
     try:
         channel: Any = connection.channel()
         properties = pika.BasicProperties(
-            content_type="application/json", delivery_mode=pika.DeliveryMode.Persistent
+            content_type="application/json",
+            delivery_mode=pika.DeliveryMode.Persistent,
+            user_id=speaks_as(connection),  # the aggregator checks who sent an outcome
         )
         for body in bodies:
             channel.basic_publish(exchange, routing_key, body, properties)

@@ -66,6 +66,8 @@ class Sandbox:
             "PROVISION_DATABASE_URL": self.database_url,
             **(signing_env(self.signing_key) if self.signing_key else {}),
             **controller_env(),
+            # Every benchmark process is guest: trusted for every target's outcomes.
+            "PROVISION_TRUSTED_SENDERS": USER,
         }
 
     def redis(self) -> redis.Redis:

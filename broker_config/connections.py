@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from broker_config.endpoints import CONNECT_TIMEOUT_S, Endpoints, redact, scrub
+from broker_config.endpoints import CONNECT_TIMEOUT_S, Endpoints, broker_user, redact, scrub
 from contracts import ServiceUnreachable
 
 
@@ -33,6 +33,32 @@ def connect_broker(endpoints: Endpoints, heartbeat_s: int = 30) -> Any:
     except (pika.exceptions.AMQPError, OSError) as exc:
         reason = str(exc) or type(exc).__name__
         raise ServiceUnreachable("RabbitMQ", redact(endpoints.broker_url), reason) from exc
+
+
+def speaks_as(connection: Any) -> str | None:
+    """The RabbitMQ user a connection (or a channel of it) logged in as: the one name every
+    publish puts in the AMQP `user_id` property, which RabbitMQ checks against it.
+
+    pika: the user of the credentials it connected with (from the broker URL; `guest` when
+    the URL names none). kombu (Celery): its `userid`, else the broker URL's. None when the
+    connection has no user name (EXTERNAL, certificate, authentication): its messages go
+    without `user_id`, and a consumer that checks senders refuses their outcomes.
+    """
+    import pika.adapters.blocking_connection as blocking
+
+    if isinstance(connection, blocking.BlockingChannel):
+        connection = connection.connection
+    if isinstance(connection, blocking.BlockingConnection):
+        credentials = getattr(connection._impl.params, "credentials", None)
+        name = getattr(credentials, "username", None)
+        return str(name) if name else None
+    userid = getattr(connection, "userid", None)  # a kombu Connection
+    if userid:
+        return str(userid)
+    as_uri = getattr(connection, "as_uri", None)
+    if callable(as_uri):
+        return broker_user(str(as_uri(include_password=False)))
+    return None
 
 
 def redis_client(endpoints: Endpoints) -> redis.Redis:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from broker_config.connections import speaks_as
 from broker_config.topology import DEAD_EXCHANGE
 from contracts.dead import dead_letter_headers
 
@@ -111,6 +112,7 @@ def pika_send(connection: Any) -> Send:
                     correlation_id=letter.correlation_id,
                     delivery_mode=pika.DeliveryMode.Persistent,
                     headers=letter.headers,
+                    user_id=speaks_as(connection),
                 ),
             )
         finally:

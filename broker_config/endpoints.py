@@ -9,12 +9,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from contracts import ExitCode, ProvisioningError
+
 #: Environment variables every process reads. Public: deployments set them.
 BROKER_URL_ENV = "PROVISION_BROKER_URL"
+#: A file holding the broker URL (one line), for deployments that hand out credentials as
+#: files (compose.yaml: each service reads its role's file from the `access` volume).
+BROKER_URL_FILE_ENV = "PROVISION_BROKER_URL_FILE"
 REDIS_URL_ENV = "PROVISION_REDIS_URL"
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: The user of a broker URL that names none: what pika and kombu log in as.
+DEFAULT_BROKER_USER = "guest"
 
 #: How long a process waits for a service before it says it is unreachable.
 CONNECT_TIMEOUT_S = 3.0
@@ -58,6 +65,41 @@ def scrub(text: str, url: str) -> str:
     return text
 
 
+class BrokerUrlFileError(ProvisioningError):
+    """PROVISION_BROKER_URL_FILE names a file that cannot give a broker URL."""
+
+    exit_code = ExitCode.INPUT
+
+
+def broker_user(url: str) -> str:
+    """The user a broker URL logs in as: its user name, decoded; `guest` when it names none."""
+    name = urlsplit(url).username
+    return unquote(name) if name else DEFAULT_BROKER_USER
+
+
+def broker_url_from_env() -> str:
+    """PROVISION_BROKER_URL, else the first line of the file PROVISION_BROKER_URL_FILE names,
+    else the local default. Both set is a mistake worth one clear line."""
+    given, path = os.environ.get(BROKER_URL_ENV), os.environ.get(BROKER_URL_FILE_ENV)
+    if given and path:
+        raise BrokerUrlFileError(f"set {BROKER_URL_ENV} or {BROKER_URL_FILE_ENV}, not both")
+    if not path:
+        return given or DEFAULT_BROKER_URL
+    try:
+        with open(path, encoding="utf-8") as handle:
+            url = handle.readline(4096).strip()
+    except (OSError, UnicodeError) as exc:
+        raise BrokerUrlFileError(
+            f"{BROKER_URL_FILE_ENV}={path}: cannot read it ({type(exc).__name__}: "
+            f"{exc.strerror if isinstance(exc, OSError) else exc})"
+        ) from exc
+    if not url.startswith(("amqp://", "amqps://")):
+        raise BrokerUrlFileError(
+            f"{BROKER_URL_FILE_ENV}={path}: its first line is not an amqp:// or amqps:// URL"
+        )
+    return url
+
+
 @dataclass(frozen=True, repr=False)
 class Endpoints:
     """The broker and Redis URLs one process uses."""
@@ -72,11 +114,17 @@ class Endpoints:
 
     @classmethod
     def from_env(cls) -> Endpoints:
-        """Read `PROVISION_BROKER_URL` and `PROVISION_REDIS_URL`, else the local defaults."""
+        """Read `PROVISION_BROKER_URL` (or `PROVISION_BROKER_URL_FILE`) and
+        `PROVISION_REDIS_URL`, else the local defaults."""
         return cls(
-            broker_url=os.environ.get(BROKER_URL_ENV, DEFAULT_BROKER_URL),
+            broker_url=broker_url_from_env(),
             redis_url=os.environ.get(REDIS_URL_ENV, DEFAULT_REDIS_URL),
         )
+
+    @property
+    def broker_user(self) -> str:
+        """The RabbitMQ user this process speaks as (`broker_user` of the broker URL)."""
+        return broker_user(self.broker_url)
 
     def celery_broker_ssl(self) -> dict[str, Any] | None:
         """Celery's `broker_use_ssl` for an `amqps://` URL, None for `amqp://`.

@@ -426,6 +426,9 @@ class Isolation:
                 "PROVISION_ACCESS_PREFIX": access_prefix_of(group),
                 **self._signing(database_url),
                 **(self.controller_keys.env if self.controller_keys else {}),
+                # Every test process is guest: trusted to speak for every target's outcomes
+                # (broker_config.senders). Tests of the sender check run without it.
+                "PROVISION_TRUSTED_SENDERS": "guest",
                 **env,
             },
             Supervisor(self.logs / group, cwd=ROOT),

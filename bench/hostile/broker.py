@@ -19,7 +19,7 @@ import redis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench.hostile.corpus_messages import DIRECT, TRAP
-from bench.hostile.model import OUTCOME, EntryPoint, Input, Verdict
+from bench.hostile.model import AGENT, ELSEWHERE, OUTCOME, WORKER, EntryPoint, Input, Verdict
 from bench.hostile.services import HOSTILE, Services
 from broker_config import (
     CHANGES_EXCHANGE,
@@ -28,11 +28,14 @@ from broker_config import (
     EVENTS_EXCHANGE,
     RESULTS_EXCHANGE,
 )
+from broker_config.connections import speaks_as
+from contracts import Target
 from contracts.dead import reason_of
 from contracts.events import KEY_ID_HEADER, SIGNATURE_HEADER, RolloutState
 from producers.messaging.emitter import signed_headers
 from producers.rollouts.store import RolloutBook
 from producers.store.database import Database
+from producers.store.refusals import OUTCOME_REFUSED
 
 EXCHANGE = {
     EntryPoint.EVENTS: EVENTS_EXCHANGE,
@@ -53,8 +56,12 @@ class BrokerJudge:
     sandbox's own PostgreSQL database, which `close()` lets go of with the connections.
     """
 
-    def __init__(self, guest_url: str, agent_url: str, client: redis.Redis, services: Services):
-        self.urls = {"guest": guest_url, "agent": agent_url}
+    def __init__(
+        self, guest_url: str, urls: dict[str, str], client: redis.Redis, services: Services
+    ):
+        #: guest, `agent` (the agent role's permissions, no topic permissions: every
+        #: outcome and check-in class) and the role users of Input.sender (AGENT, WORKER).
+        self.urls = {"guest": guest_url, **urls}
         self.redis = client
         self.services = services
         self.db = Database.open(services.box.database_url, max_size=2, name="hostile-judge")
@@ -74,6 +81,14 @@ class BrokerJudge:
         self.agent = pika.BlockingConnection(pika.URLParameters(self.urls["agent"]))
         self.ach: Any = self.agent.channel()
         self.ach.basic_consume(DIRECT, self._on_reply, auto_ack=True)
+        #: Role senders: a confirmed channel each, so RabbitMQ's own refusal shows at once.
+        self.roles: dict[str, tuple[Any, Any]] = {}
+        for name in (AGENT, WORKER):
+            if name in self.urls:
+                connection = pika.BlockingConnection(pika.URLParameters(self.urls[name]))
+                channel = connection.channel()
+                channel.confirm_delivery()
+                self.roles[name] = (connection, channel)
 
     def close(self) -> None:
         """The broker connections and the database pool: the end of the run."""
@@ -81,7 +96,7 @@ class BrokerJudge:
         self.db.close()
 
     def _disconnect(self) -> None:
-        for connection in (self.guest, self.agent):
+        for connection in (self.guest, self.agent, *(c for c, _ in self.roles.values())):
             with contextlib.suppress(pika.exceptions.AMQPError, OSError):
                 if connection.is_open:
                     connection.close()
@@ -91,6 +106,15 @@ class BrokerJudge:
 
     def send(self, item: Input, silent_s: float) -> tuple[Verdict, str]:
         """Publish `item`, then wait for a refusal, an acceptance or a crash."""
+        if item.sender != WORKER:
+            return self._send(item, silent_s)
+        self._elsewhere(present=True)
+        try:
+            return self._send(item, silent_s)
+        finally:
+            self._elsewhere(present=False)
+
+    def _send(self, item: Input, silent_s: float) -> tuple[Verdict, str]:
         headers = {**item.headers, HOSTILE: item.ident}
         signs = item.entry == EntryPoint.EVENTS and self.signing_key is not None
         if signs and KEY_ID_HEADER not in headers and SIGNATURE_HEADER not in headers:
@@ -98,12 +122,16 @@ class BrokerJudge:
             headers.update(signed_headers(self.signing_key, item.body))
         if item.entry == EntryPoint.REGION and "id" in headers:
             headers["id"] = headers["root_id"] = item.ident
-        props = pika.BasicProperties(
-            headers=headers, correlation_id=item.ident, delivery_mode=2, **item.props
-        )
+        extra = dict(item.props)
         agent = item.entry in (EntryPoint.RESULTS, EntryPoint.CHECKINS)
+        channel = self.ach if agent else self.gch
+        if item.sender:
+            connection, channel = self.roles[item.sender]
+            extra["user_id"] = speaks_as(connection)  # as every process of ours sends it
+        props = pika.BasicProperties(
+            headers=headers, correlation_id=item.ident, delivery_mode=2, **extra
+        )
         try:
-            channel = self.ach if agent else self.gch
             channel.basic_publish(EXCHANGE[item.entry], item.routing_key, item.body, props)
             if agent:
                 self.agent.process_data_events(time_limit=0)
@@ -154,6 +182,9 @@ class BrokerJudge:
         if item.entry == EntryPoint.RESULTS and item.watch:
             change_id, target = item.watch
             readable = isinstance(change_id, str) and isinstance(target, str)  # wrong types
+            refused = readable and change_id and self._refused_outcome(str(change_id))
+            if refused:
+                return Verdict.REFUSED, f"sender check: {refused[:160]}"
             if (
                 readable
                 and change_id
@@ -181,6 +212,30 @@ class BrokerJudge:
         if status == "rejected":
             return Verdict.REFUSED, f"rejected by the worker: {why[:160]}"
         return Verdict.ACCEPTED, f"converged: outcome {status}"
+
+    def _refused_outcome(self, change_id: str) -> str | None:
+        """The reason the aggregator recorded for refusing an outcome of `change_id`."""
+        escaped = change_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return self._one(
+            "SELECT reason FROM checkin_refusals WHERE reason LIKE %s ORDER BY id DESC LIMIT 1",
+            f"{OUTCOME_REFUSED} (change {escaped}, %",
+        )
+
+    def _elsewhere(self, *, present: bool) -> None:
+        """ELSEWHERE in the inventory as a target of region `us` while a WORKER input is
+        judged (so the first region's worker forges for a target it does not serve), and
+        out of it otherwise (so no event selects it)."""
+        row = Target(id=ELSEWHERE, region="us", environment="bench", address="local:///x")
+        with self.db.connection() as conn:
+            if not present:
+                conn.execute("DELETE FROM targets WHERE id = %s", (ELSEWHERE,))
+                return
+            conn.execute(
+                "INSERT INTO targets (id, region, environment, delivery, target_json)"
+                " VALUES (%s, 'us', 'bench', 'push', %s) ON CONFLICT (id) DO UPDATE"
+                " SET region = 'us', target_json = EXCLUDED.target_json",
+                (ELSEWHERE, row.model_dump_json()),
+            )
 
     def _one(self, sql: str, *params: str) -> str | None:
         """The first column of the first row, as text. A hostile id PostgreSQL cannot even

@@ -10,7 +10,7 @@ from typing import Any
 from bench.hostile import mutate, samples
 from bench.hostile.corpus_events import _invalid
 from bench.hostile.corpus_table import Table
-from bench.hostile.model import SENDERS, Ctx, EntryPoint, Input, InputClass
+from bench.hostile.model import AGENT, ELSEWHERE, WORKER, Ctx, EntryPoint, Input, InputClass
 from contracts import OutcomeEvent
 from contracts.checkins import CheckinRequest
 
@@ -36,12 +36,21 @@ def _victim_outcome(**override: Any) -> dict[str, Any]:
     return samples.outcome(str(uuid.uuid4()), "victim", **override)
 
 
-@input_class("outcome: forged for another target", R, 40, deferred=SENDERS)
+@input_class("outcome: forged for another target", R, 40)
 def forged(ctx: Ctx, rng: Random) -> Input:
-    """A succeeded outcome for a target the agent is not (another target, another change)."""
+    """A succeeded outcome, under a routing key the sender's topic permissions allow (so
+    RabbitMQ takes it), for a target it may not speak for: the victim's own agent for
+    another target, or the first region's worker for a target of another region."""
     status = rng.choice(["converged", "changed"])
-    doc = samples.outcome(str(uuid.uuid4()), rng.choice(["victim", "canary", "db-1"]))
-    return _outcome({**doc, "status": status})
+    if rng.random() < 0.5:
+        doc = samples.outcome(str(uuid.uuid4()), rng.choice(["canary", "db-1", "truth-1"]))
+        item = _outcome({**doc, "status": status})
+        item.sender = AGENT  # its own key: <region>.bench.victim
+        return item
+    doc = samples.outcome(str(uuid.uuid4()), ELSEWHERE)
+    item = _outcome({**doc, "status": status})
+    item.sender, item.routing_key = WORKER, f"{ctx.regions[0]}.bench.{ELSEWHERE}"
+    return item
 
 
 @input_class("outcome: finished_at in the future", R, 30)

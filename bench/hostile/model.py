@@ -77,6 +77,10 @@ class Input:
     watch: Any = None
     #: A special judge (`setsid:<marker>`), if the exit code alone cannot tell.
     check: str = ""
+    #: Who publishes a broker input, when not the entry point's usual sender: a role user
+    #: with exactly its role's rights (`AGENT`: the victim's agent, `WORKER`: the first
+    #: region's worker), and the AMQP user_id of its connection.
+    sender: str = ""
     ident: str = ""
 
 
@@ -108,5 +112,9 @@ class InputClass:
 #: by its outcome (`rejected` is a refusal), not by the rollout it creates.
 OUTCOME = "outcome"
 
-#: Why a class is deferred: the issue whose identities refuse it (see InputClass.deferred).
-SENDERS = "issue 14: an outcome is accepted only from the worker or agent of its target"
+#: Input.sender: the victim's own agent user (topic permissions on its own keys only).
+AGENT = "own-agent"
+#: Input.sender: the first region's worker user.
+WORKER = "worker"
+#: The target in another region ("us") that the first region's worker forges outcomes for.
+ELSEWHERE = "elsewhere-1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import tempfile
 import threading
 import time
@@ -16,8 +17,8 @@ from bench.hostile import corpus, report
 from bench.hostile.broker import BrokerJudge
 from bench.hostile.canary import Canary
 from bench.hostile.commands import CommandJudge
-from bench.hostile.model import Ctx, EntryPoint, Result, Verdict
-from bench.hostile.services import Services, agent_user
+from bench.hostile.model import AGENT, WORKER, Ctx, EntryPoint, Result, Verdict
+from bench.hostile.services import Services, agent_user, role_user
 from bench.processes import supervisor
 from bench.sandbox import Sandbox, sandbox
 from broker_config import (
@@ -27,6 +28,7 @@ from broker_config import (
     declare,
     region_queue,
 )
+from broker_config.permissions import agent, worker
 from contracts.signatures import load_private_key
 from producers.store.database import Database
 
@@ -86,12 +88,21 @@ def run(
         children = stack.enter_context(supervisor(logs or scratch / "logs"))
         # The workers serve the victim's roots and the canary's, nothing else (issue 14).
         allow = [f"local://{ctx.victim_root.resolve()}/*", f"local://{scratch.resolve()}/canary"]
-        services = Services(children, box, mode.regions, allow)
+        # Role users are global in RabbitMQ: a prefix of this run's own, which the
+        # aggregator and the controller use to tell a worker or an agent by its name.
+        prefix = f"hostile-{secrets.token_hex(4)}"
+        services = Services(children, box, mode.regions, allow, {"PROVISION_ACCESS_PREFIX": prefix})
         services.start()
-        agent_url = stack.enter_context(agent_user(box))
+        urls = {
+            "agent": stack.enter_context(agent_user(box)),
+            AGENT: stack.enter_context(
+                role_user(box, agent("victim", mode.regions[0], "bench"), prefix)
+            ),
+            WORKER: stack.enter_context(role_user(box, worker(mode.regions[0]), prefix)),
+        }
         client = box.redis()
         before = redis_bytes(box)
-        brokers = BrokerJudge(box.broker_url, agent_url, client, services)
+        brokers = BrokerJudge(box.broker_url, urls, client, services)
         stack.callback(brokers.close)
         commands = CommandJudge(box.env, scratch, mode.command_timeout_s)
         key = load_private_key(box.signing_key)

@@ -22,7 +22,7 @@ from bench.pipeline import worker_argv
 from bench.processes import rss_mb
 from bench.sandbox import Sandbox, _ctl
 from broker_config import CHECKINS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE, ROLLOUTS_QUEUE, region_queue
-from broker_config.permissions import PERMISSIONS
+from broker_config.permissions import PERMISSIONS, Role
 from producers.processes import commands
 from producers.processes.supervisor import Child, Supervisor
 
@@ -35,10 +35,17 @@ class Services:
     """Starts, watches and restarts the consumers; keeps each one's largest RSS."""
 
     def __init__(
-        self, children: Supervisor, box: Sandbox, regions: tuple[str, ...], allow: list[str]
+        self,
+        children: Supervisor,
+        box: Sandbox,
+        regions: tuple[str, ...],
+        allow: list[str],
+        env: dict[str, str] | None = None,
     ) -> None:
         self.children = children
         self.box = box
+        #: The processes' environment: the sandbox's, and the role users' prefix.
+        self.env = {**box.env, **(env or {})}
         self.argv: dict[str, list[str]] = {
             **{f"worker-{r}": worker_argv(r, 2, allow) for r in regions},
             "aggregator": commands.aggregator_argv(),
@@ -55,7 +62,7 @@ class Services:
 
     def start(self) -> None:
         for name in self.argv:  # workers first: the controller checks their queues exist
-            self.procs[name] = self.children.start(name, self.argv[name], self.box.env)
+            self.procs[name] = self.children.start(name, self.argv[name], self.env)
             self._wait_ready(name)
 
     def dead(self) -> list[str]:
@@ -68,7 +75,7 @@ class Services:
             self.procs[name].stop()
             for queue in self.queues[name]:
                 removed += drain(self.box.broker_url, queue)
-            self.procs[name] = self.children.start(name, self.argv[name], self.box.env)
+            self.procs[name] = self.children.start(name, self.argv[name], self.env)
             self.restarts += 1
             self._wait_ready(name)
         return removed
@@ -132,6 +139,23 @@ def drain(url: str, queue: str) -> int:
         if connection.is_open:
             connection.close()
     return removed
+
+
+@contextlib.contextmanager
+def role_user(box: Sandbox, role: Role, prefix: str) -> Iterator[str]:
+    """A RabbitMQ user named and entitled as `role` (its permissions AND its topic
+    permissions, exactly the table's), on the sandbox's vhost; its broker URL."""
+    name, password = role.user(prefix), secrets.token_hex(16)
+    _ctl("add_user", name, password)
+    try:
+        _ctl("set_permissions", "-p", box.vhost, name, *role.permission.argv())
+        for exchange, topic in sorted(role.topics.items()):
+            _ctl("set_topic_permissions", "-p", box.vhost, name, exchange, *topic)
+        root, _, vhost = box.broker_url.rpartition("/")
+        host = root.split("@", 1)[1]
+        yield f"amqp://{name}:{password}@{host}/{vhost}"
+    finally:
+        _ctl("delete_user", name, check=False)
 
 
 @contextlib.contextmanager

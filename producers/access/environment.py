@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 from broker_config.endpoints import BROKER_URL_ENV, REDIS_URL_ENV
 from contracts.private_files import write_private
 from producers.access.errors import AccessError
+from producers.access.users import credentials_path
 from producers.store.url import ENV as DATABASE_URL_ENV
 
 #: The names an environment file may set, in the order they are written.
@@ -67,16 +68,35 @@ def read_env(path: Path) -> dict[str, str]:
     for line in text.splitlines():
         name, sep, value = line.strip().partition("=")
         if sep and name in NAMES:
-            found[name] = value.strip()
+            value = value.strip()
+            if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]  # as docker compose and systemd read a quoted value
+            found[name] = value
     return found
 
 
 def role_environment(out_dir: Path, user: str) -> dict[str, str]:
-    """The environment a process of `user`'s role runs with: `out_dir/<user>.env`, as
-    written by `provision access apply` (PROVISION_BROKER_URL, and PROVISION_REDIS_URL and
-    PROVISION_DATABASE_URL for the roles that have them). Pass it over the parent's
-    environment: `{**os.environ, **role_environment(out, user)}`."""
-    return read_env(env_path(out_dir, user))
+    """The environment a process of `user`'s role runs with, as `provision access apply`
+    wrote it: the broker URL of `out_dir/<user>.url`, then `out_dir/<user>.env`
+    (PROVISION_BROKER_URL, and PROVISION_REDIS_URL and PROVISION_DATABASE_URL for the roles
+    that have them; users made on RabbitMQ alone have only the first file). Pass it over the
+    parent's environment: `{**os.environ, **role_environment(out, user)}`.
+
+    Raises AccessError when neither file is there (never showing a value)."""
+    found: dict[str, str] = {}
+    url_file, path = credentials_path(out_dir, user), env_path(out_dir, user)
+    if url_file.exists():
+        try:
+            found[BROKER_URL_ENV] = url_file.read_text()[:MAX_BYTES].strip()
+        except (OSError, UnicodeDecodeError):
+            raise AccessError(f"{url_file}: cannot be read as a URL") from None
+    if path.exists():
+        found.update(read_env(path))
+    if not found:
+        raise AccessError(
+            f"no credentials for {user!r} in {out_dir} (run `provision access apply`)"
+        )
+    return found
 
 
 def password_of(url: str | None) -> str:

@@ -20,6 +20,7 @@ from contracts.events import ChangeEvent, RolloutState
 from contracts.telemetry import ATTR_CHANGE_ID, setup_tracing, tracer
 from producers.cli import cli, oncall  # noqa: F401  (oncall: `history`, `failures`)
 from producers.cli.db import change_id_of, open_database
+from producers.cli.oncall import refusal_row, refused_lines
 from producers.cli.options import parse_selector, selector_option, timeout_option
 from producers.cli.tables import table
 from producers.errors import SelectionError
@@ -31,6 +32,7 @@ from producers.rollouts.direct import default_issuer
 from producers.rollouts.intake import Refusal, event_from_file, plan_event
 from producers.rollouts.progress import Settled, wait_for
 from producers.rollouts.store import RolloutBook
+from producers.store import refusals
 from producers.truth.revisions import RevisionStore
 
 #: Statuses that make `apply --wait` and `demo` exit non-zero.
@@ -226,8 +228,14 @@ def status(change_id: str, only: str | None, as_json: bool) -> None:
 
     CHANGE_ID is the id or a unique prefix of it (as the progress bar shows it)."""
     change_id = change_id_of(change_id)
-    change = Ledger(open_database()).status(change_id, OutcomeStatus(only) if only else None)
+    db = open_database()
+    change = Ledger(db).status(change_id, OutcomeStatus(only) if only else None)
+    with db.connection() as conn:
+        refused = [refusal_row(r) for r in refusals.outcome_refusals(conn, change_id=change_id)]
     if as_json:
-        click.echo(json.dumps({**change.as_json(), **({"only": only} if only else {})}))
+        extra = {"only": only} if only else {}
+        click.echo(json.dumps({**change.as_json(), **extra, "refused_outcomes": refused}))
     else:
-        render(change, Console())
+        console = Console()
+        render(change, console)
+        refused_lines(refused, console)

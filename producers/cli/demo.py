@@ -9,10 +9,11 @@ import click
 from rich.console import Console
 
 from contracts import ExitCode
+from producers.access.management import ADMIN_URL_ENV
 from producers.cli import cli
 from producers.cli.changes import exit_code_of, render
 from producers.cli.options import timeout_option
-from producers.demo import default_state_dir, migrate_database, run_demo
+from producers.demo import default_state_dir, grant_access, migrate_database, run_demo
 from producers.rollouts.direct import default_issuer
 
 
@@ -32,16 +33,31 @@ from producers.rollouts.direct import default_issuer
     help="Where the fleet lives (default PROVISION_STATE_DIR or the user state dir).",
 )
 @timeout_option(180.0)
+@click.option(
+    "--admin-url",
+    default=None,
+    help=f"Management API URL with an administrator's credentials, to create the demo's "
+    f"role users; default ${ADMIN_URL_ENV}, else http://guest:guest@127.0.0.1:15672.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
-def demo(count: int, state_dir: Path | None, timeout_s: float, as_json: bool) -> None:
-    """Converge a demo fleet over two regions end to end, then report per status."""
+def demo(
+    count: int, state_dir: Path | None, timeout_s: float, admin_url: str | None, as_json: bool
+) -> None:
+    """Converge a demo fleet over two regions end to end, then report per status.
+
+    Every process runs as its own role's RabbitMQ user (created through the management
+    API, credentials under STATE_DIR/access)."""
     state_dir = state_dir or default_state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=as_json)
     console.print(f"demo: {count} local targets under {state_dir}, regions eu and us")
     for migration in migrate_database():  # run_demo migrates too; said here, before the run
         console.print(f"database: applied {migration.version:04d}_{migration.name}")
-    result = run_demo(state_dir, count, timeout_s=timeout_s, issued_by=default_issuer(), show=True)
+    access = grant_access(state_dir, admin_url)
+    console.print(access.line(), markup=False, highlight=False, soft_wrap=True)
+    result = run_demo(
+        state_dir, count, timeout_s=timeout_s, issued_by=default_issuer(), access=access
+    )
     end = result.end
     if end.status is not None:
         render(end.status, console, every_target=False)
@@ -67,6 +83,7 @@ def demo(count: int, state_dir: Path | None, timeout_s: float, as_json: bool) ->
                     "state": end.state,
                     "finished": end.finished,
                     "state_dir": str(state_dir),
+                    "access": access.users,
                 }
             )
         )

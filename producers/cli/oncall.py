@@ -18,8 +18,9 @@ from rich.console import Console
 from producers.cli import cli
 from producers.cli.db import open_database
 from producers.cli.tables import table
-from producers.store import outcomes
+from producers.store import outcomes, refusals
 from producers.store.outcomes import Stored
+from producers.store.refusals import RefusalRow
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -56,6 +57,18 @@ def outcome_row(stored: Stored) -> dict[str, Any]:
         "changes": [c.model_dump(mode="json", exclude_none=True) for c in e.changes],
         "error": e.error.model_dump(mode="json") if e.error else None,
     }
+
+
+def refusal_row(row: RefusalRow) -> dict[str, Any]:
+    """A refused outcome as JSON: when, the target it claimed, and the reason."""
+    return {"at": row.at.astimezone(UTC).isoformat(), "target": row.target, "reason": row.reason}
+
+
+def refused_lines(rows: list[dict[str, Any]], console: Console) -> None:
+    """One line per refused outcome (hostile text: printed as it is, never as markup)."""
+    for row in rows:
+        line = f"refused: {row['at'][:19]} target {row['target']}: {row['reason']}"
+        console.print(line, markup=False, highlight=False)
 
 
 def _error(row: dict[str, Any]) -> str:
@@ -133,15 +146,21 @@ def history(target: str, limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print {since, targets: [...]}.")
 def failures(window: str, as_json: bool) -> None:
     """Targets with a failed, rejected or not_ready outcome received within --since:
-    each one's latest failure, and its current status ("now")."""
+    each one's latest failure, and its current status ("now"); then the outcomes refused
+    in that time because their sender may not speak for their target."""
     span = parse_window(window)
     at = datetime.now(UTC)
     since = at - span
     with open_database().connection() as conn:
         found = outcomes.failed_since(conn, span, now=at)
         now = outcomes.current_statuses(conn, [s.event.target for s in found])
+        refused = [refusal_row(r) for r in refusals.outcome_refusals(conn, since=since)]
     rows = [{**outcome_row(s), "current": now.get(s.event.target)} for s in found]
     if as_json:
-        click.echo(json.dumps({"since": since.isoformat(), "targets": rows}))
+        click.echo(
+            json.dumps({"since": since.isoformat(), "targets": rows, "refused_outcomes": refused})
+        )
     else:
-        failures_table(rows, window, Console())
+        console = Console()
+        failures_table(rows, window, console)
+        refused_lines(refused, console)

@@ -52,3 +52,17 @@ def parse_selector(items: tuple[str, ...]) -> Selector:
     if ids:
         fields["targets"] = tuple(ids)
     return Selector.model_validate(fields)
+
+
+def trusted_sender_option(function: FC) -> FC:
+    """`--trusted-sender USER` (repeatable, into `trusted`): outcomes' senders trusted for
+    every target, on top of PROVISION_TRUSTED_SENDERS (broker_config.senders)."""
+    return click.option(
+        "--trusted-sender",
+        "trusted",
+        multiple=True,
+        metavar="USER",
+        help="A broker user that may speak for EVERY target's outcomes (repeatable; also "
+        "PROVISION_TRUSTED_SENDERS, comma-separated). For single-user development, where "
+        "every process is guest; a deployment with a user per role needs none.",
+    )(function)

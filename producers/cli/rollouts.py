@@ -15,6 +15,7 @@ import redis
 from rich.console import Console
 
 from broker_config import Endpoints
+from broker_config.senders import Senders
 from contracts import ExitCode, load_document
 from contracts.command_line import metrics_options
 from contracts.events import RolloutState
@@ -22,7 +23,12 @@ from contracts.inventory import Inventory
 from producers.cli import cli
 from producers.cli.controller_key import controller_key_option, load_controller_key
 from producers.cli.db import change_id_of, open_database
-from producers.cli.options import parse_selector, selector_option, timeout_option
+from producers.cli.options import (
+    parse_selector,
+    selector_option,
+    timeout_option,
+    trusted_sender_option,
+)
 from producers.cli.tables import table
 from producers.errors import UnknownChange
 from producers.records import audit
@@ -49,12 +55,14 @@ from producers.rollouts.store import RolloutBook
 )
 @metrics_options
 @controller_key_option
+@trusted_sender_option
 def controller(
     checkin_rate: float,
     checkin_burst: int,
     metrics_port: int | None,
     metrics_host: str,
     controller_key: str | None,
+    trusted: tuple[str, ...],
 ) -> None:
     """Drive rollouts from provision.events and answer pull agents, until stopped."""
     from producers.rollouts.controller import run_controller
@@ -69,6 +77,7 @@ def controller(
         checkin_rate_per_s=checkin_rate,
         checkin_burst=checkin_burst,
         key=key,
+        senders=Senders.from_env(trusted),
     )
 
 

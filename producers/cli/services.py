@@ -8,9 +8,11 @@ import click
 
 from broker_config import Endpoints, declare
 from broker_config.connections import connect_broker
+from broker_config.senders import Senders
 from contracts.command_line import metrics_options
 from contracts.schemas import SCHEMAS, schema_text
 from producers.cli import cli
+from producers.cli.options import trusted_sender_option
 
 
 @cli.command()
@@ -53,10 +55,12 @@ def broker_declare(regions: tuple[str, ...]) -> None:
 
 @cli.command()
 @metrics_options
-def aggregator(metrics_port: int | None, metrics_host: str) -> None:
+@trusted_sender_option
+def aggregator(metrics_port: int | None, metrics_host: str, trusted: tuple[str, ...]) -> None:
     """Record outcome events from provision.results in PostgreSQL, until stopped.
 
-    Outcomes are written in batches (one transaction each) and acked only once committed.
+    Outcomes are written in batches (one transaction each) and acked only once committed;
+    an outcome whose sender may not speak for its target is recorded as a refusal instead.
     """
     from producers.records.aggregator import run_aggregator
 
@@ -64,4 +68,4 @@ def aggregator(metrics_port: int | None, metrics_host: str) -> None:
         from producers.metrics.registry import serve
 
         serve("aggregator", metrics_port, metrics_host)
-    run_aggregator(Endpoints.from_env())
+    run_aggregator(Endpoints.from_env(), Senders.from_env(trusted))

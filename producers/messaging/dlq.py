@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broker_config import DEAD_QUEUE
+from broker_config.connections import speaks_as
 from contracts.dead import (
     DEAD_AT,
     DEATH_HEADERS,
@@ -194,6 +195,7 @@ class DeadLetters:
             correlation_id=letter.correlation_id,
             delivery_mode=pika.DeliveryMode.Persistent,
             headers=headers,
+            user_id=speaks_as(channel),
         )
         try:
             channel.basic_publish(

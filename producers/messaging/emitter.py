@@ -13,6 +13,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker_config import EVENTS_EXCHANGE
+from broker_config.connections import speaks_as
 from contracts import ExitCode, ProvisioningError, limits
 from contracts.events import KEY_ID_HEADER, SIGNATURE_HEADER, ChangeEvent
 from contracts.signatures import BadKey, key_id_of, load_private_key, sign
@@ -83,6 +84,7 @@ def publish_event(
                     delivery_mode=2,
                     headers=headers,
                     message_id=event.change_id,
+                    user_id=speaks_as(connection),
                 ),
                 mandatory=True,
             )

@@ -18,6 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker_config import CHANGES_EXCHANGE, region_queue
+from broker_config.connections import speaks_as
 from contracts import ChangeRequest
 from contracts.changes import EMPTY_EMBED, task_headers
 from contracts.controller_signatures import CONTROLLER_KEY_ENV, SIGNATURE_FIELD, sign_request
@@ -76,6 +77,8 @@ class Publisher:
         self._connection = connection
         self._channel = connection.channel()
         self._channel.confirm_delivery()
+        #: The AMQP user_id of every request: RabbitMQ checks it names this connection's user.
+        self.user_id = speaks_as(connection)
 
     def ensure_regions(self, regions: Iterable[str]) -> None:
         """Raise SelectionError, before anything is published, for a region without a queue."""
@@ -138,6 +141,7 @@ class Publisher:
             correlation_id=headers["id"],
             delivery_mode=pika.DeliveryMode.Persistent,
             headers=headers,
+            user_id=self.user_id,
         )
         try:
             self._channel.basic_publish(

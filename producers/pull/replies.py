@@ -18,7 +18,7 @@ import pika.exceptions
 from opentelemetry.trace import get_current_span
 
 from broker_config import CHECKINS_QUEUE, Endpoints
-from broker_config.connections import connect_broker
+from broker_config.connections import connect_broker, speaks_as
 from broker_config.dead_letters import dead_letter_delivery
 from contracts.checkins import CheckinReply
 from contracts.telemetry import (
@@ -140,7 +140,9 @@ class Replies:
                     self._channel = self._connection.channel()
                     self._channel.confirm_delivery()
                 properties = pika.BasicProperties(
-                    content_type="application/json", correlation_id=correlation_id
+                    content_type="application/json",
+                    correlation_id=correlation_id,
+                    user_id=speaks_as(self._connection),
                 )
                 self._channel.basic_publish("", reply_to, body, properties)
                 return True

@@ -7,6 +7,10 @@ database or broker acks nothing: the process reconnects and the messages come ba
 redelivered outcome changes nothing (its event id is unique). A message that cannot be
 read is dead-lettered and acked alone; a batch that fails for a reason of its own is
 written one message at a time, so only the message at fault is dead-lettered.
+
+Only an outcome whose sender (its AMQP `user_id`, checked by RabbitMQ) may speak for its
+target is written (`broker_config.senders`); any other is recorded as a refusal with the
+reason, in the same transaction, and acked with its batch.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pydantic import ValidationError
 from broker_config import RESULTS_QUEUE, Endpoints, declare
 from broker_config.connections import connect_broker
 from broker_config.dead_letters import dead_letter_delivery
+from broker_config.senders import Senders
 from contracts import ContractError, OutcomeEvent, limits
 from contracts.outcomes import ARRIVING
 from contracts.telemetry import (
@@ -39,6 +44,7 @@ from producers.messaging.failures import infrastructure
 from producers.messaging.serving import Reconnecting
 from producers.metrics.registry import outcome_recorded
 from producers.records.batches import Held, forged_sequence, write
+from producers.records.senders import admitted
 from producers.store.database import Database
 
 log = logging.getLogger("provision.aggregator")
@@ -54,10 +60,15 @@ IDLE_WAIT_S = 0.2
 class Aggregator(Reconnecting):
     """Moves outcome events from RabbitMQ into the system of record until stopped."""
 
-    def __init__(self, endpoints: Endpoints, db: Database) -> None:
+    def __init__(self, endpoints: Endpoints, db: Database, senders: Senders | None = None) -> None:
         self.endpoints = endpoints
         self.db = db
+        #: Who may speak for which target (default: PROVISION_ACCESS_PREFIX and
+        #: PROVISION_TRUSTED_SENDERS from the environment).
+        self.senders = senders if senders is not None else Senders.from_env()
         self.recorded = 0
+        #: Outcomes refused because their sender may not speak for their target.
+        self.refused = 0
         self._held: list[Held] = []
         #: When the held batch must be written (monotonic), None while nothing is held.
         self._due: float | None = None
@@ -135,23 +146,38 @@ class Aggregator(Reconnecting):
                 ),
                 self.db.connection() as conn,
             ):
-                new = write(conn, batch)
+                kept, new = self._write(conn, batch)
         except infrastructure():
             raise  # nothing acked: the messages come back after the reconnect
         except Exception:
             log.exception("a batch of %d outcomes failed; writing them one by one", len(batch))
             return self._one_by_one(channel, batch)
         channel.basic_ack(batch[-1].method.delivery_tag, multiple=True)
-        self.recorded += len(batch)
+        self.recorded += kept
+        self.refused += len(batch) - kept
         _count(batch, new)
         return None
+
+    def _write(self, conn: Any, batch: list[Held]) -> tuple[int, list[str]]:
+        """The batch's refusals and its admitted outcomes, on `conn`: how many were admitted,
+        and the ids of the outcomes recorded for the first time (for the metrics)."""
+        kept = admitted(
+            conn,
+            batch,
+            self.senders,
+            by="aggregator",
+            event_of=lambda h: h.event,
+            properties_of=lambda h: h.properties,
+        )
+        new = write(conn, kept) if kept else []
+        return len(kept), new
 
     def _one_by_one(self, channel: Any, batch: list[Held]) -> None:
         """Each message in a transaction of its own; the ones that still fail are dead."""
         for held in batch:
             try:
                 with self.db.connection() as conn:
-                    new = write(conn, [held])
+                    kept, new = self._write(conn, [held])
             except infrastructure():
                 raise
             except Exception as exc:
@@ -160,7 +186,8 @@ class Aggregator(Reconnecting):
                 self._dead_letter(channel, held.method, held.properties, held.body, reason)
                 continue
             channel.basic_ack(held.method.delivery_tag)
-            self.recorded += 1
+            self.recorded += kept
+            self.refused += 1 - kept
             _count([held], new)
 
     def _dead_letter(
@@ -179,7 +206,7 @@ def _count(batch: list[Held], new: list[str]) -> None:
             outcome_recorded(held.event.status.value, held.method.routing_key)
 
 
-def run_aggregator(endpoints: Endpoints) -> None:
+def run_aggregator(endpoints: Endpoints, senders: Senders | None = None) -> None:
     """`provision aggregator`: run until SIGTERM or SIGINT.
 
     The database is opened once, before anything else (its schema check says what to
@@ -187,7 +214,7 @@ def run_aggregator(endpoints: Endpoints) -> None:
     """
     setup_tracing("provision-aggregator")
     with Database.open(max_size=2, name="provision-aggregator") as db:
-        aggregator = Aggregator(endpoints, db)
+        aggregator = Aggregator(endpoints, db, senders)
         signal.signal(signal.SIGTERM, aggregator.stop)
         signal.signal(signal.SIGINT, aggregator.stop)
         aggregator.run()

@@ -10,6 +10,10 @@ Redis (or its FLUSHDB) or of PostgreSQL resumes every rollout where it stood. Re
 only pacing leases and rates, which may be forgotten. A lost service ends the serve loop
 before the message in hand is acked, so an event is acked only once its rollout is
 committed; the loop reconnects and takes the message again (a repeated id is a no-op).
+
+An outcome copy counts only when its sender (its AMQP `user_id`) may speak for its target
+(`broker_config.senders`, the target's region from the rollout); any other is recorded as a
+refusal and frees nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from broker_config import (
 )
 from broker_config.connections import connect_broker, connect_redis
 from broker_config.dead_letters import dead_letter_delivery
+from broker_config.senders import Senders
 from contracts import OutcomeEvent, limits
 from contracts.changes import utcnow
 from contracts.events import ChangeEvent, RolloutState
@@ -53,11 +58,12 @@ from producers.pull.desk import CheckinDesk
 from producers.pull.replies import Replies
 from producers.records.inventory import InventoryStore
 from producers.records.ledger import Ledger
+from producers.records.senders import refuse, sender_of
 from producers.rollouts.authority import Signer, check_fresh, check_scope, digest_of, signer_of
 from producers.rollouts.driver import Driver
 from producers.rollouts.intake import Refusal, claimed_id, parse_event, plan_event
 from producers.rollouts.planner import RolloutPlan
-from producers.rollouts.store import RolloutBook
+from producers.rollouts.store import Rollout, RolloutBook
 from producers.rollouts.trail import record_event
 from producers.store import issuers as seen_events
 from producers.store.database import Database
@@ -79,6 +85,7 @@ class Controller(Reconnecting):
         key: Ed25519PrivateKey,
         checkin_rate_per_s: float = 50.0,
         checkin_burst: int = 10,
+        senders: Senders | None = None,
     ) -> None:
         self.endpoints = endpoints
         #: Signs every change request and every rendered state (layers) it publishes.
@@ -89,6 +96,8 @@ class Controller(Reconnecting):
         #: The event in hand's verified signer and parsed event, for its audit entry.
         self._signer: Signer | None = None
         self._event: ChangeEvent | None = None
+        #: Who may speak for which target (default: from the environment).
+        self.senders = senders if senders is not None else Senders.from_env()
 
     def run(self) -> None:
         """Consume and drive until stopped; reconnect after RabbitMQ, Redis or PostgreSQL
@@ -312,7 +321,8 @@ class Controller(Reconnecting):
         try:
             limits.check_json("outcome", body, limits.OUTCOME_BYTES, "OUTCOME_BYTES")
             event = OutcomeEvent.model_validate_json(body, context={ARRIVING: True})
-            self.driver.noted(event)
+            sender = sender_of(properties)
+            self.driver.noted(event, lambda rollout: self._may_speak(rollout, event, sender))
         except infrastructure():
             raise
         except (ValidationError, limits.LimitExceeded):
@@ -320,6 +330,17 @@ class Controller(Reconnecting):
         except Exception:
             log.exception("outcome copy failed unexpectedly; the aggregator keeps its own")
         channel.basic_ack(method.delivery_tag)
+
+    def _may_speak(self, rollout: Rollout, event: OutcomeEvent, sender: str | None) -> bool:
+        """True when `sender` may speak for the outcome's target; else the refusal is
+        recorded and the copy frees nothing."""
+        target = rollout.targets.get(event.target)
+        why = self.senders.refusal(sender, event.target, target.region if target else None)
+        if why is None:
+            return True
+        with self.db.connection() as conn:
+            refuse(conn, event, sender, why, by="controller")
+        return False
 
     # -- driving --------------------------------------------------------------------------
 
@@ -337,11 +358,16 @@ def run_controller(
     checkin_rate_per_s: float,
     checkin_burst: int,
     key: Ed25519PrivateKey,
+    senders: Senders | None = None,
 ) -> None:
     """`provision controller`: run until SIGTERM or SIGINT."""
     setup_tracing("provision-controller")
     controller = Controller(
-        endpoints, key=key, checkin_rate_per_s=checkin_rate_per_s, checkin_burst=checkin_burst
+        endpoints,
+        key=key,
+        checkin_rate_per_s=checkin_rate_per_s,
+        checkin_burst=checkin_burst,
+        senders=senders,
     )
     signal.signal(signal.SIGTERM, controller.stop)
     signal.signal(signal.SIGINT, controller.stop)

@@ -113,10 +113,14 @@ class Driver:
         self._dirty.discard(change_id)
         self.in_flight.forget(change_id)
 
-    def noted(self, event: OutcomeEvent) -> bool:
+    def noted(
+        self, event: OutcomeEvent, may_speak: Callable[[Rollout], bool] | None = None
+    ) -> bool:
         """An outcome copy arrived: free its in-flight slot and read the counts anew soon.
 
-        False when it belongs to no rollout this driver drives (or to none of its targets).
+        False when it belongs to no rollout this driver drives (or to none of its targets),
+        or when `may_speak` (asked with the rollout, which knows the target's region) says
+        its sender may not speak for its target.
         A rollout that publishes no more is not loaded for it: a halted wave's late outcomes
         cost one lookup each, and their leases expire unused.
         """
@@ -126,7 +130,11 @@ class Driver:
             if head is None or head.state not in ACTIVE:
                 return False
             rollout = self.rollout(event.change_id)
-        if rollout is None or not self.book.record(rollout, event):
+        if rollout is None or event.target not in rollout.targets:
+            return False
+        if may_speak is not None and not may_speak(rollout):
+            return False
+        if not self.book.record(rollout, event):
             return False
         self.in_flight.answered(event.change_id, event.target)
         self._dirty.add(event.change_id)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import psycopg
 
 from contracts import Target
+from producers.store.text import clean
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,29 @@ def all_targets(conn: psycopg.Connection) -> list[Target]:
     """Every target, in id order."""
     rows = conn.execute('SELECT target_json FROM targets ORDER BY id COLLATE "C"').fetchall()
     return [Target.model_validate_json(row[0]) for row in rows]
+
+
+def regions_of(
+    conn: psycopg.Connection, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str | None]:
+    """The region of each (change id, target): as the change's rollout planned it (the region
+    whose worker got the request), else the inventory's; None when neither knows the target.
+
+    Read from our records only, never from the outcome: the sender chooses what it says.
+    """
+    wanted = sorted({(c, t) for c, t in pairs if clean(c) == c and clean(t) == t})
+    found: dict[tuple[str, str], str | None] = dict.fromkeys(pairs)
+    if not wanted:
+        return found
+    rows = conn.execute(
+        """
+        SELECT p.change_id, p.target, coalesce(r.target_json::jsonb ->> 'region', t.region)
+        FROM unnest(%s::text[], %s::text[]) AS p(change_id, target)
+        LEFT JOIN rollout_targets r ON r.rollout_id = p.change_id AND r.target = p.target
+        LEFT JOIN targets t ON t.id = p.target
+        """,
+        ([c for c, _ in wanted], [t for _, t in wanted]),
+    ).fetchall()
+    for change_id, target, region in rows:
+        found[(change_id, target)] = region
+    return found

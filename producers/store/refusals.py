@@ -130,3 +130,40 @@ def rejected_events(conn: psycopg.Connection, limit: int = 100) -> list[Rejected
         (limit,),
     ).fetchall()
     return [RejectedEvent(*row) for row in rows]
+
+
+#: How every refused outcome's reason starts: outcome refusals share the table with
+#: check-in refusals (`provision status` and `provision failures` pick them out by it).
+OUTCOME_REFUSED = "outcome refused"
+
+
+def outcome_reason(change_id: str, outcome_id: str, sender: str | None, why: str, by: str) -> str:
+    """The stored reason of a refused outcome: which one, who sent it, why, who refused it."""
+    who = "no user_id" if not sender else repr(clean(sender, 100))
+    return (
+        f"{OUTCOME_REFUSED} (change {clean(change_id, 100)}, outcome {clean(outcome_id, 100)})"
+        f" from {who} by the {by}: {why}"
+    )
+
+
+def outcome_refusals(
+    conn: psycopg.Connection,
+    *,
+    change_id: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[RefusalRow]:
+    """Refused outcomes, newest first: of one change, or received since a time."""
+    pattern = OUTCOME_REFUSED + " (change "
+    if change_id is not None:
+        escaped = change_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern += escaped + ", "
+    rows = conn.execute(
+        """
+        SELECT at, target, reason FROM checkin_refusals
+        WHERE reason LIKE %s AND (%s::timestamptz IS NULL OR at >= %s)
+        ORDER BY at DESC, id DESC LIMIT %s
+        """,
+        (pattern + "%", since, since, limit),
+    ).fetchall()
+    return [RefusalRow(*row) for row in rows]

@@ -19,6 +19,7 @@ import click
 import pytest
 import yaml
 
+from broker_config.permissions import aggregator, controller, worker
 from producers.cli import cli as provision_cli
 from tests.isolation import ROOT, need
 from workers.cli import cli as workers_cli
@@ -136,3 +137,44 @@ def test_a_wrong_command_line_would_be_caught() -> None:
         _parse(provision_cli, ["worker", "--region", "eu", "--concurrency", "four"], "provision")
     with pytest.raises(click.UsageError):
         _parse(provision_cli, ["db", "migrat"], "provision")
+
+
+#: The processes and the role whose user each runs as (broker_config.permissions' names).
+PROCESS_USERS = {
+    "controller": controller().user(),
+    "aggregator": aggregator().user(),
+    "worker-eu": worker("eu").user(),
+    "worker-us": worker("us").user(),
+}
+
+
+def test_no_process_uses_guest_each_runs_as_its_own_roles_user() -> None:
+    services = _services()
+    rabbitmq = services["rabbitmq"]["environment"]
+    assert rabbitmq["RABBITMQ_DEFAULT_USER"] not in ("", "guest"), "no guest user at all"
+    access = services["access"]
+    assert access["command"][:2] == ["access", "apply"]
+    out = access["command"][access["command"].index("--out") + 1]
+    assert any(str(v).split(":")[:2] == ["access", out] for v in access["volumes"])
+    admin = urlsplit(access["environment"]["PROVISION_ADMIN_URL"])
+    assert (admin.username, admin.password, admin.hostname) == (
+        rabbitmq["RABBITMQ_DEFAULT_USER"],
+        rabbitmq["RABBITMQ_DEFAULT_PASS"],
+        "rabbitmq",
+    )
+    words = access["command"]
+    regions = {words[i + 1] for i, word in enumerate(words) if word == "--region"}
+    assert regions == {"eu", "us"}, "a worker user for every region that has a worker"
+    for name, service in _ours().items():
+        env = service["environment"]
+        url = env.get("PROVISION_BROKER_URL", "")
+        assert "guest" not in url and "guest" not in str(env), name
+        if name in ("migrate", "access"):
+            continue
+        user = PROCESS_USERS[name]
+        assert env["PROVISION_BROKER_URL_FILE"] == f"{out}/{user}.url", name
+        assert "PROVISION_BROKER_URL" not in env, name
+        assert f"access:{out}:ro" in service["volumes"], f"{name} reads the credentials only"
+        assert service["depends_on"]["access"]["condition"] == "service_completed_successfully"
+    assert set(PROCESS_USERS) == set(_ours()) - {"migrate", "access"}
+    assert "access" in yaml.safe_load(COMPOSE.read_text())["volumes"]

@@ -28,7 +28,7 @@ from contracts.telemetry import (
 )
 from workers.delivery import metrics, receipt
 from workers.delivery.app import app
-from workers.delivery.report import kombu_send, outcome, report
+from workers.delivery.report import kombu_send, outcome, report, user_of
 from workers.delivery.retry import (
     MAX_ATTEMPTS,
     MAX_WAITS,
@@ -158,7 +158,10 @@ def retry(
         kwargs["tries"] = tries
     queue = region_queue(change.target.region)
     shown = f"{{'change_id': {change.change_id!r}, 'target': {change.target.id!r}}}"
-    options = {"argsrepr": "()", "kwargsrepr": shown}  # a repr of the state would show secrets
+    options: dict[str, Any] = {"argsrepr": "()", "kwargsrepr": shown}  # no secrets in a repr
+    user_id = user_of(task.app)
+    if user_id:  # the retried message names its sender, as every publish of ours does
+        options["user_id"] = user_id
     attributes = messaging(
         RETRIES_EXCHANGE,
         str(task.request.id or ""),

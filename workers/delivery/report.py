@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from broker_config import RESULTS_EXCHANGE
+from broker_config.connections import speaks_as
 from broker_config.dead_letters import Letter, Send
 from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus, ResourceOutcome
 from contracts.changes import utcnow
@@ -89,6 +90,9 @@ def _producer_publish(
 ) -> None:
     properties = {} if correlation_id is None else {"correlation_id": correlation_id}
     with app.producer_or_acquire() as producer:
+        user_id = speaks_as(producer.connection)
+        if user_id:  # RabbitMQ checks it names this connection's user
+            properties["user_id"] = user_id
         producer.publish(
             body,
             exchange=exchange,
@@ -144,6 +148,12 @@ def report(app: Any, event: OutcomeEvent, routing_key: str) -> None:
             headers=headers,
         )
     metrics.published(event.status.value)
+
+
+def user_of(app: Any) -> str | None:
+    """The user the app's broker connections speak as (`speaks_as`; none is opened)."""
+    with app.connection_for_write() as connection:
+        return speaks_as(connection)
 
 
 def kombu_send(app: Any) -> Send:

@@ -32,6 +32,7 @@ def run_worker(
     installed alike: admission verifies every request's signature with it. So are the
     metrics, whose multiprocess directory every child writes to (`workers.delivery.metrics`).
     """
+    endpoints = Endpoints.from_env()  # a bad PROVISION_BROKER_URL_FILE: one line, first
     from workers.delivery import controller_key as verifying
 
     if metrics_port is not None:
@@ -42,7 +43,6 @@ def run_worker(
 
     install(allow)
     verifying.install(controller_key)
-    endpoints = Endpoints.from_env()
     connection = connect_broker(endpoints)
     try:
         declare(connection, [region])

@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from broker_config import CHECKINS_EXCHANGE, RESULTS_EXCHANGE, Endpoints
-from broker_config.connections import connect_broker
+from broker_config.connections import connect_broker, speaks_as
 from broker_config.endpoints import redact
 from contracts import OutcomeEvent, ServiceUnreachable, limits
 from contracts.checkins import CheckinReply, CheckinRequest, Credentials
@@ -124,6 +124,7 @@ class ControlPlane:
                         correlation_id=correlation_id,
                         expiration=str(int(self.reply_timeout_s * 1000)),
                         headers=headers,
+                        user_id=speaks_as(self._connection),
                     ),
                     mandatory=True,
                 )
@@ -185,7 +186,10 @@ class ControlPlane:
                     routing_key,
                     event.model_dump_json().encode(),
                     pika.BasicProperties(
-                        content_type="application/json", delivery_mode=2, headers=headers
+                        content_type="application/json",
+                        delivery_mode=2,
+                        headers=headers,
+                        user_id=speaks_as(self._connection),
                     ),
                     mandatory=True,
                 )

@@ -36,15 +36,16 @@ def test_a_worker_as_its_role_converges_a_request_published_as_the_controller(
         try:
             channel = connection.channel()
             while True:
-                method, _, body = channel.basic_get(RESULTS_QUEUE, auto_ack=True)
+                method, props, body = channel.basic_get(RESULTS_QUEUE, auto_ack=True)
                 if method is None:
                     return None
                 event = json.loads(body)
                 if event.get("change_id") == request.change_id:
-                    return dict(event, routing_key=method.routing_key)
+                    return dict(event, routing_key=method.routing_key, user_id=props.user_id)
         finally:
             connection.close()
 
     event = wait_until(outcome, 60, "the eu worker's outcome")
     assert event["status"] in ("changed", "converged"), event
     assert event["routing_key"] == "eu.test.role-1"
+    assert event["user_id"] == f"{applied.prefix}-worker-eu"  # checked by RabbitMQ, then by us

@@ -23,11 +23,15 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from broker_config import DEAD_QUEUE, RESULTS_EXCHANGE, RESULTS_QUEUE, Endpoints, declare
+from broker_config.senders import Senders
 from contracts import OutcomeEvent, OutcomeStatus
 from producers.records.aggregator import Aggregator
 from producers.store.database import Database
 from tests.databases import drop_database, make_database, with_database
 from tests.isolation import Isolated, drop_vhost, make_vhost
+
+#: The tests' publishers are all guest: trusted, as tests/isolation.py sets for processes.
+GUEST_TRUSTED = Senders(trusted=frozenset({"guest"}))
 
 
 @dataclass
@@ -54,7 +58,9 @@ class Plane:
                     RESULTS_EXCHANGE,
                     "eu.test.t",
                     body,
-                    pika.BasicProperties(content_type="application/json", delivery_mode=2),
+                    pika.BasicProperties(
+                        content_type="application/json", delivery_mode=2, user_id="guest"
+                    ),
                     mandatory=True,
                 )
         finally:
@@ -145,9 +151,14 @@ def plane(session_services: Isolated) -> Iterator[Plane]:
 
 
 @contextmanager
-def running(plane: Plane) -> Iterator[tuple[Aggregator, list[BaseException]]]:
-    """An Aggregator serving in a thread until the block ends; what it raised, if anything."""
-    aggregator = Aggregator(plane.endpoints, plane.db)
+def running(
+    plane: Plane, senders: Senders = GUEST_TRUSTED
+) -> Iterator[tuple[Aggregator, list[BaseException]]]:
+    """An Aggregator serving in a thread until the block ends; what it raised, if anything.
+
+    Its publishers here are guest, trusted for every target unless `senders` says otherwise.
+    """
+    aggregator = Aggregator(plane.endpoints, plane.db, senders)
     raised: list[BaseException] = []
 
     def serve() -> None:

@@ -27,9 +27,13 @@ def ctl(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def agent_url(plane: PullPlane) -> Iterator[str]:
-    """A user with only the `agent` permissions on the plane's vhost; its broker URL."""
+    """A user with only the `agent` permissions on the plane's vhost; its broker URL.
+
+    Named as p11's agent (`<prefix>-agent-p11`): the aggregator takes p11's outcomes only
+    from its own agent (or the worker of its region), by the AMQP user_id."""
     vhost = unquote(urlsplit(plane.env["PROVISION_BROKER_URL"]).path.lstrip("/"))
-    user, password = f"agent-{secrets.token_hex(4)}", secrets.token_urlsafe(12)
+    user = f"{plane.env['PROVISION_ACCESS_PREFIX']}-agent-p11"
+    password = secrets.token_hex(12)  # never a leading '-', which rabbitmqctl takes for a flag
     assert ctl("add_user", user, password).returncode == 0
     done = ctl("set_permissions", "-p", vhost, user, *PERMISSIONS["agent"].argv())
     assert done.returncode == 0, done.stderr

@@ -12,7 +12,8 @@ Found in the code, not guessed (`producers/store/*.py`, and who calls each):
   the digests of accepted events (`store/issuers.py`) and appends `event.*` to the audit
   trail.
 * `aggregator` (`provision aggregator`): appends outcomes, their compliance observations and
-  the revisions they applied (`records/batches.py`), nothing else.
+  the revisions they applied (`records/batches.py`); reads the target's region (rollout
+  targets, inventory) to check who sent an outcome and records refused ones.
 * `operator` (the CLI): reads everything (`status`, `rollout status`, `oncall`, `agents`);
   publishes revisions (`state publish`), loads the inventory (`inventory load`), enrolls
   agents (`enroll`), steers rollouts (`rollout pause|resume|cancel`), registers and revokes
@@ -90,6 +91,11 @@ AGGREGATOR: dict[str, tuple[str, ...]] = {
     "outcomes": RI,
     "compliance_observations": RI,
     "applied_revisions": RIU,
+    # Who may speak for a target: its region from the rollout, else the inventory; a refused
+    # outcome is recorded as a refusal (records/senders.py).
+    "rollout_targets": R,
+    "targets": R,
+    "checkin_refusals": RI,
 }
 
 OPERATOR: dict[str, tuple[str, ...]] = {

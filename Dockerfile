@@ -19,7 +19,8 @@ ENV PYTHONUNBUFFERED=1 \
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
     && useradd --create-home --uid 10001 provision \
-    && mkdir /targets /access && chown provision /targets /access && chmod 0700 /access
+    && mkdir /targets /access /keys /public \
+    && chown provision /targets /access /keys /public && chmod 0700 /access /keys
 USER provision
 WORKDIR /home/provision
 ENTRYPOINT ["provision"]

@@ -79,6 +79,8 @@ _RETRY_OF_ERROR = {
 }
 #: `reason` of provision_dead_letters_total: the kind of a dead letter's reason.
 DEAD_LETTER_REASONS = (
+    "unauthenticated",
+    "unauthorized",
     "invalid",
     "limit",
     "expired",
@@ -92,6 +94,15 @@ DEAD_LETTER_REASONS = (
 #: ours (a reason starts with our own words), so text quoted from a message comes later in
 #: the reason and does not choose its kind.
 _DEAD_LETTER_PREFIXES: tuple[tuple[str, str], ...] = (
+    # Who sent it cannot be proven: a change event or request without a good signature.
+    ("unsigned", "unauthenticated"),
+    ("bad signature", "unauthenticated"),
+    ("unknown key", "unauthenticated"),
+    ("revoked key", "unauthenticated"),
+    ("stale: ", "unauthenticated"),
+    ("replayed: ", "unauthenticated"),
+    # A proven sender asking for more than it may.
+    ("outside the scope of ", "unauthorized"),
     ("exhausted after ", "exhausted"),
     ("poison", "poison"),
     ("expired at ", "expired"),

@@ -93,10 +93,35 @@ def controller_key_group() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help=f"Directory for {PRIVATE_NAME} (0600) and {PUBLIC_NAME}.",
 )
-def create(out: Path) -> None:
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="If --out already holds a key pair, keep it (a one-shot service can run this on "
+    "every start); without it, an existing key is an error.",
+)
+@click.option(
+    "--public-out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=f"Also copy {PUBLIC_NAME} into this directory: what workers mount, so they never "
+    "see the private key.",
+)
+def create(out: Path, keep: bool, public_out: Path | None) -> None:
     """Make the controller's key pair; print where its public key is."""
-    private, public, key_id = make_controller_key(out)
-    click.echo(f"controller key {key_id}: {private} (keep it secret, 0600)")
+    private, public = out / PRIVATE_NAME, out / PUBLIC_NAME
+    if keep and private.exists():
+        key = load_controller_key(private)  # a kept key must still be a usable one
+        if not public.exists():
+            public.write_text(public_pem(key))
+        key_id = key_id_of(key.public_key())
+        click.echo(f"controller key {key_id}: {private} (kept)")
+    else:
+        private, public, key_id = make_controller_key(out)
+        click.echo(f"controller key {key_id}: {private} (keep it secret, 0600)")
+    if public_out is not None:
+        public_out.mkdir(parents=True, exist_ok=True)
+        (public_out / PUBLIC_NAME).write_text(public.read_text())
+        public = public_out / PUBLIC_NAME
     click.echo(f"public key: {public}")
     click.echo(
         f"give the controller {FLAG} {private} (or {CONTROLLER_KEY_ENV}); workers "

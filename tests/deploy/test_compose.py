@@ -103,7 +103,7 @@ def test_postgres_keeps_its_data_and_every_service_is_pointed_at_it() -> None:
             "postgres",
             f"/{env['POSTGRES_DB']}",
         ), name
-        if name != "migrate":
+        if name not in ("migrate", "keys"):  # `keys` touches no database
             assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert _ours()["migrate"]["command"] == ["db", "migrate"]
 
@@ -169,12 +169,28 @@ def test_no_process_uses_guest_each_runs_as_its_own_roles_user() -> None:
         env = service["environment"]
         url = env.get("PROVISION_BROKER_URL", "")
         assert "guest" not in url and "guest" not in str(env), name
-        if name in ("migrate", "access"):
+        if name in ("migrate", "access", "keys"):
             continue
         user = PROCESS_USERS[name]
         assert env["PROVISION_BROKER_URL_FILE"] == f"{out}/{user}.url", name
         assert "PROVISION_BROKER_URL" not in env, name
         assert f"access:{out}:ro" in service["volumes"], f"{name} reads the credentials only"
         assert service["depends_on"]["access"]["condition"] == "service_completed_successfully"
-    assert set(PROCESS_USERS) == set(_ours()) - {"migrate", "access"}
+    assert set(PROCESS_USERS) == set(_ours()) - {"migrate", "access", "keys"}
     assert "access" in yaml.safe_load(COMPOSE.read_text())["volumes"]
+
+
+def test_only_the_controller_mounts_its_key_and_workers_get_only_the_public_half() -> None:
+    services = _ours()
+    keys = services["keys"]
+    assert keys["command"][:2] == ["controller-key", "create"] and "--keep" in keys["command"]
+    controller = services["controller"]
+    assert "controller-key:/keys:ro" in controller["volumes"]
+    assert controller["environment"]["PROVISION_CONTROLLER_KEY"] == "/keys/controller.key"
+    for name in ("worker-eu", "worker-us"):
+        worker = services[name]
+        assert "controller-public:/public:ro" in worker["volumes"], name
+        assert not any(str(v).startswith("controller-key:") for v in worker["volumes"]), name
+        env = worker["environment"]
+        assert env["PROVISION_CONTROLLER_PUBLIC_KEY"] == "/public/controller.pub", name
+        assert worker["depends_on"]["keys"]["condition"] == "service_completed_successfully"

@@ -40,6 +40,15 @@ def test_append_only_tables_are_never_updated_deleted_or_truncated_by_a_role() -
 
 def test_the_aggregator_only_appends_what_an_outcome_records() -> None:
     writes = {t for t, p in GRANTS["aggregator"].items() if set(p) - {"SELECT"}}
-    assert writes == {"outcomes", "compliance_observations", "applied_revisions"}
-    assert sequences_of("aggregator") == ["compliance_observations_id_seq", "outcomes_id_seq"]
+    assert writes == {
+        "outcomes",
+        "compliance_observations",
+        "applied_revisions",
+        "checkin_refusals",  # outcomes refused because of who sent them (the sender check)
+    }
+    assert sequences_of("aggregator") == [
+        "checkin_refusals_id_seq",
+        "compliance_observations_id_seq",
+        "outcomes_id_seq",
+    ]
     assert set(SERIAL) <= migrated_tables()

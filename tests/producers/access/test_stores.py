@@ -237,7 +237,7 @@ REFUSED_SQL += [
     for role in PG_ROLES
     for table in APPEND_ONLY
     for statement in ("UPDATE {table} SET id = id", "DELETE FROM {table}", "TRUNCATE {table}")
-    if table != "revisions" and table != "rendered_states"
+    if table not in ("revisions", "rendered_states", "rendered_signatures")
 ]
 REFUSED_SQL += [
     (role, statement)

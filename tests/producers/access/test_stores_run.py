@@ -13,6 +13,7 @@ import yaml
 from broker_config import CHECKINS_QUEUE, EVENTS_QUEUE, RESULTS_QUEUE, ROLLOUTS_QUEUE, region_queue
 from producers.access.environment import role_environment
 from producers.processes.commands import aggregator_argv, controller_argv, worker_argv
+from producers.processes.supervisor import Child
 from tests.isolation import provision
 from tests.producers.access.conftest import AccessVhost
 
@@ -21,9 +22,13 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_change_runs_end_to_end_with_every_process_as_its_own_role(
-    applied: AccessVhost, tmp_path: Path, allow_tmp: str
+    applied: AccessVhost, tmp_path: Path, allow_tmp: str, request: pytest.FixtureRequest
 ) -> None:
     iso = applied.iso
+    # The group's vhost outlives this test: its consumers must not (they would take the
+    # messages the next module of the group looks for).
+    request.addfinalizer(lambda: [child.stop() for child in children])
+    children: list[Child] = []
 
     def as_role(role: str, instance: str | None = None) -> dict[str, str]:
         env = role_environment(applied.out, applied.user(role, instance))
@@ -37,7 +42,7 @@ def test_a_change_runs_end_to_end_with_every_process_as_its_own_role(
     # Nothing of the group's own (guest, default user, owner) is left to fall back on.
     worker_env["PROVISION_DATABASE_URL"] = "postgresql://nobody@127.0.0.1:1/none"
     aggregator_env["PROVISION_REDIS_URL"] = "redis://nobody:nothing@127.0.0.1:1/5"
-    children = [
+    children += [
         iso.spawn("worker-eu", worker_argv("eu", allow=allow_tmp, concurrency=1), worker_env),
         iso.spawn("aggregator", aggregator_argv(), aggregator_env),
         iso.spawn("controller", controller_argv(), controller_env),

@@ -23,7 +23,7 @@ from broker_config import RESULTS_EXCHANGE, RESULTS_QUEUE, RETRIES_EXCHANGE, reg
 from broker_config.connections import speaks_as
 from contracts import OutcomeEvent, OutcomeStatus
 from producers.messaging.publisher import Publisher
-from tests.isolation import request_for
+from tests.isolation import controller_key, request_for
 from tests.producers.access.conftest import AccessVhost
 from tests.producers.access.test_access import attempt
 
@@ -125,7 +125,7 @@ def test_a_retry_names_the_workers_user() -> None:
     seen: dict[str, Any] = {}
     app = worker_app("amqp://provision-worker-eu:pw@127.0.0.1:5672/v")
     task = SimpleNamespace(
-        app=app, request=SimpleNamespace(), retry=lambda **options: seen.update(options)
+        app=app, request=SimpleNamespace(id="t-1"), retry=lambda **options: seen.update(options)
     )
     fate.retry(task, request_for(), 1.0, 0, None)
     assert seen["user_id"] == "provision-worker-eu"
@@ -136,7 +136,7 @@ def test_the_controllers_change_requests_name_the_controller(applied: AccessVhos
     connection = pika.BlockingConnection(pika.URLParameters(applied.url("controller")))
     try:
         assert speaks_as(connection) == f"{applied.prefix}-controller"
-        publisher = Publisher(connection)
+        publisher = Publisher(connection, controller_key())
         assert publisher.user_id == f"{applied.prefix}-controller"
         request = request_for("uid-1", region="us")  # us: no worker of this module takes it
         publisher.publish(request)

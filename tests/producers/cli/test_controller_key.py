@@ -63,3 +63,21 @@ def test_a_key_readable_by_others_is_refused(tmp_path: Path) -> None:
     (out / "controller.key").chmod(0o644)
     done = provision("controller", "--controller-key", str(out / "controller.key"))
     assert done.returncode == 2 and "readable by others" in done.stderr, done
+
+
+def test_keep_keeps_an_existing_pair_and_public_out_copies_only_the_public_half(
+    tmp_path: Path,
+) -> None:
+    """What compose.yaml's one-shot `keys` service runs on every start."""
+    out, public_dir = tmp_path / "keys", tmp_path / "public"
+    args = ["controller-key", "create", "--out", str(out), "--keep", "--public-out"]
+    first = provision(*args, str(public_dir))
+    assert first.returncode == 0, first.stderr
+    key = load_private_key(out / "controller.key")
+    again = provision(*args, str(public_dir))
+    assert again.returncode == 0 and "(kept)" in again.stdout, again.stderr
+    assert public_pem(load_private_key(out / "controller.key")) == public_pem(key)
+    assert [p.name for p in public_dir.iterdir()] == ["controller.pub"]
+    assert (public_dir / "controller.pub").read_text() == public_pem(key)
+    without = provision("controller-key", "create", "--out", str(out))
+    assert without.returncode == 2 and "already holds" in without.stderr

@@ -7,7 +7,6 @@ rollout tests' own fleet does.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import uuid
@@ -21,7 +20,6 @@ from broker_config import (
     CHANGES_EXCHANGE,
     CHECKINS_QUEUE,
     DEAD_QUEUE,
-    EVENTS_EXCHANGE,
     EVENTS_QUEUE,
     RESULTS_EXCHANGE,
     RESULTS_QUEUE,
@@ -72,17 +70,8 @@ class MeteredPlane:
         return wait_until(lambda: scrape_or_none(port), 30, f"the {name}'s metrics endpoint")
 
     def emit(self, event: dict[str, object]) -> None:
-        connection = self.iso.amqp()
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            EVENTS_EXCHANGE,
-            "tests.metrics",
-            json.dumps(event),
-            pika.BasicProperties(content_type="application/json", delivery_mode=2),
-            mandatory=True,
-        )
-        connection.close()
+        """A change event signed with the operator's key, as the other tests send them."""
+        self.iso.emit_event(dict(event), "tests.metrics")
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +136,7 @@ def test_every_endpoint_answers_with_its_metrics_after_a_change_with_failures(
         (tmp_path / "ok" / "go").touch()
     wait_until(lambda: plane.book.meta(rid).get("state") in {"completed", "halted"}, 120, "the end")
     assert plane.book.meta(rid)["state"] == "completed"
-    publish(plane, EVENTS_EXCHANGE, "tests.metrics", b"not json")
+    plane.iso.emit_event(b"not json", "tests.metrics")  # signed, so read, and invalid
     publish(plane, RESULTS_EXCHANGE, "eu.test.ok", b"{}")
     publish(plane, CHANGES_EXCHANGE, "eu.test.ok", b"[]")
 

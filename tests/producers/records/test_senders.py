@@ -31,7 +31,15 @@ from producers.records.inventory import InventoryStore
 from producers.records.ledger import Ledger
 from producers.rollouts.controller import Controller
 from producers.store import refusals
-from tests.isolation import Isolated, drop_users, need, provision, reachable, wait_until
+from tests.isolation import (
+    Isolated,
+    controller_key,
+    drop_users,
+    need,
+    provision,
+    reachable,
+    wait_until,
+)
 from tests.producers.records.conftest import Plane, outcome, running
 
 #: Slow: role users through the management API, an aggregator serving in a thread.
@@ -167,7 +175,7 @@ def test_without_a_trusted_sender_guest_speaks_for_nobody(plane: Plane, users: U
 def test_the_controller_copy_of_a_forged_outcome_frees_nothing_and_is_recorded(
     plane: Plane, users: Users
 ) -> None:
-    controller = Controller(Endpoints(), senders=users.senders)
+    controller = Controller(Endpoints(), key=controller_key(), senders=users.senders)
     controller.db = plane.db
     targets = {
         t: Target(id=t, region=r, environment=e, address="local:///x")

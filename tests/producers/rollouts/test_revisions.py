@@ -148,7 +148,7 @@ def test_an_inline_push_is_recorded_as_a_layer_and_survives_the_next_publish(
 
     from producers.cli.state import _publish
 
-    republished, _ = _publish(truth, load(source), "t", "again from the directory")
+    republished, _ = _publish(truth, load(source), "t", "again from the directory", lambda *_: None)
     again = RenderedState.model_validate_json(truth.rendered(republished.revision.number, "l1"))
     assert "/etc/hotfix" in [r.path for r in again.desired.resources], "a publish keeps it"
 

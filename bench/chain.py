@@ -29,12 +29,15 @@ def done_key(tag: str) -> str:
     return f"bench:raw:{tag}:done"
 
 
-def declare(channel: Any) -> None:
-    """A direct exchange and the two durable classic queues of the chain."""
-    channel.exchange_declare(EXCHANGE, exchange_type="direct", durable=True)
-    for queue in (HOP_QUEUE, SINK_QUEUE):
+def declare(
+    channel: Any, exchange: str = EXCHANGE, queues: tuple[str, ...] = (HOP_QUEUE, SINK_QUEUE)
+) -> None:
+    """A direct exchange and the two durable classic queues of a chain (the floor chain
+    declares its own names the same way)."""
+    channel.exchange_declare(exchange, exchange_type="direct", durable=True)
+    for queue in queues:
         channel.queue_declare(queue, durable=True)
-        channel.queue_bind(queue, EXCHANGE, routing_key=queue)
+        channel.queue_bind(queue, exchange, routing_key=queue)
 
 
 def body(tag: str, index: int) -> bytes:

@@ -29,7 +29,7 @@ import pika
 import psycopg
 import redis
 
-from bench.chain import BODY_BYTES
+from bench import chain
 
 EXCHANGE = "bench.floor"
 HOP_QUEUE = "bench.floor.hop"
@@ -37,7 +37,6 @@ SINK_QUEUE = "bench.floor.sink"
 SINK_BATCH = 200
 #: The one table the sink writes (in the benchmark's own database).
 TABLE = "bench_floor_outcomes"
-PERSISTENT = pika.BasicProperties(content_type="application/json", delivery_mode=2)
 
 
 def done_key(tag: str) -> str:
@@ -45,10 +44,7 @@ def done_key(tag: str) -> str:
 
 
 def declare(channel: Any) -> None:
-    channel.exchange_declare(EXCHANGE, exchange_type="direct", durable=True)
-    for queue in (HOP_QUEUE, SINK_QUEUE):
-        channel.queue_declare(queue, durable=True)
-        channel.queue_bind(queue, EXCHANGE, routing_key=queue)
+    chain.declare(channel, EXCHANGE, (HOP_QUEUE, SINK_QUEUE))
 
 
 def prepare_table(database_url: str) -> None:
@@ -60,14 +56,12 @@ def prepare_table(database_url: str) -> None:
         )
 
 
-def body(tag: str, index: int) -> bytes:
-    head = {"tag": tag, "index": index, "pad": ""}
-    head["pad"] = "x" * max(0, BODY_BYTES - len(json.dumps(head)))
-    return json.dumps(head).encode()
+#: The same requests as the raw chain's.
+body = chain.body
 
 
 def publish(channel: Any, queue: str, payload: bytes) -> None:
-    channel.basic_publish(EXCHANGE, queue, payload, PERSISTENT, mandatory=True)
+    channel.basic_publish(EXCHANGE, queue, payload, chain.PERSISTENT, mandatory=True)
 
 
 def write_atomically(directory: Path, name: str, data: bytes) -> None:

@@ -19,6 +19,7 @@ def connect_broker(endpoints: Endpoints, heartbeat_s: int = 30) -> Any:
     """A pika BlockingConnection, or ServiceUnreachable within a few seconds."""
     import pika
     import pika.exceptions
+    from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
     try:
         return pika.BlockingConnection(endpoints.pika_parameters(heartbeat_s=heartbeat_s))
@@ -30,8 +31,10 @@ def connect_broker(endpoints: Endpoints, heartbeat_s: int = 30) -> Any:
         raise ServiceUnreachable(
             "RabbitMQ", redact(endpoints.broker_url), "access to the vhost refused"
         ) from exc
-    except (pika.exceptions.AMQPError, OSError) as exc:
-        reason = str(exc) or type(exc).__name__
+    except (pika.exceptions.AMQPError, AMQPConnectorException, OSError) as exc:
+        # AMQPConnectorException is not an AMQPError: a handshake that outlasts the stack
+        # timeout (a broker swamped by connections) raises it, and must not crash the caller.
+        reason = scrub(str(exc) or type(exc).__name__, endpoints.broker_url)
         raise ServiceUnreachable("RabbitMQ", redact(endpoints.broker_url), reason) from exc
 
 

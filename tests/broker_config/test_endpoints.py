@@ -46,3 +46,25 @@ def test_a_refused_redis_password_is_reported_without_it() -> None:
         connect_redis(Endpoints(redis_url=url))
     assert "s3cret-pass" not in str(refused.value)
     assert "redis://nobody-w14:***@127.0.0.1:6379" in str(refused.value)
+
+
+def test_a_broker_that_never_answers_the_handshake_is_unreachable_not_a_crash() -> None:
+    """A swamped broker accepts the TCP connection but not the handshake in time: pika then
+    raises its connector's stack timeout, which is not an AMQPError; every process must
+    see ServiceUnreachable (an agent then converges offline) instead of a traceback."""
+    import socket
+    import time
+
+    from broker_config.connections import connect_broker
+    from broker_config.endpoints import CONNECT_TIMEOUT_S, Endpoints
+    from contracts import ServiceUnreachable
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # accepts, never answers
+        port = silent.getsockname()[1]
+        began = time.monotonic()
+        with pytest.raises(ServiceUnreachable, match="RabbitMQ") as caught:
+            connect_broker(Endpoints(broker_url=f"amqp://u:s3cret@127.0.0.1:{port}/%2F"))
+        assert time.monotonic() - began < CONNECT_TIMEOUT_S * 2 + 5
+    assert "s3cret" not in str(caught.value)

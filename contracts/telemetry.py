@@ -127,6 +127,20 @@ def messaging(destination: str, message_id: str | None = None, **more: Any) -> d
 
 
 @contextmanager
+def sending(
+    destination: str, message_id: str | None = None, **more: Any
+) -> Iterator[dict[str, Any]]:
+    """The PRODUCER span `send <destination>` of one publish (messaging attributes plus
+    `more`); yields the headers that carry its context, to publish with the message."""
+    attributes = messaging(destination, message_id, **more)
+    name = f"send {destination}"
+    with tracer().start_as_current_span(name, kind=trace.SpanKind.PRODUCER, attributes=attributes):
+        headers: dict[str, Any] = {}
+        inject(headers)
+        yield headers
+
+
+@contextmanager
 def span_from(
     headers: Mapping[str, Any] | None,
     name: str,

@@ -12,7 +12,6 @@ from typing import Any
 
 from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
-from opentelemetry.trace import SpanKind
 
 from broker_config import CHANGES_EXCHANGE, RETRIES_EXCHANGE, dead_letters, region_queue
 from contracts import ChangeRequest, ErrorInfo, OutcomeEvent, OutcomeStatus
@@ -22,9 +21,7 @@ from contracts.telemetry import (
     ATTR_REASON,
     ATTR_TARGET,
     MESSAGING_ROUTING_KEY,
-    inject,
-    messaging,
-    tracer,
+    sending,
 )
 from workers.delivery import metrics, receipt
 from workers.delivery.app import app
@@ -162,7 +159,7 @@ def retry(
     user_id = user_of(task.app)
     if user_id:  # the retried message names its sender, as every publish of ours does
         options["user_id"] = user_id
-    attributes = messaging(
+    with sending(
         RETRIES_EXCHANGE,
         str(task.request.id or ""),
         **{
@@ -172,12 +169,7 @@ def retry(
             ATTR_REASON: str(tries[-1]["reason"]) if tries else "",
             "provision.backoff_s": delay,
         },
-    )
-    with tracer().start_as_current_span(
-        f"send {RETRIES_EXCHANGE}", kind=SpanKind.PRODUCER, attributes=attributes
-    ):
-        headers: dict[str, Any] = {}
-        inject(headers)
+    ) as headers:
         # Under the change's own routing key: the worker may publish only its region's keys.
         return task.retry(
             kwargs=kwargs,

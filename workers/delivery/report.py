@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from opentelemetry.trace import SpanKind
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from broker_config import RESULTS_EXCHANGE
@@ -26,9 +25,7 @@ from contracts.telemetry import (
     ATTR_TARGET,
     MESSAGING_ROUTING_KEY,
     current_trace_id,
-    inject,
-    messaging,
-    tracer,
+    sending,
 )
 from workers.delivery import metrics, receipt
 
@@ -125,7 +122,7 @@ retried = retry(
 def report(app: Any, event: OutcomeEvent, routing_key: str) -> None:
     """Publish one outcome to `provision.results` (confirmed) from a PRODUCER span,
     carrying the trace context."""
-    attributes = messaging(
+    with sending(
         RESULTS_EXCHANGE,
         event.outcome_id,
         **{
@@ -134,12 +131,7 @@ def report(app: Any, event: OutcomeEvent, routing_key: str) -> None:
             ATTR_TARGET: event.target,
             ATTR_STATUS: event.status.value,
         },
-    )
-    with tracer().start_as_current_span(
-        f"send {RESULTS_EXCHANGE}", kind=SpanKind.PRODUCER, attributes=attributes
-    ):
-        headers: dict[str, Any] = {}
-        inject(headers)
+    ) as headers:
         _producer_publish(
             app,
             event.model_dump_json().encode(),

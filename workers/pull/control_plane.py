@@ -21,7 +21,6 @@ from typing import Any
 
 import pika
 import pika.exceptions
-from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from broker_config import CHECKINS_EXCHANGE, RESULTS_EXCHANGE, Endpoints
@@ -34,9 +33,7 @@ from contracts.telemetry import (
     ATTR_STATUS,
     ATTR_TARGET,
     MESSAGING_ROUTING_KEY,
-    inject,
-    messaging,
-    tracer,
+    sending,
 )
 
 #: The pseudo-queue of direct reply-to.
@@ -103,17 +100,9 @@ class ControlPlane:
         correlation_id = uuid.uuid4().hex
         self._awaiting = correlation_id
         self._replies.clear()
-        attributes = messaging(
-            CHECKINS_EXCHANGE,
-            correlation_id,
-            **{MESSAGING_ROUTING_KEY: request.target, ATTR_TARGET: request.target},
-        )
+        attributes = {MESSAGING_ROUTING_KEY: request.target, ATTR_TARGET: request.target}
         try:
-            with tracer().start_as_current_span(
-                f"send {CHECKINS_EXCHANGE}", kind=SpanKind.PRODUCER, attributes=attributes
-            ):
-                headers: dict[str, Any] = {}
-                inject(headers)
+            with sending(CHECKINS_EXCHANGE, correlation_id, **attributes) as headers:
                 self._channel.basic_publish(
                     CHECKINS_EXCHANGE,
                     request.target,
@@ -165,22 +154,14 @@ class ControlPlane:
     def report(self, event: OutcomeEvent, routing_key: str) -> None:
         """Publish one outcome to `provision.results`, confirmed, from a PRODUCER span
         (the aggregator continues its trace). Raises ServiceUnreachable."""
-        attributes = messaging(
-            RESULTS_EXCHANGE,
-            event.outcome_id,
-            **{
-                MESSAGING_ROUTING_KEY: routing_key,
-                ATTR_CHANGE_ID: event.change_id,
-                ATTR_TARGET: event.target,
-                ATTR_STATUS: event.status.value,
-            },
-        )
+        attributes = {
+            MESSAGING_ROUTING_KEY: routing_key,
+            ATTR_CHANGE_ID: event.change_id,
+            ATTR_TARGET: event.target,
+            ATTR_STATUS: event.status.value,
+        }
         try:
-            with tracer().start_as_current_span(
-                f"send {RESULTS_EXCHANGE}", kind=SpanKind.PRODUCER, attributes=attributes
-            ):
-                headers: dict[str, Any] = {}
-                inject(headers)
+            with sending(RESULTS_EXCHANGE, event.outcome_id, **attributes) as headers:
                 self._channel.basic_publish(
                     RESULTS_EXCHANGE,
                     routing_key,

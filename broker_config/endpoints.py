@@ -7,7 +7,7 @@ import re
 import ssl
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from contracts import ExitCode, ProvisioningError
 
@@ -69,6 +69,28 @@ class BrokerUrlFileError(ProvisioningError):
     """PROVISION_BROKER_URL_FILE names a file that cannot give a broker URL."""
 
     exit_code = ExitCode.INPUT
+
+
+def with_credentials(url: str, user: str, password: str, path: str) -> str:
+    """`url`'s scheme, host, port and query, as `user` with `password`, on `path`: the URL a
+    role's process connects with, made from an administrator's (AMQP, Redis or PostgreSQL)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+
+
+def password_of(url: str | None) -> str:
+    """The password a URL carries ('' for none, or for no URL)."""
+    if not url:
+        return ""
+    try:
+        return unquote(urlsplit(url).password or "")
+    except ValueError:
+        return ""
 
 
 def broker_user(url: str) -> str:

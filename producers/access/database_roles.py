@@ -10,11 +10,12 @@ SCRAM-SHA-256 verifiers, never in clear (nothing for a statement log to keep).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
 
+from broker_config.endpoints import with_credentials
 from broker_config.permissions import ROLES, TAG_PREFIX
 from producers.access.errors import AccessError
 from producers.access.grants import grants_of, sequences_of
@@ -37,12 +38,7 @@ def role_url(admin_url: str, user: str, password: str) -> str:
     parts = urlsplit(admin_url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise AccessError("the database URL must be postgresql://USER@HOST:PORT/DATABASE")
-    host = parts.hostname or "127.0.0.1"
-    host = f"[{host}]" if ":" in host else host
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return with_credentials(admin_url, user, password, parts.path)
 
 
 def check_admin(conn: psycopg.Connection) -> None:

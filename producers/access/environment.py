@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from broker_config.endpoints import BROKER_URL_ENV, REDIS_URL_ENV
 from contracts.private_files import write_private
@@ -97,13 +96,3 @@ def role_environment(out_dir: Path, user: str) -> dict[str, str]:
             f"no credentials for {user!r} in {out_dir} (run `provision access apply`)"
         )
     return found
-
-
-def password_of(url: str | None) -> str:
-    """The password a URL carries ('' for none, or for no URL)."""
-    if not url:
-        return ""
-    try:
-        return unquote(urlsplit(url).password or "")
-    except ValueError:
-        return ""

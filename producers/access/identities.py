@@ -18,11 +18,11 @@ from typing import Any
 import psycopg
 import redis
 
-from broker_config.endpoints import BROKER_URL_ENV, REDIS_URL_ENV
+from broker_config.endpoints import BROKER_URL_ENV, REDIS_URL_ENV, password_of
 from broker_config.permissions import DEFAULT_PREFIX, Role
 from broker_config.redis_access import redis_rights
 from producers.access import database_roles, redis_users
-from producers.access.environment import env_path, password_of, read_env, write_env
+from producers.access.environment import env_path, read_env, write_env
 from producers.access.grants import grants_of
 from producers.access.management import Management
 from producers.access.users import Granted, credentials_path, declare_topology, ensure_user

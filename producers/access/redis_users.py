@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis
 
-from broker_config.endpoints import CONNECT_TIMEOUT_S, redact, scrub
+from broker_config.endpoints import CONNECT_TIMEOUT_S, redact, scrub, with_credentials
 from broker_config.redis_access import RedisRights
 from contracts import ServiceUnreachable
 from producers.access.errors import AccessError
@@ -43,12 +43,7 @@ def user_url(admin_url: str, user: str, password: str) -> str:
     parts = urlsplit(admin_url)
     if parts.scheme not in ("redis", "rediss"):
         raise AccessError("the Redis URL must be redis[s]://[USER:PASSWORD@]HOST:PORT/DB")
-    host = parts.hostname or "127.0.0.1"
-    host = f"[{host}]" if ":" in host else host
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path or "/0", parts.query, ""))
+    return with_credentials(admin_url, user, password, parts.path or "/0")
 
 
 def exists(client: redis.Redis, user: str) -> bool:

@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit
 
+from broker_config.endpoints import password_of, with_credentials
 from broker_config.permissions import DEFAULT_PREFIX, Role, agent, role_of
 from broker_config.topology import DEAD_EXCHANGE, EXCHANGES, FIXED_QUEUES, region_queue_spec
 from contracts.private_files import write_private
@@ -59,13 +60,7 @@ def vhost_of(broker_url: str) -> str:
 
 def user_url(broker_url: str, user: str, password: str, vhost: str) -> str:
     """`broker_url` (scheme, host, port, query) as `user` on `vhost`."""
-    parts = urlsplit(broker_url)
-    host = parts.hostname or "127.0.0.1"
-    host = f"[{host}]" if ":" in host else host
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, "/" + quote(vhost, safe=""), parts.query, ""))
+    return with_credentials(broker_url, user, password, "/" + quote(vhost, safe=""))
 
 
 def credentials_path(directory: Path, user: str) -> Path:
@@ -111,7 +106,7 @@ def ensure_user(
     path = credentials_path(out, user)
     password, what = "", "created"
     if path.exists() and not rotate:
-        password = unquote(urlsplit(path.read_text().strip()).password or "")
+        password = password_of(path.read_text().strip())
         what = "kept"
     if not password:
         what = "rotated" if api.user(user) is not None else "created"

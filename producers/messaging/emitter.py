@@ -17,7 +17,12 @@ from broker_config.connections import speaks_as
 from contracts import ExitCode, ProvisioningError, limits
 from contracts.events import KEY_ID_HEADER, SIGNATURE_HEADER, ChangeEvent
 from contracts.signatures import BadKey, key_id_of, load_private_key, sign
-from contracts.telemetry import ATTR_CHANGE_ID, inject, messaging, setup_tracing, tracer
+from contracts.telemetry import (
+    ATTR_CHANGE_ID,
+    MESSAGING_ROUTING_KEY,
+    sending,
+    setup_tracing,
+)
 from producers.errors import PublishError
 
 #: The environment variable naming the operator's private key file.
@@ -62,18 +67,9 @@ def publish_event(
     setup_tracing("provision-cli", command=True)
     channel = connection.channel()
     channel.confirm_delivery()
-    from opentelemetry.trace import SpanKind
-
-    attributes = messaging(
-        EVENTS_EXCHANGE,
-        event.change_id,
-        **{"messaging.rabbitmq.destination.routing_key": routing_key},
-        **{ATTR_CHANGE_ID: event.change_id},
-    )
-    name = f"send {EVENTS_EXCHANGE}"
-    with tracer().start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
-        headers: dict[str, Any] = signed_headers(key, body)
-        inject(headers)
+    attributes = {MESSAGING_ROUTING_KEY: routing_key, ATTR_CHANGE_ID: event.change_id}
+    with sending(EVENTS_EXCHANGE, event.change_id, **attributes) as trace_headers:
+        headers: dict[str, Any] = {**signed_headers(key, body), **trace_headers}
         try:
             channel.basic_publish(
                 EVENTS_EXCHANGE,

@@ -28,9 +28,8 @@ from contracts.telemetry import (
     ATTR_TARGET,
     MESSAGING_ROUTING_KEY,
     inject,
-    messaging,
+    sending,
     setup_tracing,
-    tracer,
 )
 from producers.errors import PublishError, SelectionError
 
@@ -104,8 +103,6 @@ class Publisher:
     def publish(self, request: ChangeRequest) -> str:
         """Sign and publish one request in a PRODUCER span; return its task id. Raises
         PublishError if not routed, or when this publisher has no controller key."""
-        from opentelemetry.trace import SpanKind
-
         if self.key is None:
             raise PublishError(
                 f"change {request.change_id}: no controller key to sign change requests with: "
@@ -113,21 +110,14 @@ class Publisher:
             )
         request = signed(self.key, request)
         target = request.target
-        attributes = messaging(
-            CHANGES_EXCHANGE,
-            task_id(request.change_id, target.id),
-            **{
-                MESSAGING_ROUTING_KEY: target.routing_key,
-                ATTR_CHANGE_ID: request.change_id,
-                ATTR_TARGET: target.id,
-                ATTR_REGION: target.region,
-            },
-        )
-        span = tracer().start_as_current_span(
-            f"send {CHANGES_EXCHANGE}", kind=SpanKind.PRODUCER, attributes=attributes
-        )
-        with span:
-            headers, body = task_message(request)
+        attributes = {
+            MESSAGING_ROUTING_KEY: target.routing_key,
+            ATTR_CHANGE_ID: request.change_id,
+            ATTR_TARGET: target.id,
+            ATTR_REGION: target.region,
+        }
+        with sending(CHANGES_EXCHANGE, task_id(request.change_id, target.id), **attributes):
+            headers, body = task_message(request)  # injects the span's context itself
             self._send(request, headers, body)
         return str(headers["id"])
 

@@ -17,6 +17,9 @@ BROKER_URL_ENV = "PROVISION_BROKER_URL"
 #: files (compose.yaml: each service reads its role's file from the `access` volume).
 BROKER_URL_FILE_ENV = "PROVISION_BROKER_URL_FILE"
 REDIS_URL_ENV = "PROVISION_REDIS_URL"
+#: The PostgreSQL URL of the control plane (producers.store.url reads it; named here so
+#: broker_config.env_file can allow it in a role's environment file).
+DATABASE_URL_ENV = "PROVISION_DATABASE_URL"
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

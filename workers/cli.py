@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from broker_config.env_file import load_env_file
 from contracts.command_line import DIRECTORY, SECONDS, metrics_options
 from contracts.errors import ContractError, run_command
 
@@ -23,6 +24,9 @@ from contracts.errors import ContractError, run_command
 def cli(ctx: click.Context, debug: bool) -> None:
     """provision data plane."""
     ctx.obj = {"debug": debug}
+    # PROVISION_ENV_FILE: this process's role, before any URL is read (the Celery app,
+    # workers.delivery.app, reads its broker URL when imported: later, by the command).
+    load_env_file()
 
 
 @cli.command()

@@ -8,7 +8,9 @@ env_file`, systemd's `EnvironmentFile` and `set -a; . FILE` all read it):
     PROVISION_DATABASE_URL=postgresql://provision-controller:...@127.0.0.1:5432/provisioning
 
 Written 0600 in a 0700 directory, atomically (contracts.private_files). `provision access
-apply` keeps the passwords it finds here unless `--rotate`.
+apply` keeps the passwords it finds here unless `--rotate`. A process started with
+`PROVISION_ENV_FILE=DIR/<user>.env` loads it itself (broker_config.env_file, strict: the
+names of NAMES only, 0600); `read_env` here reads the files this package wrote, leniently.
 """
 
 from __future__ import annotations
@@ -16,18 +18,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from broker_config.endpoints import BROKER_URL_ENV, REDIS_URL_ENV
+from broker_config.endpoints import BROKER_URL_ENV
+from broker_config.env_file import MAX_BYTES, NAMES
 from contracts.private_files import write_private
 from producers.access.errors import AccessError
 from producers.access.users import credentials_path
-from producers.store.url import ENV as DATABASE_URL_ENV
 
-#: The names an environment file may set, in the order they are written.
-NAMES = (BROKER_URL_ENV, REDIS_URL_ENV, DATABASE_URL_ENV)
 #: A user name as `provision access` makes them (no path separators, no dots first).
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,200}$")
-#: The largest environment file read (a few URLs).
-MAX_BYTES = 16_384
 
 
 def env_path(directory: Path, user: str) -> Path:

@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from broker_config.env_file import load_env_file
 from contracts.errors import run_command
 
 
@@ -21,6 +22,7 @@ from contracts.errors import run_command
 def cli(ctx: click.Context, debug: bool) -> None:
     """Event-driven provisioning: publish changes, watch them converge, prove what happened."""
     ctx.obj = {"debug": debug}
+    load_env_file()  # PROVISION_ENV_FILE: this process's role, before any URL is read
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

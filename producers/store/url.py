@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
+from broker_config.endpoints import DATABASE_URL_ENV as ENV
 from broker_config.endpoints import redact, scrub
 
-ENV = "PROVISION_DATABASE_URL"
 DEFAULT_URL = "postgresql://provisioning:provisioning-local@127.0.0.1:5432/provisioning"
 
 

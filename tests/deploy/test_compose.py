@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from broker_config.permissions import aggregator, controller, worker
+from producers.access.environment import env_path
 from producers.cli import cli as provision_cli
 from tests.isolation import ROOT, need
 from workers.cli import cli as workers_cli
@@ -89,20 +90,30 @@ def test_our_services_run_the_image_built_from_the_dockerfile_not_the_source() -
         assert not any(m.split(":")[0] in (".", "./") for m in mounts), f"{name} mounts the source"
 
 
-def test_postgres_keeps_its_data_and_every_service_is_pointed_at_it() -> None:
+#: The one-shot services that act as the administrators (the schema, the role users).
+ADMINS = ("migrate", "access")
+
+
+def test_postgres_keeps_its_data_and_only_the_administrators_use_its_owner() -> None:
     document = yaml.safe_load(COMPOSE.read_text())
     postgres = document["services"]["postgres"]
     volume = next(v for v in postgres["volumes"] if v.endswith(":/var/lib/postgresql/data"))
     assert volume.split(":")[0] in document["volumes"]
     env = postgres["environment"]
     for name, service in _ours().items():
-        url = urlsplit(service["environment"]["PROVISION_DATABASE_URL"])
-        assert (url.username, url.password, url.hostname, url.path) == (
-            env["POSTGRES_USER"],
-            env["POSTGRES_PASSWORD"],
-            "postgres",
-            f"/{env['POSTGRES_DB']}",
-        ), name
+        if name in ADMINS:
+            url = urlsplit(service["environment"]["PROVISION_DATABASE_URL"])
+            assert (url.username, url.password, url.hostname, url.path) == (
+                env["POSTGRES_USER"],
+                env["POSTGRES_PASSWORD"],
+                "postgres",
+                f"/{env['POSTGRES_DB']}",
+            ), name
+        else:  # a process logs in as its role (its env file) or not at all (`keys`)
+            shared = str(service.get("environment", {}))
+            assert env["POSTGRES_PASSWORD"] not in shared, f"{name} has the owner's password"
+            assert "PROVISION_DATABASE_URL" not in shared, name
+            assert "PROVISION_REDIS_URL" not in shared, f"{name} would be Redis's default user"
         if name not in ("migrate", "keys"):  # `keys` touches no database
             assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert _ours()["migrate"]["command"] == ["db", "migrate"]
@@ -148,7 +159,7 @@ PROCESS_USERS = {
 }
 
 
-def test_no_process_uses_guest_each_runs_as_its_own_roles_user() -> None:
+def test_no_process_uses_guest_each_runs_as_its_own_roles_env_file() -> None:
     services = _services()
     rabbitmq = services["rabbitmq"]["environment"]
     assert rabbitmq["RABBITMQ_DEFAULT_USER"] not in ("", "guest"), "no guest user at all"
@@ -165,15 +176,17 @@ def test_no_process_uses_guest_each_runs_as_its_own_roles_user() -> None:
     words = access["command"]
     regions = {words[i + 1] for i, word in enumerate(words) if word == "--region"}
     assert regions == {"eu", "us"}, "a worker user for every region that has a worker"
+    assert access["depends_on"]["redis"]["condition"] == "service_healthy", "ACL SETUSER"
     for name, service in _ours().items():
-        env = service["environment"]
+        env = service.get("environment", {})
         url = env.get("PROVISION_BROKER_URL", "")
         assert "guest" not in url and "guest" not in str(env), name
         if name in ("migrate", "access", "keys"):
             continue
         user = PROCESS_USERS[name]
-        assert env["PROVISION_BROKER_URL_FILE"] == f"{out}/{user}.url", name
-        assert "PROVISION_BROKER_URL" not in env, name
+        # the file `access apply` writes for the role: its broker, Redis and database URLs
+        assert env["PROVISION_ENV_FILE"] == str(env_path(Path(out), user)), name
+        assert "PROVISION_BROKER_URL" not in env and "PROVISION_BROKER_URL_FILE" not in env
         assert f"access:{out}:ro" in service["volumes"], f"{name} reads the credentials only"
         assert service["depends_on"]["access"]["condition"] == "service_completed_successfully"
     assert set(PROCESS_USERS) == set(_ours()) - {"migrate", "access", "keys"}

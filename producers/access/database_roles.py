@@ -41,15 +41,20 @@ def role_url(admin_url: str, user: str, password: str) -> str:
     return with_credentials(admin_url, user, password, parts.path)
 
 
-def check_admin(conn: psycopg.Connection) -> None:
-    """The connection may create roles and the schema is this code's; else one clear line."""
+#: Where `provision access` is told its PostgreSQL administrator (check_admin's advice).
+ADMIN_HINT = "--database-url (or PROVISION_DATABASE_URL)"
+
+
+def check_admin(conn: psycopg.Connection, *, hint: str = ADMIN_HINT) -> None:
+    """The connection may create roles and the schema is this code's; else one clear line
+    that says where to name an administrator (`hint`)."""
     row = conn.execute(
         "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
     ).fetchone()
     if not row or not row[0]:
         raise AccessError(
-            "the database URL's role may not create roles: pass --database-url (or "
-            "PROVISION_DATABASE_URL) with a superuser or a CREATEROLE role that owns the tables, "
+            f"the database URL's role may not create roles: pass {hint} with a superuser or "
+            "a CREATEROLE role that owns the tables, "
             "e.g. postgresql://postgres@127.0.0.1:5432/provisioning"
         )
     check_schema(conn)

@@ -10,7 +10,8 @@ no login role. Redis's `default` user is left as it is.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import psycopg
 import redis
 
+from broker_config import Endpoints
 from broker_config.endpoints import BROKER_URL_ENV, REDIS_URL_ENV, password_of
 from broker_config.permissions import DEFAULT_PREFIX, Role
 from broker_config.redis_access import redis_rights
@@ -26,7 +28,9 @@ from producers.access.environment import env_path, read_env, write_env
 from producers.access.grants import grants_of
 from producers.access.management import Management
 from producers.access.users import Granted, credentials_path, declare_topology, ensure_user
+from producers.store.pool import connect
 from producers.store.url import ENV as DATABASE_URL_ENV
+from producers.store.url import database_url
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,20 @@ class Stores:
     redis_url: str
     database: psycopg.Connection[Any]  # autocommit, as an administrator
     database_url: str
+
+
+@contextmanager
+def open_stores(redis_url: str | None, given_database_url: str | None) -> Iterator[Stores]:
+    """Administrators' connections to Redis and PostgreSQL (the URLs given, else
+    PROVISION_REDIS_URL and PROVISION_DATABASE_URL), for one command; closed after."""
+    chosen_redis = redis_url or Endpoints.from_env().redis_url
+    chosen_database = database_url(given_database_url)
+    client = redis_users.admin_client(chosen_redis)
+    try:
+        with connect(chosen_database, autocommit=True) as conn:
+            yield Stores(client, chosen_redis, conn, chosen_database)
+    finally:
+        client.close()
 
 
 def _password(stored: dict[str, str], name: str, existed: bool) -> tuple[str, str]:

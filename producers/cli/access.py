@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +20,7 @@ import platformdirs
 from broker_config import Endpoints
 from broker_config.permissions import DEFAULT_PREFIX, roles
 from producers.access import database_roles, redis_users
-from producers.access.identities import Stores, apply_everywhere
+from producers.access.identities import apply_everywhere, open_stores
 from producers.access.management import ADMIN_URL_ENV, Management, admin_url
 from producers.access.users import PREFIX_ENV, access_prefix, show, vhost_of
 from producers.cli import cli
@@ -31,8 +29,6 @@ from producers.records import audit
 
 if TYPE_CHECKING:
     from producers.store.database import Database
-from producers.store.pool import connect
-from producers.store.url import database_url
 
 admin_option = click.option(
     "--admin-url",
@@ -55,19 +51,6 @@ database_option = click.option(
     help="PostgreSQL URL of a superuser or a CREATEROLE role owning the tables; default "
     "$PROVISION_DATABASE_URL. The roles' database URLs copy its host, port and database.",
 )
-
-
-@contextmanager
-def stores(redis_url: str | None, given_database_url: str | None) -> Iterator[Stores]:
-    """Administrators' connections to Redis and PostgreSQL for one command, closed after."""
-    chosen_redis = redis_url or Endpoints.from_env().redis_url
-    chosen_database = database_url(given_database_url)
-    client = redis_users.admin_client(chosen_redis)
-    try:
-        with connect(chosen_database, autocommit=True) as conn:
-            yield Stores(client, chosen_redis, conn, chosen_database)
-    finally:
-        client.close()
 
 
 def default_out() -> Path:
@@ -126,7 +109,7 @@ def access_apply(
     wanted = roles([*regions, *from_env], emitters)
     db, who = _recording()
     api = _api(admin_url)
-    with stores(redis_url, database_url) as admin:
+    with open_stores(redis_url, database_url) as admin:
         done = apply_everywhere(
             api, admin, wanted, chosen_vhost, broker_url, out or default_out(),
             regions=[*regions, *from_env], prefix=prefix, rotate=rotate,
@@ -176,7 +159,7 @@ def access_show(
     login roles of provision with their grants on the database."""
     chosen_vhost = vhost or vhost_of(Endpoints.from_env().broker_url)
     rows = show(_api(admin_url), chosen_vhost, prefix)
-    with stores(redis_url, database_url) as admin:
+    with open_stores(redis_url, database_url) as admin:
         redis_rows = redis_users.show(admin.redis, prefix)
         database_rows = database_roles.show(admin.database, prefix)
     if as_json:
@@ -223,7 +206,7 @@ def access_revoke(
     if api.whoami().get("name") == user:
         raise click.BadParameter("refusing to revoke the administrator in use", param_hint="USER")
     before = api.user(user)
-    with stores(redis_url, database_url) as admin:
+    with open_stores(redis_url, database_url) as admin:
         in_rabbitmq = api.delete_user(user)
         closed = api.close_connections_of(user) if in_rabbitmq else 0  # a reconnect fails
         redis_not = redis_users.delete_user(admin.redis, user)

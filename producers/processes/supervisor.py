@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,6 +34,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def child_environment(env: Mapping[str, str | None]) -> dict[str, str]:
+    """Ours with `env` over it; a name given as None is not inherited (a login the child
+    must not have, e.g. the demo's own store URLs)."""
+    merged: dict[str, str | None] = {**os.environ, **env}
+    return {name: value for name, value in merged.items() if value is not None}
+
+
 def port_open(port: int, timeout_s: float = 2.0, host: str = "127.0.0.1") -> bool:
     """True if something accepts TCP connections on `host:port` (a service is up)."""
     try:
@@ -46,7 +54,12 @@ class Child:
     """One started process and its log (appended to: a restart keeps the earlier runs)."""
 
     def __init__(
-        self, name: str, argv: list[str], env: dict[str, str], log: Path, cwd: Path | None
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str | None],
+        log: Path,
+        cwd: Path | None,
     ) -> None:
         self.name = name
         self.log = log
@@ -58,7 +71,7 @@ class Child:
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **env},
+                env=child_environment(env),
                 cwd=cwd,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
@@ -103,8 +116,11 @@ class Supervisor:
         self.cwd = cwd
         self.children: dict[str, Child] = {}
 
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
-        """Run `python *argv` as `name`; a name already in use is replaced (a restart)."""
+    def start(
+        self, name: str, argv: list[str], env: Mapping[str, str | None] | None = None
+    ) -> Child:
+        """Run `python *argv` as `name` with `env` over our environment (None: unset); a
+        name already in use is replaced (a restart)."""
         old = self.children.pop(name, None)
         if old is not None:
             old.stop()

@@ -5,11 +5,11 @@ region converges, the aggregator records, and the ledger says what happened. It 
 database's schema up to date itself (as `provision db migrate` does) before it starts
 anything, so `make demo` on a fresh machine is one command.
 
-Every process runs as its own role's RabbitMQ user: the demo creates them on its vhost
-through the management API (what `provision access apply` does), keeps their credentials
-under `<state-dir>/access`, and starts the controller, each regional worker and the
-aggregator with their own role's environment (`producers.access.environment`); it
-publishes its change event as the operator (the CLI).
+Every process runs as its own role in every store it uses: the demo creates each role's
+RabbitMQ user (on its vhost), Redis ACL user and PostgreSQL login role as `provision access
+apply` does (`producers.demo_access`), keeps their credentials under `<state-dir>/access`,
+and starts the controller, each regional worker and the aggregator with their own role's
+env file (PROVISION_ENV_FILE); it publishes its change event as the operator (the CLI).
 """
 
 from __future__ import annotations
@@ -26,13 +26,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker_config import Endpoints
 from broker_config.connections import connect_broker, connect_redis
-from broker_config.permissions import OPERATOR_EMITTER, roles
+from broker_config.permissions import OPERATOR_EMITTER
 from contracts import ChangeFile, Selector, Target
 from contracts.issuers import Scope
 from contracts.signatures import load_private_key, new_private_key, public_pem, write_private_key
-from producers.access.environment import role_environment
-from producers.access.management import Management, admin_url
-from producers.access.users import access_prefix, apply, vhost_of
+from producers.demo_access import DemoAccess
 from producers.messaging.emitter import publish_event
 from producers.processes.commands import aggregator_argv, controller_argv, worker_argv
 from producers.processes.supervisor import Supervisor
@@ -113,53 +111,6 @@ def demo_key(state_dir: Path, db: Database, *, actor: str) -> Ed25519PrivateKey:
     return key
 
 
-@dataclass(frozen=True)
-class DemoAccess:
-    """Who each of the demo's processes is: process name -> its role's user, and where
-    their credentials are (`<state-dir>/access`, 0700, a 0600 file per user)."""
-
-    directory: Path
-    users: dict[str, str]
-
-    def env(self, process: str) -> dict[str, str]:
-        """The environment of one process: its own role's URLs."""
-        return role_environment(self.directory, self.users[process])
-
-    def line(self) -> str:
-        """`access: controller as provision-controller, worker eu as ...` (no secret)."""
-        shown = [("controller", "controller")]
-        shown += [(f"worker {r}", f"worker-{r}") for r in REGIONS]
-        shown += [("aggregator", "aggregator"), ("change event", "operator")]
-        return "access: " + ", ".join(f"{what} as {self.users[name]}" for what, name in shown)
-
-
-def grant_access(state_dir: Path, given_admin_url: str | None = None) -> DemoAccess:
-    """Create (or update) the demo's role users on its vhost, as `provision access apply`
-    does: the topology, then a user per role with exactly its rights. Passwords are kept
-    from one run to the next (their files are), so a rerun changes nothing."""
-    endpoints = Endpoints.from_env()
-    api = Management(admin_url(given_admin_url))
-    api.whoami()  # unreachable or refused: one clear line before anything is changed
-    directory = state_dir / "access"
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)
-    wanted = roles(REGIONS)
-    granted = apply(
-        api,
-        wanted,
-        vhost_of(endpoints.broker_url),
-        endpoints.broker_url,
-        directory,
-        regions=REGIONS,
-        prefix=access_prefix(),
-    )
-    users = {
-        "-".join([role.name, *([role.instance] if role.instance else [])]): done.user
-        for role, done in zip(wanted, granted, strict=True)
-    }
-    return DemoAccess(directory, users)
-
-
 @dataclass
 class DemoResult:
     end: Settled
@@ -232,7 +183,7 @@ def run_demo(
             children.start("controller", controller, access.env("controller"))
             key = demo_key(state_dir, db, actor=issued_by)
             event = event_from_file(change, issued_by=issued_by)
-            operator = access.env("operator")["PROVISION_BROKER_URL"]
+            operator = access.urls("operator")["PROVISION_BROKER_URL"]
             connection = connect_broker(Endpoints(operator, endpoints.redis_url))
             try:
                 publish_event(connection, event, routing_key=OPERATOR_EMITTER, key=key)

@@ -13,7 +13,8 @@ from producers.access.management import ADMIN_URL_ENV
 from producers.cli import cli
 from producers.cli.changes import exit_code_of, render
 from producers.cli.options import timeout_option
-from producers.demo import default_state_dir, grant_access, migrate_database, run_demo
+from producers.demo import REGIONS, default_state_dir, migrate_database, run_demo
+from producers.demo_access import ADMIN_DATABASE_URL_ENV, grant_access
 from producers.rollouts.direct import default_issuer
 
 
@@ -39,21 +40,34 @@ from producers.rollouts.direct import default_issuer
     help=f"Management API URL with an administrator's credentials, to create the demo's "
     f"role users; default ${ADMIN_URL_ENV}, else http://guest:guest@127.0.0.1:15672.",
 )
+@click.option(
+    "--admin-database-url",
+    default=None,
+    help=f"PostgreSQL URL of a role that may create roles (a superuser, or CREATEROLE owning "
+    f"the tables), to create the demo's login roles; default ${ADMIN_DATABASE_URL_ENV}, else "
+    "PROVISION_DATABASE_URL's server and database as the local superuser postgres.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
 def demo(
-    count: int, state_dir: Path | None, timeout_s: float, admin_url: str | None, as_json: bool
+    count: int,
+    state_dir: Path | None,
+    timeout_s: float,
+    admin_url: str | None,
+    admin_database_url: str | None,
+    as_json: bool,
 ) -> None:
     """Converge a demo fleet over two regions end to end, then report per status.
 
-    Every process runs as its own role's RabbitMQ user (created through the management
-    API, credentials under STATE_DIR/access)."""
+    Every process runs as its own role in RabbitMQ, Redis and PostgreSQL (users made as
+    `provision access apply` makes them, credentials under STATE_DIR/access); the demo
+    itself is the administrator that makes them (PROVISION_REDIS_URL's user is Redis's)."""
     state_dir = state_dir or default_state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=as_json)
     console.print(f"demo: {count} local targets under {state_dir}, regions eu and us")
     for migration in migrate_database():  # run_demo migrates too; said here, before the run
         console.print(f"database: applied {migration.version:04d}_{migration.name}")
-    access = grant_access(state_dir, admin_url)
+    access = grant_access(state_dir, REGIONS, admin_url, admin_database_url)
     console.print(access.line(), markup=False, highlight=False, soft_wrap=True)
     result = run_demo(
         state_dir, count, timeout_s=timeout_s, issued_by=default_issuer(), access=access

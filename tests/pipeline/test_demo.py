@@ -16,13 +16,13 @@ import psutil
 import pytest
 import redis
 
-from broker_config.endpoints import broker_user
 from producers.access.management import DEFAULT_ADMIN_URL, Management
 from producers.access.users import vhost_of
 from producers.processes.commands import provision_argv
 from producers.store.migrate import available
-from tests.databases import database_name_of, make_database
+from tests.databases import database_name_of, drop_database, make_database
 from tests.isolation import ROOT, Isolation, provision, wait_until
+from tests.logins import Login, logins, role_of
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +39,10 @@ def demo_env(isolation: Isolation) -> dict[str, str]:
 
 
 def ours(env: dict[str, str]) -> list[psutil.Process]:
-    """Processes still running on the demo's vhost (each as its own role's user)."""
-    vhost = vhost_of(env["PROVISION_BROKER_URL"])
-    found = []
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            url = proc.environ().get("PROVISION_BROKER_URL")
-            if url and vhost_of(url) == vhost:
-                found.append(proc)
-        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
-            continue
-    return found
+    """Processes still running as one of the demo's roles (its env file names a user of the
+    group's prefix: nobody else's), pool children included."""
+    prefix = env["PROVISION_ACCESS_PREFIX"] + "-"
+    return [p for p in psutil.process_iter(["pid"]) if (role_of(p) or "").startswith(prefix)]
 
 
 def demo(state: Path, env: dict[str, str], *extra: str) -> tuple[dict, str]:
@@ -77,13 +70,16 @@ def test_the_demo_converges_then_a_second_run_changes_nothing(
         "worker-us": f"{prefix}-worker-us",
     }
     assert (
-        f"access: controller as {prefix}-controller, worker eu as {prefix}-worker-eu, "
-        f"worker us as {prefix}-worker-us, aggregator as {prefix}-aggregator, "
-        f"change event as {prefix}-operator"
-    ) in said.replace("\n", " "), said
+        f"access: controller as {prefix}-controller (RabbitMQ, Redis, PostgreSQL), "
+        f"worker eu as {prefix}-worker-eu (RabbitMQ, Redis), "
+        f"worker us as {prefix}-worker-us (RabbitMQ, Redis), "
+        f"aggregator as {prefix}-aggregator (RabbitMQ, PostgreSQL), "
+        f"change event as {prefix}-operator (RabbitMQ, PostgreSQL)"
+    ) in " ".join(said.split()), said
     access = tmp_path / "access"
     assert stat.S_IMODE(access.stat().st_mode) == 0o700
-    assert {p.name for p in access.iterdir()} >= {f"{u}.url" for u in first["access"].values()}
+    users = first["access"].values()
+    assert {p.name for p in access.iterdir()} >= {f"{u}.{e}" for u in users for e in ("url", "env")}
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in access.iterdir())
     assert first["counts"]["changed"] == 6 and first["counts"]["pending"] == 0
     motd = tmp_path / "targets" / "demo-001" / "etc" / "demo" / "motd"
@@ -118,42 +114,83 @@ def test_ctrl_c_stops_the_demo_and_every_child(tmp_path: Path, demo_env: dict[st
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    # Held under way by construction: the demo's workers are stopped (SIGSTOP) as soon as
-    # they exist, before any can finish the rollout, so the demo is still waiting whatever
-    # the machine's speed when Ctrl-C arrives; they are let go again after it.
+    # Held under way by construction: the demo's workers (each a process group: its pool
+    # too) are stopped as soon as they exist, before any can finish the rollout, so the demo
+    # is still waiting whatever the machine's speed; they are let go again after Ctrl-C.
     workers = wait_until(
-        lambda: demo_workers(demo_env) or (proc.poll() is not None and ["ended"]),
+        lambda: demo_workers(proc) or (proc.poll() is not None and {"ended": -1}),
         60,
         "the demo's workers to start",
     )
     assert proc.poll() is None, f"the demo ended first: {proc.communicate()[0]!r}"
-    stopped = []
-    for worker in workers:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            worker.suspend()
-            stopped.append(worker)
-    wait_until(lambda: len(ours(demo_env)) >= 4, 60, "the demo's children to start")
-    assert proc.poll() is None, f"the demo ended first: {proc.communicate()[0]!r}"
-    # While it runs, RabbitMQ says who is connected: the controller and the aggregator as
-    # their own role's users, nobody as guest; the (stopped) workers hold their own.
-    prefix = demo_env["PROVISION_ACCESS_PREFIX"]
+    for pid in workers.values():
+        os.killpg(pid, signal.SIGSTOP)
+    try:
+        check_logins_then_interrupt(proc, demo_env, workers)
+    finally:
+        for pid in workers.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGCONT)
+    said = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, said
+    wait_until(lambda: not ours(demo_env), 30, "every child to be gone")
+
+
+def check_logins_then_interrupt(
+    proc: subprocess.Popen[bytes], env: dict[str, str], workers: dict[str, int]
+) -> None:
+    """While the demo is held, the servers say who its processes are; then Ctrl-C."""
+    prefix = env["PROVISION_ACCESS_PREFIX"]
+    demo = psutil.Process(proc.pid)
+    # RabbitMQ: the controller and the aggregator as their own role's users, nobody as guest.
     roles = {f"{prefix}-{r}" for r in ("controller", "aggregator")}
     users = wait_until(
-        lambda: (found := connected_users(demo_env)) >= roles and found,
+        lambda: (found := connected_users(env)) >= roles and found,
         60,
         "the controller and the aggregator connected as their role users",
     )
     assert "guest" not in users, users
-    held = {broker_user(w.environ()["PROVISION_BROKER_URL"]) for w in stopped}
-    assert held == {f"{prefix}-worker-eu", f"{prefix}-worker-us"}, held
+    # Redis and PostgreSQL: the controller and the aggregator hold their pools' connections.
+    wanted = {
+        (f"{prefix}-controller", "redis"),
+        (f"{prefix}-controller", "postgresql"),
+        (f"{prefix}-aggregator", "postgresql"),
+    }
+    seen = wait_until(
+        lambda: logged_in(demo, wanted),
+        60,
+        "the controller's and the aggregator's Redis and PostgreSQL logins",
+    )
+    # The workers use Redis from their first task on: both are let go until each has
+    # logged in (the first wave is one target, the next hundreds: the rollout cannot
+    # finish in between), then stopped again.
+    for pid in workers.values():
+        os.killpg(pid, signal.SIGCONT)
+    wanted = {(f"{prefix}-worker-{region}", "redis") for region in workers}
+    seen |= wait_until(
+        lambda: logged_in(demo, wanted),
+        60,
+        "each worker's Redis login",
+    )
+    for pid in workers.values():
+        os.killpg(pid, signal.SIGSTOP)
     assert proc.poll() is None, f"the demo ended first: {proc.communicate()[0]!r}"
+    mismatched = {login for login in seen if login[0] != login[2]}
+    assert not mismatched, f"(role, store, user the server saw): {sorted(mismatched)}"
+    workers_users = {f"{prefix}-worker-{region}" for region in workers}
+    users = wait_until(  # the management API lists connections some seconds late
+        lambda: (found := connected_users(env)) >= workers_users and found,
+        60,
+        "the workers connected to RabbitMQ as their role users",
+    )
+    assert "guest" not in users, users
     proc.send_signal(signal.SIGINT)
-    for worker in stopped:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            worker.resume()
-    said = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 130, said
-    wait_until(lambda: not ours(demo_env), 30, "every child to be gone")
+
+
+def logged_in(demo: psutil.Process, wanted: set[tuple[str, str]]) -> set[Login] | None:
+    """The demo's logins now, once every (role, store) of `wanted` is among them."""
+    found = logins(demo)
+    return found if wanted <= {(role, store) for role, store, _ in found} else None
 
 
 def connected_users(env: dict[str, str]) -> set[str]:
@@ -164,10 +201,19 @@ def connected_users(env: dict[str, str]) -> set[str]:
     return {str(c.get("user")) for c in found or []}
 
 
-def demo_workers(env: dict[str, str]) -> list[psutil.Process]:
-    """The demo's Celery workers (main processes) once both regions have one."""
-    found = [p for p in ours(env) if "workers" in " ".join(_cmdline(p))]
-    return found if len(found) >= 2 else []
+def demo_workers(demo: subprocess.Popen[bytes]) -> dict[str, int]:
+    """Region -> pid of the demo's Celery workers (its children, each leading its process
+    group) once both regions have one."""
+    try:
+        children = psutil.Process(demo.pid).children()
+    except psutil.NoSuchProcess:
+        return {}
+    found = {
+        (role_of(p) or "").rsplit("-", 1)[-1]: p.pid
+        for p in children
+        if "workers" in " ".join(_cmdline(p))
+    }
+    return found if len(found) >= 2 else {}
 
 
 def _cmdline(proc: psutil.Process) -> list[str]:
@@ -175,3 +221,30 @@ def _cmdline(proc: psutil.Process) -> list[str]:
         return proc.cmdline()
     except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
         return []
+
+
+def test_an_administrator_who_may_not_create_roles_is_one_clear_line_before_any_change(
+    tmp_path: Path, demo_env: dict[str, str]
+) -> None:
+    """The demo's own role may create databases, not roles: named as the PostgreSQL
+    administrator, the demo stops before any user is made, and says where to name one."""
+    name = database_name_of("demo_admin")
+    url = make_database(name)
+    try:
+        env = {**demo_env, "PROVISION_DATABASE_URL": url}
+        env["PROVISION_ACCESS_PREFIX"] = f"{demo_env['PROVISION_ACCESS_PREFIX']}-no"
+        done = provision(
+            "demo", "--targets", "1", "--state-dir", str(tmp_path), "--admin-database-url", url,
+            env=env,
+        )  # fmt: skip
+    finally:
+        drop_database(name)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "may not create roles: pass --admin-database-url (or PROVISION_ADMIN_DATABASE_URL)"
+        in " ".join(done.stderr.split())
+    ), done.stderr
+    assert "provisioning-local" not in done.stdout + done.stderr
+    assert not (tmp_path / "access").exists() or not any((tmp_path / "access").iterdir())
+    users = Management(DEFAULT_ADMIN_URL).users()
+    assert not [u for u in users if str(u["name"]).startswith(env["PROVISION_ACCESS_PREFIX"])]

@@ -33,9 +33,11 @@ from broker_config.env_file import ENV_FILE_ENV
 from broker_config.permissions import roles
 from producers.access import database_roles
 from producers.access.environment import env_path, role_environment
+from producers.access.errors import AccessError
 from producers.access.identities import apply_everywhere, open_stores
 from producers.access.management import Management, admin_url
 from producers.access.users import access_prefix, vhost_of
+from producers.store.errors import DatabaseUnreachable
 from producers.store.url import database_url
 
 #: The PostgreSQL administrator of the demo (a superuser, or CREATEROLE owning the tables).
@@ -112,12 +114,21 @@ def grant_access(
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     directory.chmod(0o700)
     wanted = roles(regions)
-    with open_stores(endpoints.redis_url, admin_database_url(given_admin_database_url)) as admin:
-        database_roles.check_admin(admin.database, hint=ADMIN_DATABASE_HINT)
-        granted = apply_everywhere(
-            api, admin, wanted, vhost_of(endpoints.broker_url), endpoints.broker_url,
-            directory, regions=regions, prefix=access_prefix(),
-        )  # fmt: skip
+    try:
+        with open_stores(
+            endpoints.redis_url, admin_database_url(given_admin_database_url)
+        ) as admin:
+            database_roles.check_admin(admin.database, hint=ADMIN_DATABASE_HINT)
+            granted = apply_everywhere(
+                api, admin, wanted, vhost_of(endpoints.broker_url), endpoints.broker_url,
+                directory, regions=regions, prefix=access_prefix(),
+            )  # fmt: skip
+    except DatabaseUnreachable as exc:  # the schema was just migrated: the server is up
+        raise AccessError(
+            f"{exc}: the demo's PostgreSQL administrator (it creates the login roles) cannot "
+            f"log in: pass {ADMIN_DATABASE_HINT} with a superuser or a CREATEROLE role that "
+            "owns the tables"
+        ) from None
     users, logins = {}, {}
     for role, done in zip(wanted, granted, strict=True):
         name = "-".join([role.name, *([role.instance] if role.instance else [])])

@@ -31,7 +31,7 @@ def test_the_file_s_values_win_for_the_names_it_carries(tmp_path: Path) -> None:
     environ = {
         "PROVISION_ENV_FILE": str(path),
         "PROVISION_BROKER_URL": "amqp://guest:guest@127.0.0.1/%2F",
-        "PROVISION_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "PROVISION_REDIS_URL": "redis://shared.example/",
         "PROVISION_DATABASE_URL": "postgresql://shared@db/provisioning",
     }
     assert load_env_file(environ) == ["PROVISION_BROKER_URL", "PROVISION_REDIS_URL"]

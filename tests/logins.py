@@ -1,5 +1,6 @@
 """Who our processes logged in as, from the servers themselves: Redis's CLIENT LIST and
-PostgreSQL's pg_stat_activity, joined to the processes by their TCP ports (psutil).
+PostgreSQL's pg_stat_activity, joined to the processes by their TCP ports (psutil), and
+RabbitMQ's connections on a vhost (the management API).
 
 A process's role is the user of its PROVISION_ENV_FILE (`DIR/<user>.env`); the pool children
 of a Celery worker inherit it, so their connections count for their worker's role.
@@ -8,11 +9,14 @@ of a Celery worker inherit it, so their connections count for their worker's rol
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
 import psycopg
 import redis
 
+from producers.access.management import DEFAULT_ADMIN_URL, Management
+from producers.access.users import vhost_of
 from tests.databases import pg_superuser_url
 
 REDIS_PORT, POSTGRES_PORT = 6379, 5432
@@ -70,3 +74,17 @@ def logins(parent: psutil.Process) -> set[Login]:
             ).fetchall()
         found |= {(by_port[port], "postgresql", str(user)) for port, user in rows}
     return found
+
+
+def logged_in(demo: psutil.Process, wanted: set[tuple[str, str]]) -> set[Login] | None:
+    """The demo's logins now, once every (role, store) of `wanted` is among them."""
+    found = logins(demo)
+    return found if wanted <= {(role, store) for role, store, _ in found} else None
+
+
+def connected_users(env: dict[str, str]) -> set[str]:
+    """The users of the connections to the demo's vhost, as the management API lists them."""
+    vhost = vhost_of(env["PROVISION_BROKER_URL"])
+    api = Management(DEFAULT_ADMIN_URL)
+    found = api.call("GET", f"vhosts/{quote(vhost, safe='')}/connections", missing_ok=True)
+    return {str(c.get("user")) for c in found or []}

@@ -10,19 +10,16 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 import psutil
 import pytest
 import redis
 
-from producers.access.management import DEFAULT_ADMIN_URL, Management
-from producers.access.users import vhost_of
 from producers.processes.commands import provision_argv
 from producers.store.migrate import available
-from tests.databases import database_name_of, drop_database, make_database
+from tests.databases import database_name_of, make_database
 from tests.isolation import ROOT, Isolation, provision, wait_until
-from tests.logins import Login, logins, role_of
+from tests.logins import connected_users, logged_in, role_of
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +111,22 @@ def test_ctrl_c_stops_the_demo_and_every_child(tmp_path: Path, demo_env: dict[st
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    # Held under way by construction: the demo's workers (each a process group: its pool
-    # too) are stopped as soon as they exist, before any can finish the rollout, so the demo
-    # is still waiting whatever the machine's speed; they are let go again after Ctrl-C.
+    try:
+        said = interrupted_while_held(proc, demo_env)
+    finally:  # a failed check leaves no demo running (its children die with it)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
+    assert proc.returncode == 130, said
+    wait_until(lambda: not ours(demo_env), 30, "every child to be gone")
+
+
+def interrupted_while_held(proc: subprocess.Popen[bytes], env: dict[str, str]) -> bytes:
+    """Hold the demo under way, check who its processes are, Ctrl-C it; what it said.
+
+    Held by construction: the demo's workers (each a process group: its pool too) are
+    stopped as soon as they exist, before any can finish the rollout, so the demo is still
+    waiting whatever the machine's speed; they are let go again after Ctrl-C."""
     workers = wait_until(
         lambda: demo_workers(proc) or (proc.poll() is not None and {"ended": -1}),
         60,
@@ -126,14 +136,12 @@ def test_ctrl_c_stops_the_demo_and_every_child(tmp_path: Path, demo_env: dict[st
     for pid in workers.values():
         os.killpg(pid, signal.SIGSTOP)
     try:
-        check_logins_then_interrupt(proc, demo_env, workers)
+        check_logins_then_interrupt(proc, env, workers)
     finally:
         for pid in workers.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGCONT)
-    said = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 130, said
-    wait_until(lambda: not ours(demo_env), 30, "every child to be gone")
+    return proc.communicate(timeout=60)[0]
 
 
 def check_logins_then_interrupt(
@@ -187,20 +195,6 @@ def check_logins_then_interrupt(
     proc.send_signal(signal.SIGINT)
 
 
-def logged_in(demo: psutil.Process, wanted: set[tuple[str, str]]) -> set[Login] | None:
-    """The demo's logins now, once every (role, store) of `wanted` is among them."""
-    found = logins(demo)
-    return found if wanted <= {(role, store) for role, store, _ in found} else None
-
-
-def connected_users(env: dict[str, str]) -> set[str]:
-    """The users of the connections to the demo's vhost, as the management API lists them."""
-    vhost = vhost_of(env["PROVISION_BROKER_URL"])
-    api = Management(DEFAULT_ADMIN_URL)
-    found = api.call("GET", f"vhosts/{quote(vhost, safe='')}/connections", missing_ok=True)
-    return {str(c.get("user")) for c in found or []}
-
-
 def demo_workers(demo: subprocess.Popen[bytes]) -> dict[str, int]:
     """Region -> pid of the demo's Celery workers (its children, each leading its process
     group) once both regions have one."""
@@ -221,30 +215,3 @@ def _cmdline(proc: psutil.Process) -> list[str]:
         return proc.cmdline()
     except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
         return []
-
-
-def test_an_administrator_who_may_not_create_roles_is_one_clear_line_before_any_change(
-    tmp_path: Path, demo_env: dict[str, str]
-) -> None:
-    """The demo's own role may create databases, not roles: named as the PostgreSQL
-    administrator, the demo stops before any user is made, and says where to name one."""
-    name = database_name_of("demo_admin")
-    url = make_database(name)
-    try:
-        env = {**demo_env, "PROVISION_DATABASE_URL": url}
-        env["PROVISION_ACCESS_PREFIX"] = f"{demo_env['PROVISION_ACCESS_PREFIX']}-no"
-        done = provision(
-            "demo", "--targets", "1", "--state-dir", str(tmp_path), "--admin-database-url", url,
-            env=env,
-        )  # fmt: skip
-    finally:
-        drop_database(name)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert (
-        "may not create roles: pass --admin-database-url (or PROVISION_ADMIN_DATABASE_URL)"
-        in " ".join(done.stderr.split())
-    ), done.stderr
-    assert "provisioning-local" not in done.stdout + done.stderr
-    assert not (tmp_path / "access").exists() or not any((tmp_path / "access").iterdir())
-    users = Management(DEFAULT_ADMIN_URL).users()
-    assert not [u for u in users if str(u["name"]).startswith(env["PROVISION_ACCESS_PREFIX"])]

@@ -97,8 +97,17 @@ def flush_tracing(timeout_s: float = 5.0) -> None:
         flush(int(timeout_s * 1000))
 
 
+_tracer: tuple[object, trace.Tracer] | None = None
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("provisioning")
+    """Our tracer, made once per tracer provider: `get_tracer` builds a new one (and an
+    instrumentation scope) on every call, a cost every span of every request paid."""
+    global _tracer
+    provider = trace.get_tracer_provider()
+    if _tracer is None or _tracer[0] is not provider:
+        _tracer = (provider, trace.get_tracer("provisioning"))
+    return _tracer[1]
 
 
 def inject(headers: MutableMapping[str, Any]) -> None:

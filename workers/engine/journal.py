@@ -40,11 +40,13 @@ class Journal:
 
     Args:
         spec: The target, whose address says where its root is.
+        host: The target already connected, when the caller has it (it stays the caller's
+            to close); otherwise the journal connects on first use.
     """
 
-    def __init__(self, spec: Target) -> None:
+    def __init__(self, spec: Target, host: Host | None = None) -> None:
         self._spec = spec
-        self._target: Host | None = None
+        self._target: Host | None = host
 
     def _reached(self) -> Host:
         """The target, connected once per journal (reads and writes share it)."""

@@ -72,7 +72,8 @@ def setup_tracing(service: str, *, command: bool = False) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
     named = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service}
-    provider = TracerProvider(resource=Resource.create(named))
+    console = os.environ.get("PROVISION_TRACE_CONSOLE") == "1"
+    provider = TracerProvider(resource=Resource.create(named), sampler=_sampler(console))
     if exporting():
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -81,12 +82,28 @@ def setup_tracing(service: str, *, command: bool = False) -> None:
         short = command and not any(os.environ.get(name) for name in timeouts)
         exporter = OTLPSpanExporter(timeout=COMMAND_EXPORT_TIMEOUT_S if short else None)
         provider.add_span_processor(BatchSpanProcessor(exporter))
-    if os.environ.get("PROVISION_TRACE_CONSOLE") == "1":
+    if console:
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
     _configured = True
+
+
+def _sampler(console: bool) -> Any:
+    """What this process records. A process whose spans go nowhere records none: its
+    spans still carry and hand on trace ids (`current_trace_id`, message headers), but
+    attributes, events and span processors cost every request for nothing. One that
+    exports records every span whatever its parent's flag says, so a trace begun by an
+    operator's CLI that does not export is still recorded from the controller on;
+    OTEL_TRACES_SAMPLER, when set, chooses instead."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+    if not (exporting() or console):
+        return ALWAYS_OFF
+    if os.environ.get("OTEL_TRACES_SAMPLER", "").strip():
+        return None  # the SDK reads it
+    return ALWAYS_ON
 
 
 def flush_tracing(timeout_s: float = 5.0) -> None:
@@ -97,8 +114,17 @@ def flush_tracing(timeout_s: float = 5.0) -> None:
         flush(int(timeout_s * 1000))
 
 
+_tracer: tuple[object, trace.Tracer] | None = None
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("provisioning")
+    """Our tracer, made once per tracer provider: `get_tracer` builds a new one (and an
+    instrumentation scope) on every call, a cost every span of every request paid."""
+    global _tracer
+    provider = trace.get_tracer_provider()
+    if _tracer is None or _tracer[0] is not provider:
+        _tracer = (provider, trace.get_tracer("provisioning"))
+    return _tracer[1]
 
 
 def inject(headers: MutableMapping[str, Any]) -> None:

@@ -1,8 +1,11 @@
 """The aggregator: consumes `provision.results` and records outcomes in batches.
 
-Messages are collected until the batch is full or has waited FLUSH_AFTER_S; then the
-batch's outcomes, compliance observations and applied revisions are written in ONE
-transaction, and only after it commits are its messages acked (one multiple ack). A lost
+Messages are collected while they keep coming and written as soon as none is waiting (or
+the batch is full, or has waited FLUSH_AFTER_S): a lone outcome is written at once, and
+under load a batch grows by itself with what arrived during the previous write, so
+batching costs latency only when there is a backlog to absorb. The batch's outcomes,
+compliance observations and applied revisions are written in ONE transaction, and only
+after it commits are its messages acked (one multiple ack). A lost
 database or broker acks nothing: the process reconnects and the messages come back, and a
 redelivered outcome changes nothing (its event id is unique). A message that cannot be
 read is dead-lettered and acked alone; a batch that fails for a reason of its own is
@@ -51,8 +54,12 @@ log = logging.getLogger("provision.aggregator")
 
 #: Unacked outcomes held at once, and so the largest batch: one transaction's worth.
 PREFETCH = 200
-#: How long a batch waits for more before it is written: the latency a lone outcome pays.
+#: The longest a held batch waits for more before it is written, when outcomes keep
+#: arriving; when none is waiting, the batch is written at once.
 FLUSH_AFTER_S = 0.03
+#: How long the aggregator listens for the next outcome before writing what it holds: long
+#: enough to gather a burst already on the wire, too short for a person to notice.
+QUIET_S = 0.001
 #: How long one wait for messages lasts when nothing is held (how soon a stop is noticed).
 IDLE_WAIT_S = 0.2
 
@@ -90,10 +97,15 @@ class Aggregator(Reconnecting):
             self._connected = True
             log.info("aggregator consuming %s", RESULTS_QUEUE)
             while not self._stopping:
+                held = len(self._held)
                 wait = IDLE_WAIT_S if self._due is None else self._due - time.monotonic()
-                connection.process_data_events(time_limit=max(0.0, wait))
+                connection.process_data_events(
+                    time_limit=max(0.0, min(wait, QUIET_S) if held else wait)
+                )
                 if self._due is not None and (
-                    len(self._held) >= PREFETCH or time.monotonic() >= self._due
+                    len(self._held) >= PREFETCH
+                    or len(self._held) == held  # nothing more came: write what is held
+                    or time.monotonic() >= self._due
                 ):
                     self._flush(channel)
             if self._held:

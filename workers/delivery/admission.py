@@ -76,6 +76,9 @@ def admit(message: Any) -> None:
     except (ValueError, RecursionError) as exc:
         raise Refused(f"cannot decode the message body (not JSON): {exc}") from exc
     kwargs = _shape(payload)
+    # Celery's handler looks into the decoded body ('args' in it: protocol 1 or 2), which
+    # would parse the body a second time; the parse is kombu's memo, so hand it ours.
+    message._decoded_cache = payload
     expires = _deadline(kwargs.get("request"))
     _eta(headers, expires)
     _signed(kwargs.get("request"))  # the form first, as cheap checks go first everywhere

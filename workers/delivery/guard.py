@@ -121,7 +121,14 @@ _RETRYER = Retrying(
 
 
 def _reliably(call: Callable[[], T]) -> T:
-    """Run one Redis call under the retry policy; ServiceUnavailable when it gives up."""
+    """Run one Redis call under the retry policy; ServiceUnavailable when it gives up.
+
+    The first try is a plain call: tenacity's bookkeeping cost as much as the round trip
+    itself, and almost every call succeeds at once."""
+    try:
+        return call()
+    except _REDIS_ERRORS:
+        pass
     try:
         return _RETRYER(call)
     except _REDIS_ERRORS as exc:

@@ -40,7 +40,7 @@ from workers.delivery.guard import MAX_DELIVERIES, LockBusy, ServiceUnavailable,
 from workers.delivery.report import outcome
 from workers.delivery.retry import is_transient
 from workers.engine.convergence import Convergence, converge
-from workers.engine.hosts import NotAllowed, TargetError, connect
+from workers.engine.hosts import Host, NotAllowed, TargetError, connect
 from workers.engine.hosts.allow import installed
 from workers.engine.journal import Journal
 from workers.engine.target_lock import TargetLocked, held
@@ -131,9 +131,28 @@ def _run(
     replay: str | None,
 ) -> str:
     """The request's fate, once it parsed (see the module's docstring)."""
-    refused = _not_allowed(change)
+    host, refused = _reach(change)
     if refused is not None:  # before Redis and the target: nothing is touched
         return reject(self, request, refused, started, attempts, change)
+    try:
+        return _deliver(self, change, request, host, started, attempts, waits, retries, replay)
+    finally:
+        if host is not None:
+            host.close()
+
+
+def _deliver(
+    self: Any,
+    change: ChangeRequest,
+    request: Any,
+    host: Host | None,
+    started: Any,
+    attempts: int,
+    waits: int,
+    retries: int,
+    replay: str | None,
+) -> str:
+    """Guard, lock, converge once and report, on the target opened for this request."""
     try:
         begun = guard().begin(
             str(self.request.id),
@@ -159,8 +178,8 @@ def _run(
                 raise LockBusy(f"target {change.target.id} is being converged by another")
             # The flock on the target also keeps agents out, and outlives a Redis flush.
             lock = guard().lock(change.target.id, begun.token)
-            with lock, held(change.target, create=not dry):
-                event = _converge_once(self, change, started, attempts, begun.fence)
+            with lock, held(change.target, create=not dry, host=host):
+                event = _converge_once(self, change, host, started, attempts, begun.fence)
     except (LockBusy, TargetLocked, ServiceUnavailable) as exc:
         return wait(self, change, exc, started, attempts, waits, replay)
     if isinstance(event, Convergence):
@@ -169,29 +188,37 @@ def _run(
     return event.status.value
 
 
-def _not_allowed(change: ChangeRequest) -> str | None:
-    """Why this worker may not converge the request's target, or None: the root is the
-    worker's to choose (its allow rule), never the message's."""
+def _reach(change: ChangeRequest) -> tuple[Host | None, str | None]:
+    """The request's target, opened once for the whole request (allow check, lock,
+    journal, engine), or why this worker may not converge it: the root is the worker's
+    to choose (its allow rule), never the message's.
+
+    No host and no reason means allowed but no usable root: the engine reports why.
+    """
     if installed() is None:  # fail closed: a pool child without the rule serves nothing
-        return "not allowed: this worker has no allow rule (--allow)"
+        return None, "not allowed: this worker has no allow rule (--allow)"
     try:  # the address, then the real directory it opens (a link out of an allowed root)
-        connect(change.target).close()
+        return connect(change.target), None
     except NotAllowed as exc:
-        return f"not allowed: {exc}"
+        return None, f"not allowed: {exc}"
     except TargetError:
-        pass  # allowed, but no usable root: the engine reports why
-    return None
+        return None, None
 
 
 def _converge_once(
-    task: Any, change: ChangeRequest, started: Any, attempts: int, fenced: int | None
+    task: Any,
+    change: ChangeRequest,
+    host: Host | None,
+    started: Any,
+    attempts: int,
+    fenced: int | None,
 ) -> OutcomeEvent | Convergence:
     """Under the target's lock: the recorded outcome, superseded, or one engine run.
 
     Returns a Convergence (not an event) when the run failed transiently: nothing is
     recorded then, so the retry converges again.
     """
-    journal = Journal(change.target)
+    journal = Journal(change.target, host)
     worker = str(task.request.hostname or "worker")
     try:
         prior = journal.outcome(change.change_id)
@@ -211,7 +238,7 @@ def _converge_once(
         _finish(journal, event, None)
         return event
     with metrics.converging():
-        result = converge(change.target, change.desired, dry_run=change.dry_run)
+        result = converge(change.target, change.desired, dry_run=change.dry_run, host=host)
     if is_transient(result.status, result.error):
         return result
     event = outcome(

@@ -47,20 +47,26 @@ class Convergence:
     error: ErrorInfo | None = None
 
 
-def converge(target: Target, desired: DesiredState, *, dry_run: bool = False) -> Convergence:
+def converge(
+    target: Target, desired: DesiredState, *, dry_run: bool = False, host: Host | None = None
+) -> Convergence:
     """Bring `target` to `desired`, resource by resource, skipping the dependents of failures.
 
     Args:
         target: The target; its address picks how it is reached (`local:///root`).
         desired: Readiness checks, then the resources in the order they apply.
         dry_run: Observe and diff only; report what would change (status DRIFTED).
+        host: The target already connected (the caller's to close): a worker opens it
+            once per request for its allow check, lock and journal, and the engine uses it
+            too instead of resolving and checking the same root again. Its writes are
+            still made durable (`sync`) before this returns.
 
     Returns:
         The convergence. Expected failures (bad specs, confinement violations, unknown
         address schemes, a missing root, failed readiness checks) come back as values.
     """
     try:
-        reached = connect(target)
+        reached = connect(target) if host is None else host
     except TargetError as exc:
         reason = f"not applied: {type(exc).__name__}"
         return _stopped(desired.resources, OutcomeStatus.FAILED, reason, _error(exc))
@@ -70,7 +76,10 @@ def converge(target: Target, desired: DesiredState, *, dry_run: bool = False) ->
     try:
         return _converge(reached, facts, desired, dry_run, Waivers(target, desired.waivers))
     finally:
-        reached.close()
+        if host is None:
+            reached.close()
+        else:
+            reached.sync()
 
 
 def _converge(

@@ -40,11 +40,17 @@ class Journal:
 
     Args:
         spec: The target, whose address says where its root is.
+        host: The target already connected, when the caller has it (it stays the caller's
+            to close); otherwise the journal connects on first use.
     """
 
-    def __init__(self, spec: Target) -> None:
+    def __init__(self, spec: Target, host: Host | None = None) -> None:
         self._spec = spec
-        self._target: Host | None = None
+        self._target: Host | None = host
+        #: The sequence and revision as read or written by this journal: it lives under
+        #: the target's lock, so nobody else changes them meanwhile, and a record need not
+        #: read again what the request read before converging.
+        self._known: dict[str, int | None] = {}
 
     def _reached(self) -> Host:
         """The target, connected once per journal (reads and writes share it)."""
@@ -59,13 +65,17 @@ class Journal:
 
     def sequence(self) -> int | None:
         """The highest sequence this target has applied, if any."""
-        text = self._read(SEQUENCE_FILE)
-        return int(text) if text and text.strip().isdigit() else None
+        return self._number(SEQUENCE_FILE)
 
     def revision(self) -> int | None:
         """The highest source-of-truth revision this target has applied, if any."""
-        text = self._read(REVISION_FILE)
-        return int(text) if text and text.strip().isdigit() else None
+        return self._number(REVISION_FILE)
+
+    def _number(self, path: str) -> int | None:
+        if path not in self._known:
+            text = self._read(path)
+            self._known[path] = int(text) if text and text.strip().isdigit() else None
+        return self._known[path]
 
     def record(self, event: OutcomeEvent, sequence: int | None) -> None:
         """Write the final outcome; raise the sequence and the revision if they are higher."""
@@ -73,6 +83,7 @@ class Journal:
         self._put(target, f"{DONE_DIR}/{_file_name(event.change_id)}", event.model_dump_json())
         if sequence is not None and sequence > (self.sequence() or -1):
             self._put(target, SEQUENCE_FILE, f"{sequence}\n")
+            self._known[SEQUENCE_FILE] = sequence
         if event.status.ok and event.revision is not None:
             self._raise_revision(target, event.revision)
 
@@ -83,6 +94,7 @@ class Journal:
     def _raise_revision(self, target: Host, revision: int) -> None:
         if revision > (self.revision() or 0):
             self._put(target, REVISION_FILE, f"{revision}\n")
+            self._known[REVISION_FILE] = revision
 
     def _read(self, path: str) -> str | None:
         try:

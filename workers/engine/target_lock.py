@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 
 from contracts import ProvisioningError, Target
-from workers.engine.hosts import TargetError, connect
+from workers.engine.hosts import Host, TargetError, connect
 from workers.engine.journal import JOURNAL_DIR
 
 log = logging.getLogger("provision.target_lock")
@@ -42,6 +42,7 @@ def held(
     wait_s: float = 0.0,
     create: bool = True,
     stopping: threading.Event | None = None,
+    host: Host | None = None,
 ) -> Iterator[None]:
     """Hold the target's flock while the block runs, waiting at most `wait_s` for it.
 
@@ -51,6 +52,7 @@ def held(
         create: Create the lock file (and the journal directory) if missing. A dry run
             passes False: it changes nothing on the target, so it locks only an existing file.
         stopping: Set to stop waiting early.
+        host: The target already connected (left open); otherwise it is connected here.
 
     Raises:
         TargetLocked: still held by another converge when the wait ran out.
@@ -58,7 +60,7 @@ def held(
     A target whose root cannot be reached is not locked: the engine reports why it cannot
     converge it, and there is nothing to protect.
     """
-    descriptor = _open(spec, create)
+    descriptor = _open(spec, create, host)
     if descriptor is None:
         yield
         return
@@ -87,10 +89,10 @@ def _wait(spec: Target, descriptor: int, wait_s: float, stopping: threading.Even
             return
 
 
-def _open(spec: Target, create: bool) -> int | None:
+def _open(spec: Target, create: bool, host: Host | None = None) -> int | None:
     """The lock file, opened without following a link; None when there is nothing to lock."""
     try:
-        target = connect(spec)
+        target = connect(spec) if host is None else host
     except TargetError:
         return None
     try:
@@ -108,7 +110,8 @@ def _open(spec: Target, create: bool) -> int | None:
         log.warning("target %s: cannot open its lock (%s); converging unlocked", spec.id, exc)
         return None
     finally:
-        target.close()
+        if host is None:
+            target.close()
 
 
 def try_flock(descriptor: int) -> bool:

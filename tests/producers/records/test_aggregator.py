@@ -44,6 +44,23 @@ def test_a_burst_is_written_in_few_transactions_with_its_compliance(plane: Plane
     assert plane.ready() == 0
 
 
+def test_a_lone_outcome_is_written_at_once_not_when_the_batch_is_due(
+    plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batching costs latency only under a backlog: with nothing else arriving, the held
+    outcome is written at once, long before the batch's deadline (made an hour here)."""
+    from producers.records import aggregator as module
+
+    monkeypatch.setattr(module, "FLUSH_AFTER_S", 3600.0)
+    with running(plane) as (aggregator, raised):
+        for done in range(1, 4):  # one at a time: each is alone when it arrives
+            event = outcome()
+            plane.publish([event.model_dump_json().encode()])
+            wait_until(lambda n=done: aggregator.recorded >= n, 20, "the lone outcome written")
+            assert stored(plane, [event]) == 1
+    assert not raised
+
+
 def test_a_batch_is_one_transaction(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> None:
     """When a later part of the batch fails, its outcomes are not kept either."""
     events = [outcome(revision=1) for _ in range(3)]

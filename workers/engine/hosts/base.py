@@ -131,6 +131,10 @@ class Host(Protocol):
         """Run argv (never through a shell) in `cwd`; at the timeout its whole tree is killed."""
         ...
 
+    def sync(self) -> None:
+        """Flush what was deferred (directory fsyncs); the target stays open."""
+        ...
+
     def close(self) -> None:
         """Flush what was deferred (directory fsyncs) and release the target."""
         ...

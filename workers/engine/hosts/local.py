@@ -268,8 +268,12 @@ class LocalHost:
         environment.update(env or {})
         return run_command(argv, cwd=directory, env=environment, timeout_s=timeout_s)
 
-    def close(self) -> None:
-        """Make the renames durable: fsync each directory a file was written into, once."""
+    def sync(self) -> None:
+        """Make the renames durable: fsync each directory a file was written into, once.
+
+        Separate from `close` so one opened target can serve a whole task (allow check,
+        lock, journal, engine) and still make the engine's writes durable before the
+        outcome is recorded."""
         for directory in self._unsynced:
             with suppress(OSError), self.spot(directory) as spot:
                 fd = os.open(spot.name or ".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=spot.parent)
@@ -278,6 +282,10 @@ class LocalHost:
                 finally:
                     os.close(fd)
         self._unsynced.clear()
+
+    def close(self) -> None:
+        """Sync (see `sync`), then let go of the root."""
+        self.sync()
         with suppress(OSError):
             os.close(self._fd)
 

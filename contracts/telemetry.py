@@ -89,6 +89,11 @@ def setup_tracing(service: str, *, command: bool = False) -> None:
     _configured = True
 
 
+def tracing() -> bool:
+    """True once `setup_tracing` ran in this process: only then do spans go anywhere."""
+    return _configured
+
+
 def flush_tracing(timeout_s: float = 5.0) -> None:
     """Export every span still buffered (a prefork child calls this before it exits)."""
     provider = trace.get_tracer_provider()

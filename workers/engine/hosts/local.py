@@ -79,19 +79,25 @@ class LocalHost:
     def read(self, path: str) -> tuple[os.stat_result | None, bytes | None]:
         """The entry at `path` (link followed inside the root) and, for a regular file, its bytes.
 
-        The bytes and the entry come from the same open descriptor.
+        The bytes and the entry come from the same open descriptor. Only a regular file is
+        opened (a device or a FIFO never is); the lstat that decides it is the one the walk
+        took, if it took one.
         """
         try:
             with self.spot(path) as spot:
-                seen = os.stat(spot.name or ".", dir_fd=spot.parent, follow_symlinks=False)
+                seen = spot.seen
+                if seen is None:
+                    seen = os.stat(spot.name or ".", dir_fd=spot.parent, follow_symlinks=False)
                 if not stat.S_ISREG(seen.st_mode):
                     return seen, None
                 fd = os.open(spot.name, _READ_FLAGS, dir_fd=spot.parent)
         except FileNotFoundError:
             return None, None
-        with os.fdopen(fd, "rb") as handle:
+        try:
             seen = os.fstat(fd)
-            return seen, handle.read()
+            return seen, _read_all(fd, seen.st_size)
+        finally:
+            os.close(fd)
 
     def readlink(self, path: str) -> str | None:
         """The link text at `path`, or None when it is not a link."""
@@ -280,6 +286,15 @@ class LocalHost:
         self._unsynced.clear()
         with suppress(OSError):
             os.close(self._fd)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Everything up to the end of the file: one read of its size (and one more to see the
+    end), without a file object's buffer, terminal check and seeks."""
+    chunks = [os.read(fd, size + 1)]
+    while chunks[-1]:
+        chunks.append(os.read(fd, 1 << 20))
+    return b"".join(chunks)
 
 
 def _check_links(path: str, seen: os.stat_result, allow_hardlinks: bool) -> None:

@@ -33,12 +33,15 @@ class Spot:
     """Where a spec path leads: an open descriptor of its directory and the final name.
 
     `name` is "" when the path is the root itself. `real` is the resolved spec path
-    (e.g. /etc/app/f0.conf for /etc/app/current). The caller closes `parent`.
+    (e.g. /etc/app/f0.conf for /etc/app/current). `seen` is the lstat of `name` that the
+    resolution itself took, when it took one (to know whether to follow a link), so a
+    reader need not take it again; None says nothing. The caller closes `parent`.
     """
 
     parent: int
     name: str
     real: str
+    seen: os.stat_result | None = None
 
     def close(self) -> None:
         """Close the directory descriptor."""
@@ -110,7 +113,7 @@ def _kernel_walk(root_fd: int, path: str, follow: bool) -> Spot | None:
             except FileNotFoundError:
                 seen = None
             if inside and (seen is None or not stat.S_ISLNK(seen.st_mode)):
-                return Spot(fd, name, real)
+                return Spot(fd, name, real, seen)
             text = os.readlink(name, dir_fd=fd) if inside else ""
         except BaseException:
             os.close(fd)
@@ -164,7 +167,7 @@ def _walk(root_fd: int, path: str, follow: bool, parents: bool, dir_mode: int) -
                 pending.extendleft(reversed(parts(text)))
                 continue
             if last:
-                return _spot(stack, names, name)
+                return _spot(stack, names, name, seen)
             if not stat.S_ISDIR(seen.st_mode):
                 raise PathError(path, f"{_show(names, name)} is not a directory")
             try:
@@ -183,13 +186,15 @@ def _walk(root_fd: int, path: str, follow: bool, parents: bool, dir_mode: int) -
         raise
 
 
-def _spot(stack: list[int], names: list[str], name: str) -> Spot:
+def _spot(
+    stack: list[int], names: list[str], name: str, seen: os.stat_result | None = None
+) -> Spot:
     """Keep the innermost descriptor, close the others."""
     for fd in stack[:-1]:
         os.close(fd)
     parent = stack[-1]
     stack.clear()  # the caller's cleanup must not close the kept one
-    return Spot(parent, name, _show(names, name))
+    return Spot(parent, name, _show(names, name), seen)
 
 
 def _show(names: list[str], name: str) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from workers.engine.hosts.base import CommandResult
 from workers.engine.hosts.errors import PathError, TargetMissing
-from workers.engine.hosts.walk import Spot, walk
+from workers.engine.hosts.walk import Spot, host_path, walk
 
 #: Variables a command inherits from the worker; nothing else leaks (no broker URLs).
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -41,6 +41,10 @@ class LocalHost:
             raise TargetMissing(f"root {root} does not exist or is not a directory") from None
         self._root = real
         self._unsynced: set[str] = set()
+        try:  # read once, not at every resolution (see `walk`)
+            self._root_host: str | None = host_path(self._fd)
+        except OSError:  # no /proc: each resolution tries, and says why
+            self._root_host = None
 
     @classmethod
     def from_address(cls, address: str) -> LocalHost:
@@ -66,7 +70,7 @@ class LocalHost:
 
     def spot(self, path: str, *, follow: bool = True, parents: bool = False) -> Spot:
         """Resolve `path` inside the root (see `walk`); the caller closes the Spot."""
-        return walk(self._fd, path, follow=follow, parents=parents)
+        return walk(self._fd, path, follow=follow, parents=parents, root_host=self._root_host)
 
     def lstat(self, path: str, *, follow: bool = True) -> os.stat_result | None:
         """What is at `path` (its last link followed inside the root if `follow`), or None."""

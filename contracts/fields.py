@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from pathlib import PurePosixPath
 
 _MODE = re.compile(r"^0?[0-7]{3,4}$")
 #: C0 controls, DEL, and the bidirectional overrides and isolates (U+202A-E, U+2066-9):
@@ -55,12 +54,16 @@ def check_path(value: str) -> str:
     check_text(value, "path")
     if not value.startswith("/"):
         raise ValueError(f"path must be absolute (start with '/'), got {value[:80]!r}")
-    if ".." in PurePosixPath(value).parts:
+    # The names between slashes, as PurePosixPath's parts without the root (empty ones and
+    # `.` included: they are neither `..` nor long); a split is a tenth of its cost, which a
+    # state of 1,000 paths pays 1,000 times.
+    names = value.split("/")
+    if ".." in names:
         raise ValueError("path may not contain '..': every path stays under the target's root")
     size = len(value.encode("utf-8", "surrogatepass"))
     if size > PATH_MAX:
         raise ValueError(f"path is {size} bytes long; the limit is {PATH_MAX} (PATH_MAX)")
-    for name in PurePosixPath(value).parts[1:]:
+    for name in names:
         length = len(name.encode("utf-8", "surrogatepass"))
         if length > NAME_MAX:
             raise ValueError(

@@ -117,7 +117,9 @@ EXCERPT_BYTES = int(_limit("EXCERPT_BYTES", 512, "excerpt of a rejected input ke
 REJECTED_TTL_S = int(_limit("REJECTED_TTL_S", 7 * 86_400, "how long a rejected event is kept"))
 REFUSALS_KEPT = int(_limit("REFUSALS_KEPT", 1000, "check-in refusals kept for operators"))
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+#: A JSON string, as "unrolled" (runs of plain bytes between escapes): the same matches as
+#: `"(?:[^"\\]|\\.)*"`, three times faster on a large state file, which it scans whole.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
 
 

@@ -39,6 +39,8 @@ MESSAGING_REDELIVERED = "messaging.rabbitmq.message.redelivered"
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 _configured = False
+#: Whether this process's spans are recorded (exported or printed); see `_sampler`.
+_recording = False
 
 
 def exporting() -> bool:
@@ -65,7 +67,7 @@ def setup_tracing(service: str, *, command: bool = False) -> None:
     (the CLI) gives up exporting after COMMAND_EXPORT_TIMEOUT_S, so an unreachable
     collector delays its exit by that much at most.
     """
-    global _configured
+    global _configured, _recording
     if _configured:
         return
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -73,6 +75,7 @@ def setup_tracing(service: str, *, command: bool = False) -> None:
 
     named = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service}
     console = os.environ.get("PROVISION_TRACE_CONSOLE") == "1"
+    _recording = exporting() or console
     provider = TracerProvider(resource=Resource.create(named), sampler=_sampler(console))
     if exporting():
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -104,6 +107,12 @@ def _sampler(console: bool) -> Any:
     if os.environ.get("OTEL_TRACES_SAMPLER", "").strip():
         return None  # the SDK reads it
     return ALWAYS_ON
+
+
+def tracing() -> bool:
+    """True when this process records spans: `setup_tracing` ran, and they go somewhere
+    (exported, or printed). Elsewhere a span would record nothing, so the engine opens none."""
+    return _configured and _recording
 
 
 def flush_tracing(timeout_s: float = 5.0) -> None:

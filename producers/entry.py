@@ -16,12 +16,13 @@ DATA_PLANE = frozenset({"worker", "converge", "agent"})
 
 def main() -> None:
     """Entry point of `provision`."""
-    # No pydantic plugins are used; scanning installed packages for them costs every start.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     words = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
     if words and words[0] in DATA_PLANE:
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, "-m", "workers", *sys.argv[1:]])
+    from contracts.plugins import disable
+
+    disable()  # before any model is built: see contracts.plugins
     from producers.cli import main as control_plane
 
     control_plane()

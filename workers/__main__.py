@@ -1,12 +1,10 @@
 """`python -m workers`: the data-plane commands that `provision` hands over to."""
 
-import os
+from contracts.plugins import disable
 
-# We use no pydantic plugins; looking for them reads every installed package's metadata,
-# a cost `provision converge` would pay at every start.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+disable()  # before any model is built: see contracts.plugins
 
-from workers.cli import main
+from workers.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

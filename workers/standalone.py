@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from pydantic import ValidationError
 from contracts import ContractError, DesiredState, ExitCode, ResourceStatus, Target
 from contracts.documents import read_mapping
 from workers.engine.convergence import Convergence, converge
+from workers.engine.facts import hostname
 from workers.engine.target_lock import held
 
 _NOT_A_WORD = re.compile(r"[^A-Za-z0-9_-]+")
@@ -106,7 +106,7 @@ def _where(data: dict[str, Any], loc: tuple[Any, ...]) -> str:
 
 def local_target(root: Path) -> Target:
     """The target a local root stands for: named after this host, address local://ROOT."""
-    name = _NOT_A_WORD.sub("-", socket.gethostname().split(".")[0]).strip("-_")[:63] or "local"
+    name = _NOT_A_WORD.sub("-", hostname().split(".")[0]).strip("-_")[:63] or "local"
     return Target(
         id=name,
         region="local",

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry.trace import use_span
-
 from contracts import (
     DesiredState,
     ErrorInfo,
@@ -25,7 +23,7 @@ from contracts import (
     Target,
 )
 from contracts.redaction import mark_sensitive
-from contracts.telemetry import ATTR_STATUS, tracer
+from workers.engine import spans
 from workers.engine.facts import gather
 from workers.engine.hosts import Host, PathError, TargetError, connect
 from workers.engine.resources import RESOURCES, Context, SpecError
@@ -103,10 +101,10 @@ def _converge(
     if desired.checks:
         from workers.engine.readiness import evaluate
 
-        with tracer().start_as_current_span("provision readiness") as span:
+        with spans.span("provision readiness") as span:
             evidence = evaluate(target, desired.checks)
             span.set_attribute("provision.checks", len(desired.checks))
-            span.set_attribute(ATTR_STATUS, "not_ready" if evidence else "ready")
+            span.set_attribute(spans.STATUS, "not_ready" if evidence else "ready")
             if evidence:
                 span.set_attribute("provision.evidence", "; ".join(evidence)[:1000])
         if evidence:
@@ -141,18 +139,15 @@ def _apply(
             outcomes.append(_outcome(spec, label, ResourceStatus.EXCEPTED, waived(waiver)))
             continue
         resource = RESOURCES[spec.kind]
-        span = tracer().start_span(
-            f"provision apply {spec.kind}",
-            attributes={"provision.resource.kind": spec.kind, "provision.resource": label},
-        )
+        attributes = {"provision.resource.kind": spec.kind, "provision.resource": label}
         try:
-            with use_span(span, end_on_exit=True):
+            with spans.span(f"provision apply {spec.kind}", attributes) as span:
                 observed = resource.observe(target, desired)
                 changes = resource.diff(desired, observed)
                 if changes and not dry_run:
                     resource.apply(target, desired, observed, changes)
                 summary = resource.summarize(desired, observed, changes)
-                span.set_attribute(ATTR_STATUS, "changed" if changes else "converged")
+                span.set_attribute(spans.STATUS, "changed" if changes else "converged")
         except Exception as exc:  # one resource's failure must not stop the independent ones
             message = _first_line(exc)
             outcomes.append(_outcome(spec, label, ResourceStatus.FAILED, message))

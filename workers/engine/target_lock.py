@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 import os
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from contracts import ProvisioningError, Target
 from workers.engine.hosts import Host, TargetError, connect
 from workers.engine.journal import JOURNAL_DIR
 
-log = logging.getLogger("provision.target_lock")
+if TYPE_CHECKING:
+    import logging
 
 #: The lock file, under the target's root.
 LOCK_FILE = f"{JOURNAL_DIR}/lock"
@@ -76,7 +77,9 @@ def _wait(spec: Target, descriptor: int, wait_s: float, stopping: threading.Even
     """Try again every POLL_S until the lock is ours; TargetLocked when `wait_s` runs out."""
     give_up = time.monotonic() + wait_s
     if wait_s > 0:
-        log.info("target %s: its lock is held by another run; waiting up to %.0fs", spec.id, wait_s)
+        _log().info(
+            "target %s: its lock is held by another run; waiting up to %.0fs", spec.id, wait_s
+        )
     while True:
         left = give_up - time.monotonic()
         if left <= 0 or (stopping is not None and stopping.is_set()):
@@ -104,14 +107,22 @@ def _open(spec: Target, create: bool, host: Host | None = None) -> int | None:
             return os.open(spot.name, flags, 0o600, dir_fd=spot.parent)
     except FileNotFoundError:
         if create:
-            log.warning("target %s: no lock file could be made; converging unlocked", spec.id)
+            _log().warning("target %s: no lock file could be made; converging unlocked", spec.id)
         return None
     except (OSError, ProvisioningError) as exc:  # read-only root, a link out of the root
-        log.warning("target %s: cannot open its lock (%s); converging unlocked", spec.id, exc)
+        _log().warning("target %s: cannot open its lock (%s); converging unlocked", spec.id, exc)
         return None
     finally:
         if host is None:
             target.close()
+
+
+def _log() -> logging.Logger:
+    """The module's logger, imported only when there is something to say: a converge that
+    takes its lock at once (every `provision converge` on a quiet root) says nothing."""
+    import logging
+
+    return logging.getLogger("provision.target_lock")
 
 
 def try_flock(descriptor: int) -> bool:

@@ -8,9 +8,9 @@ says the waiver expired, so nobody mistakes the change for an accident.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from contracts import Target
-from contracts.changes import utcnow
 from contracts.waivers import Waiver
 
 
@@ -18,7 +18,7 @@ class Waivers:
     """The waivers of one convergence, split into active and expired, by resource identity."""
 
     def __init__(self, target: Target, waivers: Iterable[Waiver]) -> None:
-        now = utcnow()
+        now = datetime.now(UTC)  # as contracts.changes.utcnow, without its models
         self._active: dict[str, Waiver] = {}
         self._expired: dict[str, Waiver] = {}
         for waiver in waivers:

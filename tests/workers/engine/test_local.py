@@ -113,16 +113,21 @@ def test_converge_waits_for_the_target_lock_and_changes_nothing_while_it_is_held
 
 
 def test_converge_command_runs_lean_and_prints_json_last(tmp_path: Path, root: Path) -> None:
-    """The CLI path imports no broker client, no producers, nor Jinja2 without a template."""
+    """The CLI path (as `python -m workers` starts it) imports no broker client, no
+    producers, no OpenTelemetry (it does not trace), no package metadata (no pydantic
+    plugins), nor Jinja2 without a template."""
     state = write(tmp_path, STATE)
     probe = (
         "import sys\n"
+        "from contracts.plugins import disable\n"
+        "disable()\n"
         "from workers.cli import main\n"
         "sys.argv = ['workers', 'converge', sys.argv[1], sys.argv[2], '--json']\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as exit:\n"
-        "    heavy = {'celery', 'kombu', 'pika', 'redis', 'rich', 'jinja2', 'producers'}\n"
+        "    heavy = {'celery', 'kombu', 'pika', 'redis', 'rich', 'jinja2', 'producers',"
+        " 'opentelemetry', 'importlib.metadata'}\n"
         "    heavy &= set(sys.modules)\n"
         "    print(exit.code, sorted(heavy), file=sys.stderr)\n"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,33 @@ def test_loops_and_files_on_the_way_are_path_errors(
             walk(root_fd, "/plain/x")
     finally:
         os.close(root_fd)
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_read_gives_the_entry_and_every_byte_and_never_opens_a_fifo(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, kernel: bool
+) -> None:
+    """LocalHost.read with either resolver: the lstat the walk took decides what is opened;
+    a large file comes back whole, an empty one as b"", a FIFO (which would block a blocking
+    open) and a directory as their entry without bytes, a link inside the root followed."""
+    from workers.engine.hosts.local import LocalHost
+
+    monkeypatch.setattr(openat2, "AVAILABLE", kernel and openat2.AVAILABLE)
+    large = os.urandom(3 * 1024 * 1024 + 17)
+    (tree / "etc/app/large").write_bytes(large)
+    (tree / "etc/app/empty").write_bytes(b"")
+    os.mkfifo(tree / "etc/app/fifo")
+    host = LocalHost(str(tree))
+    try:
+        seen, content = host.read("/etc/app/large")
+        assert content == large and seen is not None and seen.st_size == len(large)
+        assert host.read("/etc/app/empty")[1] == b""
+        seen, content = host.read("/etc/app/fifo")
+        assert content is None and seen is not None and stat.S_ISFIFO(seen.st_mode)
+        seen, content = host.read("/etc/app")
+        assert content is None and seen is not None and stat.S_ISDIR(seen.st_mode)
+        assert host.read("/etc/app/current")[1] == b"0"
+        assert host.read("/etc/app/missing") == (None, None)
+        assert host.read("/nowhere/at/all") == (None, None)
+    finally:
+        host.close()

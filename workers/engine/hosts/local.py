@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from workers.engine.hosts.base import CommandResult
 from workers.engine.hosts.errors import PathError, TargetMissing
-from workers.engine.hosts.walk import Spot, walk
+from workers.engine.hosts.walk import Spot, host_path, walk
 
 #: Variables a command inherits from the worker; nothing else leaks (no broker URLs).
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
@@ -41,6 +41,10 @@ class LocalHost:
             raise TargetMissing(f"root {root} does not exist or is not a directory") from None
         self._root = real
         self._unsynced: set[str] = set()
+        try:  # read once, not at every resolution (see `walk`)
+            self._root_host: str | None = host_path(self._fd)
+        except OSError:  # no /proc: each resolution tries, and says why
+            self._root_host = None
 
     @classmethod
     def from_address(cls, address: str) -> LocalHost:
@@ -66,7 +70,7 @@ class LocalHost:
 
     def spot(self, path: str, *, follow: bool = True, parents: bool = False) -> Spot:
         """Resolve `path` inside the root (see `walk`); the caller closes the Spot."""
-        return walk(self._fd, path, follow=follow, parents=parents)
+        return walk(self._fd, path, follow=follow, parents=parents, root_host=self._root_host)
 
     def lstat(self, path: str, *, follow: bool = True) -> os.stat_result | None:
         """What is at `path` (its last link followed inside the root if `follow`), or None."""
@@ -79,19 +83,25 @@ class LocalHost:
     def read(self, path: str) -> tuple[os.stat_result | None, bytes | None]:
         """The entry at `path` (link followed inside the root) and, for a regular file, its bytes.
 
-        The bytes and the entry come from the same open descriptor.
+        The bytes and the entry come from the same open descriptor. Only a regular file is
+        opened (a device or a FIFO never is); the lstat that decides it is the one the walk
+        took, if it took one.
         """
         try:
             with self.spot(path) as spot:
-                seen = os.stat(spot.name or ".", dir_fd=spot.parent, follow_symlinks=False)
+                seen = spot.seen
+                if seen is None:
+                    seen = os.stat(spot.name or ".", dir_fd=spot.parent, follow_symlinks=False)
                 if not stat.S_ISREG(seen.st_mode):
                     return seen, None
                 fd = os.open(spot.name, _READ_FLAGS, dir_fd=spot.parent)
         except FileNotFoundError:
             return None, None
-        with os.fdopen(fd, "rb") as handle:
+        try:
             seen = os.fstat(fd)
-            return seen, handle.read()
+            return seen, _read_all(fd, seen.st_size)
+        finally:
+            os.close(fd)
 
     def readlink(self, path: str) -> str | None:
         """The link text at `path`, or None when it is not a link."""
@@ -288,6 +298,15 @@ class LocalHost:
         self.sync()
         with suppress(OSError):
             os.close(self._fd)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Everything up to the end of the file: one read of its size (and one more to see the
+    end), without a file object's buffer, terminal check and seeks."""
+    chunks = [os.read(fd, size + 1)]
+    while chunks[-1]:
+        chunks.append(os.read(fd, 1 << 20))
+    return b"".join(chunks)
 
 
 def _check_links(path: str, seen: os.stat_result, allow_hardlinks: bool) -> None:

@@ -26,16 +26,22 @@ class _OpenHow(ctypes.Structure):
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+_SIZE = ctypes.sizeof(_OpenHow)
+#: The open_how argument per flags, made once: the kernel only reads it.
+_HOWS: dict[int, _OpenHow] = {}
+
+
 def open_in_root(root_fd: int, path: str, flags: int) -> int:
     """Open `path` (relative) under `root_fd` with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS.
 
     Raises:
         OSError: as the kernel said (ENOENT, ENOTDIR, ELOOP, ENOSYS...).
     """
-    how = _OpenHow(flags | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-    fd = _libc.syscall(
-        SYS_OPENAT2, root_fd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how)
-    )
+    how = _HOWS.get(flags)
+    if how is None:
+        how = _OpenHow(flags | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+        _HOWS[flags] = how
+    fd = _libc.syscall(SYS_OPENAT2, root_fd, os.fsencode(path), ctypes.byref(how), _SIZE)
     if fd < 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), path)

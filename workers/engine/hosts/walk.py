@@ -33,12 +33,15 @@ class Spot:
     """Where a spec path leads: an open descriptor of its directory and the final name.
 
     `name` is "" when the path is the root itself. `real` is the resolved spec path
-    (e.g. /etc/app/f0.conf for /etc/app/current). The caller closes `parent`.
+    (e.g. /etc/app/f0.conf for /etc/app/current). `seen` is the lstat of `name` that the
+    resolution itself took, when it took one (to know whether to follow a link), so a
+    reader need not take it again; None says nothing. The caller closes `parent`.
     """
 
     parent: int
     name: str
     real: str
+    seen: os.stat_result | None = None
 
     def close(self) -> None:
         """Close the directory descriptor."""
@@ -63,6 +66,7 @@ def walk(
     follow: bool = True,
     parents: bool = False,
     dir_mode: int = 0o755,
+    root_host: str | None = None,
 ) -> Spot:
     """Resolve `path` under the root descriptor.
 
@@ -71,25 +75,30 @@ def walk(
         path: A spec path such as /etc/motd.
         follow: Also follow a symlink at the last component (inside the root).
         parents: Create missing directories on the way (mode `dir_mode`).
+        root_host: Where `root_fd` is on the host (its /proc/self/fd link, without a
+            trailing slash), when the caller read it once for many walks; else it is read
+            here. Used only to tell that openat2's directory is inside the root: if the
+            root has moved since, nothing looks inside and the component walk answers.
 
     Raises:
         FileNotFoundError: a directory on the way is missing (and `parents` is False).
         PathError: something on the way is not a directory, or links loop.
     """
     if openat2.AVAILABLE:
-        found = _kernel_walk(root_fd, path, follow)
+        found = _kernel_walk(root_fd, path, follow, root_host)
         if found is not None:
             return found
     return _walk(root_fd, path, follow, parents, dir_mode)
 
 
-def _kernel_walk(root_fd: int, path: str, follow: bool) -> Spot | None:
+def _kernel_walk(root_fd: int, path: str, follow: bool, root_host: str | None) -> Spot | None:
     """openat2 resolves the directory; a link at the last name is followed here.
 
     None when the component walk must answer instead: something is missing or wrong on
     the way (it creates directories, or names the culprit), or the path ends in `..`.
     """
-    root_host = os.readlink(f"/proc/self/fd/{root_fd}").rstrip("/")
+    if root_host is None:
+        root_host = host_path(root_fd)
     for _ in range(MAX_LINKS + 1):
         items = parts(path)
         if not items:
@@ -110,7 +119,7 @@ def _kernel_walk(root_fd: int, path: str, follow: bool) -> Spot | None:
             except FileNotFoundError:
                 seen = None
             if inside and (seen is None or not stat.S_ISLNK(seen.st_mode)):
-                return Spot(fd, name, real)
+                return Spot(fd, name, real, seen)
             text = os.readlink(name, dir_fd=fd) if inside else ""
         except BaseException:
             os.close(fd)
@@ -120,6 +129,11 @@ def _kernel_walk(root_fd: int, path: str, follow: bool) -> Spot | None:
             return None
         path = text if text.startswith("/") else real.rpartition("/")[0] + "/" + text
     return None
+
+
+def host_path(fd: int) -> str:
+    """Where an open directory is on the host, without a trailing slash (`""` for `/`)."""
+    return os.readlink(f"/proc/self/fd/{fd}").rstrip("/")
 
 
 def _walk(root_fd: int, path: str, follow: bool, parents: bool, dir_mode: int) -> Spot:
@@ -164,7 +178,7 @@ def _walk(root_fd: int, path: str, follow: bool, parents: bool, dir_mode: int) -
                 pending.extendleft(reversed(parts(text)))
                 continue
             if last:
-                return _spot(stack, names, name)
+                return _spot(stack, names, name, seen)
             if not stat.S_ISDIR(seen.st_mode):
                 raise PathError(path, f"{_show(names, name)} is not a directory")
             try:
@@ -183,13 +197,15 @@ def _walk(root_fd: int, path: str, follow: bool, parents: bool, dir_mode: int) -
         raise
 
 
-def _spot(stack: list[int], names: list[str], name: str) -> Spot:
+def _spot(
+    stack: list[int], names: list[str], name: str, seen: os.stat_result | None = None
+) -> Spot:
     """Keep the innermost descriptor, close the others."""
     for fd in stack[:-1]:
         os.close(fd)
     parent = stack[-1]
     stack.clear()  # the caller's cleanup must not close the kept one
-    return Spot(parent, name, _show(names, name))
+    return Spot(parent, name, _show(names, name), seen)
 
 
 def _show(names: list[str], name: str) -> str:

@@ -32,6 +32,7 @@ from contracts.telemetry import (
     setup_tracing,
 )
 from producers.errors import PublishError, SelectionError
+from producers.messaging.window import ConfirmWindow
 
 #: Namespace of task ids: one (change, target) always gets the same id, so a republish
 #: of the same request is recognisably the same message.
@@ -103,12 +104,55 @@ class Publisher:
     def publish(self, request: ChangeRequest) -> str:
         """Sign and publish one request in a PRODUCER span; return its task id. Raises
         PublishError if not routed, or when this publisher has no controller key."""
+        request = self._signed(request)
+        with self._sending(request):
+            headers, body = task_message(request)  # injects the span's context itself
+            self._send(request, headers, body)
+        return str(headers["id"])
+
+    def publish_all(self, requests: Iterable[ChangeRequest]) -> list[str]:
+        """Sign and publish many requests with their confirms in a window (one round trip
+        per window, not per request); return their task ids once every one is confirmed.
+
+        Raises PublishError naming every request the broker did not take (after the rest
+        were sent: a retry republishes them all, and a worker applies a request once).
+        """
+        window = ConfirmWindow(self._connection)
+        ids: list[str] = []
+        try:
+            for request in requests:
+                request = self._signed(request)
+                with self._sending(request):
+                    headers, body = task_message(request)
+                    target = request.target
+                    properties = self._properties(headers)
+                    window.publish(
+                        target.id, CHANGES_EXCHANGE, target.routing_key, body, properties
+                    )
+                ids.append(str(headers["id"]))
+            refused = window.drain()
+        finally:
+            window.close()
+        if refused:
+            shown = "; ".join(f"{r.key}: {r.reason}" for r in refused[:10])
+            more = f" (and {len(refused) - 10} more)" if len(refused) > 10 else ""
+            raise PublishError(
+                f"{len(refused)} of {len(ids)} change requests were not taken by the broker: "
+                f"{shown}{more} (is every region declared?)"
+            )
+        return ids
+
+    def _signed(self, request: ChangeRequest) -> ChangeRequest:
         if self.key is None:
             raise PublishError(
                 f"change {request.change_id}: no controller key to sign change requests with: "
                 f"pass --controller-key PATH or set {CONTROLLER_KEY_ENV}"
             )
-        request = signed(self.key, request)
+        return signed(self.key, request)
+
+    @staticmethod
+    def _sending(request: ChangeRequest) -> Any:
+        """The PRODUCER span of one request's publish."""
         target = request.target
         attributes = {
             MESSAGING_ROUTING_KEY: target.routing_key,
@@ -116,16 +160,12 @@ class Publisher:
             ATTR_TARGET: target.id,
             ATTR_REGION: target.region,
         }
-        with sending(CHANGES_EXCHANGE, task_id(request.change_id, target.id), **attributes):
-            headers, body = task_message(request)  # injects the span's context itself
-            self._send(request, headers, body)
-        return str(headers["id"])
+        return sending(CHANGES_EXCHANGE, task_id(request.change_id, target.id), **attributes)
 
-    def _send(self, request: ChangeRequest, headers: dict[str, Any], body: bytes) -> None:
+    def _properties(self, headers: dict[str, Any]) -> Any:
         import pika
-        import pika.exceptions
 
-        properties = pika.BasicProperties(
+        return pika.BasicProperties(
             content_type="application/json",
             content_encoding="utf-8",
             correlation_id=headers["id"],
@@ -133,6 +173,11 @@ class Publisher:
             headers=headers,
             user_id=self.user_id,
         )
+
+    def _send(self, request: ChangeRequest, headers: dict[str, Any], body: bytes) -> None:
+        import pika.exceptions
+
+        properties = self._properties(headers)
         try:
             self._channel.basic_publish(
                 CHANGES_EXCHANGE, request.target.routing_key, body, properties, mandatory=True

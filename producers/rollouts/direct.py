@@ -99,17 +99,17 @@ def publish_change(
         sequences = next_sequences(client, (t.id for t in chosen))
         with tracer().start_as_current_span("provision apply") as span:
             span.set_attribute(ATTR_CHANGE_ID, change_id)
-            for target in chosen:
-                publisher.publish(
-                    ChangeRequest(
-                        change_id=change_id,
-                        target=target,
-                        desired=desired,
-                        issued_by=issued_by,
-                        issued_at=issued_at,
-                        expires_at=issued_at + ttl,
-                        dry_run=dry_run,
-                        sequence=sequences[target.id],
-                    )
+            publisher.publish_all(
+                ChangeRequest(
+                    change_id=change_id,
+                    target=target,
+                    desired=desired,
+                    issued_by=issued_by,
+                    issued_at=issued_at,
+                    expires_at=issued_at + ttl,
+                    dry_run=dry_run,
+                    sequence=sequences[target.id],
                 )
+                for target in chosen
+            )
     return PublishedChange(change_id, chosen, dry_run)

@@ -51,6 +51,38 @@ def test_an_unroutable_publish_raises_instead_of_vanishing(amqp: Any) -> None:
         publisher.publish(request_for(region="nowhere"))
 
 
+def test_a_window_of_confirms_delivers_every_request_once(amqp: Any) -> None:
+    """More requests than the window holds: each is confirmed, queued once, in order."""
+    declare(amqp, ["topo-window"])
+    queue = region_queue("topo-window")
+    amqp.channel().queue_purge(queue)
+    requests = [request_for(f"w-{i:03d}", region="topo-window") for i in range(600)]
+    ids = Publisher(amqp, controller_key()).publish_all(requests)
+    assert len(ids) == len(set(ids)) == 600
+    channel = amqp.channel()
+    assert channel.queue_declare(queue, passive=True).method.message_count == 600
+    seen = []
+    for _ in range(600):
+        method, properties, _ = channel.basic_get(queue, auto_ack=True)
+        assert method is not None
+        seen.append(properties.correlation_id)
+    assert seen == ids
+
+
+def test_a_window_names_every_request_that_reached_no_queue(amqp: Any) -> None:
+    declare(amqp, ["topo-mixed"])
+    queue = region_queue("topo-mixed")
+    amqp.channel().queue_purge(queue)
+    requests = [
+        request_for(f"m-{i}", region="nowhere" if i % 3 == 0 else "topo-mixed") for i in range(9)
+    ]
+    with pytest.raises(PublishError, match="3 of 9 change requests") as refused:
+        Publisher(amqp, controller_key()).publish_all(requests)
+    for lost in ("m-0", "m-3", "m-6"):
+        assert f"{lost}: reached no queue" in str(refused.value)
+    assert amqp.channel().queue_declare(queue, passive=True).method.message_count == 6
+
+
 def test_an_unknown_region_is_refused_before_publishing(amqp: Any) -> None:
     publisher = Publisher(amqp)
     with pytest.raises(SelectionError, match="unknown region 'atlantis'"):

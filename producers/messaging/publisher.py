@@ -79,6 +79,8 @@ class Publisher:
         self._channel.confirm_delivery()
         #: The AMQP user_id of every request: RabbitMQ checks it names this connection's user.
         self.user_id = speaks_as(connection)
+        #: The confirm window of `publish_all`, opened on first use and kept.
+        self._window: ConfirmWindow | None = None
 
     def ensure_regions(self, regions: Iterable[str]) -> None:
         """Raise SelectionError, before anything is published, for a region without a queue."""
@@ -117,7 +119,9 @@ class Publisher:
         Raises PublishError naming every request the broker did not take (after the rest
         were sent: a retry republishes them all, and a worker applies a request once).
         """
-        window = ConfirmWindow(self._connection)
+        if self._window is None:  # one channel for every batch: opening one costs 3 trips
+            self._window = ConfirmWindow(self._connection)
+        window = self._window
         ids: list[str] = []
         try:
             for request in requests:
@@ -131,8 +135,10 @@ class Publisher:
                     )
                 ids.append(str(headers["id"]))
             refused = window.drain()
-        finally:
+        except BaseException:
+            self._window = None  # its state is unknown: the next batch opens a new one
             window.close()
+            raise
         if refused:
             shown = "; ".join(f"{r.key}: {r.reason}" for r in refused[:10])
             more = f" (and {len(refused) - 10} more)" if len(refused) > 10 else ""

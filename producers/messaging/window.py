@@ -9,13 +9,17 @@ Nothing is weaker: every message is still persistent, `mandatory`, and confirmed
 reported with its key, never taken for delivered.
 
 pika's BlockingChannel has no such mode, so the window drives the channel's own
-`pika.channel.Channel` (`_impl`) for the publishes and their confirms; pika 1.x keeps that
-attribute and its callbacks stable.
+`pika.channel.Channel` (`_impl`) for the publishes and their confirms, and waits with the
+connection's `_flush_output`, as BlockingChannel's own confirmed publish does: it moves
+bytes and runs the channel's callbacks, but dispatches no consumer's deliveries, so a
+controller that consumes on the same connection is never re-entered mid-wave (those wait
+for its next `process_data_events`). pika 1.x keeps these stable.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,8 +61,7 @@ class ConfirmWindow:
         impl = self._channel._impl
         selected: list[bool] = []
         impl.confirm_delivery(
-            ack_nack_callback=self._on_confirm,
-            callback=lambda _frame: self._selected(selected),
+            ack_nack_callback=self._on_confirm, callback=lambda _frame: selected.append(True)
         )
         self._wait(lambda: bool(selected), "confirm.select")
         impl.add_on_return_callback(self._on_return)
@@ -78,7 +81,7 @@ class ConfirmWindow:
         )
         self._state.pending[self._next_tag] = (key, str(properties.correlation_id))
         self._next_tag += 1
-        self._connection.process_data_events(time_limit=0)  # send it, take confirms in
+        self._connection._flush_output()  # send it (and take in confirms already there)
 
     def drain(self) -> list[Untaken]:
         """Wait for every confirm; the messages the broker did not take, in order."""
@@ -87,24 +90,16 @@ class ConfirmWindow:
         return untaken
 
     def close(self) -> None:
-        if self._channel.is_open:
-            self._channel.close()
+        """Let go of the channel (nothing to do when the broker or connection closed it)."""
+        with suppress(Exception):
+            if self._channel.is_open:
+                self._channel.close()
 
     def _on_return(self, _channel: Any, _method: Any, properties: Any, _body: bytes) -> None:
         """A mandatory message that reached no queue: its ack follows, and is a refusal."""
         self._state.returned.add(str(properties.correlation_id))
 
-    def _selected(self, flags: list[bool]) -> None:
-        flags.append(True)
-        self._wake()
-
-    def _wake(self) -> None:
-        """End the current `process_data_events` wait: the channel's own callbacks are not
-        events of the BlockingConnection, which would otherwise sleep out its time limit."""
-        self._connection.call_later(0, lambda: None)
-
     def _on_confirm(self, frame: Any) -> None:
-        self._wake()
         method = frame.method
         tag = int(method.delivery_tag)
         nacked = type(method).__name__ == "Nack"
@@ -122,16 +117,16 @@ class ConfirmWindow:
                 self._state.untaken.append(Untaken(key, "reached no queue"))
 
     def _wait(self, ready: Any, what: str) -> None:
-        """Process broker events until `ready()`, at most CONFIRM_TIMEOUT_S."""
+        """Move bytes until `ready()`; PublishError after about CONFIRM_TIMEOUT_S (pika's
+        loop looks at the clock at least every few seconds) or if the channel closed."""
         deadline = time.monotonic() + CONFIRM_TIMEOUT_S
-        while not ready():
-            self._raise_if_closed()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise PublishError(
-                    f"no answer from the broker for {what} in {CONFIRM_TIMEOUT_S:g}s"
-                )
-            self._connection.process_data_events(time_limit=min(left, 1.0))
+        self._connection._flush_output(
+            ready, lambda: time.monotonic() > deadline, lambda: self._channel.is_closed
+        )
+        self._raise_if_closed()
+        if not ready():
+            waited = f"{CONFIRM_TIMEOUT_S:g}s"
+            raise PublishError(f"no answer from the broker for {what} in {waited}")
 
     def _raise_if_closed(self) -> None:
         if self._channel.is_closed:

@@ -48,9 +48,6 @@ INTERNAL = SpanKind.INTERNAL
 
 #: How long a request lives when its event sets no deadline.
 REQUEST_TTL = timedelta(hours=1)
-#: Requests published with their confirms in one window before their targets are marked:
-#: the most a crash can leave published but unrecorded (and so publish again).
-BATCH = 64
 #: A rollout's cached counts are read again at least this often...
 COUNTS_MAX_AGE_S = 0.5
 #: ...and, however many outcome copies arrive, at most this often...
@@ -262,10 +259,9 @@ class Driver:
         desired: DesiredState,
         now: datetime,
         expires: datetime,
-        mark: Callable[[Sequence[str]], list[str]],
+        mark: Callable[[str], bool],
     ) -> None:
-        """Publish `targets` in order, each within its region's pacing, in batches of
-        BATCH whose confirms come back in one window; `mark` records each once confirmed."""
+        """Publish `targets` in order, each within its region's pacing; `mark` records one."""
         event = rollout.event
         assert event is not None
         policy = event.rollout
@@ -274,7 +270,6 @@ class Driver:
         blocked: set[str] = set()
         regions = self._regions(rollout, index)
         lease_s = (expires - now).total_seconds() + 60
-        batch: list[str] = []
         for target_id in targets:
             if len(blocked) == len(regions):
                 break  # every region waits for slots: the rest of the wave is not scanned
@@ -297,49 +292,22 @@ class Driver:
                 continue
             if rollout.revision is not None and not event.dry_run:
                 self.assignments.assign(target_id, rollout.revision, change_id)
-            batch.append(target_id)
-            if len(batch) >= BATCH:
-                self._send(rollout, batch, desired, expires, mark)
-        self._send(rollout, batch, desired, expires, mark)
-
-    def _send(
-        self,
-        rollout: Rollout,
-        batch: list[str],
-        desired: DesiredState,
-        expires: datetime,
-        mark: Callable[[Sequence[str]], list[str]],
-    ) -> None:
-        """Publish the batch's push requests (their sequences in one round trip, their
-        confirms in one window), then mark every target of it, each committed only after
-        its request was confirmed: a crash leaves at most this batch unrecorded, to be
-        published again (a worker applies a request once)."""
-        event = rollout.event
-        assert event is not None
-        change_id = rollout.change_id
-        push = [t for t in batch if rollout.targets[t].delivery == "push"]
-        sequences = next_sequences(self.redis, push) if push else {}
-        requests = [
-            ChangeRequest(
-                change_id=change_id,
-                target=rollout.targets[target_id],
-                desired=self._desired(rollout, target_id, desired),
-                issued_by=event.issued_by,
-                issued_at=utcnow(),  # when it is sent: the worker measures the queue wait
-                expires_at=expires,
-                dry_run=event.dry_run,
-                revision=rollout.revision,
-                sequence=sequences[target_id],
-            )
-            for target_id in push
-        ]
-        if requests:
-            self.publisher.publish_all(requests)
-        for request in requests:
-            self.in_flight.published(change_id, request.target.id, request.target.region)
-        mark(batch)
-        self._published[change_id].update(batch)
-        batch.clear()
+            if target.delivery == "push":
+                request = ChangeRequest(
+                    change_id=change_id,
+                    target=target,
+                    desired=self._desired(rollout, target_id, desired),
+                    issued_by=event.issued_by,
+                    issued_at=utcnow(),  # when it is sent: the worker measures the queue wait
+                    expires_at=expires,
+                    dry_run=event.dry_run,
+                    revision=rollout.revision,
+                    sequence=next_sequences(self.redis, [target_id])[target_id],
+                )
+                self.publisher.publish(request)
+                self.in_flight.published(change_id, target_id, target.region)
+            mark(target_id)  # committed before the next is published
+            published.add(target_id)
 
     def _regions(self, rollout: Rollout, index: int) -> frozenset[str]:
         """The regions of one wave's targets, computed once per wave of a loaded rollout."""

@@ -157,39 +157,3 @@ def test_counts_are_read_again_once_an_outcome_copy_arrives_or_they_age(
     assert book.meta(rid)["state"] == "completed"
     driver.tick()  # the finished rollout leaves the driver's cache...
     assert not driver.noted(late), "...and a late copy does not load it again"
-
-
-def test_a_wave_goes_out_in_confirmed_batches_each_target_once_and_marked(
-    iso: Isolated, channel: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """More targets than a batch: every request is queued once, in the wave's order, each
-    with a sequence of its own, and every target is marked published."""
-    monkeypatch.setattr(driving, "BATCH", 4)
-    book = RolloutBook(iso.database, iso.redis)
-    targets = [
-        Target(id=f"b{i:02d}", region=REGION, environment="test", address=f"local:///t/b{i}")
-        for i in range(10)
-    ]
-    event = ChangeEvent.model_validate(
-        {
-            "event_id": str(uuid.uuid4()),
-            "issued_by": "tests",
-            "resources": [{"kind": "file", "path": "/etc/motd", "content": "hi\n"}],
-            "targets": [t.model_dump(mode="json") for t in targets],
-            "rollout": {"waves": ["100%"]},
-        }
-    )
-    rid = event.change_id
-    assert book.create(event, plan_rollout(targets, event.rollout), targets)
-    book.set_state(rid, RolloutState.RUNNING)
-    new_driver(iso, book, channel).tick()
-    bodies = []
-    while True:
-        method, _, body = channel.basic_get(region_queue(REGION), auto_ack=True)
-        if method is None:
-            break
-        bodies.append(json.loads(body)[1]["request"])
-    assert [b["target"]["id"] for b in bodies] == [t.id for t in targets]
-    assert len({(b["target"]["id"], b["sequence"]) for b in bodies}) == 10
-    assert all(b["sequence"] is not None for b in bodies)
-    assert book.published(rid) == {t.id for t in targets}

@@ -79,13 +79,18 @@ def read_env_file(path: str) -> dict[str, str]:
         raw = os.read(descriptor, MAX_BYTES + 1)
     finally:
         os.close(descriptor)
+    return parse(text_of(raw, where), where)
+
+
+def text_of(raw: bytes, where: str) -> str:
+    """The text of an environment file's bytes: at most MAX_BYTES of UTF-8, else
+    EnvFileError naming `where` (never a value)."""
     if len(raw) > MAX_BYTES:
         raise EnvFileError(f"{where}: larger than {MAX_BYTES} bytes: not an environment file")
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise EnvFileError(f"{where}: not UTF-8 text") from None
-    return parse(text, where)
+        raise EnvFileError(f"{where}: not UTF-8 text: not an environment file") from None
 
 
 def parse(text: str, where: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from broker_config.endpoints import BROKER_URL_ENV
-from broker_config.env_file import MAX_BYTES, NAMES
+from broker_config.env_file import MAX_BYTES, NAMES, EnvFileError, text_of
 from contracts.private_files import write_private
 from producers.access.errors import AccessError
 from producers.access.users import credentials_path
@@ -55,12 +55,10 @@ def read_env(path: Path) -> dict[str, str]:
         raw = path.read_bytes()
     except OSError as exc:
         raise AccessError(f"{path}: cannot be read ({exc.strerror})") from None
-    if len(raw) > MAX_BYTES:
-        raise AccessError(f"{path}: larger than {MAX_BYTES} bytes: not an environment file")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise AccessError(f"{path}: not UTF-8 text: not an environment file") from None
+        text = text_of(raw, str(path))
+    except EnvFileError as exc:
+        raise AccessError(str(exc)) from None
     found: dict[str, str] = {}
     for line in text.splitlines():
         name, sep, value = line.strip().partition("=")

@@ -12,6 +12,18 @@ from contracts.telemetry import ATTR_STATUS
 from workers.engine import spans
 
 
+def run(probe: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`probe` in a fresh interpreter at the repository's root (its own tracing state)."""
+    return subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[3],
+        env=env,
+    )
+
+
 def test_the_status_attribute_is_the_one_every_span_uses() -> None:
     assert spans.STATUS == ATTR_STATUS
 
@@ -30,13 +42,7 @@ def test_a_process_that_does_not_trace_gets_untraced_spans() -> None:
         "    pass\n"
         "print(span is spans.UNTRACED, 'opentelemetry' in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).parents[3],
-    )
+    done = run(probe)
     assert done.stdout.strip() == "True False", done.stderr
 
 
@@ -52,13 +58,7 @@ def test_a_process_that_traces_records_the_engine_spans() -> None:
         "    span.set_attribute(spans.STATUS, 'converged')\n"
         "print('untraced' if span is spans.UNTRACED else 'traced')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).parents[3],
-    )
+    done = run(probe)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "traced"
     assert '"name": "provision apply file"' in done.stdout
@@ -77,12 +77,5 @@ def test_a_worker_whose_spans_go_nowhere_opens_no_engine_spans() -> None:
         "    pass\n"
         "print(tracing(), span is spans.UNTRACED)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).parents[3],
-        env=env,
-    )
+    done = run(probe, env)
     assert done.stdout.strip() == "False True", done.stderr

@@ -74,10 +74,11 @@ def setup_tracing(service: str, *, command: bool = False) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
     named = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service}
+    export = exporting()
     console = os.environ.get("PROVISION_TRACE_CONSOLE") == "1"
-    _recording = exporting() or console
-    provider = TracerProvider(resource=Resource.create(named), sampler=_sampler(console))
-    if exporting():
+    _recording = export or console
+    provider = TracerProvider(resource=Resource.create(named), sampler=_sampler(_recording))
+    if export:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -93,7 +94,7 @@ def setup_tracing(service: str, *, command: bool = False) -> None:
     _configured = True
 
 
-def _sampler(console: bool) -> Any:
+def _sampler(recording: bool) -> Any:
     """What this process records. A process whose spans go nowhere records none: its
     spans still carry and hand on trace ids (`current_trace_id`, message headers), but
     attributes, events and span processors cost every request for nothing. One that
@@ -102,7 +103,7 @@ def _sampler(console: bool) -> Any:
     OTEL_TRACES_SAMPLER, when set, chooses instead."""
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
-    if not (exporting() or console):
+    if not recording:
         return ALWAYS_OFF
     if os.environ.get("OTEL_TRACES_SAMPLER", "").strip():
         return None  # the SDK reads it

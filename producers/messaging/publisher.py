@@ -134,16 +134,16 @@ class Publisher:
                         target.id, CHANGES_EXCHANGE, target.routing_key, body, properties
                     )
                 ids.append(str(headers["id"]))
-            refused = window.drain()
+            untaken = window.drain()
         except BaseException:
             self._window = None  # its state is unknown: the next batch opens a new one
             window.close()
             raise
-        if refused:
-            shown = "; ".join(f"{r.key}: {r.reason}" for r in refused[:10])
-            more = f" (and {len(refused) - 10} more)" if len(refused) > 10 else ""
+        if untaken:
+            shown = "; ".join(f"{u.key}: {u.reason}" for u in untaken[:10])
+            more = f" (and {len(untaken) - 10} more)" if len(untaken) > 10 else ""
             raise PublishError(
-                f"{len(refused)} of {len(ids)} change requests were not taken by the broker: "
+                f"{len(untaken)} of {len(ids)} change requests were not taken by the broker: "
                 f"{shown}{more} (is every region declared?)"
             )
         return ids

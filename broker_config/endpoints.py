@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -160,6 +159,8 @@ class Endpoints:
         """
         if urlsplit(self.broker_url).scheme != "amqps":
             return None
+        import ssl  # here, not at the top: `provision converge` never needs TLS
+
         return {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": None}
 
     def pika_parameters(self, heartbeat_s: int = 30) -> object:

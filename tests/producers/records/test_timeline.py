@@ -13,13 +13,10 @@ from contracts import ErrorInfo, OutcomeEvent, OutcomeStatus, ResourceOutcome, T
 from contracts.events import ChangeEvent, RolloutState
 from contracts.outcomes import ResourceStatus, Retry
 from producers.errors import AmbiguousChange, UnknownChange
+from producers.records.failures import failed_by_reason
 from producers.records.ledger import Ledger
-from producers.records.timeline import (
-    KINDS,
-    failed_by_reason,
-    resolve_change_id,
-    timeline,
-)
+from producers.records.moments import KINDS
+from producers.records.timeline import resolve_change_id, timeline
 from producers.store import rollouts as books
 from producers.store.rollouts import PlannedWave
 

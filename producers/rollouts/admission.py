@@ -1,6 +1,6 @@
 """Admission: a change event taken in, verified, planned, booked and its rollout started.
 
-The controller's intake half, apart from its serve loop (`controller`): `Admission` is mixed
+The controller's intake half, apart from its serve loop (`controller`): `Admitting` is mixed
 into `Controller` and reads the books the loop builds for each connection (`book`, `ledger`,
 `db`, `registry`, `inventory`, `truth`, `publisher`), so a test may hand it books of its own
 and call `admit` without a broker.
@@ -45,8 +45,9 @@ from producers.truth.revisions import RevisionStore
 log = logging.getLogger("provision.controller")
 
 
-class Admission:
-    """Takes change events in; the books it reads are set by the class it is mixed into."""
+class Admitting:
+    """Admits change events (a mixin, like `Reconnecting`): the books it reads are set by
+    the class it is mixed into."""
 
     db: Database
     book: RolloutBook

@@ -47,7 +47,7 @@ from producers.pull.replies import Replies
 from producers.records.inventory import InventoryStore
 from producers.records.ledger import Ledger
 from producers.records.senders import refuse, sender_of
-from producers.rollouts.admission import Admission
+from producers.rollouts.admission import Admitting
 from producers.rollouts.driver import Driver
 from producers.rollouts.store import Rollout, RolloutBook
 from producers.store.database import Database
@@ -59,8 +59,8 @@ log = logging.getLogger("provision.controller")
 TICK_S = 0.1
 
 
-class Controller(Admission, Reconnecting):
-    """Drives rollouts until stopped; takes change events in as `Admission`."""
+class Controller(Admitting, Reconnecting):
+    """Drives rollouts until stopped; admits change events (`Admitting`)."""
 
     def __init__(
         self,

@@ -22,7 +22,7 @@ COUNTS_MIN_AGE_S = 0.05
 COUNTS_TIME_SHARE = 0.1
 
 
-class WaveCounts:
+class WaveCountCache:
     """Each rollout's counts per wave, read from the book no more often than they change."""
 
     def __init__(self, book: RolloutBook) -> None:

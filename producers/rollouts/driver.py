@@ -23,7 +23,7 @@ from producers.errors import PublishError
 from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
 from producers.pull.assignments import Assignments
-from producers.rollouts.counts import WaveCounts
+from producers.rollouts.counts import WaveCountCache
 from producers.rollouts.in_flight import InFlight
 from producers.rollouts.steps import next_step
 from producers.rollouts.store import Rollout, RolloutBook
@@ -55,7 +55,7 @@ class Driver:
         #: Requests published and not yet answered (the controller's in-flight gauge).
         self.in_flight = InFlight()
         self.waves = WavePublisher(client, book, publisher, truth, assignments, self.in_flight)
-        self.wave_counts = WaveCounts(book)
+        self.wave_counts = WaveCountCache(book)
 
     def rollout(self, change_id: str) -> Rollout | None:
         """The rollout, loaded once from the book (None if unknown, rejected or not an event)."""

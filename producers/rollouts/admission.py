@@ -32,11 +32,13 @@ from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
 from producers.records.inventory import InventoryStore
 from producers.records.ledger import Ledger
+from producers.records.senders import sender_of
 from producers.rollouts.authority import Signer, check_fresh, check_scope, digest_of, signer_of
 from producers.rollouts.intake import Refusal, claimed_id, parse_event, plan_event
 from producers.rollouts.planner import RolloutPlan
+from producers.rollouts.refusal_limit import RefusalLimit
 from producers.rollouts.store import RolloutBook
-from producers.rollouts.trail import record_event
+from producers.rollouts.trail import record_event, record_suppressed
 from producers.store import issuers as seen_events
 from producers.store.database import Database
 from producers.truth.issuers import Registry
@@ -56,6 +58,8 @@ class Admitting:
     inventory: InventoryStore
     truth: RevisionStore
     publisher: Publisher
+    #: Which refused events reach the audit trail (a sender's allowance per minute).
+    refusals: RefusalLimit
     #: The event in hand's verified signer and parsed event, for its audit entry.
     _signer: Signer | None
     _event: ChangeEvent | None
@@ -72,7 +76,7 @@ class Admitting:
                 refusal.change_id = claimed_id(body)
             if refusal.change_id:
                 self.book.reject(refusal.change_id, refusal.reason, body)
-            self._audit("event.refused", refusal.change_id, properties.headers, refusal.reason)
+            self._audit_refused(refusal, properties)
             dead_letter_delivery(
                 channel, method, properties, body, reason=refusal.reason, source=EVENTS_QUEUE
             )
@@ -85,6 +89,21 @@ class Admitting:
                 channel, method, properties, body, reason=reason, source=EVENTS_QUEUE
             )
         channel.basic_ack(method.delivery_tag)
+
+    def _audit_refused(self, refusal: Refusal, properties: Any) -> None:
+        """The refusal's audit entry, unless its sender is past its allowance
+        (`refusal_limit`); then it is counted, and the count is written when due."""
+        if self.refusals.admit(sender_of(properties)):
+            self._audit("event.refused", refusal.change_id, properties.headers, refusal.reason)
+        self._audit_suppressed()
+
+    def _audit_suppressed(self, *, everything: bool = False) -> None:
+        """One `event.refused.suppressed` entry per sender whose counted refusals are due."""
+        ended = self.refusals.due(everything=everything)
+        if ended:
+            with self.db.connection() as conn:
+                for suppressed in ended:
+                    record_suppressed(conn, suppressed)
 
     def _audit(
         self,

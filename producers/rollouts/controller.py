@@ -49,6 +49,7 @@ from producers.records.ledger import Ledger
 from producers.records.senders import refuse, sender_of
 from producers.rollouts.admission import Admitting
 from producers.rollouts.driver import Driver
+from producers.rollouts.refusal_limit import RefusalLimit
 from producers.rollouts.store import Rollout, RolloutBook
 from producers.store.database import Database
 from producers.truth.issuers import Registry
@@ -79,6 +80,7 @@ class Controller(Admitting, Reconnecting):
         self.gauges: ControllerGauges | None = None
         self._signer = None
         self._event = None
+        self.refusals = RefusalLimit()
         #: Who may speak for which target (default: from the environment).
         self.senders = senders if senders is not None else Senders.from_env()
 
@@ -88,6 +90,7 @@ class Controller(Admitting, Reconnecting):
         self.db = Database.open(name="controller")
         try:
             self.serve(self._serve, name="controller", log=log)
+            self._audit_suppressed(everything=True)  # a clean stop: the counts still open
         finally:
             self.db.close()
 
@@ -167,6 +170,7 @@ class Controller(Admitting, Reconnecting):
         """Answer pending check-ins, then drive every active rollout (see `driver`)."""
         self.replies.pump()
         self.driver.tick()
+        self._audit_suppressed()
         if self.gauges is not None:
             self.gauges.tick()
 

@@ -116,6 +116,9 @@ DEAD_QUEUE_BYTES = int(_limit("DEAD_QUEUE_BYTES", 256 * MIB, "bytes provision.de
 EXCERPT_BYTES = int(_limit("EXCERPT_BYTES", 512, "excerpt of a rejected input kept in Redis"))
 REJECTED_TTL_S = int(_limit("REJECTED_TTL_S", 7 * 86_400, "how long a rejected event is kept"))
 REFUSALS_KEPT = int(_limit("REFUSALS_KEPT", 1000, "check-in refusals kept for operators"))
+AUDIT_REFUSALS_PER_MIN = int(
+    _limit("AUDIT_REFUSALS_PER_MIN", 30, "refused events one sender writes to the audit trail")
+)
 
 #: A JSON string, as "unrolled" (runs of plain bytes between escapes): the same matches as
 #: `"(?:[^"\\]|\\.)*"`, three times faster on a large state file, which it scans whole.

@@ -22,20 +22,27 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
+def role_has(url: str, attribute: str, unreachable: str) -> bool:
+    """Whether the role `url` logs in as has the boolean pg_roles `attribute`. When
+    PostgreSQL does not answer, fails (CI) or skips with `unreachable` and the error."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            row = conn.execute(f"SELECT {attribute} FROM pg_roles WHERE rolname = current_user")
+            return bool((row.fetchone() or [False])[0])
+    except psycopg.Error as exc:
+        need(False, f"{unreachable}: {exc}")
+        raise  # not reached: need has failed or skipped the test
+
+
 def pg_admin_url() -> str:
     """The server's `postgres` database as our role, proven to be allowed to create
     databases; fails (CI) or skips with the reason otherwise."""
-    import psycopg
-
     from producers.store.url import database_url, redact
 
     url = with_database(database_url(), "postgres")
-    try:
-        with psycopg.connect(url, connect_timeout=5) as conn:
-            row = conn.execute("SELECT rolcreatedb FROM pg_roles WHERE rolname = current_user")
-            may_create = bool((row.fetchone() or [False])[0])
-    except psycopg.Error as exc:
-        need(False, f"PostgreSQL is not usable at {redact(url)}: {exc}")
+    may_create = role_has(url, "rolcreatedb", f"PostgreSQL is not usable at {redact(url)}")
     need(may_create, "the PostgreSQL role may not create databases (run .ci/services)")
     return url
 
@@ -48,16 +55,9 @@ SUPERUSER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 def pg_superuser_url(name: str = "postgres") -> str:
     """Database `name` as the local superuser, proven to be one; fails (CI) or skips with
     the reason otherwise."""
-    import psycopg
-
     url = with_database(SUPERUSER_URL, name)
-    try:
-        with psycopg.connect(url, connect_timeout=5) as conn:
-            row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-            superuser = bool((row.fetchone() or [False])[0])
-    except psycopg.Error as exc:
-        need(False, f"PostgreSQL's superuser is not reachable over trust auth: {exc}")
-    need(superuser, "the postgres role is not a superuser")
+    unreachable = "PostgreSQL's superuser is not reachable over trust auth"
+    need(role_has(url, "rolsuper", unreachable), "the postgres role is not a superuser")
     return url
 
 

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pika
 import pytest
 
+from broker_config import CHANGES_EXCHANGE
 from producers.processes.commands import signing_env
 from producers.processes.supervisor import Child, Supervisor, wait_consuming
 from tests.databases import database_name_of, drop_database, drop_roles, make_database
@@ -261,6 +263,28 @@ def signed_request(request: dict[str, Any], key: Any = None) -> dict[str, Any]:
 
     unsigned = {k: v for k, v in request.items() if k != "signature"}
     return {**unsigned, "signature": sign_request(key or controller_key(), unsigned)}
+
+
+def publish_task(conn: Any, routing_key: str, headers: dict[str, Any], body: bytes | str) -> None:
+    """Publish one task message straight onto the changes exchange, as any broker user can:
+    with Celery's message properties (`headers`' task id as its correlation id), confirmed
+    and mandatory, but through none of the publisher's checks and signing. `body` goes as
+    the test made it (`producers.messaging.publisher.task_message` makes a good one)."""
+    channel = conn.channel()
+    channel.confirm_delivery()
+    channel.basic_publish(
+        CHANGES_EXCHANGE,
+        routing_key,
+        body,
+        pika.BasicProperties(
+            content_type="application/json",
+            content_encoding="utf-8",
+            headers=headers,
+            correlation_id=headers["id"],
+            delivery_mode=2,
+        ),
+        mandatory=True,
+    )
 
 
 @dataclass

@@ -9,7 +9,6 @@ no login role. Redis's `default` user is left as it is.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -20,13 +19,14 @@ import psycopg
 import redis
 
 from broker_config import Endpoints
-from broker_config.endpoints import BROKER_URL_ENV, REDIS_URL_ENV, password_of
+from broker_config.endpoints import BROKER_URL_ENV, REDIS_URL_ENV
 from broker_config.permissions import DEFAULT_PREFIX, Role
 from broker_config.redis_access import redis_rights
 from producers.access import database_roles, redis_users
 from producers.access.environment import env_path, read_env, write_env
 from producers.access.grants import grants_of
 from producers.access.management import Management
+from producers.access.passwords import kept_or_new
 from producers.access.users import Granted, credentials_path, declare_topology, ensure_user
 from producers.store.pool import connect
 from producers.store.url import ENV as DATABASE_URL_ENV
@@ -58,14 +58,6 @@ def open_stores(redis_url: str | None, given_database_url: str | None) -> Iterat
         client.close()
 
 
-def _password(stored: dict[str, str], name: str, existed: bool) -> tuple[str, str]:
-    """(password, what happened to it): the stored one is kept, else a new one."""
-    kept = password_of(stored.get(name))
-    if kept:
-        return kept, "kept"
-    return secrets.token_urlsafe(24), "rotated" if existed else "created"
-
-
 def ensure_identity(
     api: Management,
     stores: Stores,
@@ -87,12 +79,12 @@ def ensure_identity(
     rights = redis_rights(role.name)
     if rights:
         existed = redis_users.exists(stores.redis, user)
-        password, redis_done = _password(stored, REDIS_URL_ENV, existed)
+        password, redis_done = kept_or_new(stored.get(REDIS_URL_ENV), lambda: existed)
         redis_users.ensure_user(stores.redis, user, rights, password)
         environment[REDIS_URL_ENV] = redis_users.user_url(stores.redis_url, user, password)
     if grants_of(role.name):
         existed = database_roles.exists(stores.database, user)
-        password, database_done = _password(stored, DATABASE_URL_ENV, existed)
+        password, database_done = kept_or_new(stored.get(DATABASE_URL_ENV), lambda: existed)
         database_roles.ensure_role(stores.database, user, role.name, password)
         environment[DATABASE_URL_ENV] = database_roles.role_url(stores.database_url, user, password)
     write_env(path, environment)

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from broker_config.endpoints import password_of, with_credentials
+from broker_config.endpoints import with_credentials
 from broker_config.permissions import DEFAULT_PREFIX, Role, agent, role_of
 from broker_config.topology import DEAD_EXCHANGE, EXCHANGES, FIXED_QUEUES, region_queue_spec
 from contracts.private_files import write_private
 from contracts.targets import Target
 from producers.access.management import Management
+from producers.access.passwords import kept_or_new
 
 #: The user name prefix of `provision access` and `provision enroll` when not given.
 PREFIX_ENV = "PROVISION_ACCESS_PREFIX"
@@ -104,13 +105,8 @@ def ensure_user(
     """One role user with its rights and its credentials file; the password kept if known."""
     user = role.user(prefix)
     path = credentials_path(out, user)
-    password, what = "", "created"
-    if path.exists() and not rotate:
-        password = password_of(path.read_text().strip())
-        what = "kept"
-    if not password:
-        what = "rotated" if api.user(user) is not None else "created"
-        password = secrets.token_urlsafe(24)
+    stored = path.read_text().strip() if path.exists() and not rotate else None
+    password, what = kept_or_new(stored, lambda: api.user(user) is not None)
     api.put_user(user, password, [role.tag])
     grant(api, vhost, user, role)
     if what != "kept":

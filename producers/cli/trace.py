@@ -14,7 +14,9 @@ from producers.cli import cli
 from producers.cli.db import change_id_of, open_database
 from producers.cli.tables import table
 from producers.errors import UnknownChange
-from producers.records.timeline import Moment, failed_by_reason, timeline
+from producers.records.failures import failed_by_reason
+from producers.records.moments import Moment
+from producers.records.timeline import timeline
 from producers.store import trail
 
 #: Moments a whole change shows as text before it asks for --target or --failed instead.

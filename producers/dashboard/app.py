@@ -43,7 +43,8 @@ from producers.dashboard import letters, pages, queries, streams
 from producers.dashboard.guards import SecurityHeaders, allowed_hosts, read_form
 from producers.dashboard.operator import COOKIE, OperatorGate, same_origin
 from producers.errors import AmbiguousChange, UnknownChange
-from producers.records.timeline import failed_by_reason, resolve_change_id, timeline
+from producers.records.failures import failed_by_reason
+from producers.records.timeline import resolve_change_id, timeline
 from producers.store.database import Database
 from producers.store.errors import DatabaseUnreachable
 

@@ -13,8 +13,10 @@ from typing import Any
 
 import psycopg
 
+from contracts import limits
 from contracts.events import ChangeEvent
 from producers.rollouts.authority import Signer
+from producers.rollouts.refusal_limit import Suppressed
 from producers.store import audit
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -55,3 +57,17 @@ def record_event(
     }
     actor = signer.issuer if signer else "unknown"
     audit.append(conn, actor=actor, action=action, subject=change_id or "", detail=detail)
+
+
+def record_suppressed(conn: psycopg.Connection, suppressed: Suppressed) -> None:
+    """Append one `event.refused.suppressed` entry: how many refused events of one sender
+    were counted and not written, over how long (`refusal_limit`)."""
+    detail = {
+        "sender": suppressed.sender,
+        "count": suppressed.count,
+        "seconds": round(suppressed.seconds, 1),
+        "limit": limits.limit("AUDIT_REFUSALS_PER_MIN").env,
+    }
+    audit.append(
+        conn, actor="unknown", action="event.refused.suppressed", subject="", detail=detail
+    )

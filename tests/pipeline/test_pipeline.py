@@ -19,7 +19,14 @@ from producers.processes.supervisor import Child
 from producers.records.ledger import Ledger
 from producers.store import outcomes
 from producers.store.database import Database
-from tests.isolation import Isolated, controller_key, request_for, signed_request, wait_until
+from tests.isolation import (
+    Isolated,
+    controller_key,
+    publish_task,
+    request_for,
+    signed_request,
+    wait_until,
+)
 from tests.isolation import provision as run_provision
 from tests.pipeline.conftest import change_file, local_target
 
@@ -82,21 +89,7 @@ def test_a_malformed_request_is_dead_lettered_with_its_reason_and_reported_rejec
     args, kwargs, embed = json.loads(body)
     kwargs["request"]["desired"] = {"resources": [{"kind": "teapot", "path": "/x"}]}
     kwargs["request"] = signed_request(kwargs["request"])  # refused for its desired state
-    channel = amqp.channel()
-    channel.confirm_delivery()
-    channel.basic_publish(
-        CHANGES_EXCHANGE,
-        request.target.routing_key,
-        json.dumps([args, kwargs, embed]),
-        pika.BasicProperties(
-            content_type="application/json",
-            content_encoding="utf-8",
-            headers=headers,
-            correlation_id=headers["id"],
-            delivery_mode=2,
-        ),
-        mandatory=True,
-    )
+    publish_task(amqp, request.target.routing_key, headers, json.dumps([args, kwargs, embed]))
     dead = wait_until(
         lambda: session_services.dead_letter_with(headers["id"]), 30, "the dead letter"
     )

@@ -18,6 +18,7 @@ from producers.records.ledger import Ledger
 from producers.store import rollouts as books
 from producers.store.rollouts import PlannedWave
 from tests.isolation import Isolated, Isolation
+from tests.producers.store import factories
 
 #: The Host and Origin of the test client's requests.
 ORIGIN = "http://testserver"
@@ -53,18 +54,15 @@ def rollout(db: Any, waves: list[list[str]], *, issued_by: str = "deploy-bot") -
 
 
 def outcome(change_id: str, name: str, status: OutcomeStatus, **fields: Any) -> OutcomeEvent:
+    """An outcome of `change_id` finished just now, 10 ms after it started (sequence 1)."""
     now = datetime.now(UTC)
     values: dict[str, Any] = {
-        "outcome_id": str(uuid.uuid4()),
-        "change_id": change_id,
-        "target": name,
-        "status": status,
-        "worker": "eu-1@host",
         "started_at": now,
         "finished_at": now + timedelta(milliseconds=10),
+        "worker": "eu-1@host",
         "sequence": 1,
     }
-    return OutcomeEvent(**{**values, **fields})
+    return factories.outcome(name, status, change_id=change_id, **values | fields)
 
 
 def client(dash: Isolated, credentials: OperatorCredentials | None = None) -> Any:

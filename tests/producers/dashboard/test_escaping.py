@@ -9,8 +9,8 @@ from typing import Any
 
 from contracts import ErrorInfo, OutcomeStatus
 from producers.dashboard import pages, streams
+from producers.records.failures import failed_by_reason
 from producers.records.ledger import Ledger
-from producers.records.timeline import failed_by_reason
 from producers.store import audit
 from tests.isolation import Isolated
 from tests.producers.dashboard.conftest import client, outcome, rollout

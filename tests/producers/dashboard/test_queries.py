@@ -10,9 +10,9 @@ from contracts.events import RolloutState
 from contracts.inventory import Inventory
 from producers.dashboard import queries
 from producers.records.compliance import Compliance
+from producers.records.failures import failed_by_reason
 from producers.records.inventory import InventoryStore
 from producers.records.ledger import Ledger
-from producers.records.timeline import failed_by_reason
 from producers.store import audit
 from producers.store import rollouts as books
 from tests.producers.dashboard.conftest import outcome, rollout, target

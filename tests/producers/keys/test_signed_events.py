@@ -59,8 +59,24 @@ def make_key(iso: Isolated, tmp_path: Path, issuer: str, scope: str | None) -> t
     key_id = made.stdout.strip()
     path = tmp_path / "keys" / f"{issuer}.key"
     assert path.stat().st_mode & 0o777 == 0o600
-    assert key_id == key_id_of(load_private_key(path).public_key())
+    assert key_id == key_id_at(path)
     return path, key_id
+
+
+def key_id_at(path: Path) -> str:
+    """The id of the private key kept at `path`."""
+    return key_id_of(load_private_key(path).public_key())
+
+
+def operator_key(iso: Isolated) -> tuple[Path, str]:
+    """The key the isolation's operator signs events with, and its id."""
+    key = Path(iso.env["PROVISION_SIGNING_KEY"])
+    return key, key_id_at(key)
+
+
+def motd_of(fleet: list[dict[str, Any]]) -> Path:
+    """Where the first target of `fleet` keeps /etc/motd."""
+    return Path(fleet[0]["address"].removeprefix("local://")) / "etc/motd"
 
 
 def publish(iso: Isolated, body: bytes, headers: dict[str, Any] | None) -> None:
@@ -145,10 +161,9 @@ def test_unsigned_forged_unknown_revoked_stale_and_replayed_events_are_refused(
     plane: RolloutPlane, tmp_path: Path
 ) -> None:
     iso = plane.iso
-    key = Path(iso.env["PROVISION_SIGNING_KEY"])
-    key_id = key_id_of(load_private_key(key).public_key())
+    key, key_id = operator_key(iso)
     fleet = targets(tmp_path, 1, prefix="r")
-    disk = Path(fleet[0]["address"].removeprefix("local://")) / "etc/motd"
+    disk = motd_of(fleet)
 
     unsigned = event(fleet)
     publish(iso, body_of(unsigned), None)
@@ -164,9 +179,7 @@ def test_unsigned_forged_unknown_revoked_stale_and_replayed_events_are_refused(
     write_private_key(stranger, new_private_key())
     unknown = event(fleet)
     body = body_of(unknown)
-    publish(
-        iso, body, signed_by(stranger, key_id_of(load_private_key(stranger).public_key()), body)
-    )
+    publish(iso, body, signed_by(stranger, key_id_at(stranger), body))
     refused(plane, unknown["event_id"], "unknown key")
 
     gone, gone_id = make_key(iso, tmp_path, "retired-service", "{}")
@@ -209,10 +222,9 @@ def test_an_unsigned_claim_on_an_event_id_does_not_block_the_signed_event(
     """Whoever can publish could send an unsigned event under an id first: its refusal is
     recorded, but the verified event with that id still rolls out (it is not a no-op)."""
     iso = plane.iso
-    key = Path(iso.env["PROVISION_SIGNING_KEY"])
-    key_id = key_id_of(load_private_key(key).public_key())
+    key, key_id = operator_key(iso)
     fleet = targets(tmp_path, 1, prefix="p")
-    disk = Path(fleet[0]["address"].removeprefix("local://")) / "etc/motd"
+    disk = motd_of(fleet)
     genuine = event(fleet)
     claim = body_of(genuine, resources=[{"kind": "file", "path": "/etc/motd", "content": "x\n"}])
     publish(iso, claim, None)

@@ -13,15 +13,13 @@ from contracts import ErrorInfo, OutcomeEvent, OutcomeStatus, ResourceOutcome, T
 from contracts.events import ChangeEvent, RolloutState
 from contracts.outcomes import ResourceStatus, Retry
 from producers.errors import AmbiguousChange, UnknownChange
+from producers.records.failures import failed_by_reason
 from producers.records.ledger import Ledger
-from producers.records.timeline import (
-    KINDS,
-    failed_by_reason,
-    resolve_change_id,
-    timeline,
-)
+from producers.records.moments import KINDS
+from producers.records.timeline import resolve_change_id, timeline
 from producers.store import rollouts as books
 from producers.store.rollouts import PlannedWave
+from tests.producers.store import factories
 
 NOW = datetime.now(UTC)
 FILE = ({"kind": "file", "path": "/etc/app.conf", "content": "x\n"},)
@@ -32,18 +30,15 @@ def target(name: str) -> Target:
 
 
 def outcome(change_id: str, name: str, status: OutcomeStatus, **fields: Any) -> OutcomeEvent:
+    """An outcome of `change_id` that started at NOW, took a second and waited 0.25 s."""
     values: dict[str, Any] = {
-        "outcome_id": str(uuid.uuid4()),
-        "change_id": change_id,
-        "target": name,
-        "status": status,
-        "worker": "eu-1@host",
         "started_at": NOW,
         "finished_at": NOW + timedelta(seconds=1),
+        "worker": "eu-1@host",
         "sequence": 1,
         "queue_wait_s": 0.25,
     }
-    return OutcomeEvent(**{**values, **fields})
+    return factories.outcome(name, status, change_id=change_id, **values | fields)
 
 
 def rollout(database: Any, change_id: str, waves: list[list[str]]) -> None:

@@ -19,7 +19,7 @@ from broker_config import declare, region_queue
 from contracts import OutcomeStatus, Target
 from contracts.events import ChangeEvent, RolloutState
 from producers.messaging.publisher import Publisher
-from producers.rollouts import driver as driving
+from producers.rollouts import counts as wave_counts
 from producers.rollouts.driver import Driver
 from producers.rollouts.planner import plan_rollout
 from producers.rollouts.store import RolloutBook
@@ -34,8 +34,8 @@ REGION = "drivetest"
 @pytest.fixture
 def iso(isolation: Isolation, monkeypatch: pytest.MonkeyPatch) -> Isolated:
     """The rollouts group; counts may be read again at every tick (no minimum age)."""
-    monkeypatch.setattr(driving, "COUNTS_MIN_AGE_S", 0.0)
-    monkeypatch.setattr(driving, "COUNTS_TIME_SHARE", 1.0e9)
+    monkeypatch.setattr(wave_counts, "COUNTS_MIN_AGE_S", 0.0)
+    monkeypatch.setattr(wave_counts, "COUNTS_TIME_SHARE", 1.0e9)
     return isolation("rollouts")
 
 
@@ -142,7 +142,7 @@ def test_counts_are_read_again_once_an_outcome_copy_arrives_or_they_age(
     book.create(event, plan_rollout([target], event.rollout), [target])
     book.set_state(rid, RolloutState.RUNNING)
     driver = new_driver(iso, book, channel)
-    monkeypatch.setattr(driving, "COUNTS_MAX_AGE_S", 3600.0)
+    monkeypatch.setattr(wave_counts, "COUNTS_MAX_AGE_S", 3600.0)
     driver.tick()
     assert queued(channel) == ["n0"]
     late = outcome("n0", change_id=rid)

@@ -28,16 +28,21 @@ def outcome(
     *,
     change_id: str = "change-1",
     finished_at: datetime = T0,
+    started_at: datetime | None = None,
     outcome_id: str | None = None,
+    worker: str = "eu-1@test",
     **extra: Any,
 ) -> OutcomeEvent:
+    """An outcome of `target`, started a second before it finished unless `started_at` says
+    otherwise; any other field of the event from `extra`. The one outcome builder of the
+    tests: the dashboard's and the timeline's build theirs with it."""
     fields: dict[str, Any] = {
         "outcome_id": outcome_id or uuid.uuid4().hex,
         "change_id": change_id,
         "target": target,
         "status": status,
-        "worker": "eu-1@test",
-        "started_at": finished_at - timedelta(seconds=1),
+        "worker": worker,
+        "started_at": finished_at - timedelta(seconds=1) if started_at is None else started_at,
         "finished_at": finished_at,
     }
     return OutcomeEvent(**{**fields, **extra})

@@ -16,10 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pika
 import pytest
 
-from broker_config import CHANGES_EXCHANGE
 from contracts import ChangeRequest
 from contracts.controller_signatures import CONTROLLER_PUBLIC_KEY_ENV
 from contracts.dead import REASON
@@ -28,7 +26,7 @@ from producers.messaging.publisher import signed, task_message
 from producers.processes.commands import worker_argv
 from producers.processes.supervisor import Child
 from producers.records.ledger import Ledger
-from tests.isolation import Isolated, controller_key, wait_until
+from tests.isolation import Isolated, controller_key, publish_task, wait_until
 from tests.workers.delivery.conftest import REGION, make_target, outcome_of, publish, request
 
 pytestmark = pytest.mark.slow
@@ -39,21 +37,7 @@ PLANTED = [{"kind": "file", "path": "/etc/planted.conf", "content": "owned\n"}]
 def inject(conn: Any, change: ChangeRequest, body: bytes | None = None) -> str:
     """Publish a task message straight onto the change's region, as any broker user can."""
     headers, made = task_message(change)
-    channel = conn.channel()
-    channel.confirm_delivery()
-    channel.basic_publish(
-        CHANGES_EXCHANGE,
-        change.target.routing_key,
-        body if body is not None else made,
-        pika.BasicProperties(
-            content_type="application/json",
-            content_encoding="utf-8",
-            headers=headers,
-            correlation_id=headers["id"],
-            delivery_mode=2,
-        ),
-        mandatory=True,
-    )
+    publish_task(conn, change.target.routing_key, headers, body if body is not None else made)
     return str(headers["id"])
 
 

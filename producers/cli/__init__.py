@@ -26,7 +26,7 @@ from contracts.errors import run_command
 COMMANDS = {
     "access": "producers.cli.access",
     "aggregator": "producers.cli.services",
-    "apply": "producers.cli.changes",
+    "apply": "producers.cli.apply",
     "audit": "producers.cli.audit",
     "broker": "producers.cli.services",
     "compliance": "producers.cli.agents",

@@ -11,7 +11,8 @@ from rich.console import Console
 from contracts import ExitCode
 from producers.access.management import ADMIN_URL_ENV
 from producers.cli import cli
-from producers.cli.changes import exit_code_of, render
+from producers.cli.apply import exit_code_of
+from producers.cli.changes import render
 from producers.cli.options import timeout_option
 from producers.demo import REGIONS, default_state_dir, migrate_database, run_demo
 from producers.demo_access import ADMIN_DATABASE_URL_ENV, grant_access

@@ -1,4 +1,10 @@
-"""Every key results.json carries, by benchmark, with its unit: the table's row order."""
+"""Every key results.json carries, by benchmark, with its unit: the table's row order.
+
+The throughput keys `*_cpu_ms_*` are CPU milliseconds per message across every process a
+path involves (bench/cpu.py); `e2e_cpu_vs_*` divide a baseline's CPU per message by the
+pipeline's. On a CPU-bound machine throughput ratios follow CPU ratios, so these bound what
+`e2e_vs_celery_noop` and `e2e_vs_floor_chain` can reach until the pipeline's CPU falls.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,12 @@ KEYS: dict[str, tuple[tuple[str, str], ...]] = {
         ("e2e_vs_celery_noop", "x"),
         ("e2e_vs_raw_chain", "x"),
         ("e2e_vs_floor_chain", "x"),
+        ("e2e_cpu_ms_per_change", "ms"),
+        ("celery_noop_cpu_ms_per_msg", "ms"),
+        ("raw_chain_cpu_ms_per_msg", "ms"),
+        ("floor_chain_cpu_ms_per_change", "ms"),
+        ("e2e_cpu_vs_celery_noop", "x"),
+        ("e2e_cpu_vs_floor", "x"),
     ),
     "latency": (
         ("latency_rate_per_s", "/s"),

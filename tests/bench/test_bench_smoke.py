@@ -18,6 +18,7 @@ import pytest
 from bench.figures import FIGURES
 from bench.keys import ALL_KEYS
 from bench.plan import SMOKE
+from bench.throughput import SUMMED
 from tests.isolation import REDIS_DBS, ROOT, need
 
 SMOKE_REDIS_DB = REDIS_DBS["bench-smoke"]
@@ -29,6 +30,15 @@ PEER_KEYS = {
     "first_vs_pyinfra",
     "rerun_vs_pyinfra",
 }
+#: CPU per message of each throughput path and the ratios of the baselines' to the pipeline's.
+CPU_KEYS = (
+    "e2e_cpu_ms_per_change",
+    "celery_noop_cpu_ms_per_msg",
+    "raw_chain_cpu_ms_per_msg",
+    "floor_chain_cpu_ms_per_change",
+    "e2e_cpu_vs_celery_noop",
+    "e2e_cpu_vs_floor",
+)
 
 
 def _bench_databases() -> set[str]:
@@ -98,3 +108,8 @@ def test_the_harness_runs_at_smoke_size_and_reports_every_key(
     assert not _of_run(_bench_vhosts(), proc.pid), "the run removed the vhosts it made"
     assert not _of_run(_bench_databases(), proc.pid), "the run dropped the databases it made"
     assert result["aggregator_outcomes_per_s"] > 0 and result["aggregator_vs_raw_consume"] > 0
+    assert all(result[key] > 0 for key in CPU_KEYS), {key: result[key] for key in CPU_KEYS}
+    by_role = result["detail"]["throughput"]["cpu"]["by_role"]
+    for path, own in SUMMED.items():
+        assert {*own, "publisher"} <= set(by_role[path]), (path, by_role[path])
+    assert sum(by_role["e2e"]["worker-children"]["ms"]) > 0, "the pool's CPU is read"

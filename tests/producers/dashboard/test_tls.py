@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import shutil
 import socket
 import ssl
+import subprocess
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,9 +27,10 @@ from producers.dashboard.operator import COOKIE
 from producers.dashboard.tls import MINIMUM_VERSION, TLSError, exposure, is_loopback
 from producers.dashboard.tls import server_context as make_context
 from producers.processes.commands import dashboard_argv
-from tests.isolation import Isolated, provision, wait_until
+from tests.isolation import ROOT, Isolated, provision, wait_until
 from tests.producers.dashboard.conftest import client
 from tests.producers.dashboard.test_operator import credentials_file, operator, sign_in
+from tests.services import need
 
 HSTS = "max-age=31536000"
 
@@ -72,6 +75,12 @@ def make_pair(directory: Path, name: str = "server") -> Pair:
 def key_body(pair: Pair) -> str:
     """The base64 body of the key: what must never be shown."""
     return "".join(line for line in pair.key_text.splitlines() if "-----" not in line)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -234,12 +243,6 @@ def test_provision_dashboard_refuses_bad_tls_flags_with_exit_2(
         assert done.stderr.count("\n") == 1 and "in clear" in done.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_provision_dashboard_serves_https_only_and_signs_the_operator_in_over_it(
     tmp_path: Path, dash: Isolated, pair: Pair
@@ -294,3 +297,19 @@ def test_provision_dashboard_serves_https_only_and_signs_the_operator_in_over_it
         assert signed.getheader("strict-transport-security") == HSTS
     finally:
         child.stop()
+
+
+def test_the_readme_s_openssl_line_makes_a_pair_the_dashboard_serves(tmp_path: Path) -> None:
+    line = next(
+        (
+            text
+            for text in (ROOT / "README.md").read_text().splitlines()
+            if text.startswith("openssl req -x509") and "dashboard.key" in text
+        ),
+        None,
+    )
+    assert line is not None, "the README lost its openssl line for the dashboard"
+    need(shutil.which("openssl") is not None, "openssl is not installed")
+    done = subprocess.run(line, shell=True, cwd=tmp_path, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    make_context(tmp_path / "dashboard.crt", tmp_path / "dashboard.key")

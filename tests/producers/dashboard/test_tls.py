@@ -244,6 +244,16 @@ def test_provision_dashboard_refuses_bad_tls_flags_with_exit_2(
 
 
 @pytest.mark.slow
+def test_read_only_beyond_loopback_without_tls_warns_once_and_goes_on() -> None:
+    # An unreachable database stops it right after the checks, before any port opens.
+    unreachable = {"PROVISION_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    done = provision("dashboard", "--host", "0.0.0.0", env=unreachable, timeout_s=30)
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "without TLS" in warnings[0], done.stderr
+    assert "PostgreSQL unreachable" in done.stderr and done.returncode == 3, done.stderr
+
+
+@pytest.mark.slow
 def test_provision_dashboard_serves_https_only_and_signs_the_operator_in_over_it(
     tmp_path: Path, dash: Isolated, pair: Pair
 ) -> None:

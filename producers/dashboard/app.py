@@ -40,7 +40,13 @@ from starlette.staticfiles import StaticFiles
 from broker_config import Endpoints
 from contracts import ProvisioningError
 from producers.dashboard import letters, pages, queries, streams
-from producers.dashboard.guards import SecurityHeaders, allowed_hosts, read_form
+from producers.dashboard.guards import (
+    HSTS,
+    SECURITY_HEADERS,
+    SecurityHeaders,
+    allowed_hosts,
+    read_form,
+)
 from producers.dashboard.operator import COOKIE, OperatorGate, same_origin
 from producers.errors import AmbiguousChange, UnknownChange
 from producers.records.failures import failed_by_reason
@@ -63,9 +69,14 @@ def create_app(
     gate: OperatorGate,
     *,
     host: str = "127.0.0.1",
+    tls: bool = False,
     tick_s: float = streams.TICK_S,
 ) -> Starlette:
-    """The dashboard on `db` (records) and `endpoints` (the dead letters)."""
+    """The dashboard on `db` (records) and `endpoints` (the dead letters).
+
+    `tls`: it is served over HTTPS, so the session cookie is Secure (never sent in clear)
+    and every response carries Strict-Transport-Security.
+    """
     snapshots = streams.Snapshots(
         lambda name: pages.section(name, db, failed_by_reason), tick_s=tick_s
     )
@@ -172,7 +183,7 @@ def create_app(
             notice = "sign-in refused (wrong password, another site's form, or too many tries)"
             return page(request, "operator.html", 403, title="Operator", notice=notice)
         response = RedirectResponse("/dead-letters", status_code=303)
-        response.set_cookie(COOKIE, session, httponly=True, samesite="strict", path="/")
+        response.set_cookie(COOKIE, session, httponly=True, samesite="strict", secure=tls, path="/")
         return response
 
     async def sign_out(request: Request) -> Response:
@@ -181,7 +192,7 @@ def create_app(
         if refusal is not None:
             return error(request, 403, refusal)
         response = RedirectResponse("/", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
+        response.delete_cookie(COOKIE, path="/", secure=tls)
         return response
 
     async def events(request: Request) -> Response:
@@ -218,7 +229,9 @@ def create_app(
     return Starlette(
         routes=routes,
         middleware=[
-            Middleware(SecurityHeaders),
+            Middleware(
+                SecurityHeaders, headers=[*SECURITY_HEADERS, HSTS] if tls else SECURITY_HEADERS
+            ),
             Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host)),
         ],
     )

@@ -7,8 +7,8 @@ a page served to anyone cannot replay anything:
 
 * an action is a POST only (a link, an image or a redirect cannot make one);
 * the browser must first sign in with that user's password, which sets a cookie holding a
-  random session token made at this start (HttpOnly, SameSite=Strict): a restart signs
-  everyone out, and no other site's page can send it;
+  random session token made at this start (HttpOnly, SameSite=Strict, and Secure when
+  served over HTTPS): a restart signs everyone out, and no other site's page can send it;
 * each form carries a second token derived from the session, which only pages served to
   the signed-in browser contain (a page served to anyone else has no form and no token);
 * the request's Origin must be this dashboard's own (a cross-site form is refused even

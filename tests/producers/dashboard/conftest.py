@@ -65,10 +65,14 @@ def outcome(change_id: str, name: str, status: OutcomeStatus, **fields: Any) -> 
     return factories.outcome(name, status, change_id=change_id, **values | fields)
 
 
-def client(dash: Isolated, credentials: OperatorCredentials | None = None) -> Any:
-    """A test client on an app over the group's records and broker."""
+def client(
+    dash: Isolated, credentials: OperatorCredentials | None = None, *, tls: bool = False
+) -> Any:
+    """A test client on an app over the group's records and broker (`tls`: the app as
+    `--tls-cert/--tls-key` make it; the client still speaks plain ASGI to it)."""
     from starlette.testclient import TestClient
 
     endpoints = Endpoints(broker_url=dash.broker_url, redis_url=dash.redis_url)
-    app = create_app(dash.database, endpoints, OperatorGate(credentials), host="testserver")
+    gate = OperatorGate(credentials)
+    app = create_app(dash.database, endpoints, gate, host="testserver", tls=tls)
     return TestClient(app, base_url=ORIGIN, follow_redirects=False)

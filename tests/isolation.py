@@ -44,6 +44,7 @@ REDIS_DBS: dict[str, int] = {
     "access": 5,  # tests/producers/access: role users on a vhost of their own
     "dashboard": 4,  # tests/producers/dashboard: dead letters replayed on a vhost of their own
     "traces": 3,  # tests/pipeline/test_traces.py: processes exporting to a test receiver
+    "refusals": 2,  # tests/producers/rollouts/test_refused_flood.py: a controller of its own
 }
 BENCH_DBS = {11: "bench default (bench/sandbox.py)", 13: "bench.chaos default"}
 assert 0 not in REDIS_DBS.values() and len(set(REDIS_DBS.values())) == len(REDIS_DBS)

@@ -28,7 +28,7 @@ def refusals_in_trail(iso: Any) -> list[audit.AuditEntry]:
 def test_past_its_allowance_a_sender_is_counted_not_written_one_by_one(
     isolation: Isolation,
 ) -> None:
-    iso = isolation("rollouts", fresh=True)
+    iso = isolation("refusals")  # not "rollouts": the package's fleet keeps using that one
     limit = {"PROVISION_LIMIT_AUDIT_REFUSALS_PER_MIN": str(ALLOWANCE)}
     controller = iso.spawn("controller", controller_argv(), env=limit)
     iso.wait_consuming(*CONTROLLER_QUEUES)

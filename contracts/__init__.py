@@ -9,8 +9,9 @@ engine in local mode) does not pay for building every model.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from contracts.lazy import names_from
 
 #: Public name → the module that defines it.
 _HOMES = {
@@ -56,13 +57,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'contracts' has no attribute {name!r}")
-    value = getattr(import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = names_from(__name__, _HOMES)
 
 
 if TYPE_CHECKING:

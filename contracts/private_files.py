@@ -4,9 +4,10 @@ written one way.
 Both planes write such files (the control plane's `provision enroll` and `provision access`,
 the agent's state), and only `contracts` is theirs to share: so the one writer lives here.
 Four places read one (the PROVISION_ENV_FILE loader, the dashboard's operator credentials
-and TLS key, a signing key); each read it its own way until a FIFO hung one and a huge file
-was read whole by another. `read_private` is the one reader, so the checks cannot drift
-apart; each caller words its refusals its own way from `PrivateFileError.problem`.
+and TLS key, a signing key), and each used to check it its own way: one of them waited on
+a FIFO for ever and read a huge file whole. `read_private` is the one reader, so the checks
+cannot drift apart; each caller words its refusals its own way from
+`PrivateFileError.problem`.
 """
 
 from __future__ import annotations

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import MutableMapping
 from urllib.parse import urlsplit
 
@@ -37,6 +36,7 @@ from broker_config.endpoints import (
     REDIS_URL_ENV,
 )
 from contracts import ExitCode, ProvisioningError
+from contracts.private_files import PrivateFileError, read_private
 
 #: The variable naming a role's environment file.
 ENV_FILE_ENV = "PROVISION_ENV_FILE"
@@ -50,6 +50,8 @@ SCHEMES: dict[str, tuple[str, ...]] = {
 NAMES = tuple(SCHEMES)
 #: The largest environment file read (a few URLs).
 MAX_BYTES = 16_384
+#: Why a file over MAX_BYTES is refused.
+_TOO_LARGE = f"larger than {MAX_BYTES} bytes: not an environment file"
 #: What a name looks like; a line whose "name" does not is not shown (it may be a secret).
 _NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 
@@ -61,32 +63,35 @@ class EnvFileError(ProvisioningError):
 
 
 def read_env_file(path: str) -> dict[str, str]:
-    """The names and values of the environment file at `path`, checked as described above."""
+    """The names and values of the environment file at `path`, checked as described above
+    (the file itself by contracts.private_files, opened once and never waited on)."""
     where = f"{ENV_FILE_ENV}={path}"
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise EnvFileError(f"{where}: cannot open it ({exc.strerror})") from None
-    try:
-        info = os.fstat(descriptor)  # the file opened, not a name swapped since
-        if not stat.S_ISREG(info.st_mode):
-            raise EnvFileError(f"{where}: not a regular file")
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            raise EnvFileError(
-                f"{where}: mode {stat.S_IMODE(info.st_mode):04o} lets others read or write "
-                f"credentials; refused (chmod 600 it, as `provision access apply` writes it)"
-            )
-        raw = os.read(descriptor, MAX_BYTES + 1)
-    finally:
-        os.close(descriptor)
+        raw = read_private(path, MAX_BYTES)
+    except PrivateFileError as exc:
+        raise EnvFileError(f"{where}: {_refusal(exc)}") from None
     return parse(text_of(raw, where), where)
+
+
+def _refusal(exc: PrivateFileError) -> str:
+    """A refused environment file in this module's own words."""
+    if exc.problem == "open":
+        return f"cannot open it ({exc.detail})"
+    if exc.problem == "shared":
+        return (
+            f"mode {exc.mode:04o} lets others read or write credentials; refused"
+            " (chmod 600 it, as `provision access apply` writes it)"
+        )
+    if exc.problem == "too-large":
+        return _TOO_LARGE
+    return exc.reason
 
 
 def text_of(raw: bytes, where: str) -> str:
     """The text of an environment file's bytes: at most MAX_BYTES of UTF-8, else
     EnvFileError naming `where` (never a value)."""
     if len(raw) > MAX_BYTES:
-        raise EnvFileError(f"{where}: larger than {MAX_BYTES} bytes: not an environment file")
+        raise EnvFileError(f"{where}: {_TOO_LARGE}")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -20,6 +20,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from contracts.private_files import PrivateFileError, read_private
+
 #: The largest PEM text accepted for one key (an Ed25519 key's PEM is about 120 bytes).
 PEM_BYTES = 4096
 #: The length of a signature in standard base64 (64 bytes, padded).
@@ -68,17 +70,14 @@ def load_private_key(path: Path | str, what: str = "signing key") -> Ed25519Priv
     """An Ed25519 private key from a PEM file. Raises BadKey naming the file, never the key.
 
     The file must not be readable by group or others: a private key anyone on the host can
-    read signs for anyone.
+    read signs for anyone. It is read as contracts.private_files reads every secret: a
+    regular file of at most PEM_BYTES, opened once and never waited on.
     """
     path = Path(path)
     try:
-        if os.stat(path).st_mode & 0o077:
-            raise BadKey(f"{what} {path}: readable by others; chmod 600 it")
-        data = path.read_bytes()[: PEM_BYTES + 1]
-    except OSError as exc:
-        raise BadKey(f"{what} {path}: {exc.strerror or exc}") from None
-    if len(data) > PEM_BYTES:
-        raise BadKey(f"{what} {path}: longer than {PEM_BYTES} bytes, not one Ed25519 key")
+        data = read_private(path, PEM_BYTES)
+    except PrivateFileError as exc:
+        raise BadKey(f"{what} {path}: {_refusal(exc)}") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
@@ -86,6 +85,15 @@ def load_private_key(path: Path | str, what: str = "signing key") -> Ed25519Priv
     if not isinstance(key, Ed25519PrivateKey):
         raise BadKey(f"{what} {path}: not an Ed25519 key ({type(key).__name__})")
     return key
+
+
+def _refusal(exc: PrivateFileError) -> str:
+    """A refused key file in this module's own words (the ones its callers' users know)."""
+    if exc.problem == "shared":
+        return "readable by others; chmod 600 it"
+    if exc.problem == "too-large":
+        return f"longer than {PEM_BYTES} bytes, not one Ed25519 key"
+    return exc.detail or exc.reason
 
 
 def write_private_key(path: Path | str, key: Ed25519PrivateKey) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import stat
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from starlette.requests import Request
 
 from broker_config.endpoints import redact
 from contracts import ExitCode, ProvisioningError
+from contracts.private_files import PrivateFileError, read_private
 
 #: The cookie holding the session token.
 COOKIE = "provision_operator"
@@ -63,28 +63,33 @@ class OperatorCredentials:
 
 
 def read_credentials(path: Path) -> OperatorCredentials:
-    """Read and check a credentials file; CredentialsError names the file and the reason."""
+    """Read and check a credentials file; CredentialsError names the file and the reason.
+
+    The file is read as contracts.private_files reads every secret: a regular file of at
+    most CREDENTIALS_BYTES that group and others may not use, opened once."""
     where = f"--operator-credentials {path}"
     try:
-        info = path.stat()
-    except OSError as exc:
-        raise CredentialsError(f"{where}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise CredentialsError(f"{where}: not a regular file")
-    if info.st_mode & 0o077:
-        raise CredentialsError(
-            f"{where}: group or others may read it (mode {stat.S_IMODE(info.st_mode):04o});"
-            " make it 0600"
-        )
-    if info.st_size > CREDENTIALS_BYTES:
-        raise CredentialsError(f"{where}: over {CREDENTIALS_BYTES} bytes: not a broker URL")
-    text = path.read_text(encoding="utf-8", errors="replace").strip()
+        raw = read_private(path, CREDENTIALS_BYTES)
+    except PrivateFileError as exc:
+        raise CredentialsError(f"{where}: {_refusal(exc)}") from None
+    # as Path.read_text read it: undecodable bytes replaced, universal newlines
+    text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.strip()
     parts = urlsplit(text)
     if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
         raise CredentialsError(f"{where}: not an amqp:// or amqps:// URL")
     if not parts.username or not parts.password:
         raise CredentialsError(f"{where}: the URL names no user and password")
     return OperatorCredentials(text, unquote(parts.username), unquote(parts.password))
+
+
+def _refusal(exc: PrivateFileError) -> str:
+    """A refused credentials file in this module's own words."""
+    if exc.problem in ("open", "read"):
+        return exc.detail or exc.reason
+    if exc.problem == "too-large":
+        return f"over {CREDENTIALS_BYTES} bytes: not a broker URL"
+    return exc.reason
 
 
 def same_origin(request: Request) -> bool:

@@ -15,9 +15,7 @@ carries a byte of either file.
 from __future__ import annotations
 
 import ipaddress
-import os
 import ssl
-import stat
 from pathlib import Path
 
 from cryptography import x509
@@ -26,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from contracts import ExitCode, ProvisioningError
+from contracts.private_files import PrivateFileError, read_private
 
 #: The largest certificate chain or key file read (a few PEM certificates fit many times).
 PEM_BYTES = 256 * 1024
@@ -114,29 +113,21 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
 
 def _read(flag: str, path: Path, *, private: bool) -> bytes:
     """The bytes of a regular file of at most PEM_BYTES; `private`: only its owner may
-    read it. Opened once and checked on the descriptor (no name swapped in between)."""
-    where = f"{flag} {path}"
+    read it. Read by contracts.private_files: opened once and checked on the descriptor
+    (no name swapped in between)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise TLSError(f"{where}: cannot read it ({exc.strerror or exc})") from None
-    try:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise TLSError(f"{where}: not a regular file")
-        mode = stat.S_IMODE(info.st_mode)
-        if private and mode & 0o077:
-            raise TLSError(f"{where}: group or others may read it (mode {mode:04o}); make it 0600")
-        data = b""
-        while len(data) <= PEM_BYTES and (chunk := os.read(descriptor, PEM_BYTES + 1)):
-            data += chunk
-    except OSError as exc:
-        raise TLSError(f"{where}: cannot read it ({exc.strerror or exc})") from None
-    finally:
-        os.close(descriptor)
-    if len(data) > PEM_BYTES:
-        raise TLSError(f"{where}: over {PEM_BYTES} bytes, not PEM")
-    return data
+        return read_private(path, PEM_BYTES, private=private)
+    except PrivateFileError as exc:
+        raise TLSError(f"{flag} {path}: {_refusal(exc)}") from None
+
+
+def _refusal(exc: PrivateFileError) -> str:
+    """A refused certificate or key file in this module's own words."""
+    if exc.problem in ("open", "read"):
+        return f"cannot read it ({exc.detail})"
+    if exc.problem == "too-large":
+        return f"over {PEM_BYTES} bytes, not PEM"
+    return exc.reason
 
 
 def _public_bytes(public: PublicKeyTypes) -> bytes:

@@ -3,6 +3,7 @@ the dashboard's own page, signed in this start, carrying the page's token."""
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -46,6 +47,22 @@ def test_credentials_must_be_a_private_broker_url(tmp_path: Path) -> None:
     with pytest.raises(CredentialsError, match="not an amqp"):
         read_credentials(credentials_file(tmp_path, "http://ops:x@host/"))
     with pytest.raises(CredentialsError, match="operator-credentials"):
+        read_credentials(tmp_path / "missing")
+
+
+def test_credentials_that_are_no_file_or_too_large_are_refused_in_its_words(
+    tmp_path: Path,
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)  # opened without waiting on a writer
+    with pytest.raises(CredentialsError, match=f"^--operator-credentials {fifo}: not a regular"):
+        read_credentials(fifo)
+    huge = credentials_file(tmp_path, "amqp://ops:s3cret@127.0.0.1/")
+    os.truncate(huge, 1 << 40)  # sparse: refused by its size, never read
+    with pytest.raises(CredentialsError, match="over 4096 bytes: not a broker URL") as refused:
+        read_credentials(huge)
+    assert "s3cret" not in str(refused.value)
+    with pytest.raises(CredentialsError, match=r"missing: No such file or directory$"):
         read_credentials(tmp_path / "missing")
 
 

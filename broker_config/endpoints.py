@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from contracts import ExitCode, ProvisioningError
+from contracts.private_files import PrivateFileError, read_private
 
 #: Environment variables every process reads. Public: deployments set them.
 BROKER_URL_ENV = "PROVISION_BROKER_URL"
@@ -101,6 +102,10 @@ def broker_user(url: str) -> str:
     return unquote(name) if name else DEFAULT_BROKER_USER
 
 
+#: The largest PROVISION_BROKER_URL_FILE read (a URL and a newline fit many times over).
+URL_FILE_BYTES = 64 * 1024
+
+
 def broker_url_from_env() -> str:
     """PROVISION_BROKER_URL, else the first line of the file PROVISION_BROKER_URL_FILE names,
     else the local default. Both set is a mistake worth one clear line."""
@@ -109,14 +114,15 @@ def broker_url_from_env() -> str:
         raise BrokerUrlFileError(f"set {BROKER_URL_ENV} or {BROKER_URL_FILE_ENV}, not both")
     if not path:
         return given or DEFAULT_BROKER_URL
-    try:
-        with open(path, encoding="utf-8") as handle:
-            url = handle.readline(4096).strip()
-    except (OSError, UnicodeError) as exc:
-        raise BrokerUrlFileError(
-            f"{BROKER_URL_FILE_ENV}={path}: cannot read it ({type(exc).__name__}: "
-            f"{exc.strerror if isinstance(exc, OSError) else exc})"
-        ) from exc
+    try:  # a secret mounted by Docker is often 0444: only regular and bounded, not private
+        raw = read_private(path, URL_FILE_BYTES, private=False)
+        url = raw.decode("utf-8").split("\n", 1)[0][:4096].strip()
+    except PrivateFileError as exc:
+        unread = exc.problem in ("open", "read")
+        reason = f"cannot read it ({exc.detail})" if unread else exc.reason
+        raise BrokerUrlFileError(f"{BROKER_URL_FILE_ENV}={path}: {reason}") from None
+    except UnicodeError:
+        raise BrokerUrlFileError(f"{BROKER_URL_FILE_ENV}={path}: not UTF-8 text") from None
     if not url.startswith(("amqp://", "amqps://")):
         raise BrokerUrlFileError(
             f"{BROKER_URL_FILE_ENV}={path}: its first line is not an amqp:// or amqps:// URL"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from broker_config.endpoints import BROKER_URL_ENV
 from broker_config.env_file import MAX_BYTES, NAMES, EnvFileError, text_of
-from contracts.private_files import write_private
+from contracts.private_files import PrivateFileError, read_private, write_private
 from producers.access.errors import AccessError
 from producers.access.users import credentials_path
 
@@ -52,9 +52,9 @@ def read_env(path: Path) -> dict[str, str]:
     Raises AccessError (naming the file, never a value) for one that is too large or not text.
     """
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise AccessError(f"{path}: cannot be read ({exc.strerror})") from None
+        raw = read_private(path, MAX_BYTES, private=False)
+    except PrivateFileError as exc:
+        raise AccessError(f"{path}: cannot be read ({exc.reason})") from None
     try:
         text = text_of(raw, str(path))
     except EnvFileError as exc:
@@ -82,8 +82,9 @@ def role_environment(out_dir: Path, user: str) -> dict[str, str]:
     url_file, path = credentials_path(out_dir, user), env_path(out_dir, user)
     if url_file.exists():
         try:
-            found[BROKER_URL_ENV] = url_file.read_text()[:MAX_BYTES].strip()
-        except (OSError, UnicodeDecodeError):
+            raw = read_private(url_file, MAX_BYTES, private=False)
+            found[BROKER_URL_ENV] = raw.decode("utf-8").strip()
+        except (PrivateFileError, UnicodeDecodeError):
             raise AccessError(f"{url_file}: cannot be read as a URL") from None
     if path.exists():
         found.update(read_env(path))

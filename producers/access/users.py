@@ -20,8 +20,9 @@ from urllib.parse import quote, unquote, urlsplit
 from broker_config.endpoints import with_credentials
 from broker_config.permissions import DEFAULT_PREFIX, Role, agent, role_of
 from broker_config.topology import DEAD_EXCHANGE, EXCHANGES, FIXED_QUEUES, region_queue_spec
-from contracts.private_files import write_private
+from contracts.private_files import PrivateFileError, read_private, write_private
 from contracts.targets import Target
+from producers.access.errors import AccessError
 from producers.access.management import Management
 from producers.access.passwords import kept_or_new
 
@@ -105,13 +106,25 @@ def ensure_user(
     """One role user with its rights and its credentials file; the password kept if known."""
     user = role.user(prefix)
     path = credentials_path(out, user)
-    stored = path.read_text().strip() if path.exists() and not rotate else None
+    stored = _stored(path) if path.exists() and not rotate else None
     password, what = kept_or_new(stored, lambda: api.user(user) is not None)
     api.put_user(user, password, [role.tag])
     grant(api, vhost, user, role)
     if what != "kept":
         write_private(path, user_url(broker_url, user, password, vhost) + "\n")
     return Granted(user, role.name, what, path)
+
+
+#: The largest credentials file read back (one URL).
+STORED_BYTES = 64 * 1024
+
+
+def _stored(path: Path) -> str:
+    """The URL a credentials file keeps: read once, bounded, never waited on (a FIFO)."""
+    try:
+        return read_private(path, STORED_BYTES, private=False).decode("utf-8", "replace").strip()
+    except PrivateFileError as exc:
+        raise AccessError(f"{path}: cannot be read ({exc.reason})") from None
 
 
 def apply(

@@ -16,21 +16,27 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from contracts import ContractError, OutcomeEvent, Target
+from contracts import ContractError, OutcomeEvent, Target, limits
 from contracts.checkins import Credentials
-from contracts.private_files import write_private
+from contracts.private_files import PrivateFileError, read_private, write_private
 
 CREDENTIALS_FILE = "credentials.json"
+#: The largest file of each kind the agent reads back: bounded, so a file swapped in (a
+#: FIFO, a huge one) can neither wedge nor flood it. A kept state is a rendered state
+#: (STATE_BYTES) inside JSON, whose escapes may grow it up to six times.
+CREDENTIALS_BYTES = 64 * 1024
+APPLIED_BYTES = 6 * limits.STATE_BYTES + 64 * 1024
+PENDING_BYTES = 2 * limits.OUTCOME_BYTES
 
 
 def load_credentials(directory: Path) -> Credentials:
     """DIR/credentials.json. Raises ContractError naming the file and the problem."""
     path = directory / CREDENTIALS_FILE
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        reason = f"cannot read it ({exc.strerror or exc}); run `provision enroll` first"
-        raise ContractError(str(path), [("", reason)]) from exc
+    try:  # the agent's key: only its owner may read it, as `provision enroll` writes it
+        text = read_private(path, CREDENTIALS_BYTES).decode("utf-8", errors="replace")
+    except PrivateFileError as exc:
+        hint = "; run `provision enroll` first" if exc.problem == "open" else ""
+        raise ContractError(str(path), [("", exc.reason + hint)]) from None
     try:
         return Credentials.model_validate_json(text)
     except ValidationError as exc:
@@ -70,8 +76,9 @@ class AgentState:
     def applied(self) -> LastApplied | None:
         """The last applied state, or None (never applied, or the file is unreadable)."""
         try:
-            return LastApplied.model_validate_json(self.applied_file.read_text())
-        except (OSError, ValidationError):
+            text = read_private(self.applied_file, APPLIED_BYTES, private=False)
+            return LastApplied.model_validate_json(text)
+        except (PrivateFileError, ValidationError):
             return None
 
     def save(self, applied: LastApplied) -> None:
@@ -89,8 +96,9 @@ class AgentState:
         found = []
         for path in sorted(self.outbox.glob("*.json"), key=lambda p: p.stat().st_mtime):
             try:
-                found.append(Pending.model_validate_json(path.read_text()))
-            except (OSError, ValidationError):
+                text = read_private(path, PENDING_BYTES, private=False)
+                found.append(Pending.model_validate_json(text))
+            except (PrivateFileError, ValidationError):
                 path.unlink(missing_ok=True)
         return found
 

@@ -164,6 +164,7 @@ def test_a_foreign_or_unenrolled_check_in_is_refused_and_recorded(plane: PullPla
     unenrolled_dir = plane.credentials("p07")
     unenrolled_dir.mkdir(parents=True)
     (unenrolled_dir / "credentials.json").write_text(json.dumps({**data, "target": "p07"}))
+    (unenrolled_dir / "credentials.json").chmod(0o600)  # the agent refuses a shared key file
     unenrolled = plane.agent("p07")
 
     assert foreign.returncode == 1 and "refused" in foreign.stdout

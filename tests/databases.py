@@ -62,14 +62,38 @@ def pg_superuser_url(name: str = "postgres") -> str:
 
 
 def drop_roles(prefix: str) -> None:
-    """Drop the login roles named `<prefix>-...` (after their databases are gone, so no
-    privilege holds them), as the superuser, if it is reachable."""
+    """Drop the login roles named `<prefix>-...`, as the superuser, if it is reachable.
+
+    A role granted rights in a database still alive (the test group's) cannot be dropped
+    until those grants go, and `DROP OWNED BY` acts only in the database it runs in: so it
+    runs in each database the role has grants in (`pg_shdepend`), then the role goes.
+    """
     import psycopg
     from psycopg import sql
 
     with contextlib.suppress(psycopg.Error), psycopg.connect(SUPERUSER_URL, autocommit=True) as c:
         pattern = prefix.replace("_", r"\_").replace("%", r"\%") + "-%"
-        for (name,) in c.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (pattern,)):
+        roles = [
+            name
+            for (name,) in c.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (pattern,)
+            )
+        ]
+        held = c.execute(
+            "SELECT DISTINCT d.datname FROM pg_shdepend s"
+            " JOIN pg_database d ON d.oid = s.dbid"
+            " JOIN pg_roles r ON r.oid = s.refobjid"
+            " WHERE r.rolname = ANY(%s) AND d.datallowconn",
+            (roles,),
+        ).fetchall()
+        for (database,) in held:
+            with (
+                contextlib.suppress(psycopg.Error),
+                psycopg.connect(with_database(SUPERUSER_URL, database), autocommit=True) as there,
+            ):
+                for name in roles:
+                    there.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+        for name in roles:
             with contextlib.suppress(psycopg.Error):
                 c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
                 c.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))

@@ -115,30 +115,19 @@ def converge_task(
         elif redelivered:
             span.set_attribute(ATTR_REASON, "redelivered: its worker died or lost the broker")
         metrics.received(change, self.request)
-        status = _run(self, change, request, started, attempts, waits, retries, replay)
+        host, refused = _reach(change)
+        if refused is not None:  # before Redis and the target: nothing is touched
+            status = reject(self, request, refused, started, attempts, change)
+        else:
+            try:
+                status = _deliver(
+                    self, change, request, host, started, attempts, waits, retries, replay
+                )
+            finally:
+                if host is not None:
+                    host.close()
         span.set_attribute(ATTR_STATUS, status)
         return status
-
-
-def _run(
-    self: Any,
-    change: ChangeRequest,
-    request: Any,
-    started: Any,
-    attempts: int,
-    waits: int,
-    retries: int,
-    replay: str | None,
-) -> str:
-    """The request's fate, once it parsed (see the module's docstring)."""
-    host, refused = _reach(change)
-    if refused is not None:  # before Redis and the target: nothing is touched
-        return reject(self, request, refused, started, attempts, change)
-    try:
-        return _deliver(self, change, request, host, started, attempts, waits, retries, replay)
-    finally:
-        if host is not None:
-            host.close()
 
 
 def _deliver(

@@ -22,7 +22,7 @@ from broker_config.endpoints import BROKER_URL_ENV
 from broker_config.env_file import MAX_BYTES, NAMES, EnvFileError, text_of
 from contracts.private_files import PrivateFileError, read_private, write_private
 from producers.access.errors import AccessError
-from producers.access.users import credentials_path
+from producers.access.users import credentials_path, stored_url
 
 #: A user name as `provision access` makes them (no path separators, no dots first).
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,200}$")
@@ -81,11 +81,7 @@ def role_environment(out_dir: Path, user: str) -> dict[str, str]:
     found: dict[str, str] = {}
     url_file, path = credentials_path(out_dir, user), env_path(out_dir, user)
     if url_file.exists():
-        try:
-            raw = read_private(url_file, MAX_BYTES, private=False)
-            found[BROKER_URL_ENV] = raw.decode("utf-8").strip()
-        except (PrivateFileError, UnicodeDecodeError):
-            raise AccessError(f"{url_file}: cannot be read as a URL") from None
+        found[BROKER_URL_ENV] = stored_url(url_file)
     if path.exists():
         found.update(read_env(path))
     if not found:

@@ -106,7 +106,7 @@ def ensure_user(
     """One role user with its rights and its credentials file; the password kept if known."""
     user = role.user(prefix)
     path = credentials_path(out, user)
-    stored = _stored(path) if path.exists() and not rotate else None
+    stored = stored_url(path) if path.exists() and not rotate else None
     password, what = kept_or_new(stored, lambda: api.user(user) is not None)
     api.put_user(user, password, [role.tag])
     grant(api, vhost, user, role)
@@ -119,12 +119,17 @@ def ensure_user(
 STORED_BYTES = 64 * 1024
 
 
-def _stored(path: Path) -> str:
-    """The URL a credentials file keeps: read once, bounded, never waited on (a FIFO)."""
+def stored_url(path: Path) -> str:
+    """The URL a credentials file `<user>.url` keeps: read once, bounded, never waited on
+    (a FIFO). The one reader of those files, for `ensure_user` and `role_environment`.
+
+    Raises AccessError naming the file and why, never its content."""
     try:
-        return read_private(path, STORED_BYTES, private=False).decode("utf-8", "replace").strip()
+        return read_private(path, STORED_BYTES, private=False).decode("utf-8").strip()
     except PrivateFileError as exc:
-        raise AccessError(f"{path}: cannot be read ({exc.reason})") from None
+        raise AccessError(f"{path}: cannot be read as a URL ({exc.reason})") from None
+    except UnicodeDecodeError:
+        raise AccessError(f"{path}: cannot be read as a URL (not UTF-8 text)") from None
 
 
 def apply(

@@ -6,8 +6,8 @@ RabbitMQ delivers at least once; this turns it into an effect applied once:
   a message that keeps killing its worker (classic queues on 3.10 have no delivery limit);
 - an idempotency record per (change, target) holds the final outcome: a redelivered
   request that already completed re-publishes it and applies nothing;
-- a lock per target, with a TTL refreshed while the engine runs, so two requests never
-  converge one target at the same time, and a crashed worker's lock lapses by itself;
+- a lock per target, with a TTL refreshed while the engine runs (`keeper`), so two requests
+  never converge one target at the same time, and a crashed worker's lock lapses by itself;
 - a fence per target, the highest sequence applied, so an older request is superseded.
 
 Redis keeps nothing on disk here, so the records and the fence are also written on the
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,6 +36,7 @@ from tenacity import (
 
 from broker_config import Endpoints, redis_keys
 from contracts import OutcomeEvent, ProvisioningError
+from workers.delivery.keeper import Keeper
 
 log = logging.getLogger("provision.guard")
 
@@ -135,43 +134,6 @@ def _reliably(call: Callable[[], T]) -> T:
         raise ServiceUnavailable(f"Redis unreachable: {exc}") from exc
 
 
-class _Keeper:
-    """One thread per process that keeps every lock this process holds alive.
-
-    A thread per lock would cost a start and a join per change; one keeper refreshes all
-    held locks every third of their TTL, and a killed process stops refreshing them all.
-    """
-
-    def __init__(self, refresh: Any) -> None:
-        self._refresh = refresh
-        self._held: dict[str, str] = {}
-        self._mutex = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def hold(self, key: str, token: str) -> None:
-        with self._mutex:
-            self._held[key] = token
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="lock-keeper", daemon=True)
-                self._thread.start()
-
-    def drop(self, key: str) -> None:
-        with self._mutex:
-            self._held.pop(key, None)
-
-    def _run(self) -> None:
-        ttl_ms = int(LOCK_TTL_S * 1000)
-        while True:
-            time.sleep(LOCK_TTL_S / 3)
-            with self._mutex:
-                held = list(self._held.items())
-            for key, token in held:
-                try:
-                    self._refresh(keys=[key], args=[token, ttl_ms])
-                except _REDIS_ERRORS as exc:  # the next tick tries again
-                    log.warning("could not refresh the lock %s: %s", key, exc)
-
-
 @dataclass(frozen=True)
 class Begun:
     """What a task learns as it starts: its start count, a recorded outcome, the fence, and
@@ -199,7 +161,7 @@ class Guard:
         self._refresh = client.register_script(_REFRESH)
         self._record = client.register_script(_RECORD)
         self._begin = client.register_script(_BEGIN)
-        self._keeper = _Keeper(self._refresh)
+        self._keeper = Keeper(self._refresh, LOCK_TTL_S)
         #: target → token of the lock this process holds on it (released by `record`).
         self._tokens: dict[str, str] = {}
 

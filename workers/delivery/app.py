@@ -13,6 +13,7 @@ from broker_config import RETRIES_EXCHANGE, Endpoints, region_queue
 from contracts import limits
 from contracts.changes import TASK_NAME
 from contracts.telemetry import flush_tracing, setup_tracing
+from workers.delivery.timer_sweep import TimerSweep
 
 app = Celery("provision", include=["workers.delivery.task"])
 app.conf.update(
@@ -43,6 +44,9 @@ app.conf.update(
     worker_consumer="workers.delivery.consumer:Consumer",
     enable_utc=True,
 )
+# Cancelled time limits would otherwise stay in the main process's timer heap for up to an
+# hour each (workers.delivery.timer_sweep).
+app.steps["worker"].add(TimerSweep)
 
 
 @signals.worker_process_init.connect

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.pipeline import file_change, fleet, run_change, start
 from bench.plan import Plan
-from bench.processes import check, pss_mb, rss_mb, supervisor
+from bench.processes import check, parent_rss_mb, pss_mb, rss_mb, supervisor
 from bench.sandbox import sandbox
 from bench.section import Section
 from bench.stats import median, ratio
@@ -41,6 +41,7 @@ def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) 
         time.sleep(SETTLE_S)
         idle_mb = rss_mb(worker)
         idle_pss = pss_mb(worker)
+        idle_parent = parent_rss_mb(worker)
         warm = fleet(workdir / "fan-warm", REGION, plan.warmup_n, prefix="w")
         run_change(file_change(warm, "warm"), endpoints, db, "fan-warm", timeout_s)
         time.sleep(SETTLE_S)
@@ -53,6 +54,7 @@ def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) 
         time.sleep(SETTLE_S)
         after_mb = rss_mb(worker)
         after_pss = pss_mb(worker)
+        after_parent = parent_rss_mb(worker)
     ideal = ratio(n, noop_per_s)
     fanout_s = median(seconds)
     section = Section(
@@ -71,6 +73,8 @@ def measure(plan: Plan, redis_db: int, workdir: Path, noop_per_s: float | None) 
                 "rss_after_mb": after_mb,
                 "pss_idle_mb": idle_pss,
                 "pss_after_mb": after_pss,
+                "rss_parent_idle_mb": idle_parent,
+                "rss_parent_after_mb": after_parent,
                 "processes": plan.concurrency + 1,
             },
         },

@@ -33,6 +33,12 @@ def rss_mb(child: Child) -> float:
     return total / 2**20
 
 
+def parent_rss_mb(child: Child) -> float:
+    """Resident memory of the process alone, in MiB: a Celery worker's main process, whose
+    growth its pool's recycling would never cure."""
+    return psutil.Process(child.proc.pid).memory_info().rss / 2**20
+
+
 def pss_mb(child: Child) -> float | None:
     """Proportional memory of the tree (shared pages split between sharers), in MiB."""
     root = psutil.Process(child.proc.pid)

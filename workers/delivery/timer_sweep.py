@@ -41,8 +41,8 @@ def sweep(timer: Any) -> int:
 
 
 class TimerSweep(bootsteps.StartStopStep):
-    """A worker step: sweeps the event loop's timer every `SWEEP_S` (no loop, no sweep:
-    the solo and threads pools arm no timers for time limits)."""
+    """A worker step: sweeps the event loop's timer every `SWEEP_S`. Every pool runs on the
+    loop with RabbitMQ; a worker without one (another transport) has no heap to sweep."""
 
     requires = ("celery.worker.components:Hub",)
 

@@ -3,6 +3,8 @@ order, and the worker's blueprint runs it on the event loop's own timer."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from time import monotonic
 from types import SimpleNamespace
 
@@ -60,3 +62,27 @@ def test_the_worker_sweeps_its_event_loops_timer_until_it_stops() -> None:
     assert hub.timer.queue[0].eta > monotonic() + SWEEP_S - 5
     step.stop(worker)
     assert armed[0].canceled and step.entry is None
+
+
+_BUILT = """
+from workers.delivery.app import configure
+from workers.delivery.timer_sweep import TimerSweep
+app = configure("sweep")
+for pool in ("prefork", "threads", "solo"):
+    worker = app.WorkController(pool_cls=pool, concurrency=1, hostname=pool + "@sweep")
+    step = next(s for s in worker.steps if isinstance(s, TimerSweep))
+    step.start(worker)
+    armed = [i.entry for i in worker.hub.timer.queue if i.entry is step.entry]
+    print(pool, len(armed))
+    step.stop(worker)
+"""
+
+
+def test_a_real_worker_of_every_pool_runs_the_sweep_on_its_own_loop() -> None:
+    """Celery's own WorkController, built (not started: no broker) in a process of its own,
+    includes the step and arms it on the timer of the hub its pool and consumer use."""
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILT], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["prefork", "1", "threads", "1", "solo", "1"]

@@ -51,6 +51,21 @@ def converge(root: Path, state_file: Path, dry_run: bool, as_json: bool) -> None
     show_default=True,
     type=click.Choice(["prefork", "threads", "solo"]),
 )
+@click.option(
+    "--max-tasks-per-child",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Replace a pool process after it has run N requests (prefork). Default: never.",
+)
+@click.option(
+    "--max-memory-per-child",
+    type=click.IntRange(min=1024),
+    default=None,
+    metavar="KIB",
+    help="Replace a pool process, after its request, once its resident memory passes KIB "
+    "kibibytes (prefork). Default: never.",
+)
 @click.option("--name", default=None, help="Worker node name (default <region>-<pid>@<host>).")
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.option(

@@ -21,6 +21,7 @@ def worker_argv(
     rate_limit: str | None = None,
     metrics_port: int | None = None,
     controller_public_key: str | None = None,
+    max_tasks_per_child: int | None = None,
 ) -> list[str]:
     """A regional worker, as `provision worker` runs it.
 
@@ -41,6 +42,10 @@ def worker_argv(
         ("--rate-limit", rate_limit),
         ("--metrics-port", None if metrics_port is None else str(metrics_port)),
         ("--controller-public-key", controller_public_key),
+        (
+            "--max-tasks-per-child",
+            None if max_tasks_per_child is None else str(max_tasks_per_child),
+        ),
     ):
         if value is not None:
             argv += [flag, value]

@@ -24,6 +24,8 @@ def run_worker(
     controller_key: Ed25519PublicKey,
     metrics_port: int | None = None,
     metrics_host: str = METRICS_HOST,
+    max_tasks_per_child: int | None = None,
+    max_memory_per_child: int | None = None,
 ) -> None:
     """Fail fast if RabbitMQ is unreachable; otherwise consume until stopped.
 
@@ -31,6 +33,8 @@ def run_worker(
     against it (and `hosts.connect` checks every root it opens). `controller_key` is
     installed alike: admission verifies every request's signature with it. So are the
     metrics, whose multiprocess directory every child writes to (`workers.delivery.metrics`).
+    `max_tasks_per_child` and `max_memory_per_child` (KiB) recycle pool processes, Celery's
+    own bound on whatever a process might keep; a child leaves between requests only.
     """
     endpoints = Endpoints.from_env()  # a bad PROVISION_BROKER_URL_FILE: one line, first
     from workers.delivery import controller_key as verifying
@@ -65,5 +69,16 @@ def run_worker(
             loglevel,
             "--without-mingle",
             "--without-gossip",
+            *_recycling(max_tasks_per_child, max_memory_per_child),
         ]
     )
+
+
+def _recycling(tasks: int | None, memory_kib: int | None) -> list[str]:
+    """Celery's flags for replacing pool processes, for those that are set."""
+    flags: list[str] = []
+    if tasks is not None:
+        flags += ["--max-tasks-per-child", str(tasks)]
+    if memory_kib is not None:
+        flags += ["--max-memory-per-child", str(memory_kib)]
+    return flags

@@ -47,6 +47,7 @@ def test_every_worker_flag_the_command_line_can_emit_is_one_provision_worker_tak
         pool="solo",
         rate_limit="5/s",
         controller_public_key="/keys/controller.pub",
+        max_tasks_per_child=100,
     )
     assert argv.count("--allow") == 2
     assert argv[argv.index("--controller-public-key") + 1] == "/keys/controller.pub"

@@ -38,6 +38,7 @@ KEYS: dict[str, tuple[tuple[str, str], ...]] = {
         ("converge_rerun_200_s", "s"),
         ("converge_first_1000_s", "s"),
         ("converge_rerun_1000_s", "s"),
+        ("converge_engine_rerun_1000_s", "s"),
         ("floor_1000_s", "s"),
         ("rerun_vs_floor", "x"),
         ("pyinfra_first_200_s", "s"),

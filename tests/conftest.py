@@ -28,6 +28,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def witness_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where every `provision converge` of the tests keeps its witnesses (workers.witness):
+    the tests' own directory, never the user's ~/.cache. Set before any test runs, so every
+    process a test starts inherits it."""
+    path = tmp_path_factory.mktemp("witness-cache")
+    os.environ["PROVISION_CACHE_DIR"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def operator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tests' operator key (0600): registered in every isolation group's database, and

@@ -34,11 +34,21 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("state_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object last.")
-def converge(root: Path, state_file: Path, dry_run: bool, as_json: bool) -> None:
-    """Converge the local directory ROOT to STATE_FILE with the engine, without a broker."""
+@click.option(
+    "--no-witness",
+    is_flag=True,
+    help="Run the engine even if nothing changed since ROOT was last found converged, "
+    "and keep no witness of this run.",
+)
+def converge(root: Path, state_file: Path, dry_run: bool, as_json: bool, no_witness: bool) -> None:
+    """Converge the local directory ROOT to STATE_FILE with the engine, without a broker.
+
+    A rerun of the same STATE_FILE on a ROOT whose files are as the last converged run
+    left them is answered from that run's witness, without starting the engine.
+    """
     from workers.standalone import run
 
-    sys.exit(run(root, state_file, dry_run=dry_run, as_json=as_json))
+    sys.exit(run(root, state_file, dry_run=dry_run, as_json=as_json, witness=not no_witness))
 
 
 @cli.command()

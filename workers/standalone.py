@@ -7,7 +7,6 @@ the same root.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -15,11 +14,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contracts import ContractError, DesiredState, ExitCode, ResourceStatus, Target
+from contracts import ContractError, DesiredState, ExitCode, Target
 from contracts.documents import read_mapping
 from workers.engine.convergence import Convergence, converge
 from workers.engine.facts import hostname
 from workers.engine.target_lock import held
+from workers.shortcut import Request, render, state_digest
+from workers.witness_writer import WitnessWriter, counts
 
 _NOT_A_WORD = re.compile(r"[^A-Za-z0-9_-]+")
 #: How long `provision converge` waits for a worker or an agent to finish with the root.
@@ -33,6 +34,7 @@ def run(
     dry_run: bool,
     as_json: bool,
     lock_wait_s: float = LOCK_WAIT_S,
+    witness: bool = True,
 ) -> int:
     """Converge ROOT to the resources (and checks) of STATE_FILE and print the outcome.
 
@@ -42,6 +44,8 @@ def run(
         dry_run: Show what would change (with diffs); change nothing.
         as_json: Print one JSON object (counts and resources) instead of lines.
         lock_wait_s: How long to wait for another run holding the target's lock.
+        witness: Keep the witness of a converged run of plain files, for the next run to
+            answer from (`workers.shortcut`) when nothing changed.
 
     Returns:
         The exit code: 0 nothing failed, 1 something failed or was not ready, 2 bad input.
@@ -51,16 +55,19 @@ def run(
         TargetLocked: a worker or an agent still held the root's lock after `lock_wait_s`
             (exit code 1); nothing was changed.
     """
+    state = state_digest(str(state_file))
     desired = load_state(state_file)
     target = local_target(root)
+    asked = Request(str(root), str(state_file), dry_run, as_json)
+    record = WitnessWriter.start(asked, state, desired) if witness else None
     # A dry run changes nothing, so it creates no lock file either (it locks an existing one).
     with held(target, wait_s=lock_wait_s, create=not dry_run):
+        before = record.observe() if record is not None else None
         convergence = converge(target, desired, dry_run=dry_run)
+        if record is not None:
+            record.finish(before, convergence, lambda: converge(target, desired, dry_run=True))
     bad_input = convergence.error is not None and convergence.error.type == "ContractError"
-    if as_json:
-        print(json.dumps(as_document(convergence, root, dry_run), separators=(",", ":")))
-    else:
-        print_lines(convergence)
+    sys.stdout.write(render(as_document(convergence, root, dry_run), as_json))
     if convergence.error is not None:
         print(f"error: {convergence.error.message}", file=sys.stderr)
     if bad_input:
@@ -115,33 +122,13 @@ def local_target(root: Path) -> Target:
     )
 
 
-def print_lines(convergence: Convergence) -> None:
-    """One line per resource (status, kind, path, summary), diffs in a dry run, then counts."""
-    out = sys.stdout
-    for outcome in convergence.resources:
-        out.write(f"{outcome.status:<9} {outcome.kind:<9} {outcome.path}  {outcome.summary}\n")
-        if outcome.diff:
-            out.write(outcome.diff)
-    counts = ", ".join(
-        f"{count} {status}" for status, count in _counts(convergence).items() if count
-    )
-    out.write(f"{convergence.status}: {counts or 'no resources'}\n")
-
-
 def as_document(convergence: Convergence, root: Path, dry_run: bool) -> dict[str, Any]:
     """The --json object: status, counts per resource status, and every resource."""
     return {
         "status": str(convergence.status),
         "dry_run": dry_run,
         "root": str(root),
-        "counts": _counts(convergence),
+        "counts": counts(convergence),
         "resources": [outcome.model_dump(mode="json") for outcome in convergence.resources],
         "error": None if convergence.error is None else convergence.error.model_dump(),
     }
-
-
-def _counts(convergence: Convergence) -> dict[str, int]:
-    counts = dict.fromkeys((str(status) for status in ResourceStatus), 0)
-    for outcome in convergence.resources:
-        counts[str(outcome.status)] += 1
-    return counts

@@ -53,7 +53,8 @@ class CommandJudge:
     """Runs one command per input in a scratch directory; keeps the largest RSS seen."""
 
     def __init__(self, env: dict[str, str], scratch: Path, timeout_s: float) -> None:
-        self.env = {**os.environ, **env}
+        # `provision converge` keeps witnesses (workers/witness.py): in the scratch, not ~/.cache.
+        self.env = {**os.environ, "PROVISION_CACHE_DIR": str(scratch / "cache"), **env}
         self.scratch = scratch
         self.timeout_s = timeout_s
         self.max_rss_mb = 0.0

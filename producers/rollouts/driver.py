@@ -36,6 +36,8 @@ INTERNAL = SpanKind.INTERNAL
 
 #: The one state from which the driver moves a rollout.
 RUN = (RolloutState.RUNNING,)
+#: Change ids remembered as no rollout at all (a direct `provision apply`), most recent last.
+STRANGERS = 4096
 
 
 class Driver:
@@ -52,6 +54,10 @@ class Driver:
     ) -> None:
         self.book = book
         self._cache: dict[str, Rollout] = {}
+        #: Changes with no rollout in the book: their outcomes cost no lookup after the first.
+        #: A rollout is booked before any of its requests is published, so an outcome of a
+        #: change with none can never later belong to one.
+        self._strangers: dict[str, None] = {}
         #: Requests published and not yet answered (the controller's in-flight gauge).
         self.in_flight = InFlight()
         self.waves = WavePublisher(client, book, publisher, truth, assignments, self.in_flight)
@@ -90,7 +96,11 @@ class Driver:
         """
         rollout = self._cache.get(event.change_id)
         if rollout is None:
+            if event.change_id in self._strangers:
+                return False
             head = self.book.head(event.change_id)
+            if head is None:
+                self._stranger(event.change_id)
             if head is None or head.state not in ACTIVE:
                 return False
             rollout = self.rollout(event.change_id)
@@ -103,6 +113,12 @@ class Driver:
         self.in_flight.answered(event.change_id, event.target)
         self.wave_counts.note(event.change_id)
         return True
+
+    def _stranger(self, change_id: str) -> None:
+        """Remember a change that is no rollout, forgetting the oldest beyond STRANGERS."""
+        self._strangers[change_id] = None
+        if len(self._strangers) > STRANGERS:
+            del self._strangers[next(iter(self._strangers))]
 
     def counts(self, rollout: Rollout) -> list[dict[str, int]]:
         """The rollout's counts per wave, from the cache while it is fresh enough."""

@@ -8,7 +8,7 @@ the outcomes the aggregator stored. Redis holds only the pacing leases an outcom
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -209,14 +209,15 @@ class RolloutBook:
             return bool(books.mark_published(conn, change_id, [target]))
 
     @contextmanager
-    def publishing(self, change_id: str) -> Iterator[Callable[[str], bool]]:
-        """`mark_published` for a pass over a wave: one connection for the pass, each mark
-        committed on its own (one statement in autocommit), so a crash leaves at most the
-        request in hand unrecorded, and a mark costs one round trip, not four."""
+    def publishing(self, change_id: str) -> Iterator[Callable[[Sequence[str]], list[str]]]:
+        """`mark_published` for a pass over a wave: one connection for the pass, each batch
+        of marks committed on its own (one statement in autocommit), so a crash leaves at
+        most the batch in hand unrecorded (republished after a restart, and applied once by
+        the workers' idempotency record), and a batch costs one round trip."""
         with self.db.connection() as conn:
             conn.autocommit = True
             try:
-                yield lambda target: bool(books.mark_published(conn, change_id, [target]))
+                yield lambda targets: books.mark_published(conn, change_id, targets)
             finally:
                 with suppress(psycopg.Error):  # a lost connection is the pool's to drop
                     conn.autocommit = False

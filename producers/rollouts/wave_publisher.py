@@ -2,9 +2,13 @@
 
 Publishing a wave respects its pacing (in-flight slots and rate per region, leases in
 Redis that may be forgotten) and keeps a cursor in the current wave, so a big wave is not
-rescanned from its first target on every tick. Each target published is marked in the
-rollout book before the next is published. The `Driver` decides when a wave is published;
-this carries it out.
+rescanned from its first target on every tick. The requests pacing admits go out in
+batches of up to BATCH: their sequences in one Redis round trip, their publishes with one
+window of confirms, their marks in the rollout book in one statement, committed before the
+next batch is published. A crash leaves at most one batch published and unmarked: a
+restarted controller publishes it again, and the workers' idempotency record (per change
+and target) applies each once. The `Driver` decides when a wave is published; this
+carries it out.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ INTERNAL = SpanKind.INTERNAL
 
 #: How long a request lives when its event sets no deadline.
 REQUEST_TTL = timedelta(hours=1)
+#: Requests published (and marked) together: one Redis, one confirm and one database round
+#: trip each, where one request at a time took four round trips per request.
+BATCH = 100
 
 
 class WavePublisher:
@@ -98,9 +105,10 @@ class WavePublisher:
         desired: DesiredState,
         now: datetime,
         expires: datetime,
-        mark: Callable[[str], bool],
+        mark: Callable[[Sequence[str]], list[str]],
     ) -> None:
-        """Publish `targets` in order, each within its region's pacing; `mark` records one."""
+        """Publish `targets` in order, each within its region's pacing, in batches; `mark`
+        records a batch."""
         event = rollout.event
         assert event is not None
         policy = event.rollout
@@ -109,6 +117,7 @@ class WavePublisher:
         blocked: set[str] = set()
         regions = self._regions(rollout, index)
         lease_s = (expires - now).total_seconds() + 60
+        batch: list[str] = []
         for target_id in targets:
             if len(blocked) == len(regions):
                 break  # every region waits for slots: the rest of the wave is not scanned
@@ -131,22 +140,46 @@ class WavePublisher:
                 continue
             if rollout.revision is not None and not event.dry_run:
                 self.assignments.assign(target_id, rollout.revision, change_id)
-            if target.delivery == "push":
-                request = ChangeRequest(
+            batch.append(target_id)
+            if len(batch) >= BATCH:
+                self._send(rollout, batch, desired, expires, mark)
+                batch = []
+        if batch:
+            self._send(rollout, batch, desired, expires, mark)
+
+    def _send(
+        self,
+        rollout: Rollout,
+        batch: list[str],
+        desired: DesiredState,
+        expires: datetime,
+        mark: Callable[[Sequence[str]], list[str]],
+    ) -> None:
+        """Publish one batch's push requests (confirmed), then mark the whole batch."""
+        event = rollout.event
+        assert event is not None
+        change_id = rollout.change_id
+        pushed = [t for t in batch if rollout.targets[t].delivery == "push"]
+        if pushed:
+            sequences = next_sequences(self.redis, pushed)
+            self.publisher.publish_all(
+                ChangeRequest(
                     change_id=change_id,
-                    target=target,
+                    target=rollout.targets[target_id],
                     desired=self._desired(rollout, target_id, desired),
                     issued_by=event.issued_by,
                     issued_at=utcnow(),  # when it is sent: the worker measures the queue wait
                     expires_at=expires,
                     dry_run=event.dry_run,
                     revision=rollout.revision,
-                    sequence=next_sequences(self.redis, [target_id])[target_id],
+                    sequence=sequences[target_id],
                 )
-                self.publisher.publish(request)
-                self.in_flight.published(change_id, target_id, target.region)
-            mark(target_id)  # committed before the next is published
-            published.add(target_id)
+                for target_id in pushed
+            )
+            for target_id in pushed:
+                self.in_flight.published(change_id, target_id, rollout.targets[target_id].region)
+        mark(batch)  # committed before the next batch is published
+        self.published[change_id].update(batch)
 
     def _regions(self, rollout: Rollout, index: int) -> frozenset[str]:
         """The regions of one wave's targets, computed once per wave of a loaded rollout."""

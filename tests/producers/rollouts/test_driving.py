@@ -157,3 +157,92 @@ def test_counts_are_read_again_once_an_outcome_copy_arrives_or_they_age(
     assert book.meta(rid)["state"] == "completed"
     driver.tick()  # the finished rollout leaves the driver's cache...
     assert not driver.noted(late), "...and a late copy does not load it again"
+
+
+def test_a_crash_between_a_batchs_publish_and_its_mark_republishes_that_batch_only(
+    iso: Isolated, channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests go out in batches, each marked in one statement after its confirms: a crash
+    in between leaves that batch (and only it) to be published again by the next driver,
+    and the workers' idempotency record applies each request once."""
+    import psycopg
+
+    from producers.rollouts import wave_publisher
+    from producers.store.errors import DatabaseUnreachable
+
+    monkeypatch.setattr(wave_publisher, "BATCH", 2)
+    book = RolloutBook(iso.database, iso.redis)
+    targets = [
+        Target(id=f"b{i}", region=REGION, environment="test", address=f"local:///t/b{i}")
+        for i in range(5)
+    ]
+    event = ChangeEvent.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "issued_by": "tests",
+            "resources": [{"kind": "file", "path": "/etc/motd", "content": "hi\n"}],
+            "targets": [t.model_dump(mode="json") for t in targets],
+            "rollout": {"waves": ["100%"], "max_in_flight": 10},
+        }
+    )
+    rid = event.change_id
+    assert book.create(event, plan_rollout(targets, event.rollout), targets)
+    book.set_state(rid, RolloutState.RUNNING)
+    marks: list[list[str]] = []
+    publishing = book.publishing
+
+    def crashing(change_id: str) -> Any:
+        """The book's marks, with the database lost at the second batch's mark."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def scope() -> Iterator[Any]:
+            with publishing(change_id) as mark:
+
+                def marked(batch: list[str]) -> list[str]:
+                    marks.append(list(batch))
+                    if len(marks) == 2:
+                        raise psycopg.OperationalError("the database went away")
+                    return cast(list[str], mark(batch))
+
+                yield marked
+
+        return scope()
+
+    monkeypatch.setattr(book, "publishing", crashing)
+    with pytest.raises(DatabaseUnreachable):  # infrastructure: the controller restarts
+        new_driver(iso, book, channel).tick()
+    assert marks == [["b0", "b1"], ["b2", "b3"]]
+    assert queued(channel) == ["b0", "b1", "b2", "b3"]  # the second batch went out unmarked
+    assert book.published(rid) == {"b0", "b1"}
+
+    monkeypatch.setattr(book, "publishing", publishing)
+    new_driver(iso, book, channel).tick()
+    assert queued(channel) == ["b2", "b3", "b4"], "the unmarked batch again, and the rest"
+    assert book.published(rid) == {f"b{i}" for i in range(5)}
+
+
+def test_outcomes_of_changes_with_no_rollout_cost_one_lookup_per_change(
+    iso: Isolated, channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A direct `provision apply` of thousands of targets sends the controller as many
+    outcome copies: the first tells the driver the change has no rollout; the rest are
+    dropped without asking the database, for the last STRANGERS such changes."""
+    from producers.rollouts import driver as driver_module
+
+    monkeypatch.setattr(driver_module, "STRANGERS", 2)
+    book = RolloutBook(iso.database, iso.redis)
+    driver = new_driver(iso, book, channel)
+    lookups: list[str] = []
+    head = book.head
+    monkeypatch.setattr(
+        book, "head", lambda change_id: lookups.append(change_id) or head(change_id)
+    )
+    changes = [str(uuid.uuid4()) for _ in range(3)]
+    for change_id in changes[:2]:
+        for target in ("s0", "s1", "s2"):
+            assert not driver.noted(outcome(target, OutcomeStatus.CHANGED, change_id=change_id))
+    assert lookups == changes[:2]
+    assert not driver.noted(outcome("s0", OutcomeStatus.CHANGED, change_id=changes[2]))
+    assert not driver.noted(outcome("s1", OutcomeStatus.CHANGED, change_id=changes[0]))
+    assert lookups == [*changes, changes[0]], "the oldest was forgotten, and asked again"

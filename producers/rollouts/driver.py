@@ -146,8 +146,9 @@ class Driver:
                 reason = f"unexpected error: {exc!r}"[:500]
                 self.book.set_state(change_id, RolloutState.HALTED, reason)
 
-    def drive(self, rollout: Rollout, head: Head | None = None) -> None:
-        """Advance one rollout as far as its state, budget and pacing allow now."""
+    def drive(self, rollout: Rollout, head: Head | None = None, *, again: bool = True) -> None:
+        """Advance one rollout as far as its state, budget and pacing allow now (`again`:
+        after moving to the next wave, once more, to publish it)."""
         change_id = rollout.change_id
         head = head or self.book.head(change_id)
         if head is None or head.state != RolloutState.RUNNING:
@@ -179,6 +180,8 @@ class Driver:
             self.book.pause_until(change_id, step.at)
         elif step.kind == "advance":
             self.book.advance_wave(change_id, step.wave)
+            if again:
+                self.drive(rollout, again=False)  # the next wave goes out now, not a tick later
         elif step.kind == "publish":
             try:
                 self.waves.publish(rollout, step.wave)

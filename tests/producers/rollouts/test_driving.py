@@ -159,6 +159,41 @@ def test_counts_are_read_again_once_an_outcome_copy_arrives_or_they_age(
     assert not driver.noted(late), "...and a late copy does not load it again"
 
 
+@pytest.mark.parametrize("grace_s", [0.0, 3600.0])
+def test_a_copy_that_comes_before_the_aggregators_commit_is_counted_within_the_grace(
+    iso: Isolated, channel: Any, monkeypatch: pytest.MonkeyPatch, grace_s: float
+) -> None:
+    """The copy usually beats the aggregator's commit: counts are read again for
+    COUNTS_GRACE_S after it, so a wave's last outcome advances the rollout then, not
+    COUNTS_MAX_AGE_S later (here an hour; the control, no grace, waits for it)."""
+    book = RolloutBook(iso.database, iso.redis)
+    target = Target(id="g0", region=REGION, environment="test", address="local:///t/g0")
+    event = ChangeEvent.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "issued_by": "tests",
+            "resources": [{"kind": "file", "path": "/etc/motd", "content": "hi\n"}],
+            "targets": [target.model_dump(mode="json")],
+        }
+    )
+    rid = event.change_id
+    book.create(event, plan_rollout([target], event.rollout), [target])
+    book.set_state(rid, RolloutState.RUNNING)
+    driver = new_driver(iso, book, channel)
+    monkeypatch.setattr(wave_counts, "COUNTS_MAX_AGE_S", 3600.0)
+    monkeypatch.setattr(wave_counts, "COUNTS_GRACE_S", grace_s)
+    driver.tick()
+    assert queued(channel) == ["g0"]
+    copy = outcome("g0", change_id=rid)
+    assert driver.noted(copy)
+    driver.tick()
+    assert book.meta(rid)["state"] == "running", "the aggregator has not committed it yet"
+    with iso.database.connection() as conn:
+        outcomes.record(conn, [outcomes.OutcomeRecord(copy, 1)])
+    driver.tick()
+    assert book.meta(rid)["state"] == ("completed" if grace_s else "running")
+
+
 def test_a_crash_between_a_batchs_publish_and_its_mark_republishes_that_batch_only(
     iso: Isolated, channel: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

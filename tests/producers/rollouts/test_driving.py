@@ -77,6 +77,22 @@ def report(iso: Isolated, driver: Driver, rid: str, *targets: str) -> None:
         assert driver.noted(event)
 
 
+def running(book: RolloutBook, targets: list[Target], policy: dict[str, Any] | None = None) -> str:
+    """A rollout of `targets` booked and running (no controller: the test drives it)."""
+    event = ChangeEvent.model_validate(
+        {
+            "event_id": str(uuid.uuid4()),
+            "issued_by": "tests",
+            "resources": [{"kind": "file", "path": "/etc/motd", "content": "hi\n"}],
+            "targets": [t.model_dump(mode="json") for t in targets],
+            **({"rollout": policy} if policy is not None else {}),
+        }
+    )
+    assert book.create(event, plan_rollout(targets, event.rollout), targets)
+    book.set_state(event.change_id, RolloutState.RUNNING)
+    return event.change_id
+
+
 def test_a_rollout_survives_flushdb_and_a_new_driver_without_publishing_twice(
     iso: Isolated, channel: Any
 ) -> None:
@@ -85,18 +101,7 @@ def test_a_rollout_survives_flushdb_and_a_new_driver_without_publishing_twice(
         Target(id=f"d{i}", region=REGION, environment="test", address=f"local:///t/d{i}")
         for i in range(6)
     ]
-    event = ChangeEvent.model_validate(
-        {
-            "event_id": str(uuid.uuid4()),
-            "issued_by": "tests",
-            "resources": [{"kind": "file", "path": "/etc/motd", "content": "hi\n"}],
-            "targets": [t.model_dump(mode="json") for t in targets],
-            "rollout": {"waves": [2, "100%"], "max_in_flight": 3},
-        }
-    )
-    rid = event.change_id
-    assert book.create(event, plan_rollout(targets, event.rollout), targets)
-    book.set_state(rid, RolloutState.RUNNING)
+    rid = running(book, targets, {"waves": [2, "100%"], "max_in_flight": 3})
     driver = new_driver(iso, book, channel)
 
     driver.tick()
@@ -130,17 +135,7 @@ def test_counts_are_read_again_once_an_outcome_copy_arrives_or_they_age(
     (the aggregator may commit after the controller's copy arrives)."""
     book = RolloutBook(iso.database, iso.redis)
     target = Target(id="n0", region=REGION, environment="test", address="local:///t/n0")
-    event = ChangeEvent.model_validate(
-        {
-            "event_id": str(uuid.uuid4()),
-            "issued_by": "tests",
-            "resources": [{"kind": "file", "path": "/etc/motd", "content": "hi\n"}],
-            "targets": [target.model_dump(mode="json")],
-        }
-    )
-    rid = event.change_id
-    book.create(event, plan_rollout([target], event.rollout), [target])
-    book.set_state(rid, RolloutState.RUNNING)
+    rid = running(book, [target])
     driver = new_driver(iso, book, channel)
     monkeypatch.setattr(wave_counts, "COUNTS_MAX_AGE_S", 3600.0)
     driver.tick()
@@ -168,17 +163,7 @@ def test_a_copy_that_comes_before_the_aggregators_commit_is_counted_within_the_g
     COUNTS_MAX_AGE_S later (here an hour; the control, no grace, waits for it)."""
     book = RolloutBook(iso.database, iso.redis)
     target = Target(id="g0", region=REGION, environment="test", address="local:///t/g0")
-    event = ChangeEvent.model_validate(
-        {
-            "event_id": str(uuid.uuid4()),
-            "issued_by": "tests",
-            "resources": [{"kind": "file", "path": "/etc/motd", "content": "hi\n"}],
-            "targets": [target.model_dump(mode="json")],
-        }
-    )
-    rid = event.change_id
-    book.create(event, plan_rollout([target], event.rollout), [target])
-    book.set_state(rid, RolloutState.RUNNING)
+    rid = running(book, [target])
     driver = new_driver(iso, book, channel)
     monkeypatch.setattr(wave_counts, "COUNTS_MAX_AGE_S", 3600.0)
     monkeypatch.setattr(wave_counts, "COUNTS_GRACE_S", grace_s)
@@ -211,18 +196,7 @@ def test_a_crash_between_a_batchs_publish_and_its_mark_republishes_that_batch_on
         Target(id=f"b{i}", region=REGION, environment="test", address=f"local:///t/b{i}")
         for i in range(5)
     ]
-    event = ChangeEvent.model_validate(
-        {
-            "event_id": str(uuid.uuid4()),
-            "issued_by": "tests",
-            "resources": [{"kind": "file", "path": "/etc/motd", "content": "hi\n"}],
-            "targets": [t.model_dump(mode="json") for t in targets],
-            "rollout": {"waves": ["100%"], "max_in_flight": 10},
-        }
-    )
-    rid = event.change_id
-    assert book.create(event, plan_rollout(targets, event.rollout), targets)
-    book.set_state(rid, RolloutState.RUNNING)
+    rid = running(book, targets, {"waves": ["100%"], "max_in_flight": 10})
     marks: list[list[str]] = []
     publishing = book.publishing
 

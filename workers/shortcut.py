@@ -143,15 +143,15 @@ def remember(
 ) -> None:
     """Keep the witness of a converged root for the next run (best effort: never fails)."""
     kept = {key: document[key] for key in ("status", "counts", "resources")}
-    entry = {"stamp": witness_cache.stamp(), "state": state, "paths": paths, "seen": seen}
     cache = witness_cache.opened(create=True)
     if cache is None:
         return
     try:
+        entry = {"stamp": witness_cache.stamp(), "state": state, "paths": paths, "seen": seen}
         name = witness_cache.entry_name(asked.root, asked.state_file)
         witness_cache.save(cache, name, entry | {"document": kept})
-    except OSError:
-        pass  # a full disk: the next run simply runs the engine
+    except (OSError, ValueError):
+        pass  # a full disk, a module gone mid-walk: the next run simply runs the engine
     finally:
         os.close(cache)
 

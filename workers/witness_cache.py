@@ -60,7 +60,8 @@ def stamp() -> str:
             sources += [os.path.join(top, name) for name in files if name.endswith(".py")]
     for source in sorted(sources):
         info = os.stat(source)
-        digest.update(f"{source}:{info.st_size}:{info.st_mtime_ns}\0".encode())
+        line = f"{source}:{info.st_size}:{info.st_mtime_ns}\0"
+        digest.update(line.encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 

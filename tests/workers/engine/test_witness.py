@@ -365,3 +365,15 @@ def test_other_command_lines_are_not_shortcut(words: list[str]) -> None:
 )
 def test_roots_are_shown_as_the_engine_shows_them(root: str) -> None:
     assert shortcut.shown(root) == str(Path(root))
+
+
+def test_a_witness_that_cannot_be_kept_never_fails_the_run(
+    root: Path, state: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def gone() -> str:
+        raise FileNotFoundError("a module removed while the stamp was taken")
+
+    monkeypatch.setattr(witness_cache, "stamp", gone)
+    assert run(root, state, dry_run=False, as_json=False) == 0
+    assert "3 changed" in capsys.readouterr().out
+    assert not entry(root, state).exists()

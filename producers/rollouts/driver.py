@@ -26,7 +26,7 @@ from producers.pull.assignments import Assignments
 from producers.rollouts.counts import WaveCountCache
 from producers.rollouts.in_flight import InFlight
 from producers.rollouts.steps import next_step
-from producers.rollouts.store import Rollout, RolloutBook
+from producers.rollouts.store import FAILURES, Rollout, RolloutBook
 from producers.rollouts.wave_publisher import WavePublisher
 from producers.store.rollout_status import ACTIVE, Head
 from producers.truth.revisions import RevisionStore
@@ -111,7 +111,11 @@ class Driver:
         if not self.book.record(rollout, event):
             return False
         self.in_flight.answered(event.change_id, event.target)
-        self.wave_counts.note(event.change_id)
+        if event.status in FAILURES or not self.in_flight.waiting(event.change_id):
+            # Only these can change the next step: a failure (the budget), or the last
+            # answer awaited (the wave's end). Any other copy leaves a wave that has requests
+            # still out pending, so its counts are not read again for it.
+            self.wave_counts.note(event.change_id)
         return True
 
     def _stranger(self, change_id: str) -> None:

@@ -30,6 +30,10 @@ class InFlight:
         if waiting is not None:
             waiting.pop(target, None)
 
+    def waiting(self, change_id: str) -> int:
+        """The rollout's requests published and not yet answered."""
+        return len(self._waiting.get(change_id, ()))
+
     def forget(self, change_id: str) -> None:
         self._waiting.pop(change_id, None)
 

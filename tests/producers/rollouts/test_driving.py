@@ -255,3 +255,39 @@ def test_outcomes_of_changes_with_no_rollout_cost_one_lookup_per_change(
     assert not driver.noted(outcome("s0", OutcomeStatus.CHANGED, change_id=changes[2]))
     assert not driver.noted(outcome("s1", OutcomeStatus.CHANGED, change_id=changes[0]))
     assert lookups == [*changes, changes[0]], "the oldest was forgotten, and asked again"
+
+
+def test_counts_are_read_again_only_for_copies_that_can_change_the_next_step(
+    iso: Isolated, channel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A success while other requests of the rollout are still out cannot end the wave nor
+    spend its budget: its copy does not make the counts be read again. A failure does, and
+    so does the last answer awaited."""
+    monkeypatch.setattr(wave_counts, "COUNTS_MAX_AGE_S", 3600.0)
+    book = RolloutBook(iso.database, iso.redis)
+    targets = [
+        Target(id=f"q{i}", region=REGION, environment="test", address=f"local:///t/q{i}")
+        for i in range(3)
+    ]
+    rid = running(book, targets, {"waves": ["100%"], "max_in_flight": 10, "max_failures": 1})
+    reads: list[str] = []
+    counted = book.wave_counts
+    monkeypatch.setattr(book, "wave_counts", lambda r: reads.append(r.change_id) or counted(r))
+    driver = new_driver(iso, book, channel)
+    driver.tick()
+    assert sorted(queued(channel)) == ["q0", "q1", "q2"] and reads
+    first = len(reads)
+
+    report(iso, driver, rid, "q0")
+    driver.tick()
+    assert len(reads) == first, "q1 and q2 are still out: the counts cannot have changed course"
+    failed = outcome("q1", OutcomeStatus.FAILED, change_id=rid)
+    with iso.database.connection() as conn:
+        outcomes.record(conn, [outcomes.OutcomeRecord(failed, 1)])
+    assert driver.noted(failed)
+    driver.tick()
+    assert len(reads) == first + 1, "a failure may spend the budget"
+    report(iso, driver, rid, "q2")
+    driver.tick()
+    assert len(reads) == first + 2, "the last answer may end the wave"
+    assert book.meta(rid)["state"] == "completed"

@@ -17,6 +17,7 @@ import os
 import sys
 
 from workers import witness, witness_cache
+from workers.engine.target_files import LOCK_FILE
 
 #: Set only by type checkers: importing `typing` (and `dataclasses`) would cost this path
 #: more than its whole work on a thousand files.
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 FLAGS = frozenset({"--json", "--dry-run"})
 #: A state file larger than this is never shortcut (the engine applies its own limit).
 MAX_STATE_BYTES = 64 * 1024 * 1024
-#: The target's lock (`workers.engine.target_lock.LOCK_FILE`), taken as the engine takes it.
-LOCK_FILE = "/var/lib/provision/lock"
 _STATE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 

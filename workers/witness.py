@@ -21,11 +21,8 @@ import hashlib
 import os
 import stat
 
-#: Opening a directory on the way: never through a link (O_NOFOLLOW + O_DIRECTORY on a
-#: link fails with ENOTDIR).
-_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-#: Opening the file itself: never a link, never blocking on a FIFO, never a terminal.
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+from workers.engine.target_files import DIR_FLAGS, READ_FLAGS
+
 #: Files larger than this are not witnessed (the engine reads them; a rerun runs it).
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
@@ -108,7 +105,7 @@ def _observe_one(directories: dict[tuple[str, ...], int], path: str, key: bytes)
     if parent is None:
         return None
     try:
-        descriptor = os.open(names[-1], _READ_FLAGS, dir_fd=parent)
+        descriptor = os.open(names[-1], READ_FLAGS, dir_fd=parent)
     except OSError:  # missing, a link (ELOOP), no permission: the engine decides
         return None
     try:
@@ -140,7 +137,7 @@ def _directory(directories: dict[tuple[str, ...], int], names: tuple[str, ...]) 
     if parent is None:
         return None
     try:
-        directories[names] = os.open(names[-1], _DIR_FLAGS, dir_fd=parent)
+        directories[names] = os.open(names[-1], DIR_FLAGS, dir_fd=parent)
     except OSError:  # missing, a link (ENOTDIR), not a directory: the engine decides
         return None
     return directories[names]

@@ -18,9 +18,9 @@ import re
 
 from contracts import OutcomeEvent, Target
 from workers.engine.hosts import Host, connect
+from workers.engine.target_files import JOURNAL_DIR
 
 #: Where, under the target's root, the journal lives (like /var/lib/puppet for Puppet).
-JOURNAL_DIR = "/var/lib/provision"
 DONE_DIR = f"{JOURNAL_DIR}/done"
 SEQUENCE_FILE = f"{JOURNAL_DIR}/sequence"
 #: The highest source-of-truth revision applied, by push or by pull: one fact per target.

@@ -19,13 +19,11 @@ from typing import TYPE_CHECKING
 
 from contracts import ProvisioningError, Target
 from workers.engine.hosts import Host, TargetError, connect
-from workers.engine.journal import JOURNAL_DIR
+from workers.engine.target_files import JOURNAL_DIR, LOCK_FILE
 
 if TYPE_CHECKING:
     import logging
 
-#: The lock file, under the target's root.
-LOCK_FILE = f"{JOURNAL_DIR}/lock"
 #: How often a waiting converge tries the lock again.
 POLL_S = 0.1
 

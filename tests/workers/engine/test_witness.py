@@ -250,10 +250,6 @@ def test_a_root_being_converged_is_left_to_the_engine(
     assert answer(root, state)[0] == 0
 
 
-def test_the_shortcut_takes_the_engines_lock() -> None:
-    assert shortcut.LOCK_FILE == LOCK_FILE
-
-
 def test_code_changes_change_the_stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     module = tmp_path / "code" / "engine.py"
     module.parent.mkdir()

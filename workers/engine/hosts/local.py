@@ -16,11 +16,10 @@ from urllib.parse import quote, unquote, urlsplit
 from workers.engine.hosts.base import CommandResult
 from workers.engine.hosts.errors import PathError, TargetMissing
 from workers.engine.hosts.walk import Spot, host_path, walk
+from workers.engine.target_files import READ_FLAGS
 
 #: Variables a command inherits from the worker; nothing else leaks (no broker URLs).
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
-
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 class LocalHost:
@@ -94,7 +93,7 @@ class LocalHost:
                     seen = os.stat(spot.name or ".", dir_fd=spot.parent, follow_symlinks=False)
                 if not stat.S_ISREG(seen.st_mode):
                     return seen, None
-                fd = os.open(spot.name, _READ_FLAGS, dir_fd=spot.parent)
+                fd = os.open(spot.name, READ_FLAGS, dir_fd=spot.parent)
         except FileNotFoundError:
             return None, None
         try:
@@ -114,7 +113,7 @@ class LocalHost:
     def listdir(self, path: str) -> list[str]:
         """The names in the directory at `path` (link followed inside the root)."""
         with self.spot(path) as spot:
-            fd = os.open(spot.name or ".", _READ_FLAGS | os.O_DIRECTORY, dir_fd=spot.parent)
+            fd = os.open(spot.name or ".", READ_FLAGS | os.O_DIRECTORY, dir_fd=spot.parent)
         try:
             return os.listdir(fd)
         finally:
@@ -123,7 +122,7 @@ class LocalHost:
     def scan(self, path: str) -> list[tuple[str, os.stat_result]]:
         """Everything beneath the directory at `path`, links not followed: (relative, lstat)."""
         with self.spot(path) as spot:
-            fd = os.open(spot.name or ".", _READ_FLAGS | os.O_DIRECTORY, dir_fd=spot.parent)
+            fd = os.open(spot.name or ".", READ_FLAGS | os.O_DIRECTORY, dir_fd=spot.parent)
         found = []
         try:
             for top, dirs, files, top_fd in os.fwalk(".", dir_fd=fd):

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 
 from workers.engine.hosts import openat2
 from workers.engine.hosts.errors import PathError
+from workers.engine.target_files import DIR_FLAGS
 
 #: Links followed in one resolution before giving up (the kernel's own bound).
 MAX_LINKS = 40
-
-_DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass
@@ -107,7 +106,7 @@ def _kernel_walk(root_fd: int, path: str, follow: bool, root_host: str | None) -
         if name == "..":
             return None
         try:
-            fd = openat2.open_in_root(root_fd, "/".join(items[:-1]) or ".", _DIR_FLAGS)
+            fd = openat2.open_in_root(root_fd, "/".join(items[:-1]) or ".", DIR_FLAGS)
         except OSError:
             return None
         try:
@@ -182,7 +181,7 @@ def _walk(root_fd: int, path: str, follow: bool, parents: bool, dir_mode: int) -
             if not stat.S_ISDIR(seen.st_mode):
                 raise PathError(path, f"{_show(names, name)} is not a directory")
             try:
-                stack.append(os.open(name, _DIR_FLAGS, dir_fd=stack[-1]))
+                stack.append(os.open(name, DIR_FLAGS, dir_fd=stack[-1]))
             except OSError as exc:  # replaced between the lstat and the open: look again
                 if exc.errno not in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
                     raise

@@ -14,13 +14,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contracts import ContractError, DesiredState, ExitCode, Target
+from contracts import ContractError, DesiredState, ExitCode, ResourceStatus, Target
 from contracts.documents import read_mapping
 from workers.engine.convergence import Convergence, converge
 from workers.engine.facts import hostname
 from workers.engine.target_lock import held
 from workers.shortcut import Request, render, state_digest
-from workers.witness_writer import WitnessWriter, counts
+from workers.witness_writer import WitnessWriter
 
 _NOT_A_WORD = re.compile(r"[^A-Za-z0-9_-]+")
 #: How long `provision converge` waits for a worker or an agent to finish with the root.
@@ -64,10 +64,15 @@ def run(
     with held(target, wait_s=lock_wait_s, create=not dry_run):
         before = record.observe() if record is not None else None
         convergence = converge(target, desired, dry_run=dry_run)
+        document = as_document(convergence, root, dry_run)
         if record is not None:
-            record.finish(before, convergence, lambda: converge(target, desired, dry_run=True))
+            record.finish(
+                before,
+                document,
+                lambda: as_document(converge(target, desired, dry_run=True), root, True),
+            )
     bad_input = convergence.error is not None and convergence.error.type == "ContractError"
-    sys.stdout.write(render(as_document(convergence, root, dry_run), as_json))
+    sys.stdout.write(render(document, as_json))
     if convergence.error is not None:
         print(f"error: {convergence.error.message}", file=sys.stderr)
     if bad_input:
@@ -128,7 +133,15 @@ def as_document(convergence: Convergence, root: Path, dry_run: bool) -> dict[str
         "status": str(convergence.status),
         "dry_run": dry_run,
         "root": str(root),
-        "counts": counts(convergence),
+        "counts": _counts(convergence),
         "resources": [outcome.model_dump(mode="json") for outcome in convergence.resources],
         "error": None if convergence.error is None else convergence.error.model_dump(),
     }
+
+
+def _counts(convergence: Convergence) -> dict[str, int]:
+    """Resources per status, every status present."""
+    counts = dict.fromkeys((str(status) for status in ResourceStatus), 0)
+    for outcome in convergence.resources:
+        counts[str(outcome.status)] += 1
+    return counts

@@ -13,14 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from contracts import DesiredState, OutcomeStatus
 from workers import witness, witness_cache
 from workers.shortcut import Request, remember, state_digest
-
-if TYPE_CHECKING:
-    from workers.engine.convergence import Convergence
 
 
 @dataclass(frozen=True)
@@ -55,26 +52,21 @@ class WitnessWriter:
     def finish(
         self,
         before: list[witness.Seen] | None,
-        run: Convergence,
-        check: Callable[[], Convergence],
+        document: dict[str, Any],
+        check: Callable[[], dict[str, Any]],
     ) -> None:
-        """Keep the witness when this run (or the dry run `check` after a change) found the
-        root converged and the files stayed as seen throughout."""
+        """Keep the witness when this run's `document` (or that of the dry run `check`, after
+        a change) says the root is converged and the files stayed as seen throughout."""
         seen = self.observe()
         if seen is None:
             return
-        if run.status == OutcomeStatus.CHANGED and not self.asked.dry_run:
-            before, run = seen, check()
+        if document["status"] == OutcomeStatus.CHANGED and not self.asked.dry_run:
+            before, document = seen, check()
             seen = self.observe()
-        if run.status != OutcomeStatus.CONVERGED or seen is None or seen != before:
+        if document["status"] != OutcomeStatus.CONVERGED or seen is None or seen != before:
             return
         if state_digest(self.asked.state_file) != self.state:
             return  # the state file was replaced while the run read it
-        document = {
-            "status": str(run.status),
-            "counts": counts(run),
-            "resources": [outcome.model_dump(mode="json") for outcome in run.resources],
-        }
         remember(self.asked, self.state, self.paths, seen, document)
 
 
@@ -92,13 +84,3 @@ def witnessed_paths(desired: DesiredState) -> list[str] | None:
             return None
         paths.append(spec.path)
     return paths
-
-
-def counts(run: Convergence) -> dict[str, int]:
-    """Resources per status, every status present (as the engine's --json document)."""
-    from contracts import ResourceStatus
-
-    found = dict.fromkeys((str(status) for status in ResourceStatus), 0)
-    for outcome in run.resources:
-        found[str(outcome.status)] += 1
-    return found

@@ -18,7 +18,7 @@ from tests.services import flock_held
 from workers import shortcut, witness_cache
 from workers.engine.convergence import converge
 from workers.engine.target_lock import LOCK_FILE
-from workers.standalone import load_state, local_target, run
+from workers.standalone import as_document, load_state, local_target, run
 from workers.witness_writer import WitnessWriter
 
 FILES = {f"/etc/app/f{index}.conf": f"line {index}\n" for index in range(3)}
@@ -309,13 +309,17 @@ def test_files_that_move_during_the_run_leave_no_witness(
     writer = WitnessWriter.start(shortcut.Request(str(root), str(state)), digest, desired)
     assert writer is not None
     target = local_target(root)
-    done = converge(target, desired)
+    done = as_document(converge(target, desired), root, False)
     seen = writer.observe()
-    assert seen is not None and done.status == "converged"
+    assert seen is not None and done["status"] == "converged"
+
+    def check() -> dict[str, object]:
+        return as_document(converge(target, desired, dry_run=True), root, True)
+
     moved = [[-1, *seen[0][1:]], *seen[1:]]  # as if f0 had been another kind at the start
-    writer.finish(moved, done, lambda: converge(target, desired, dry_run=True))
+    writer.finish(moved, done, check)
     assert not entry(root, state).exists()
-    writer.finish(seen, done, lambda: converge(target, desired, dry_run=True))
+    writer.finish(seen, done, check)
     assert entry(root, state).exists()  # the control: unmoved, it is kept
 
 

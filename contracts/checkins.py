@@ -51,6 +51,7 @@ class CheckinRequest(BaseModel):
     interval_s: float | None = Field(
         default=None,
         gt=0,
+        allow_inf_nan=False,
         description="The agent's check-in interval: compliance calls a target unknown "
         "after twice this long without a check-in.",
     )

@@ -102,11 +102,16 @@ class Retry(BaseModel):
         default=None, description="When the worker began the try."
     )
     queue_wait_s: float | None = Field(
-        default=None, ge=0, description="How long its message waited in the queue first."
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="How long its message waited in the queue first.",
     )
     at: AwareDatetime = Field(description="When the try ended and the retry was decided.")
     reason: str = Field(max_length=1000, description="Why: the error type and message.")
-    backoff_s: float = Field(ge=0, description="The delay chosen before the next try.")
+    backoff_s: float = Field(
+        ge=0, allow_inf_nan=False, description="The delay chosen before the next try."
+    )
 
 
 class OutcomeEvent(BaseModel):
@@ -153,6 +158,7 @@ class OutcomeEvent(BaseModel):
     interval_s: float | None = Field(
         default=None,
         gt=0,
+        allow_inf_nan=False,
         description="Pull: the agent's check-in interval; compliance calls the target "
         "unknown after twice this long without a check-in.",
     )
@@ -160,6 +166,7 @@ class OutcomeEvent(BaseModel):
     queue_wait_s: float | None = Field(
         default=None,
         ge=0,
+        allow_inf_nan=False,
         description="How long the message this outcome answers waited in its queue before "
         "the worker began it (None: not known, e.g. a replayed dead letter or a pull).",
     )

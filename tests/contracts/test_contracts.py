@@ -71,6 +71,25 @@ def test_outcome_event_round_trips_and_lists_changes() -> None:
     assert [c.path for c in event.changes] == ["/a"]
 
 
+@pytest.mark.parametrize("field", ["interval_s", "queue_wait_s"])
+@pytest.mark.parametrize("value", ["Infinity", "NaN"])
+def test_an_outcome_with_a_duration_that_is_not_a_number_is_refused_by_name(
+    field: str, value: str
+) -> None:
+    """JSON parsers accept Infinity and NaN; a duration must be a finite number, or the
+    system of record would store one it cannot order or compare."""
+    now = datetime.now(UTC).isoformat()
+    body = (
+        '{"outcome_id": "e1", "change_id": "c1", "target": "web-1", "status": "changed",'
+        f' "worker": "eu-1@h", "started_at": "{now}", "finished_at": "{now}",'
+        f' "{field}": {value}}}'
+    )
+    with pytest.raises(ValidationError) as caught:
+        OutcomeEvent.model_validate_json(body)
+    assert caught.value.errors()[0]["loc"] == (field,)
+    assert "finite" in caught.value.errors()[0]["msg"]
+
+
 def test_an_outcome_written_with_the_old_event_id_still_reads_and_writes_outcome_id() -> None:
     now = datetime.now(UTC).isoformat()
     old = {"event_id": "e1", "change_id": "c1", "target": "web-1", "status": "converged"}

@@ -4,8 +4,9 @@ Messages are collected while they keep coming and written as soon as none is wai
 the batch is full, or has waited FLUSH_AFTER_S): a lone outcome is written at once, and
 under load a batch grows by itself with what arrived during the previous write, so
 batching costs latency only when there is a backlog to absorb. The batch's outcomes,
-compliance observations and applied revisions are written in ONE transaction, and only
-after it commits are its messages acked (one multiple ack). A lost
+compliance observations and applied revisions are written in ONE statement (with the
+batch's refusals, if any, in one transaction), and only after it commits are its messages
+acked (one multiple ack). A lost
 database or broker acks nothing: the process reconnects and the messages come back, and a
 redelivered outcome changes nothing (its event id is unique). A message that cannot be
 read is dead-lettered and acked alone; a batch that fails for a reason of its own is
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,7 +49,7 @@ from producers.messaging.failures import infrastructure
 from producers.messaging.serving import Reconnecting
 from producers.metrics.registry import outcome_recorded
 from producers.records.batches import Held, forged_sequence, write
-from producers.records.senders import admitted
+from producers.records.senders import judge, refuse
 from producers.store.database import Database
 
 log = logging.getLogger("provision.aggregator")
@@ -173,15 +175,19 @@ class Aggregator(Reconnecting):
     def _write(self, conn: Any, batch: list[Held]) -> tuple[int, list[str]]:
         """The batch's refusals and its admitted outcomes, on `conn`: how many were admitted,
         and the ids of the outcomes recorded for the first time (for the metrics)."""
-        kept = admitted(
+        kept, refused = judge(
             conn,
             batch,
             self.senders,
-            by="aggregator",
             event_of=lambda h: h.event,
             properties_of=lambda h: h.properties,
         )
-        new = write(conn, kept) if kept else []
+        # The batch's write is one statement, atomic by itself on the aggregator's
+        # autocommit connection; with refusals to record beside it, a transaction holds both.
+        with conn.transaction() if refused else nullcontext():
+            for held, sender, why in refused:
+                refuse(conn, held.event, sender, why, by="aggregator")
+            new = write(conn, kept) if kept else []
         return len(kept), new
 
     def _one_by_one(self, channel: Any, batch: list[Held]) -> None:
@@ -225,7 +231,7 @@ def run_aggregator(endpoints: Endpoints, senders: Senders | None = None) -> None
     run when it is behind), and shared by every reconnect.
     """
     setup_tracing("provision-aggregator")
-    with Database.open(max_size=2, name="provision-aggregator") as db:
+    with Database.open(max_size=2, name="provision-aggregator", autocommit=True) as db:
         aggregator = Aggregator(endpoints, db, senders)
         signal.signal(signal.SIGTERM, aggregator.stop)
         signal.signal(signal.SIGINT, aggregator.stop)

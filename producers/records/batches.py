@@ -14,9 +14,11 @@ from typing import Any
 import psycopg
 
 from contracts import OutcomeEvent, OutcomeStatus, limits
-from producers.records.compliance import observe_in
-from producers.records.ledger import record_in
-from producers.store import assignments
+from producers.records.compliance import observation
+from producers.store import assignments, compliance, outcomes
+from producers.store.outcomes import OutcomeRecord
+from producers.store.recordset import recordset
+from producers.store.text import clean
 
 #: Outcomes whose run moved the target to their revision.
 APPLIED = (OutcomeStatus.CHANGED, OutcomeStatus.CONVERGED)
@@ -33,28 +35,44 @@ class Held:
     received_at: datetime
 
 
+#: Keeps a part of the batch's statement to the outcomes recorded for the first time.
+_ONLY_NEW = "WHERE r.event_id IN (SELECT event_id FROM new)"
+#: The whole batch in ONE statement: the outcomes, then the observations and applied
+#: revisions of those that were new. A statement is atomic, so it needs no savepoint of its
+#: own in the caller's transaction, and its parts see one another's rows through `new`.
+_STATEMENT = f"""
+    WITH new AS ({outcomes.INSERT}),
+    observed AS ({compliance.insert(_ONLY_NEW)}),
+    applied AS ({assignments.upsert_applied(_ONLY_NEW)})
+    SELECT event_id FROM new
+"""
+
+
 def write(conn: psycopg.Connection, batch: list[Held]) -> list[str]:
-    """Everything a batch of outcomes records, in one transaction; the new event ids.
+    """Everything a batch of outcomes records, on `conn` (the caller's transaction), in
+    one round trip; the new event ids.
 
     Only a new outcome (an event id not seen before) reaches compliance and the applied
     revisions, so a redelivered batch changes nothing at all.
     """
-    with conn.transaction():
-        new = set(record_in(conn, [(h.event, h.received_at) for h in batch]))
-        fresh: dict[str, Held] = {}
-        for held in batch:
-            if held.event.outcome_id in new:
-                fresh.setdefault(held.event.outcome_id, held)
-        observe_in(conn, [(h.event, h.received_at) for h in fresh.values()])
-        assignments.record_applied_many(
-            conn,
-            [
-                (e.target, e.revision, e.change_id, e.outcome_id)
-                for e in (h.event for h in fresh.values())
-                if e.status in APPLIED and e.revision is not None and not e.dry_run
-            ],
-        )
-    return [h.event.outcome_id for h in fresh.values()]
+    records = [OutcomeRecord(h.event, h.event.sequence, h.received_at) for h in batch]
+    unique = outcomes.rows(records)
+    if not unique:
+        return []
+    observed, applied, named = [], [], set()
+    for held in batch:
+        e, event_id = held.event, clean(held.event.outcome_id, 200)
+        if event_id in named:
+            continue  # the batch's second copy of an outcome: recorded once, observed once
+        named.add(event_id)
+        seen = observation(e, held.received_at)
+        if seen is not None:
+            observed.append(compliance.row(seen, event_id))
+        if e.status in APPLIED and e.revision is not None and not e.dry_run:
+            applied.append(assignments.applied_row(e.target, e.revision, e.change_id, event_id))
+    parameters = [recordset(unique.values()), recordset(observed), recordset(applied)]
+    found = conn.execute(_STATEMENT, parameters).fetchall()
+    return outcomes.new_ids(records, {row[0] for row in found})
 
 
 def forged_sequence(event: OutcomeEvent, now_s: float) -> str | None:

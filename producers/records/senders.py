@@ -30,20 +30,21 @@ def sender_of(properties: Any) -> str | None:
     return user_id if isinstance(user_id, str) and user_id else None
 
 
-def admitted(
+#: One item refused: the item, its sender, and why it may not speak for its target.
+Refusal = tuple[T, str | None, str]
+
+
+def judge(
     conn: psycopg.Connection,
     held: Sequence[T],
     senders: Senders,
     *,
-    by: str,
     event_of: Callable[[T], OutcomeEvent],
     properties_of: Callable[[T], Any],
-) -> list[T]:
-    """The items whose sender may speak for their outcome's target, in order; a refusal is
-    recorded on `conn` (the caller's transaction) for each other one.
-
-    The targets' regions are looked up (one query) only for outcomes a worker user sent.
-    """
+) -> tuple[list[T], list[Refusal[T]]]:
+    """The items whose sender may speak for their outcome's target, in order, and the
+    others with the reason. Only reads: the targets' regions are looked up (one query) only
+    for outcomes a worker user sent."""
     asking = [
         (event_of(h).change_id, event_of(h).target)
         for h in held
@@ -51,6 +52,7 @@ def admitted(
     ]
     regions = inventory.regions_of(conn, asking) if asking else {}
     kept: list[T] = []
+    refused: list[Refusal[T]] = []
     for item in held:
         event, sender = event_of(item), sender_of(properties_of(item))
         region = regions.get((event.change_id, event.target))
@@ -58,8 +60,8 @@ def admitted(
         if why is None:
             kept.append(item)
         else:
-            refuse(conn, event, sender, why, by=by)
-    return kept
+            refused.append((item, sender, why))
+    return kept, refused
 
 
 def refuse(

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import psycopg
 
+from producers.store import recordset
 from producers.store.text import clean
 
 
@@ -92,31 +93,45 @@ def _row(conn: psycopg.Connection, kind: str, target: str) -> AssignmentRow | No
     return AssignmentRow(*row) if row else None
 
 
-def record_applied_many(
-    conn: psycopg.Connection, applied_rows: Sequence[tuple[str, int, str, str]]
-) -> int:
-    """`record_applied` for many (target, revision, change id, event id) in one statement,
-    as the aggregator's batch needs; a target named twice keeps its highest revision.
-    Returns how many targets moved forward."""
-    best: dict[str, tuple[str, int, str, str]] = {}
-    for row in applied_rows:
-        row = (clean(row[0], 200), row[1], clean(row[2], 200), clean(row[3], 200))
-        if row[0] not in best or best[row[0]][1] < row[1]:
-            best[row[0]] = row
-    if not best:
-        return 0
-    columns = [list(column) for column in zip(*best.values(), strict=True)]
-    cursor = conn.execute(
-        """
+#: An applied revision's columns with their types, as a recordset row.
+_APPLIED = "target text, revision integer, change_id text, event_id text"
+
+
+def upsert_applied(where: str = "") -> str:
+    """The statement moving targets to the revisions a recordset says they applied,
+    restricted by `where` (SQL on the recordset's row `r`). A target named twice keeps its
+    highest revision, and a target never moves back (a late outcome of an older run)."""
+    return f"""
         INSERT INTO applied_revisions AS a (target, revision, change_id, event_id)
-        SELECT * FROM unnest(%b::text[], %b::integer[], %b::text[], %b::text[])
+        SELECT DISTINCT ON (target) target, revision, change_id, event_id
+        FROM {recordset.source(_APPLIED)} {where}
+        ORDER BY target, revision DESC
         ON CONFLICT (target) DO UPDATE SET
             revision = EXCLUDED.revision,
             change_id = EXCLUDED.change_id,
             event_id = EXCLUDED.event_id,
             applied_at = clock_timestamp()
         WHERE a.revision < EXCLUDED.revision
-        """,
-        columns,
-    )
-    return cursor.rowcount
+    """
+
+
+def applied_row(target: str, revision: int, change_id: str, event_id: str) -> dict[str, object]:
+    """One applied revision as a recordset row."""
+    return {
+        "target": clean(target, 200),
+        "revision": revision,
+        "change_id": clean(change_id, 200),
+        "event_id": clean(event_id, 200),
+    }
+
+
+def record_applied_many(
+    conn: psycopg.Connection, applied_rows: Sequence[tuple[str, int, str, str]]
+) -> int:
+    """`record_applied` for many (target, revision, change id, event id) in one statement,
+    as the aggregator's batch needs; a target named twice keeps its highest revision.
+    Returns how many targets moved forward."""
+    if not applied_rows:
+        return 0
+    rows = recordset.recordset(applied_row(*row) for row in applied_rows)
+    return conn.execute(upsert_applied(), (rows,)).rowcount

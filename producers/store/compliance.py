@@ -15,6 +15,7 @@ from datetime import datetime
 
 import psycopg
 
+from producers.store import recordset
 from producers.store.text import clean
 
 
@@ -49,33 +50,48 @@ class StandingRow:
     last_seen: datetime
 
 
+#: An observation's columns with their types, and `event_id`, the outcome it came from
+#: (not stored): the aggregator's batch keeps only the observations of its new outcomes.
+_OBSERVED = (
+    "event_id text, target text, kind text, state text, revision integer, delivery text,"
+    " change_id text, differed text[], interval_s double precision,"
+    " observed_at timestamptz, received_at timestamptz"
+)
+
+
+def insert(where: str = "") -> str:
+    """The statement appending a recordset of observations, restricted by `where` (SQL on
+    the recordset's row `r`, e.g. to the event ids another part of the statement kept)."""
+    return f"""
+        INSERT INTO compliance_observations (target, kind, state, revision, delivery,
+                                             change_id, differed, interval_s, observed_at,
+                                             received_at)
+        SELECT target, kind, state, revision, delivery, change_id, differed, interval_s,
+               observed_at, coalesce(received_at, clock_timestamp())
+        FROM {recordset.source(_OBSERVED)} {where}
+    """
+
+
+def row(o: Observation, event_id: str | None = None) -> dict[str, object]:
+    """One observation as a recordset row; `event_id` names the outcome it came from."""
+    return {
+        "event_id": event_id,
+        "target": clean(o.target, 200),
+        "kind": o.kind,
+        "state": o.state,
+        "revision": o.revision,
+        "delivery": o.delivery,
+        "change_id": clean(o.change_id, 200),
+        "differed": [clean(path, 1000) for path in o.differed[:1000]],
+        "interval_s": o.interval_s,
+        "observed_at": o.observed_at,
+        "received_at": o.received_at,
+    }
+
+
 def observe(conn: psycopg.Connection, observations: Sequence[Observation]) -> None:
-    """Append observations (one round trip for the batch)."""
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            """
-            INSERT INTO compliance_observations (target, kind, state, revision, delivery,
-                                                 change_id, differed, interval_s, observed_at,
-                                                 received_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,
-                    coalesce(%s::timestamptz, clock_timestamp()))
-            """,
-            [
-                (
-                    clean(o.target, 200),
-                    o.kind,
-                    o.state,
-                    o.revision,
-                    o.delivery,
-                    clean(o.change_id, 200),
-                    [clean(path, 1000) for path in o.differed[:1000]],
-                    o.interval_s,
-                    o.observed_at,
-                    o.received_at,
-                )
-                for o in observations
-            ],
-        )
+    """Append observations (one statement for the batch)."""
+    conn.execute(insert(), (recordset.recordset(row(o) for o in observations),))
 
 
 def standings(conn: psycopg.Connection, targets: Sequence[str]) -> dict[str, StandingRow]:

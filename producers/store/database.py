@@ -30,13 +30,23 @@ class Database:
 
     @classmethod
     def open(
-        cls, url: str | None = None, *, max_size: int = 4, name: str = "provision"
+        cls,
+        url: str | None = None,
+        *,
+        max_size: int = 4,
+        name: str = "provision",
+        autocommit: bool = False,
     ) -> Database:
         """Check the schema version, then open the pool. Raises SchemaMismatch or
-        DatabaseUnreachable with a message fit for one line."""
+        DatabaseUnreachable with a message fit for one line.
+
+        `autocommit`: each statement commits by itself, and a unit of several writes opens
+        `conn.transaction()`; for a process whose writes are single statements, this saves
+        the BEGIN and COMMIT round trips of every unit of work (the aggregator)."""
         url = database_url(url)
         require_schema(url)
-        return cls(url, open_pool(url, min_size=1, max_size=max_size, name=name))
+        pool = open_pool(url, min_size=1, max_size=max_size, name=name, autocommit=autocommit)
+        return cls(url, pool)
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:

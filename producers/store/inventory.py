@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import psycopg
 
 from contracts import Target
+from producers.store import recordset
 from producers.store.text import clean
 
 
@@ -77,13 +78,13 @@ def regions_of(
     if not wanted:
         return found
     rows = conn.execute(
-        """
+        f"""
         SELECT p.change_id, p.target, coalesce(r.target_json::jsonb ->> 'region', t.region)
-        FROM unnest(%s::text[], %s::text[]) AS p(change_id, target)
+        FROM {recordset.source("change_id text, target text", "p")}
         LEFT JOIN rollout_targets r ON r.rollout_id = p.change_id AND r.target = p.target
         LEFT JOIN targets t ON t.id = p.target
         """,
-        ([c for c, _ in wanted], [t for _, t in wanted]),
+        (recordset.recordset({"change_id": c, "target": t} for c, t in wanted),),
     ).fetchall()
     for change_id, target, region in rows:
         found[(change_id, target)] = region

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from contracts import OutcomeEvent, OutcomeStatus
+from producers.store import recordset
 from producers.store.text import clean
 
 #: Statuses that count as a failure.
@@ -50,58 +51,75 @@ def _stored(row: Sequence[Any]) -> Stored:
     return Stored(OutcomeEvent.model_validate_json(event_json), sequence, received_at)
 
 
+#: The columns of `outcomes` a recorded outcome fills, with their types.
+_RECORDED = (
+    "event_id text, change_id text, target text, sequence bigint, status text, revision integer,"
+    " delivery text, dry_run boolean, drift boolean, attempts integer, worker text,"
+    " trace_id text, started_at timestamptz, finished_at timestamptz, received_at timestamptz,"
+    " event_json text"
+)
+#: Appends a recordset of outcomes (`rows`): a duplicate event id changes nothing; returns
+#: the ids that were new. One statement, atomic on its own, so it needs no savepoint inside
+#: a caller's transaction; the aggregator's batch uses it as its first part.
+INSERT = f"""
+    INSERT INTO outcomes ({recordset.names(_RECORDED)})
+    SELECT {recordset.names(_RECORDED)} FROM {recordset.source(_RECORDED)}
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+"""
+
+
+def rows(records: Sequence[OutcomeRecord]) -> dict[str, dict[str, object]]:
+    """The recordset of `records` by stored event id: the first of a duplicated id only."""
+    unique: dict[str, dict[str, object]] = {}
+    for r in records:
+        event_id, e = clean(r.event.outcome_id, 200), r.event
+        if event_id in unique:
+            continue
+        unique[event_id] = {
+            "event_id": event_id,
+            "change_id": clean(e.change_id, 200),
+            "target": clean(e.target, 200),
+            "sequence": r.sequence,
+            "status": e.status.value,
+            "revision": e.revision,
+            "delivery": e.delivery,
+            "dry_run": e.dry_run,
+            "drift": e.drift,
+            "attempts": e.attempts,
+            "worker": clean(e.worker, 200),
+            "trace_id": clean(e.trace_id, 64),
+            "started_at": e.started_at,
+            "finished_at": e.finished_at,
+            "received_at": r.received_at,
+            "event_json": clean(e.model_dump_json()),
+        }
+    return unique
+
+
 def record(conn: psycopg.Connection, records: Sequence[OutcomeRecord]) -> list[str]:
     """Insert a batch of outcomes in one statement; returns the event ids that were new.
 
     A duplicate (an event id already stored, or twice in the batch) changes nothing.
     The caller acks the batch's messages only after this returns.
     """
-    unique: dict[str, OutcomeRecord] = {}
-    for r in records:
-        unique.setdefault(clean(r.event.outcome_id, 200), r)
+    unique = rows(records)
     if not unique:
         return []
-    columns: list[list[object]] = [[] for _ in range(16)]
-    for event_id, r in unique.items():
-        e = r.event
-        values = (
-            event_id,
-            clean(e.change_id, 200),
-            clean(e.target, 200),
-            r.sequence,
-            e.status.value,
-            e.revision,
-            e.delivery,
-            e.dry_run,
-            e.drift,
-            e.attempts,
-            clean(e.worker, 200),
-            clean(e.trace_id, 64),
-            e.started_at,
-            e.finished_at,
-            r.received_at,
-            clean(e.model_dump_json()),
-        )
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-    # One statement, atomic on its own: no savepoint of its own inside the caller's
-    # transaction (two round trips per batch less for the aggregator).
-    rows = conn.execute(
-        """
-        INSERT INTO outcomes (event_id, change_id, target, sequence, status, revision,
-                              delivery, dry_run, drift, attempts, worker, trace_id,
-                              started_at, finished_at, received_at, event_json)
-        SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[],
-                             %b::integer[], %b::text[], %b::boolean[], %b::boolean[],
-                             %b::integer[], %b::text[], %b::text[], %b::timestamptz[],
-                             %b::timestamptz[], %b::timestamptz[], %b::text[])
-        ON CONFLICT (event_id) DO NOTHING
-        RETURNING event_id
-        """,
-        columns,
-    ).fetchall()
-    new = {row[0] for row in rows}
-    return [r.event.outcome_id for event_id, r in unique.items() if event_id in new]
+    found = conn.execute(INSERT, (recordset.recordset(unique.values()),)).fetchall()
+    return new_ids(records, {row[0] for row in found})
+
+
+def new_ids(records: Sequence[OutcomeRecord], stored: set[str]) -> list[str]:
+    """The outcome ids of `records` whose stored event id is in `stored`, each once."""
+    seen: set[str] = set()
+    new = []
+    for r in records:
+        event_id = clean(r.event.outcome_id, 200)
+        if event_id in stored and event_id not in seen:
+            seen.add(event_id)
+            new.append(r.event.outcome_id)
+    return new
 
 
 def current(conn: psycopg.Connection, target: str) -> Stored | None:

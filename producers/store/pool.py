@@ -63,7 +63,12 @@ def alive(conn: psycopg.Connection) -> None:
 
 
 def open_pool(
-    url: str | None = None, *, min_size: int = 1, max_size: int = 4, name: str = "provision"
+    url: str | None = None,
+    *,
+    min_size: int = 1,
+    max_size: int = 4,
+    name: str = "provision",
+    autocommit: bool = False,
 ) -> ConnectionPool:
     """A pool for a long-running process, open and proven to reach the database.
 
@@ -72,7 +77,7 @@ def open_pool(
     url = database_url(url)
     with connect(url):  # the reason a pool's timeout would not give
         pass
-    kwargs: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    kwargs: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, "autocommit": autocommit}
     pool = ConnectionPool(
         url,
         min_size=min_size,

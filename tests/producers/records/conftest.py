@@ -131,7 +131,7 @@ def plane(session_services: Isolated) -> Iterator[Plane]:
         url,
         min_size=1,
         max_size=2,
-        kwargs={"connect_timeout": 2},
+        kwargs={"connect_timeout": 2, "autocommit": True},  # as the aggregator's own pool
         timeout=2.0,
         check=ConnectionPool.check_connection,
         name="records-tests",

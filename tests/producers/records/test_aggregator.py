@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
-from contracts import OutcomeStatus
+from broker_config.senders import Senders
+from contracts import OutcomeEvent, OutcomeStatus
 from contracts.dead import REASON
 from producers.records import batches
+from producers.records.aggregator import Aggregator
 from producers.records.batches import Held, write
+from producers.records.compliance import observation
 from producers.records.ledger import Ledger
+from producers.store.compliance import Observation
+from producers.store.refusals import outcome_refusals
 from producers.store.url import ENV as DATABASE_ENV
 from tests.databases import drop_database, make_database
 from tests.isolation import Isolated, provision, wait_until
@@ -62,16 +69,17 @@ def test_a_lone_outcome_is_written_at_once_not_when_the_batch_is_due(
 
 
 def test_a_batch_is_one_transaction(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> None:
-    """When a later part of the batch fails, its outcomes are not kept either."""
+    """When a later part of the batch fails in the database, its outcomes are not kept
+    either: the observations are written after the outcomes, and one breaks a CHECK."""
     events = [outcome(revision=1) for _ in range(3)]
     now = datetime.now(UTC)
     batch = [Held(None, None, b"", e, now) for e in events]
 
-    def fails(*_: object) -> int:
-        raise RuntimeError("compliance failed")
+    def unstorable(event: OutcomeEvent, at: datetime | None = None) -> Observation:
+        return replace(observation(event, at), kind="not-a-kind")  # type: ignore[type-var]
 
-    monkeypatch.setattr(batches, "observe_in", fails)
-    with pytest.raises(RuntimeError), plane.db.connection() as conn:
+    monkeypatch.setattr(batches, "observation", unstorable)
+    with pytest.raises(psycopg.errors.CheckViolation), plane.db.connection() as conn:
         write(conn, batch)
     assert stored(plane, events) == 0
     monkeypatch.undo()
@@ -80,6 +88,32 @@ def test_a_batch_is_one_transaction(plane: Plane, monkeypatch: pytest.MonkeyPatc
     with plane.db.connection() as conn:
         assert write(conn, batch) == []
     assert stored(plane, events) == 3
+
+
+class _From:
+    """A delivery's properties: only the sender RabbitMQ checked."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+
+
+def test_a_batch_and_its_refusals_commit_together(plane: Plane) -> None:
+    """On the aggregator's autocommit connection, a batch with a refusal in it is one
+    transaction: when its write fails, the refusal is not kept either, so the batch's
+    redelivery records it once; when it succeeds, both are there."""
+    aggregator = Aggregator(plane.endpoints, plane.db, Senders(trusted=frozenset({"ops"})))
+    now = datetime.now(UTC)
+    forged = Held(None, _From("provision-worker-mars"), b"", outcome(), now)
+    too_big = Held(None, _From("ops"), b"", outcome(revision=2**40), now)
+    fine = Held(None, _From("ops"), b"", outcome(), now)
+    with pytest.raises(psycopg.errors.NumericValueOutOfRange), plane.db.connection() as conn:
+        aggregator._write(conn, [forged, too_big])
+    with plane.db.connection() as conn:
+        assert outcome_refusals(conn, change_id=forged.event.change_id) == []
+        assert aggregator._write(conn, [forged, fine]) == (1, [fine.event.outcome_id])
+        [refused] = outcome_refusals(conn, change_id=forged.event.change_id)
+    assert forged.event.outcome_id in refused.reason
+    assert stored(plane, [fine.event, forged.event, too_big.event]) == 1
 
 
 def test_nothing_is_acked_while_the_database_is_away_and_each_outcome_lands_once(

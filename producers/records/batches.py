@@ -55,16 +55,16 @@ def write(conn: psycopg.Connection, batch: list[Held]) -> list[str]:
     Only a new outcome (an event id not seen before) reaches compliance and the applied
     revisions, so a redelivered batch changes nothing at all.
     """
-    records = [OutcomeRecord(h.event, h.event.sequence, h.received_at) for h in batch]
-    unique = outcomes.rows(records)
-    if not unique:
-        return []
-    observed, applied, named = [], [], set()
+    firsts: dict[str, Held] = {}  # by stored event id: a second copy is recorded once
     for held in batch:
-        e, event_id = held.event, clean(held.event.outcome_id, 200)
-        if event_id in named:
-            continue  # the batch's second copy of an outcome: recorded once, observed once
-        named.add(event_id)
+        firsts.setdefault(clean(held.event.outcome_id, 200), held)
+    if not firsts:
+        return []
+    records = [OutcomeRecord(h.event, h.event.sequence, h.received_at) for h in firsts.values()]
+    unique = outcomes.rows(records)
+    observed, applied = [], []
+    for event_id, held in firsts.items():
+        e = held.event
         seen = observation(e, held.received_at)
         if seen is not None:
             observed.append(compliance.row(seen, event_id))

@@ -50,6 +50,7 @@ from producers.records.ledger import Ledger
 from producers.records.senders import refuse, sender_of
 from producers.rollouts.admission import Admitting
 from producers.rollouts.driver import Driver
+from producers.rollouts.heads import Heads, listening
 from producers.rollouts.refusal_limit import RefusalLimit
 from producers.rollouts.store import Rollout, RolloutBook
 from producers.store.database import Database
@@ -121,12 +122,17 @@ class Controller(Admitting, Reconnecting):
             burst=self.checkin_burst,
         )
         assignments = Assignments(db)
+        with listening(db.url) as listener:
+            self._drive(client, assignments, Heads(self.book, listener))
+
+    def _drive(self, client: Any, assignments: Assignments, heads: Heads) -> None:
         connection = connect_broker(self.endpoints)
+        db = self.db
         self.replies = Replies(self.endpoints, self.desk)
         try:
             declare(connection)
             self.publisher = Publisher(connection, self.key)
-            self.driver = Driver(client, self.book, self.publisher, self.truth, assignments)
+            self.driver = Driver(client, self.book, self.publisher, self.truth, assignments, heads)
             self.gauges = controller_gauges(connection, db, self.driver.in_flight)
             channel = connection.channel()
             channel.basic_qos(prefetch_count=500)
@@ -142,6 +148,12 @@ class Controller(Admitting, Reconnecting):
             self.replies.close()
             if connection.is_open:
                 connection.close()
+
+    def _on_event(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        """Admit one event (`Admitting`); the rollout it booked is driven at the next tick,
+        not when its announcement arrives."""
+        super()._on_event(channel, method, properties, body)
+        self.driver.heads.moved()
 
     # -- outcomes -------------------------------------------------------------------------
 

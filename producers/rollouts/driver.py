@@ -24,6 +24,7 @@ from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
 from producers.pull.assignments import Assignments
 from producers.rollouts.counts import WaveCountCache
+from producers.rollouts.heads import Heads
 from producers.rollouts.in_flight import InFlight
 from producers.rollouts.steps import next_step
 from producers.rollouts.store import FAILURES, Rollout, RolloutBook
@@ -51,8 +52,11 @@ class Driver:
         publisher: Publisher,
         truth: RevisionStore,
         assignments: Assignments,
+        heads: Heads | None = None,
     ) -> None:
         self.book = book
+        #: The active rollouts' heads (read on every tick unless `heads` has a listener).
+        self.heads = heads if heads is not None else Heads(book)
         self._cache: dict[str, Rollout] = {}
         #: Changes with no rollout in the book: their outcomes cost no lookup after the first.
         #: A rollout is booked before any of its requests is published, so an outcome of a
@@ -133,7 +137,7 @@ class Driver:
 
         A lost Redis or PostgreSQL is raised: the controller reconnects and starts afresh
         from the book."""
-        heads = self.book.heads()
+        heads = self.heads.current()
         for gone in set(self._cache) - {h.rollout_id for h in heads}:
             self.forget(gone)
         for head in heads:
@@ -149,6 +153,7 @@ class Driver:
                 self.forget(change_id)
                 reason = f"unexpected error: {exc!r}"[:500]
                 self.book.set_state(change_id, RolloutState.HALTED, reason)
+                self.heads.moved()
 
     def drive(self, rollout: Rollout, head: Head | None = None, *, again: bool = True) -> None:
         """Advance one rollout as far as its state, budget and pacing allow now (`again`:
@@ -171,6 +176,8 @@ class Driver:
             due=head.next_wave_at.timestamp() if head.next_wave_at else None,
         )
         # A state the driver sets holds only if no operator moved the rollout meanwhile.
+        if step.kind in ("halt", "complete", "wait", "advance"):
+            self.heads.moved()  # the head this writes is read again at the next tick
         if step.kind == "halt":
             if self.book.set_state(change_id, RolloutState.HALTED, step.reason, only_from=RUN):
                 self._mark(rollout, "halted", index, step.reason)
@@ -191,6 +198,7 @@ class Driver:
                 self.waves.publish(rollout, step.wave)
             except PublishError as exc:
                 self.book.set_state(change_id, RolloutState.HALTED, str(exc))
+                self.heads.moved()
                 self._mark(rollout, "halted", step.wave, str(exc))
                 log.error("rollout %s halted: %s", change_id, exc)
 

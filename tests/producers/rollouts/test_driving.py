@@ -1,6 +1,9 @@
 """The driver in-process on real PostgreSQL, Redis and RabbitMQ: it takes everything it
 decides from the system of record, so emptying Redis mid-rollout (or starting a new driver,
-as a restarted controller does) publishes nothing twice and the rollout completes.
+as a restarted controller does) publishes nothing twice and the rollout completes. Its heads
+are read once, then again only when a rollout's row changes (the `rollout_changes` trigger's
+announcement), when the driver wrote one itself, or when they have aged: an operator's pause
+committed elsewhere stops the very next drive.
 
 Outcomes are stored as the aggregator stores them (`producers.store.outcomes.record`);
 no worker runs: requests are only counted on a queue of the test's own region.
@@ -20,11 +23,13 @@ from contracts import OutcomeStatus, Target
 from contracts.events import ChangeEvent, RolloutState
 from producers.messaging.publisher import Publisher
 from producers.rollouts import counts as wave_counts
+from producers.rollouts import heads as heads_module
 from producers.rollouts.driver import Driver
+from producers.rollouts.heads import Heads, listening
 from producers.rollouts.planner import plan_rollout
 from producers.rollouts.store import RolloutBook
 from producers.store import outcomes
-from tests.isolation import Isolated, Isolation, controller_key
+from tests.isolation import Isolated, Isolation, controller_key, wait_until
 from tests.producers.store.factories import outcome
 
 #: A region no worker serves: what is published stays queued for the test to count.
@@ -291,3 +296,88 @@ def test_counts_are_read_again_only_for_copies_that_can_change_the_next_step(
     driver.tick()
     assert len(reads) == first + 2, "the last answer may end the wave"
     assert book.meta(rid)["state"] == "completed"
+
+
+# -- the heads: read again only when announced (`heads`) -----------------------------------
+
+
+@pytest.fixture
+def listener(iso: Isolated) -> Iterator[Any]:
+    with listening(iso.database_url) as conn:
+        yield conn
+
+
+def targets(prefix: str, count: int) -> list[Target]:
+    return [
+        Target(id=f"{prefix}{i}", region=REGION, environment="test", address=f"local:///t/{i}")
+        for i in range(count)
+    ]
+
+
+def state_of(heads: Heads, rid: str) -> RolloutState | None:
+    """The rollout's state in the driver's heads (other tests' rollouts may be there too)."""
+    return next((h.state for h in heads.current() if h.rollout_id == rid), None)
+
+
+def test_heads_are_read_again_only_once_a_change_is_announced(
+    iso: Isolated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(heads_module, "MAX_AGE_S", 3600.0)
+    book = RolloutBook(iso.database, iso.redis)
+    rid = running(book, targets("h", 1))  # committed before the LISTEN: never announced to it
+    with listening(iso.database_url) as listener:
+        heads = Heads(book, listener)
+        assert state_of(heads, rid) == RolloutState.RUNNING
+        for _ in range(5):
+            heads.current()
+        assert heads.reads == 1, "nothing changed: the cached heads serve"
+
+        assert book.set_state(rid, RolloutState.PAUSED)  # an operator, on a connection of its own
+        wait_until(lambda: state_of(heads, rid) == RolloutState.PAUSED, 10, "the pause seen")
+        assert heads.reads == 2, "one announcement, one read"
+        heads.current()
+        assert heads.reads == 2
+
+        heads.moved()  # the driver wrote a head itself: no need to wait for the news
+        heads.current()
+        assert heads.reads == 3
+
+
+def test_heads_without_an_announcement_are_read_again_once_they_age(
+    iso: Isolated, listener: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost announcement (the trigger dropped by hand) costs at most MAX_AGE_S."""
+    book = RolloutBook(iso.database, iso.redis)
+    heads = Heads(book, listener)
+    monkeypatch.setattr(heads_module, "MAX_AGE_S", 3600.0)
+    heads.current()
+    heads.current()
+    assert heads.reads == 1
+    monkeypatch.setattr(heads_module, "MAX_AGE_S", 0.0)
+    heads.current()
+    assert heads.reads == 2
+
+
+def test_a_pause_committed_elsewhere_stops_the_next_drive(
+    iso: Isolated, channel: Any, listener: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver publishes a wave, an operator pauses, a slot frees: the driver, which had
+    cached the heads, publishes nothing more once the pause is announced; resumed, it
+    publishes the rest."""
+    monkeypatch.setattr(heads_module, "MAX_AGE_S", 3600.0)
+    book = RolloutBook(iso.database, iso.redis)
+    rid = running(book, targets("p", 3), {"waves": ["100%"], "max_in_flight": 1})
+    driver = new_driver(iso, book, channel)
+    driver.heads = Heads(book, listener)
+    driver.tick()
+    assert queued(channel) == ["p0"]
+    assert book.set_state(rid, RolloutState.PAUSED, only_from=(RolloutState.RUNNING,))
+    wait_until(lambda: state_of(driver.heads, rid) == RolloutState.PAUSED, 10, "the pause")
+    report(iso, driver, rid, "p0")  # its slot frees while paused
+    driver.tick()
+    assert queued(channel) == [], "nothing is published while paused"
+
+    assert book.set_state(rid, RolloutState.RUNNING, only_from=(RolloutState.PAUSED,))
+    wait_until(lambda: state_of(driver.heads, rid) == RolloutState.RUNNING, 10, "resumed")
+    driver.tick()
+    assert queued(channel) == ["p1"]

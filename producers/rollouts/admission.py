@@ -32,13 +32,11 @@ from producers.messaging.failures import infrastructure
 from producers.messaging.publisher import Publisher
 from producers.records.inventory import InventoryStore
 from producers.records.ledger import Ledger
-from producers.records.senders import sender_of
-from producers.rollouts.authority import Signer, check_fresh, check_scope, digest_of, signer_of
+from producers.rollouts.authority import check_fresh, check_scope, digest_of, signer_of
 from producers.rollouts.intake import Refusal, claimed_id, parse_event, plan_event
 from producers.rollouts.planner import RolloutPlan
-from producers.rollouts.refusal_limit import RefusalLimit
 from producers.rollouts.store import RolloutBook
-from producers.rollouts.trail import record_event, record_suppressed
+from producers.rollouts.trail import Auditing
 from producers.store import issuers as seen_events
 from producers.store.database import Database
 from producers.truth.issuers import Registry
@@ -47,9 +45,9 @@ from producers.truth.revisions import RevisionStore
 log = logging.getLogger("provision.controller")
 
 
-class Admitting:
+class Admitting(Auditing):
     """Admits change events (a mixin, like `Reconnecting`): the books it reads are set by
-    the class it is mixed into."""
+    the class it is mixed into; each event's audit entry is `Auditing`'s."""
 
     db: Database
     book: RolloutBook
@@ -58,11 +56,6 @@ class Admitting:
     inventory: InventoryStore
     truth: RevisionStore
     publisher: Publisher
-    #: Which refused events reach the audit trail (a sender's allowance per minute).
-    refusals: RefusalLimit
-    #: The event in hand's verified signer and parsed event, for its audit entry.
-    _signer: Signer | None
-    _event: ChangeEvent | None
 
     def _on_event(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
         """Admit one event; anything wrong with it (or raised for it) ends as a dead letter.
@@ -89,45 +82,6 @@ class Admitting:
                 channel, method, properties, body, reason=reason, source=EVENTS_QUEUE
             )
         channel.basic_ack(method.delivery_tag)
-
-    def _audit_refused(self, refusal: Refusal, properties: Any) -> None:
-        """The refusal's audit entry, unless its sender is past its allowance
-        (`refusal_limit`); then it is counted, and the count is written when due."""
-        if self.refusals.admit(sender_of(properties)):
-            self._audit("event.refused", refusal.change_id, properties.headers, refusal.reason)
-        self._audit_suppressed()
-
-    def _audit_suppressed(self, *, everything: bool = False) -> None:
-        """One `event.refused.suppressed` entry per sender whose counted refusals are due."""
-        ended = self.refusals.due(everything=everything)
-        if ended:
-            with self.db.connection() as conn:
-                for suppressed in ended:
-                    record_suppressed(conn, suppressed)
-
-    def _audit(
-        self,
-        action: str,
-        change_id: str | None,
-        headers: dict[str, Any] | None,
-        reason: str = "",
-        *,
-        targets: int | None = None,
-        revision: int | None = None,
-    ) -> None:
-        """One audit entry for an accepted or refused event (see `trail`)."""
-        with self.db.connection() as conn:
-            record_event(
-                conn,
-                action,
-                signer=self._signer,
-                event=self._event,
-                change_id=change_id,
-                headers=headers,
-                reason=reason,
-                targets=targets,
-                revision=revision,
-            )
 
     def admit(self, body: bytes, headers: dict[str, Any] | None = None) -> str:
         """Verify, plan one event and start its rollout. The same bytes again are a no-op.

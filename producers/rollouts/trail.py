@@ -15,9 +15,12 @@ import psycopg
 
 from contracts import limits
 from contracts.events import ChangeEvent
+from producers.records.senders import sender_of
 from producers.rollouts.authority import Signer
-from producers.rollouts.refusal_limit import Suppressed
+from producers.rollouts.intake import Refusal
+from producers.rollouts.refusal_limit import RefusalLimit, Suppressed
 from producers.store import audit
+from producers.store.database import Database
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -71,3 +74,54 @@ def record_suppressed(conn: psycopg.Connection, suppressed: Suppressed) -> None:
     audit.append(
         conn, actor="unknown", action="event.refused.suppressed", subject="", detail=detail
     )
+
+
+class Auditing:
+    """Writes each change event's audit entry (a mixin of `Admitting`): the event in hand's
+    verified signer and parsed event are set as admission learns them, so a refusal's entry
+    says as much as was proven before it."""
+
+    db: Database
+    #: Which refused events reach the audit trail (a sender's allowance per minute).
+    refusals: RefusalLimit
+    _signer: Signer | None
+    _event: ChangeEvent | None
+
+    def _audit_refused(self, refusal: Refusal, properties: Any) -> None:
+        """The refusal's audit entry, unless its sender is past its allowance
+        (`refusal_limit`); then it is counted, and the count is written when due."""
+        if self.refusals.admit(sender_of(properties)):
+            self._audit("event.refused", refusal.change_id, properties.headers, refusal.reason)
+        self._audit_suppressed()
+
+    def _audit_suppressed(self, *, everything: bool = False) -> None:
+        """One `event.refused.suppressed` entry per sender whose counted refusals are due."""
+        ended = self.refusals.due(everything=everything)
+        if ended:
+            with self.db.connection() as conn:
+                for suppressed in ended:
+                    record_suppressed(conn, suppressed)
+
+    def _audit(
+        self,
+        action: str,
+        change_id: str | None,
+        headers: dict[str, Any] | None,
+        reason: str = "",
+        *,
+        targets: int | None = None,
+        revision: int | None = None,
+    ) -> None:
+        """One audit entry for an accepted or refused event (see `trail`)."""
+        with self.db.connection() as conn:
+            record_event(
+                conn,
+                action,
+                signer=self._signer,
+                event=self._event,
+                change_id=change_id,
+                headers=headers,
+                reason=reason,
+                targets=targets,
+                revision=revision,
+            )

@@ -51,7 +51,7 @@ PERSISTENT = pika.BasicProperties(content_type="application/json", delivery_mode
 
 
 def publish(channel: Any, queue: str, payload: bytes) -> None:
-    """One persistent, mandatory publish, confirmed before it returns (as our publisher does)."""
+    """One persistent, mandatory publish, confirmed before it returns (as a worker's outcome is)."""
     channel.basic_publish(EXCHANGE, queue, payload, PERSISTENT, mandatory=True)
 
 

@@ -48,6 +48,7 @@ from producers.dashboard.guards import (
     read_form,
 )
 from producers.dashboard.operator import COOKIE, OperatorGate, same_origin
+from producers.dashboard.tls import is_loopback
 from producers.errors import AmbiguousChange, UnknownChange
 from producers.records.failures import failed_by_reason
 from producers.records.timeline import resolve_change_id, timeline
@@ -75,7 +76,9 @@ def create_app(
     """The dashboard on `db` (records) and `endpoints` (the dead letters).
 
     `tls`: it is served over HTTPS, so the session cookie is Secure (never sent in clear)
-    and every response carries Strict-Transport-Security.
+    and, unless `host` is loopback, every response carries Strict-Transport-Security. On
+    loopback it would pin https for `localhost` in the browser for a year, on every port, so
+    the self-signed first try would break every other local http server the user runs.
     """
     snapshots = streams.Snapshots(
         lambda name: pages.section(name, db, failed_by_reason), tick_s=tick_s
@@ -230,7 +233,10 @@ def create_app(
         routes=routes,
         middleware=[
             Middleware(
-                SecurityHeaders, headers=[*SECURITY_HEADERS, HSTS] if tls else SECURITY_HEADERS
+                SecurityHeaders,
+                headers=[*SECURITY_HEADERS, HSTS]
+                if tls and not is_loopback(host)
+                else SECURITY_HEADERS,
             ),
             Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host)),
         ],

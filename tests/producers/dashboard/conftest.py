@@ -66,13 +66,19 @@ def outcome(change_id: str, name: str, status: OutcomeStatus, **fields: Any) -> 
 
 
 def client(
-    dash: Isolated, credentials: OperatorCredentials | None = None, *, tls: bool = False
+    dash: Isolated,
+    credentials: OperatorCredentials | None = None,
+    *,
+    tls: bool = False,
+    host: str = "testserver",
 ) -> Any:
     """A test client on an app over the group's records and broker (`tls`: the app as
-    `--tls-cert/--tls-key` make it; the client still speaks plain ASGI to it)."""
+    `--tls-cert/--tls-key` make it; the client still speaks plain ASGI to it), bound to
+    `host` and asking for it by name."""
     from starlette.testclient import TestClient
 
     endpoints = Endpoints(broker_url=dash.broker_url, redis_url=dash.redis_url)
     gate = OperatorGate(credentials)
-    app = create_app(dash.database, endpoints, gate, host="testserver", tls=tls)
-    return TestClient(app, base_url=ORIGIN, follow_redirects=False)
+    app = create_app(dash.database, endpoints, gate, host=host, tls=tls)
+    origin = ORIGIN if host == "testserver" else f"http://{host}"
+    return TestClient(app, base_url=origin, follow_redirects=False)

@@ -1,6 +1,6 @@
 """HTTPS: `--tls-cert/--tls-key` are checked before the port opens (one line naming the
-flag, exit 2, never the key's text); served, the session cookie is Secure and every
-response carries HSTS; operator mode beyond loopback without TLS is refused."""
+flag, exit 2, never the key's text); served, the session cookie is Secure and, beyond
+loopback, every response carries HSTS; operator mode beyond loopback without TLS is refused."""
 
 from __future__ import annotations
 
@@ -200,6 +200,20 @@ def test_over_tls_the_cookie_is_secure_and_hsts_is_sent(dash: Isolated) -> None:
         assert signed.headers["strict-transport-security"] == HSTS
 
 
+def test_over_tls_on_loopback_the_cookie_is_secure_and_no_hsts_pins_localhost(
+    dash: Isolated,
+) -> None:
+    """HSTS on loopback would make the browser refuse http on every localhost port for a year."""
+    origin = {"origin": "http://127.0.0.1"}
+    with client(dash, operator(dash), tls=True, host="127.0.0.1") as browser:
+        assert browser.get("/healthz").status_code == 200
+        assert "strict-transport-security" not in browser.get("/healthz").headers
+        signed = sign_in(browser, headers=origin)
+        assert signed.status_code == 303
+        assert "; secure" in signed.headers["set-cookie"].lower()
+        assert "strict-transport-security" not in signed.headers
+
+
 def test_without_tls_nothing_changes(dash: Isolated) -> None:
     with client(dash, operator(dash)) as browser:
         assert "strict-transport-security" not in browser.get("/healthz").headers
@@ -282,7 +296,7 @@ def test_provision_dashboard_serves_https_only_and_signs_the_operator_in_over_it
             f"https://localhost:{port}/", context=trusted, timeout=10
         ) as page:
             assert page.status == 200 and "Rollouts" in page.read().decode()
-            assert page.headers["strict-transport-security"] == HSTS
+            assert page.headers["strict-transport-security"] is None  # loopback: no pin
         with pytest.raises((OSError, http.client.HTTPException)):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).close()
 
@@ -304,7 +318,7 @@ def test_provision_dashboard_serves_https_only_and_signs_the_operator_in_over_it
         assert signed.status == 303, signed.status
         cookie = (signed.getheader("set-cookie") or "").lower()
         assert f"{COOKIE}=" in cookie and "; secure" in cookie and "httponly" in cookie
-        assert signed.getheader("strict-transport-security") == HSTS
+        assert signed.getheader("strict-transport-security") is None
     finally:
         child.stop()
 

@@ -80,5 +80,4 @@ def client(
     endpoints = Endpoints(broker_url=dash.broker_url, redis_url=dash.redis_url)
     gate = OperatorGate(credentials)
     app = create_app(dash.database, endpoints, gate, host=host, tls=tls)
-    origin = ORIGIN if host == "testserver" else f"http://{host}"
-    return TestClient(app, base_url=origin, follow_redirects=False)
+    return TestClient(app, base_url=f"http://{host}", follow_redirects=False)

@@ -7,9 +7,10 @@ What one change must do, however it is built:
   one Redis round trip (the idempotency/lock/fence step: one `SET NX PX`), writes one small
   file atomically (temporary file, fsync, rename: what the engine does for a changed file),
   publishes one confirmed, persistent outcome, then acks;
-* one `sink` process (the aggregator) takes outcomes in batches as the aggregator does (up to
-  SINK_BATCH, or when the queue pauses) and makes them durable with one PostgreSQL
-  transaction per batch, then acks the batch.
+* one `sink` process (the aggregator) takes outcomes in batches (up to SINK_BATCH, or when
+  none has come for 30 ms) and makes them durable with one PostgreSQL transaction per batch,
+  then acks the batch: the cheapest durable write. The aggregator itself writes what it holds
+  at once, so as not to add that wait to every outcome's latency.
 
 Everything our pipeline adds on top (Celery's protocol, validation, the engine's observe and
 diff, tracing, signatures, the ledger's bookkeeping) is the gap between `floor_chain_per_s`

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -76,22 +77,47 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def request_bytes(request: dict[str, Any]) -> bytes:
+#: A stand-in for the desired state while the rest of a request is serialised: random per
+#: process, so no request can carry it and move the splice (it is checked anyway).
+_STAND_IN = f"desired-{secrets.token_hex(16)}"
+_HOLE = canonical_json(_STAND_IN)
+
+
+def _canonical_with(unsigned: dict[str, Any], desired: bytes) -> bytes:
+    """`canonical_json(unsigned)`, with `desired` (the canonical JSON of its `desired`)
+    spliced in instead of serialised a second time: the desired state is most of a
+    request, and the same for every target of a change. Byte for byte the same: the rest
+    is serialised around a stand-in string, which is then replaced by `desired`; if the
+    stand-in does not appear exactly once, the whole object is serialised instead."""
+    if "desired" not in unsigned:
+        return canonical_json(unsigned)
+    whole = canonical_json({**unsigned, "desired": _STAND_IN})
+    if whole.count(_HOLE) != 1:
+        return canonical_json(unsigned)
+    return whole.replace(_HOLE, desired)
+
+
+def request_bytes(request: dict[str, Any], desired: bytes | None = None) -> bytes:
     """The signed bytes of a change request given as its JSON object (with or without
-    `signature`). Raises SignatureRefused when the object cannot even be read."""
+    `signature`). Raises SignatureRefused when the object cannot even be read.
+
+    `desired`, when given, must be `canonical_json(request["desired"])`: a publisher
+    signing one change for many targets computes it once (the bytes are the same)."""
     if not isinstance(request, dict):
         raise SignatureRefused("the change request is not an object")
     unsigned = {k: v for k, v in request.items() if k != SIGNATURE_FIELD}
     target = unsigned.get("target")
     try:
+        if desired is None:
+            desired = canonical_json(unsigned.get("desired"))
         lines = [
             REQUEST_CONTEXT,
             json.dumps(unsigned.get("change_id")),
             json.dumps(target.get("id") if isinstance(target, dict) else None),
             json.dumps(unsigned.get("sequence")),
             json.dumps(unsigned.get("expires_at")),
-            _sha256(canonical_json(unsigned.get("desired"))),
-            _sha256(canonical_json(unsigned)),
+            _sha256(desired),
+            _sha256(_canonical_with(unsigned, desired)),
         ]
     except (TypeError, ValueError, RecursionError) as exc:
         raise SignatureRefused(
@@ -100,9 +126,12 @@ def request_bytes(request: dict[str, Any]) -> bytes:
     return "".join(line + "\n" for line in lines).encode()
 
 
-def sign_request(key: Ed25519PrivateKey, request: dict[str, Any]) -> str:
-    """The controller's signature of a change request (its JSON object)."""
-    return sign(key, request_bytes(request))
+def sign_request(
+    key: Ed25519PrivateKey, request: dict[str, Any], desired: bytes | None = None
+) -> str:
+    """The controller's signature of a change request (its JSON object); `desired` as in
+    `request_bytes`."""
+    return sign(key, request_bytes(request, desired))
 
 
 def check_request(public: Ed25519PublicKey, request: Any) -> None:

@@ -19,9 +19,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker_config import CHANGES_EXCHANGE, region_queue
 from broker_config.connections import speaks_as
-from contracts import ChangeRequest
+from contracts import ChangeRequest, DesiredState
 from contracts.changes import EMPTY_EMBED, task_headers
-from contracts.controller_signatures import CONTROLLER_KEY_ENV, SIGNATURE_FIELD, sign_request
+from contracts.controller_signatures import (
+    CONTROLLER_KEY_ENV,
+    SIGNATURE_FIELD,
+    canonical_json,
+    sign_request,
+)
 from contracts.telemetry import (
     ATTR_CHANGE_ID,
     ATTR_REGION,
@@ -46,10 +51,19 @@ def task_id(change_id: str, target_id: str) -> str:
     return str(uuid.uuid5(TASK_ID_NAMESPACE, f"{change_id}/{target_id}"))
 
 
+#: The last desired state signed and its canonical JSON: every request of a change carries
+#: the same (frozen) DesiredState, so a fan-out serialises it once, not twice per target.
+_last_desired: tuple[DesiredState, bytes] | None = None
+
+
 def signed(key: Ed25519PrivateKey, request: ChangeRequest) -> ChangeRequest:
     """`request` carrying the controller's signature of everything else in it."""
+    global _last_desired
     data = request.model_dump(mode="json", exclude={SIGNATURE_FIELD})
-    return request.model_copy(update={SIGNATURE_FIELD: sign_request(key, data)})
+    last = _last_desired
+    if last is None or last[0] is not request.desired:
+        last = _last_desired = (request.desired, canonical_json(data["desired"]))
+    return request.model_copy(update={SIGNATURE_FIELD: sign_request(key, data, last[1])})
 
 
 def task_message(request: ChangeRequest) -> tuple[dict[str, Any], bytes]:

@@ -12,7 +12,9 @@ import pytest
 
 from contracts import ChangeRequest, DesiredState, Target
 from contracts.controller_signatures import (
+    _STAND_IN,
     SignatureRefused,
+    _canonical_with,
     canonical_json,
     check_request,
     check_state,
@@ -105,3 +107,64 @@ def test_a_state_signature_binds_target_revision_and_bytes() -> None:
             check_state(KEY.public_key(), target, revision, data, signature)
     with pytest.raises(SignatureRefused, match="unsigned"):
         check_state(KEY.public_key(), "t-1", 3, state, None)
+
+
+@pytest.mark.parametrize(
+    "unsigned",
+    [
+        {},
+        {"desired": None},
+        {"b": 1, "a": [1.5, True, None, "x"], "desired": {"z": {"y": "é\u2028\n"}, "A": []}},
+        {"Z": "upper before lower", "desired": [], "_": 0, "é": "non-ASCII key", "1": -0.0},
+        {"no desired here": {"nested": {"b": 2, "a": 1}}},
+        {2: "keys that are not strings", 1: "take the plain way"},
+    ],
+)
+def test_splicing_the_desired_json_gives_the_canonical_json_byte_for_byte(
+    unsigned: dict[Any, Any],
+) -> None:
+    desired = canonical_json(unsigned.get("desired"))
+    assert _canonical_with(unsigned, desired) == canonical_json(unsigned)
+
+
+def test_a_request_that_carries_the_stand_in_is_serialised_whole() -> None:
+    """Were the splice's stand-in known outside, a field holding it would move the splice;
+    it is random per process, and a value equal to it falls back to the plain way."""
+    unsigned = {"desired": {"resources": []}, "issued_by": _STAND_IN, "z": [_STAND_IN]}
+    desired = canonical_json(unsigned["desired"])
+    assert _canonical_with(unsigned, desired) == canonical_json(unsigned)
+
+
+def test_request_bytes_are_the_same_with_the_desired_json_given_or_not() -> None:
+    request = wire()
+    given = canonical_json(request["desired"])
+    assert request_bytes(request, given) == request_bytes(request)
+
+
+def test_a_fan_out_reuses_its_desired_json_and_a_new_state_gets_its_own() -> None:
+    """The publisher keeps the last desired state's JSON: every target's request verifies,
+    and a request with another state after it is signed over that state, not the last."""
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+
+    def request(target: str, content: str, state: DesiredState | None = None) -> ChangeRequest:
+        desired = state or DesiredState.model_validate(
+            {"resources": [{"kind": "file", "path": "/etc/a", "content": content}]}
+        )
+        return ChangeRequest(
+            change_id="c-1",
+            target=Target(id=target, region="eu", environment="prod", address="local:///srv"),
+            desired=desired,
+            issued_by="tests",
+            issued_at=now,
+            expires_at=now + timedelta(hours=1),
+        )
+
+    first = request("t-1", "one\n")
+    shared = [first, request("t-2", "", first.desired), request("t-3", "", first.desired)]
+    other = request("t-4", "two\n")
+    for each in [*shared, other]:
+        data = json.loads(json.dumps(signed(KEY, each).model_dump(mode="json")))
+        check_request(KEY.public_key(), data)
+        assert data["desired"] == each.desired.model_dump(mode="json")
+    again = request("t-4", "two\n")  # an equal state in another object: signed the same
+    assert signed(KEY, again).signature == signed(KEY, other).signature
